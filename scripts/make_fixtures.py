@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Writes the PyTorch reference fixtures that the native tests compare against.
+
+Run from the repository root:  python3 scripts/make_fixtures.py
+Needs: torch, torchvision, safetensors, numpy, pillow (all from PyPI), and pip to fetch the
+scikit-image wheel whose bundled photos (public domain) are the real test images.
+
+What it writes to tests/fixtures/ (all small, committed):
+- images/*: real photos in the formats the decoder must handle (JPEG, PNG, grayscale PNG,
+  EXIF-rotated JPEG, lossless WebP with alpha, BMP, GIF).
+- transforms.safetensors: for each image, torchvision's Resize(256) → CenterCrop(224) →
+  ToTensor → Normalize(ImageNet) on the PIL image (EXIF orientation applied), as float16.
+- resnet18_keys.json: torchvision resnet18's state_dict keys, shapes and dtypes, in order.
+- seeded_logits.safetensors: logits of torchvision.models.resnet18 whose weights come from the
+  deterministic generator below (re-implemented in tests/common/mod.rs), on those tensors.
+- resnet18_pattern.pth.gz / resnet18_pattern_10class.safetensors.gz: real files written by
+  torch.save and safetensors.torch.save_file, gzip-compressed for the repository (their
+  weights repeat with a short period, so they compress ~100×), with mixed f32/f16/bf16 tensors,
+  plus pattern_logits.safetensors: what torchvision computes with each of them.
+"""
+import gzip
+import hashlib
+import io
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image, ImageOps
+from safetensors.numpy import save_file as save_numpy
+from safetensors.torch import save_file as save_torch
+from torchvision import transforms
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+IMAGES = OUT / "images"
+
+
+# --- the deterministic weights generator (mirrored in tests/common/mod.rs) -------------------
+MASK = (1 << 64) - 1
+
+
+def fnv1a64(text: str) -> int:
+    h = 0xCBF29CE484222325
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x100000001B3) & MASK
+    return h
+
+
+def splitmix64(states: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        z = states + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def unit_values(key: str, n: int, kind: str) -> np.ndarray:
+    """n float32 values in [-1, 1): 'seeded' is splitmix64 noise, 'pattern' repeats every 97."""
+    if kind == "seeded":
+        with np.errstate(over="ignore"):
+            states = np.uint64(fnv1a64(key)) + np.arange(n, dtype=np.uint64)
+        u = (splitmix64(states) >> np.uint64(40)).astype(np.float32) / np.float32(16777216.0)
+    else:
+        u = ((np.arange(n, dtype=np.int64) * 7 + fnv1a64(key) % 97) % 97).astype(np.float32) / np.float32(97.0)
+    return u * np.float32(2.0) - np.float32(1.0)
+
+
+def parameter(key: str, shape, kind: str) -> np.ndarray:
+    n = int(np.prod(shape))
+    r = unit_values(key, n, kind)
+    leaf = key.rsplit(".", 1)[1]
+    if len(shape) == 4:  # conv weight: Kaiming-uniform range for ReLU
+        fan_in = shape[1] * shape[2] * shape[3]
+        v = r * np.float32(math.sqrt(6.0 / fan_in))
+    elif key.startswith("fc."):
+        v = r * np.float32(1.0 / math.sqrt(512.0))
+    elif leaf == "weight":
+        v = np.float32(1.0) + np.float32(0.2) * r
+    elif leaf in ("bias", "running_mean"):
+        v = np.float32(0.1) * r
+    elif leaf == "running_var":
+        v = np.float32(1.0) + np.float32(0.25) * (r + np.float32(1.0))
+    else:
+        raise ValueError(key)
+    return v.astype(np.float32).reshape(shape)
+
+
+def generated_state_dict(num_classes: int, kind: str) -> dict:
+    reference = torchvision.models.resnet18(weights=None, num_classes=num_classes).state_dict()
+    sd = {}
+    for key, value in reference.items():
+        if key.endswith("num_batches_tracked"):
+            sd[key] = torch.zeros((), dtype=torch.int64)
+        else:
+            sd[key] = torch.from_numpy(parameter(key, tuple(value.shape), kind))
+    return sd
+
+
+def logits_of(state_dict: dict, inputs: torch.Tensor) -> torch.Tensor:
+    num_classes = state_dict["fc.weight"].shape[0]
+    model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state_dict.items()})
+    model.eval()
+    with torch.no_grad():
+        return model(inputs)
+
+
+# --- real photos -----------------------------------------------------------------------------
+def skimage_photos() -> dict:
+    """The photos bundled in the scikit-image wheel (public domain), fetched with pip."""
+    tmp = Path(tempfile.mkdtemp())
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                    "-d", str(tmp), "scikit-image==0.26.0"], check=True, stdout=subprocess.DEVNULL)
+    wheel = next(tmp.glob("scikit_image-*.whl"))
+    names = ["chelsea.png", "coffee.png", "rocket.jpg", "astronaut.png", "camera.png"]
+    with zipfile.ZipFile(wheel) as z:
+        return {n: Image.open(io.BytesIO(z.read(f"skimage/data/{n}"))).copy() for n in names}
+
+
+def write_images() -> list:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    photos = skimage_photos()
+    written = []
+
+    def save(name, image, **options):
+        image.save(IMAGES / name, **options)
+        written.append(name)
+
+    save("cat.jpg", photos["chelsea.png"].convert("RGB"), quality=90)  # 451×300, 4:2:0 JPEG
+    save("coffee.png", photos["coffee.png"].convert("RGB").resize((300, 200), Image.BILINEAR))
+    save("rocket.jpg", photos["rocket.jpg"].convert("RGB"), quality=85)
+    save("camera_gray.png", photos["camera.png"].convert("L").resize((320, 320), Image.BILINEAR))
+    # Stored sideways with EXIF orientation 6 ("rotate 90° clockwise to view"), as phones do.
+    astronaut = photos["astronaut.png"].convert("RGB").resize((300, 380), Image.BILINEAR)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save("astronaut_exif_rotated.jpg", astronaut.transpose(Image.Transpose.ROTATE_90), quality=90, exif=exif)
+    rgba = photos["coffee.png"].convert("RGBA").resize((240, 300), Image.BILINEAR)
+    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
+    save("coffee_alpha.webp", rgba, lossless=True)
+    save("cat.bmp", photos["chelsea.png"].convert("RGB").resize((260, 230), Image.BILINEAR))
+    save("cat.gif", photos["chelsea.png"].convert("RGB").resize((280, 260), Image.BILINEAR))
+    return written
+
+
+def torchvision_preprocess(path: Path) -> torch.Tensor:
+    """ImageFolder's loader plus EXIF orientation, then the seed's evaluation transforms."""
+    image = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+    pipeline = transforms.Compose([
+        transforms.Resize(256),
+        transforms.CenterCrop(224),
+        transforms.ToTensor(),
+        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ])
+    return pipeline(image)
+
+
+def gzip_file(path: Path) -> None:
+    with open(path, "rb") as src, gzip.GzipFile(str(path) + ".gz", "wb", compresslevel=9, mtime=0) as dst:
+        dst.write(src.read())
+    path.unlink()
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    names = write_images()
+
+    tensors = {n: torchvision_preprocess(IMAGES / n) for n in names}
+    save_torch({n: t.half().contiguous() for n, t in tensors.items()}, OUT / "transforms.safetensors")
+    # The model fixtures run on the stored (float16-rounded) inputs, exactly what the tests load.
+    batch = torch.stack([tensors[n].half().float() for n in names])
+
+    reference = torchvision.models.resnet18(weights=None).state_dict()
+    keys = [{"key": k, "shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")} for k, v in reference.items()]
+    (OUT / "resnet18_keys.json").write_text(json.dumps({"images": names, "keys": keys}, indent=1) + "\n")
+
+    seeded = generated_state_dict(1000, "seeded")
+    save_numpy({"logits": logits_of(seeded, batch).numpy()}, OUT / "seeded_logits.safetensors")
+
+    # Real files, as users have them: torch.save of a state_dict (1000 classes, with f16/bf16
+    # tensors mixed in) and safetensors.torch.save_file of a fine-tuned 10-class model (f16).
+    pth_sd = generated_state_dict(1000, "pattern")
+    for k in list(pth_sd):
+        if k.startswith("layer4.") and k.endswith("conv1.weight"):
+            pth_sd[k] = pth_sd[k].to(torch.bfloat16)
+        if k == "fc.weight":
+            pth_sd[k] = pth_sd[k].half()
+    torch.save(pth_sd, OUT / "resnet18_pattern.pth")
+    st_sd = {k: (v.half() if v.is_floating_point() else v) for k, v in generated_state_dict(10, "pattern").items()}
+    save_torch(st_sd, OUT / "resnet18_pattern_10class.safetensors")
+    first = batch[:1]
+    save_numpy({
+        "pth": logits_of(pth_sd, first).numpy(),
+        "safetensors": logits_of(st_sd, first).numpy(),
+    }, OUT / "pattern_logits.safetensors")
+    for name in ["resnet18_pattern.pth", "resnet18_pattern_10class.safetensors"]:
+        gzip_file(OUT / name)
+
+    for path in sorted(OUT.rglob("*")):
+        if path.is_file():
+            print(f"{path.stat().st_size:>9}  {path.relative_to(OUT)}  {hashlib.sha256(path.read_bytes()).hexdigest()[:12]}")
+
+
+if __name__ == "__main__":
+    main()

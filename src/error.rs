@@ -1,0 +1,114 @@
+//! The one error type of the crate. Every message says what went wrong, where, and what to do,
+//! because it is shown to the person using the page as it is.
+
+use std::fmt;
+
+/// Everything that can go wrong between bytes arriving from outside and a trained head.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the weights file is empty (0 bytes): check that the URL or file path points at the weights")]
+    EmptyWeights,
+
+    #[error(
+        "the weights file is an HTML page, not weights: the server most likely answered with an error page \
+         (404 or a login page). Check the URL, or put the weights file where the page expects it"
+    )]
+    HtmlInsteadOfWeights,
+
+    #[error(
+        "this is not a weights file this tool can read (first bytes: {first_bytes}): \
+         expected a .safetensors file or a PyTorch .pth written by torch.save (zip format)"
+    )]
+    UnknownWeightsFormat { first_bytes: String },
+
+    #[error(
+        "this .pth uses PyTorch's legacy (pre-1.6) format: load it in Python and save it again with \
+         torch.save(torch.load(path), new_path), which writes the zip format this tool reads"
+    )]
+    LegacyTorchFormat,
+
+    #[error("the {format} weights file is truncated or corrupt ({detail}): download it again")]
+    CorruptWeights { format: &'static str, detail: String },
+
+    #[error("tensor '{key}' has dtype {dtype}, which is not supported: use float32, float16 or bfloat16")]
+    UnsupportedDtype { key: String, dtype: String },
+
+    #[error("the weights do not fit a {architecture}: {0}", .mismatch)]
+    WeightsMismatch { architecture: &'static str, mismatch: KeyMismatch },
+
+    #[error("image '{file}' could not be decoded: {reason}. Use a JPEG, PNG, WebP, GIF or BMP file")]
+    ImageDecode { file: String, reason: String },
+
+    #[error(
+        "image '{file}' is {width}×{height} pixels, more than the limit of {limit} pixels: \
+         scale it down before adding it"
+    )]
+    ImageTooLarge { file: String, width: u32, height: u32, limit: u64 },
+
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    #[error("the compute backend failed: {0}")]
+    Backend(String),
+}
+
+/// What did not match between a weights file and the model, listed key by key.
+#[derive(Debug, Default, PartialEq)]
+pub struct KeyMismatch {
+    pub missing: Vec<String>,
+    pub unexpected: Vec<String>,
+    /// `(key, shape in the file, shape the model needs)`
+    pub misshapen: Vec<(String, Vec<usize>, Vec<usize>)>,
+}
+
+impl KeyMismatch {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.misshapen.is_empty()
+    }
+}
+
+/// Long key lists are cut so that the message stays readable.
+const LISTED_KEYS: usize = 8;
+
+fn write_keys(f: &mut fmt::Formatter<'_>, label: &str, keys: &[String]) -> fmt::Result {
+    let shown: Vec<&str> = keys.iter().take(LISTED_KEYS).map(String::as_str).collect();
+    write!(f, "{} {label} key(s): {}", keys.len(), shown.join(", "))?;
+    if keys.len() > LISTED_KEYS {
+        write!(f, ", …")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for KeyMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = 0;
+        let mut sep = |f: &mut fmt::Formatter<'_>| {
+            parts += 1;
+            if parts > 1 { write!(f, "; ") } else { Ok(()) }
+        };
+        if !self.missing.is_empty() {
+            sep(f)?;
+            write_keys(f, "missing", &self.missing)?;
+        }
+        if !self.misshapen.is_empty() {
+            sep(f)?;
+            let shown: Vec<String> = self
+                .misshapen
+                .iter()
+                .take(LISTED_KEYS)
+                .map(|(key, found, expected)| format!("{key} is {found:?}, expected {expected:?}"))
+                .collect();
+            write!(f, "{} misshapen: {}", self.misshapen.len(), shown.join(", "))?;
+            if self.misshapen.len() > LISTED_KEYS {
+                write!(f, ", …")?;
+            }
+        }
+        if !self.unexpected.is_empty() {
+            sep(f)?;
+            write_keys(f, "unexpected", &self.unexpected)?;
+        }
+        write!(f, ". Use the torchvision state_dict of this architecture")
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

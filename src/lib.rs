@@ -1,0 +1,18 @@
+//! Fine-tune an ImageNet ResNet18 on folders of images, in the browser on WebGPU or natively.
+//!
+//! The core is plain Rust and tested natively: [`model`] (torchvision's ResNet18), [`weights`]
+//! (bytes in, validated model out), [`data`] (decoding and torchvision's transforms) and
+//! [`train`] (training a head). `web.rs` is the only file that speaks wasm-bindgen.
+
+pub mod backend;
+pub mod data;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod train;
+pub mod weights;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use error::{Error, Result};

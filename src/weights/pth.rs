@@ -1,0 +1,180 @@
+//! PyTorch `.pth` / `.pt` files in the zip format `torch.save` writes since PyTorch 1.6
+//! (the format of torchvision's published `resnet18-f37072fd.pth`).
+//!
+//! The archive holds `<name>/data.pkl` (the pickled state_dict, whose tensors point at storages)
+//! and `<name>/data/<key>` (each storage's raw little-endian bytes).
+
+use std::io::{Cursor, Read};
+
+use zip::ZipArchive;
+
+use super::pickle::{self, TensorRef, Value};
+use super::{Dtype, HostTensor, TensorMap};
+use crate::error::{Error, Result};
+
+fn corrupt(detail: impl Into<String>) -> Error {
+    Error::CorruptWeights { format: "PyTorch .pth", detail: detail.into() }
+}
+
+pub(super) fn read(bytes: &[u8]) -> Result<TensorMap> {
+    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|err| corrupt(format!("not a readable zip: {err}")))?;
+    let pickle_name = archive
+        .file_names()
+        .find(|name| *name == "data.pkl" || name.ends_with("/data.pkl"))
+        .map(str::to_string)
+        .ok_or_else(|| corrupt("the zip has no data.pkl, so it was not written by torch.save"))?;
+    let prefix = pickle_name.trim_end_matches("data.pkl").to_string();
+
+    if let Some(order) = read_entry(&mut archive, &format!("{prefix}byteorder")).ok() {
+        if order.trim_ascii() != b"little" {
+            return Err(corrupt("the file stores big-endian tensors; save it again on a little-endian machine"));
+        }
+    }
+
+    let root = pickle::read(&read_entry(&mut archive, &pickle_name)?).map_err(|err| corrupt(format!("data.pkl: {err}")))?;
+    let entries = state_dict_entries(root)?;
+
+    let mut tensors = TensorMap::new();
+    for (key, tensor) in entries {
+        let storage = read_entry(&mut archive, &format!("{prefix}data/{}", tensor.storage.key))?;
+        let host = materialise(&key, &tensor, &storage)?;
+        tensors.insert(key, host);
+    }
+    Ok(tensors)
+}
+
+fn read_entry(archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<Vec<u8>> {
+    let mut file = archive.by_name(name).map_err(|err| corrupt(format!("entry {name}: {err}")))?;
+    let mut data = Vec::with_capacity(file.size() as usize);
+    file.read_to_end(&mut data).map_err(|err| corrupt(format!("entry {name}: {err}")))?;
+    Ok(data)
+}
+
+/// The `(key, tensor)` pairs of the state_dict: the pickled dict itself, or the dict under
+/// `state_dict` / `model` / `model_state_dict` in a training checkpoint.
+fn state_dict_entries(root: Value) -> Result<Vec<(String, TensorRef)>> {
+    let Value::Dict(items) = root else {
+        return Err(corrupt("the pickle is not a state_dict (a dict of tensors); save model.state_dict()"));
+    };
+    let has_tensors = items.iter().any(|(_, v)| matches!(v, Value::Tensor(_)));
+    let items = if has_tensors {
+        items
+    } else {
+        let nested = items.into_iter().find_map(|(k, v)| match (k, v) {
+            (Value::Str(k), Value::Dict(inner)) if matches!(k.as_str(), "state_dict" | "model" | "model_state_dict") => {
+                Some(inner)
+            }
+            _ => None,
+        });
+        nested.ok_or_else(|| corrupt("the pickle holds no tensors; save model.state_dict()"))?
+    };
+    items
+        .into_iter()
+        .filter_map(|(key, value)| match (key, value) {
+            (Value::Str(key), Value::Tensor(tensor)) => Some(Ok((key, tensor))),
+            // Non-tensor entries (such as `_metadata`) carry nothing we load.
+            (Value::Str(_), _) => None,
+            (key, _) => Some(Err(corrupt(format!("state_dict key {key:?} is not a string")))),
+        })
+        .collect()
+}
+
+/// torch's storage type names → element types.
+fn storage_dtype(type_name: &str) -> Dtype {
+    match type_name {
+        "FloatStorage" => Dtype::F32,
+        "HalfStorage" => Dtype::F16,
+        "BFloat16Storage" => Dtype::BF16,
+        "DoubleStorage" => Dtype::F64,
+        "LongStorage" => Dtype::Other("int64".into(), 8),
+        "IntStorage" => Dtype::Other("int32".into(), 4),
+        "ShortStorage" => Dtype::Other("int16".into(), 2),
+        "CharStorage" => Dtype::Other("int8".into(), 1),
+        "ByteStorage" | "BoolStorage" => Dtype::Other(type_name.trim_end_matches("Storage").to_lowercase(), 1),
+        other => Dtype::Other(other.to_string(), 1),
+    }
+}
+
+/// Copies a (possibly strided) view out of its storage into contiguous bytes.
+fn materialise(key: &str, tensor: &TensorRef, storage: &[u8]) -> Result<HostTensor> {
+    let dtype = storage_dtype(&tensor.storage.type_name);
+    let size = dtype.size();
+    if tensor.shape.len() != tensor.stride.len() {
+        return Err(corrupt(format!("tensor {key} has {} dims but {} strides", tensor.shape.len(), tensor.stride.len())));
+    }
+    if storage.len() < tensor.storage.numel * size {
+        return Err(corrupt(format!("storage of {key} is {} bytes, expected {}", storage.len(), tensor.storage.numel * size)));
+    }
+    let numel: usize = tensor.shape.iter().product();
+    // Highest element index the view touches; it must lie inside the storage.
+    let last = tensor.offset
+        + tensor.shape.iter().zip(&tensor.stride).map(|(&n, &s)| n.saturating_sub(1) * s).sum::<usize>();
+    if numel > 0 && last >= tensor.storage.numel {
+        return Err(corrupt(format!("tensor {key} reaches beyond its storage")));
+    }
+
+    let mut bytes = Vec::with_capacity(numel * size);
+    if is_contiguous(&tensor.shape, &tensor.stride) {
+        bytes.extend_from_slice(&storage[tensor.offset * size..(tensor.offset + numel) * size]);
+    } else {
+        let mut index = vec![0usize; tensor.shape.len()];
+        for _ in 0..numel {
+            let at = tensor.offset + index.iter().zip(&tensor.stride).map(|(i, s)| i * s).sum::<usize>();
+            bytes.extend_from_slice(&storage[at * size..(at + 1) * size]);
+            for dim in (0..index.len()).rev() {
+                index[dim] += 1;
+                if index[dim] < tensor.shape[dim] {
+                    break;
+                }
+                index[dim] = 0;
+            }
+        }
+    }
+    Ok(HostTensor { shape: tensor.shape.clone(), dtype, bytes })
+}
+
+fn is_contiguous(shape: &[usize], stride: &[usize]) -> bool {
+    let mut expected = 1;
+    for (&n, &s) in shape.iter().zip(stride).rev() {
+        if n != 1 && s != expected {
+            return false;
+        }
+        expected *= n;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weights::pickle::StorageRef;
+
+    fn view(shape: &[usize], stride: &[usize], offset: usize) -> TensorRef {
+        TensorRef {
+            storage: StorageRef { type_name: "FloatStorage".into(), key: "0".into(), numel: 6 },
+            offset,
+            shape: shape.to_vec(),
+            stride: stride.to_vec(),
+        }
+    }
+
+    fn floats(t: &HostTensor) -> Vec<f32> {
+        t.to_f32("t").unwrap()
+    }
+
+    #[test]
+    fn strided_and_expanded_views_are_gathered() {
+        let storage: Vec<u8> = (0..6).flat_map(|v| (v as f32).to_le_bytes()).collect();
+        // a transposed 2×3 view
+        assert_eq!(floats(&materialise("t", &view(&[3, 2], &[1, 3], 0), &storage).unwrap()), vec![0., 3., 1., 4., 2., 5.]);
+        // an expanded (stride 0) view with an offset
+        assert_eq!(floats(&materialise("t", &view(&[2, 2], &[0, 1], 4), &storage).unwrap()), vec![4., 5., 4., 5.]);
+    }
+
+    #[test]
+    fn views_beyond_the_storage_are_refused() {
+        let storage = vec![0u8; 24];
+        let err = materialise("layer1.0.conv1.weight", &view(&[2, 3], &[3, 1], 1), &storage).unwrap_err();
+        assert!(err.to_string().contains("layer1.0.conv1.weight"), "{err}");
+    }
+}

@@ -1,0 +1,83 @@
+//! Parity with PyTorch: torchvision's transforms and resnet18 forward, on the fixtures written by
+//! scripts/make_fixtures.py (torch 2.15, torchvision 0.29).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use browser_finetune::data::{Preprocess, decode_image};
+use browser_finetune::weights::load_classifier;
+use burn::tensor::{Device, Tensor, TensorData};
+use common::*;
+
+/// PyTorch's transformed tensors per image, and the stacked batch in manifest order.
+fn reference_inputs() -> (Vec<String>, std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>) {
+    (manifest().images, safetensors_f32(&read_fixture("transforms.safetensors")))
+}
+
+#[test]
+fn transforms_match_torchvision_within_one_level() {
+    let (images, reference) = reference_inputs();
+    let preprocess = Preprocess::imagenet();
+    let mut worst = (0.0f32, String::new());
+    for name in &images {
+        let decoded = decode_image(name, &read_fixture(&format!("images/{name}"))).unwrap();
+        let ours = preprocess.apply(&decoded);
+        let (shape, theirs) = &reference[name];
+        assert_eq!(shape, &[3, 224, 224], "{name}");
+        // Compare in pixel units ([0, 1]): undo the division by std.
+        let plane = 224 * 224;
+        let diff: f32 = ours
+            .iter()
+            .zip(theirs)
+            .enumerate()
+            .map(|(i, (a, b))| (a - b).abs() * preprocess.std[i / plane])
+            .sum::<f32>()
+            / ours.len() as f32;
+        println!("transform mean abs diff {name}: {:.6} ({:.3}/255)", diff, diff * 255.0);
+        assert!(diff <= 1.0 / 255.0, "{name}: mean abs diff {diff} > 1/255");
+        if diff > worst.0 {
+            worst = (diff, name.clone());
+        }
+    }
+    println!("worst transform mean abs diff: {:.6} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn seeded_resnet18_logits_match_torchvision() {
+    let device = Device::flex();
+    let model = load_classifier(&seeded_resnet18(), &device).unwrap();
+    let (images, reference) = reference_inputs();
+    let mut batch = Vec::new();
+    for name in &images {
+        batch.extend_from_slice(&reference[name].1);
+    }
+    let input = Tensor::<4>::from_data(TensorData::new(batch, [images.len(), 3, 224, 224]), &device);
+    let logits = model.forward(input).into_data().try_into_vec::<f32>().unwrap();
+    let expected = &safetensors_f32(&read_fixture("seeded_logits.safetensors"))["logits"];
+    assert_eq!(expected.0, [images.len(), 1000]);
+    let diff = max_abs_diff(&logits, &expected.1);
+    println!("seeded resnet18 logits max abs diff over {} images: {diff:.3e}", images.len());
+    assert!(diff <= 1e-4, "logits differ by {diff}");
+}
+
+/// Real files written by `torch.save` and by `safetensors.torch.save_file`, through the same entry
+/// point, give torchvision's logits.
+#[test]
+fn real_pth_and_safetensors_files_load_and_match_torchvision() {
+    let device = Device::flex();
+    let (images, reference) = reference_inputs();
+    let first = &reference[&images[0]].1;
+    let expected = safetensors_f32(&read_fixture("pattern_logits.safetensors"));
+    for (file, key, classes) in [
+        ("resnet18_pattern.pth.gz", "pth", 1000),
+        ("resnet18_pattern_10class.safetensors.gz", "safetensors", 10),
+    ] {
+        let model = load_classifier(&gunzip_fixture(file), &device).unwrap();
+        assert_eq!(model.num_classes(), classes, "{file}");
+        let input = Tensor::<4>::from_data(TensorData::new(first.clone(), [1, 3, 224, 224]), &device);
+        let logits = model.forward(input).into_data().try_into_vec::<f32>().unwrap();
+        let diff = max_abs_diff(&logits, &expected[key].1);
+        println!("{file}: logits max abs diff {diff:.3e}");
+        assert!(diff <= 1e-4, "{file}: logits differ by {diff}");
+    }
+}
