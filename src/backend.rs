@@ -23,24 +23,50 @@ pub fn cpu(reason: impl Into<String>) -> (Device, BackendInfo) {
     (Device::flex(), info)
 }
 
-/// Initialises WebGPU; fails (never silently falls back) when the browser has no usable adapter.
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    /// Burn registers one WebGPU runtime per wasm instance; later requests reuse it.
+    static WEBGPU: std::cell::RefCell<Option<(Device, BackendInfo)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Initialises WebGPU (once per wasm instance); fails, never silently falls back, when the
+/// browser has no usable adapter.
 #[cfg(target_arch = "wasm32")]
 pub async fn webgpu() -> crate::Result<(Device, BackendInfo)> {
     use burn::tensor::wgpu::wgpu::DeviceType;
 
+    if let Some(ready) = WEBGPU.with_borrow(Clone::clone) {
+        return Ok(ready);
+    }
     let (device, setup) = Device::wgpu_options()
         .init_with_setup_async()
         .await
         .map_err(|err| crate::Error::Backend(format!("WebGPU is not available: {err}")))?;
     let adapter = setup.adapter.get_info();
-    let software_adapter = adapter.device_type == DeviceType::Cpu
-        || adapter.name.to_lowercase().contains("swiftshader")
-        || adapter.driver.to_lowercase().contains("swiftshader");
+    // The browser marks software adapters (SwiftShader) as fallback adapters; wgpu maps that to Cpu.
+    let software_adapter = adapter.device_type == DeviceType::Cpu;
+    let name = if adapter.name.is_empty() { "unnamed adapter".to_string() } else { adapter.name.clone() };
     let info = BackendInfo {
         kind: "webgpu".into(),
-        adapter: format!("{} ({:?}, {:?}, driver {} {})", adapter.name, adapter.device_type, adapter.backend, adapter.driver, adapter.driver_info),
+        adapter: format!("{name}, {}", if software_adapter { "software fallback" } else { "hardware" }),
         software_adapter,
         reason: "WebGPU adapter found".into(),
     };
+    WEBGPU.with_borrow_mut(|slot| *slot = Some((device.clone(), info.clone())));
     Ok((device, info))
+}
+
+/// WebGPU on a hardware adapter; otherwise the CPU, with the reason. A software WebGPU adapter
+/// (SwiftShader, used where there is no GPU) runs ResNet18 several times slower than Burn's CPU
+/// backend compiled to wasm, so it is only used when asked for by name.
+#[cfg(target_arch = "wasm32")]
+pub async fn auto() -> (Device, BackendInfo) {
+    match webgpu().await {
+        Ok((device, info)) if !info.software_adapter => (device, info),
+        Ok((_, info)) => cpu(format!(
+            "the only WebGPU adapter is a software renderer ({}), slower than the CPU path",
+            info.adapter
+        )),
+        Err(err) => cpu(format!("{err}")),
+    }
 }

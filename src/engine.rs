@@ -1,30 +1,61 @@
-//! The engine the page's worker drives: weights in, features out, a head trained step by step.
+//! The engine the page's worker drives: pretrained weights, the user's images, a training run
+//! advanced step by step, and predictions.
 //!
 //! Every read-back from the device is asynchronous, because synchronous reads trap on the
 //! browser's WebGPU; natively the same futures complete at once.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use serde::Serialize;
 
 use crate::backend::BackendInfo;
+use crate::data::{Dataset, Preprocess, Subset, decode_image};
 use crate::error::{Error, Result};
-use crate::model::{FEATURES, ImageClassifier};
-use crate::train::{HeadTrainer, TrainConfig};
+use crate::metrics::softmax;
+use crate::model::{IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE};
+use crate::train::{Progress, RunSettings, TrainingRun};
 use crate::weights;
+
+/// What a new run will do, for the page to show before the first step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub classes: Vec<String>,
+    pub train_images: usize,
+    pub val_images: usize,
+    pub steps_total: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Prediction {
+    pub class: String,
+    pub probability: f32,
+}
 
 pub struct Engine {
     device: Device,
     backend: BackendInfo,
-    model: Option<ImageClassifier>,
-    head_trainer: Option<HeadTrainer>,
+    preprocess: Preprocess,
+    pretrained: Option<ImageClassifier>,
+    dataset: Dataset,
+    run: Option<TrainingRun>,
+    /// The latest trained model and its class names: kept when a run ends or is stopped.
+    trained: Option<(ImageClassifier, Vec<String>)>,
 }
 
-fn backend_error(err: impl std::fmt::Display) -> Error {
-    Error::Backend(err.to_string())
+fn backend_error(err: impl std::fmt::Debug) -> Error {
+    Error::Backend(format!("{err:?}"))
 }
 
 impl Engine {
     pub fn new(device: Device, backend: BackendInfo) -> Self {
-        Self { device, backend, model: None, head_trainer: None }
+        Self {
+            device,
+            backend,
+            preprocess: Preprocess::imagenet(),
+            pretrained: None,
+            dataset: Dataset::default(),
+            run: None,
+            trained: None,
+        }
     }
 
     pub fn backend(&self) -> &BackendInfo {
@@ -35,82 +66,110 @@ impl Engine {
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<usize> {
         let model = weights::load_classifier(bytes, &self.device)?;
         let classes = model.num_classes();
-        self.model = Some(model);
+        self.pretrained = Some(model);
         Ok(classes)
     }
 
-    fn model(&self) -> Result<&ImageClassifier> {
-        self.model.as_ref().ok_or_else(|| Error::InvalidInput("no weights are loaded yet: load weights first".into()))
+    /// Untrained weights, for testing and benchmarks only: features from them are meaningless.
+    pub fn use_random_weights(&mut self) {
+        self.pretrained = Some(ImageClassifier::random(IMAGENET_CLASSES, &self.device));
     }
 
-    fn images(&self, values: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Tensor<4>> {
-        if values.len() != batch * 3 * height * width || batch == 0 {
+    fn pretrained(&self) -> Result<&ImageClassifier> {
+        self.pretrained.as_ref().ok_or_else(|| Error::InvalidInput("no weights are loaded yet: load weights first".into()))
+    }
+
+    /// Decodes and keeps one image of `class`; on error the image is skipped and the rest stay.
+    pub fn add_image(&mut self, name: &str, bytes: &[u8], class: &str, subset: Option<Subset>) -> Result<()> {
+        self.dataset.add(name, bytes, class, subset, &self.preprocess)
+    }
+
+    pub fn image_count(&self) -> usize {
+        self.dataset.len()
+    }
+
+    pub fn clear_images(&mut self) {
+        self.run = None;
+        self.dataset.clear();
+    }
+
+    /// Plans a run on the images added so far; [`Engine::train_step`] then advances it.
+    pub fn start_training(&mut self, settings: &RunSettings) -> Result<Plan> {
+        settings.strategy.validate()?;
+        let model = self.pretrained()?.clone();
+        let run = TrainingRun::new(model, &self.dataset, settings.strategy, settings.config.clone(), settings.val_fraction, settings.seed)?;
+        let plan = Plan {
+            classes: run.classes().to_vec(),
+            train_images: run.split().train.len(),
+            val_images: run.split().val.len(),
+            steps_total: run.steps_total(),
+        };
+        self.run = Some(run);
+        Ok(plan)
+    }
+
+    /// One unit of work of the current run. When the run finishes, its model becomes the one
+    /// [`Engine::predict`] uses.
+    pub async fn train_step(&mut self) -> Result<Progress> {
+        let run = self.run.as_mut().ok_or_else(|| Error::InvalidInput("no training run: start one first".into()))?;
+        let progress = run.step(&self.dataset).await?;
+        if run.is_finished() {
+            self.stop_training();
+        }
+        Ok(progress)
+    }
+
+    /// Ends the run early, keeping the model as trained so far.
+    pub fn stop_training(&mut self) {
+        if let Some(run) = self.run.take() {
+            self.trained = Some((run.model(), run.classes().to_vec()));
+        }
+    }
+
+    /// Logits `[batch, classes]`, flattened, of normalised `[batch, 3, height, width]` images, from
+    /// the trained model if there is one, else the pretrained one.
+    pub async fn logits(&self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>> {
+        if batch == 0 || images.len() != batch * 3 * height * width {
             return Err(Error::InvalidInput(format!(
                 "expected {batch}×3×{height}×{width} = {} values, got {}",
                 batch * 3 * height * width,
-                values.len()
+                images.len()
             )));
         }
-        if height < crate::model::MIN_INPUT_SIDE || width < crate::model::MIN_INPUT_SIDE {
+        if height < MIN_INPUT_SIDE || width < MIN_INPUT_SIDE {
             return Err(Error::InvalidInput(format!("images must be at least 32×32 pixels, got {height}×{width}")));
         }
-        Ok(Tensor::from_data(TensorData::new(values, [batch, 3, height, width]), &self.device))
+        let model = match &self.trained {
+            Some((model, _)) => model,
+            None => self.pretrained()?,
+        };
+        let input = Tensor::<4>::from_data(TensorData::new(images, [batch, 3, height, width]), &self.device);
+        let data = model.forward(input).into_data_async().await.map_err(backend_error)?;
+        data.try_into_vec::<f32>().map_err(backend_error)
     }
 
-    /// Backbone features `[batch, 512]`, flattened, of normalised `[batch, 3, height, width]` images.
-    pub async fn features(&self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>> {
-        let input = self.images(images, batch, height, width)?;
-        let features = self.model()?.backbone.forward(input);
-        read(features).await
+    /// The `top_k` most likely classes of an image file, with probabilities.
+    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Vec<Prediction>> {
+        let input = self.preprocess.apply(&decode_image(name, bytes)?);
+        let side = self.preprocess.crop as usize;
+        let probabilities = softmax(&self.logits(input, 1, side, side).await?);
+        let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let class_name = |index: usize| match &self.trained {
+            Some((_, classes)) => classes[index].clone(),
+            None => format!("ImageNet class {index}"),
+        };
+        Ok(ranked.into_iter().take(top_k.max(1)).map(|(i, probability)| Prediction { class: class_name(i), probability }).collect())
     }
-
-    /// Logits `[batch, classes]` of the whole model, flattened.
-    pub async fn logits(&self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>> {
-        let input = self.images(images, batch, height, width)?;
-        read(self.model()?.forward(input)).await
-    }
-
-    /// Starts training a fresh head for `num_classes` classes on cached features.
-    pub fn start_head_training(&mut self, num_classes: usize, config: &TrainConfig) -> Result<()> {
-        if num_classes < 2 {
-            return Err(Error::InvalidInput(format!("training needs at least 2 classes, got {num_classes}")));
-        }
-        self.head_trainer = Some(HeadTrainer::new(num_classes, config, &self.device));
-        Ok(())
-    }
-
-    /// One optimiser step of the head on `[batch, 512]` features; returns the batch loss.
-    pub async fn train_head_step(&mut self, features: Vec<f32>, labels: &[usize]) -> Result<f32> {
-        let trainer = self
-            .head_trainer
-            .as_mut()
-            .ok_or_else(|| Error::InvalidInput("head training has not been started".into()))?;
-        let batch = labels.len();
-        if batch == 0 || features.len() != batch * FEATURES {
-            return Err(Error::InvalidInput(format!(
-                "expected {batch}×{FEATURES} features for {batch} labels, got {}",
-                features.len()
-            )));
-        }
-        if let Some(&bad) = labels.iter().find(|&&label| label >= trainer.num_classes()) {
-            return Err(Error::InvalidInput(format!("label {bad} is out of range for {} classes", trainer.num_classes())));
-        }
-        let features = Tensor::from_data(TensorData::new(features, [batch, FEATURES]), &self.device);
-        let loss = trainer.step(features, labels);
-        loss.into_scalar_async::<f32>().await.map_err(backend_error)
-    }
-}
-
-/// Reads a tensor back to the host without blocking.
-async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
-    let data = tensor.into_data_async().await.map_err(backend_error)?;
-    data.try_into_vec::<f32>().map_err(|err| backend_error(format!("{err:?}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend;
+    use crate::train::Strategy;
+    use crate::data::test_images::png;
+    use futures_lite::future::block_on;
 
     fn engine() -> Engine {
         let (device, info) = backend::cpu("test");
@@ -118,21 +177,87 @@ mod tests {
     }
 
     #[test]
-    fn features_before_weights_is_a_clear_error() {
-        let err = futures_lite::future::block_on(engine().features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap_err();
+    fn training_before_weights_is_a_clear_error() {
+        let err = engine().start_training(&RunSettings::default()).unwrap_err();
         assert!(err.to_string().contains("load weights first"), "{err}");
     }
 
     #[test]
-    fn wrong_sizes_and_labels_are_refused() {
+    fn wrong_input_sizes_are_refused() {
         let mut engine = engine();
-        engine.model = Some(ImageClassifier::random(1000, &engine.device));
-        let err = futures_lite::future::block_on(engine.features(vec![0.0; 10], 1, 32, 32)).unwrap_err();
+        engine.use_random_weights();
+        let err = block_on(engine.logits(vec![0.0; 10], 1, 32, 32)).unwrap_err();
         assert!(err.to_string().contains("3072"), "{err}");
-        let err = futures_lite::future::block_on(engine.features(vec![0.0; 3 * 16 * 16], 1, 16, 16)).unwrap_err();
+        let err = block_on(engine.logits(vec![0.0; 3 * 16 * 16], 1, 16, 16)).unwrap_err();
         assert!(err.to_string().contains("at least 32"), "{err}");
-        engine.start_head_training(2, &TrainConfig::default()).unwrap();
-        let err = futures_lite::future::block_on(engine.train_head_step(vec![0.0; 512], &[2])).unwrap_err();
-        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_file_is_skipped_and_the_rest_stays() {
+        let mut engine = engine();
+        engine.add_image("red/1.png", &png([200, 0, 0], 1), "red", None).unwrap();
+        let err = engine.add_image("red/notes.txt", b"not an image", "red", None).unwrap_err();
+        assert!(err.to_string().contains("red/notes.txt"));
+        assert_eq!(engine.image_count(), 1);
+    }
+
+    /// A whole head-only run on two colours, then prediction with the class names.
+    #[test]
+    fn head_only_run_learns_two_colours_and_predicts_by_name() {
+        let mut engine = engine();
+        engine.use_random_weights();
+        for i in 0..6 {
+            engine.add_image(&format!("red/{i}.png"), &png([220, 20, 20], i), "red", None).unwrap();
+            engine.add_image(&format!("blue/{i}.png"), &png([20, 20, 220], i), "blue", None).unwrap();
+        }
+        let settings = RunSettings {
+            config: crate::train::TrainConfig { epochs: 3, batch_size: 4, learning_rate: 1e-2, ..Default::default() },
+            ..RunSettings::default()
+        };
+        let plan = engine.start_training(&settings).unwrap();
+        assert_eq!(plan.classes, ["blue", "red"]);
+        assert_eq!((plan.train_images, plan.val_images), (10, 2));
+        // 12 images / 4 = 3 extraction steps, then per epoch 3 training steps and 1 evaluation.
+        assert_eq!(plan.steps_total, 3 + 3 * (3 + 1));
+        let mut reports = Vec::new();
+        for _ in 0..plan.steps_total {
+            let progress = block_on(engine.train_step()).unwrap();
+            reports.extend(progress.epoch_report);
+        }
+        assert_eq!(reports.len(), 3);
+        let last = reports.last().unwrap();
+        assert_eq!(last.val_accuracy, Some(1.0), "{last:?}");
+        assert_eq!(last.confusion.total(), 2);
+        let top = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap();
+        assert_eq!(top[0].class, "red");
+        assert!(top[0].probability > top[1].probability);
+    }
+
+    #[test]
+    fn fine_tuning_strategies_run_and_report_each_epoch() {
+        for strategy in [Strategy::LastStages { stages: 1 }, Strategy::Full] {
+            let mut engine = engine();
+            engine.use_random_weights();
+            for i in 0..3 {
+                engine.add_image(&format!("a/{i}.png"), &png([200, 200, 0], i), "a", None).unwrap();
+                engine.add_image(&format!("b/{i}.png"), &png([0, 200, 200], i), "b", None).unwrap();
+            }
+            let settings = RunSettings {
+                strategy,
+                config: crate::train::TrainConfig { epochs: 2, batch_size: 4, ..Default::default() },
+                ..RunSettings::default()
+            };
+            let plan = engine.start_training(&settings).unwrap();
+            let mut epochs = 0;
+            for _ in 0..plan.steps_total {
+                let progress = block_on(engine.train_step()).unwrap();
+                if let Some(loss) = progress.loss {
+                    assert!(loss.is_finite());
+                }
+                epochs += usize::from(progress.epoch_report.is_some());
+            }
+            assert_eq!(epochs, 2, "{strategy:?}");
+            assert!(engine.run.is_none() && engine.trained.is_some());
+        }
     }
 }

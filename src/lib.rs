@@ -8,7 +8,9 @@ pub mod backend;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod model;
+pub mod rng;
 pub mod train;
 pub mod weights;
 

@@ -7,8 +7,10 @@ use std::io::Read;
 
 use browser_finetune::backend::{self, BackendInfo};
 use browser_finetune::engine::Engine;
-use browser_finetune::train::TrainConfig;
+use browser_finetune::train::{HeadTrainer, TrainConfig};
 use browser_finetune::web::WebEngine;
+use browser_finetune::weights::load_classifier;
+use burn::tensor::{Device, Tensor, TensorData};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -32,83 +34,88 @@ fn log(text: &str) {
     web_sys::console::log_1(&text.into());
 }
 
-async fn webgpu_engine() -> Engine {
+async fn webgpu() -> (Device, BackendInfo) {
     let (device, info) = backend::webgpu().await.expect("WebGPU must be available in this browser");
-    log(&format!("WebGPU adapter: {}", info.adapter));
+    log(&format!("WebGPU adapter: {} (software: {})", info.adapter, info.software_adapter));
     assert_eq!(info.kind, "webgpu");
-    Engine::new(device, info)
+    (device, info)
 }
 
-fn cpu_engine() -> Engine {
-    let (device, info) = backend::cpu("test");
-    Engine::new(device, info)
+async fn features(device: &Device) -> Vec<f32> {
+    let model = load_classifier(&weights(), device).unwrap();
+    assert_eq!(model.num_classes(), 10);
+    let input = Tensor::<4>::from_data(TensorData::new(images(), [2, 3, SIDE, SIDE]), device);
+    let data = model.backbone.forward(input).into_data_async().await.unwrap();
+    data.try_into_vec::<f32>().unwrap()
 }
 
-/// Three classes whose features differ in one coordinate each, for a few training steps.
-fn separable_features() -> (Vec<f32>, Vec<usize>) {
+/// Three classes whose features differ in one coordinate each.
+fn separable_features(device: &Device) -> (Tensor<2>, Vec<usize>) {
     let labels: Vec<usize> = (0..12).map(|i| i % 3).collect();
-    let mut features = vec![0.0f32; 12 * 512];
+    let mut values = vec![0.0f32; 12 * 512];
     for (row, &label) in labels.iter().enumerate() {
         for col in 0..512 {
-            features[row * 512 + col] = ((row * 31 + col * 17) % 11) as f32 / 11.0 - 0.5;
+            values[row * 512 + col] = ((row * 31 + col * 17) % 11) as f32 / 11.0 - 0.5;
         }
-        features[row * 512 + label] += 3.0;
+        values[row * 512 + label] += 3.0;
     }
-    (features, labels)
+    (Tensor::from_data(TensorData::new(values, [12, 512]), device), labels)
 }
 
-async fn losses(engine: &mut Engine, steps: usize) -> Vec<f32> {
+/// Losses of a few Adam steps of a fresh head, each read back asynchronously.
+async fn head_losses(device: &Device, steps: usize) -> Vec<f32> {
     let config = TrainConfig { learning_rate: 1e-2, ..TrainConfig::default() };
-    engine.start_head_training(3, &config).unwrap();
-    let (features, labels) = separable_features();
+    let mut trainer = HeadTrainer::new(3, &config, device);
+    let (features, labels) = separable_features(device);
     let mut losses = Vec::new();
     for _ in 0..steps {
-        losses.push(engine.train_head_step(features.clone(), &labels).await.unwrap());
+        let (loss, _logits) = trainer.step(features.clone(), &labels);
+        losses.push(loss.into_scalar_async::<f32>().await.unwrap());
     }
     losses
 }
 
 #[wasm_bindgen_test]
 async fn webgpu_backbone_features_match_the_cpu() {
-    let mut gpu = webgpu_engine().await;
-    let mut cpu = cpu_engine();
-    assert_eq!(gpu.load_weights(&weights()).unwrap(), 10);
-    assert_eq!(cpu.load_weights(&weights()).unwrap(), 10);
-    let on_gpu = gpu.features(images(), 2, SIDE, SIDE).await.unwrap();
-    let on_cpu = cpu.features(images(), 2, SIDE, SIDE).await.unwrap();
+    let (gpu, _) = webgpu().await;
+    let on_gpu = features(&gpu).await;
+    let on_cpu = features(&backend::cpu("test").0).await;
     assert_eq!(on_gpu.len(), 2 * 512);
     let diff = on_gpu.iter().zip(&on_cpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    let scale = on_cpu.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
-    log(&format!("WebGPU vs CPU features: max abs diff {diff:.3e} (largest feature {scale:.3})"));
-    assert!(diff <= 1e-3 * scale.max(1.0), "features differ by {diff}");
+    let largest = on_cpu.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+    log(&format!("WebGPU vs CPU features: max abs diff {diff:.3e} (largest feature {largest:.3})"));
+    assert!(diff <= 1e-3 * largest.max(1.0), "features differ by {diff}");
 }
 
 #[wasm_bindgen_test]
-async fn a_head_trains_on_webgpu() {
-    let mut engine = webgpu_engine().await;
-    let losses = losses(&mut engine, 8).await;
+async fn a_head_trains_with_adam_on_webgpu() {
+    let (gpu, _) = webgpu().await;
+    let losses = head_losses(&gpu, 8).await;
     log(&format!("WebGPU head losses: {losses:?}"));
     assert!(losses[7] < losses[0] * 0.7, "loss did not go down: {losses:?}");
 }
 
 #[wasm_bindgen_test]
-async fn the_cpu_fallback_loads_extracts_and_trains() {
-    let mut engine = cpu_engine();
-    engine.load_weights(&weights()).unwrap();
+async fn the_cpu_fallback_loads_infers_and_trains() {
+    let (device, info) = backend::cpu("test");
+    let mut engine = Engine::new(device.clone(), info);
+    assert_eq!(engine.load_weights(&weights()).unwrap(), 10);
     let logits = engine.logits(images(), 2, SIDE, SIDE).await.unwrap();
     assert_eq!(logits.len(), 2 * 10);
     assert!(logits.iter().all(|v| v.is_finite()));
-    let losses = losses(&mut engine, 8).await;
+    let losses = head_losses(&device, 8).await;
     log(&format!("CPU head losses: {losses:?}"));
     assert!(losses[7] < losses[0] * 0.7, "loss did not go down: {losses:?}");
 }
 
 #[wasm_bindgen_test]
-async fn the_js_surface_picks_webgpu_automatically_and_reports_bad_weights() {
+async fn auto_picks_webgpu_on_hardware_and_the_cpu_on_a_software_adapter() {
+    let (_, webgpu_info) = webgpu().await;
     let mut engine = WebEngine::create("auto").await.map_err(|_| "create failed").unwrap();
     let info: BackendInfo = serde_wasm_bindgen::from_value(engine.backend().map_err(|_| "backend").unwrap()).unwrap();
-    assert_eq!(info.kind, "webgpu", "{info:?}");
+    log(&format!("auto chose {} because: {}", info.kind, info.reason));
+    let expected = if webgpu_info.software_adapter { "cpu" } else { "webgpu" };
+    assert_eq!(info.kind, expected, "{info:?}");
     assert!(WebEngine::create("tpu").await.is_err());
-    let page = b"<!doctype html><title>404</title>";
-    assert!(engine.load_weights(page).is_err());
+    assert!(engine.load_weights(b"<!doctype html><title>404</title>").is_err());
 }

@@ -3,11 +3,10 @@
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{OptimizerKind, TrainConfig};
+use super::{TrainConfig, optimizer};
 use crate::model::head_config;
 
 /// A head of `Linear(512, num_classes)` and its optimiser state.
@@ -25,35 +24,31 @@ pub struct HeadTrainer {
 impl HeadTrainer {
     pub fn new(num_classes: usize, config: &TrainConfig, device: &Device) -> Self {
         let device = device.clone().autodiff();
-        let optimizer = match config.optimizer {
-            // PyTorch's eps; Burn's default (1e-5) would change the updates of small gradients.
-            OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
-            OptimizerKind::Sgd { momentum } => SgdConfig::new()
-                .with_momentum(Some(MomentumConfig::new().with_momentum(momentum).with_dampening(0.0)))
-                .init(),
-        };
         Self {
             head: head_config(num_classes).init(&device),
-            optimizer,
+            optimizer: optimizer(config),
             learning_rate: config.learning_rate,
             loss: CrossEntropyLossConfig::new().init(&device),
             device,
         }
     }
 
-    /// One optimiser step on a batch. Returns the batch's mean loss, still on the device, so that
-    /// the caller reads it back however its platform allows (asynchronously in the browser).
+    /// One optimiser step on a batch. Returns the batch's mean loss and the logits it was computed
+    /// from, still on the device, so that the caller reads them back however its platform allows
+    /// (asynchronously in the browser).
     ///
     /// # Shapes
     /// - features: `[batch, 512]`
     /// - labels: `batch` class indices
-    pub fn step(&mut self, features: Tensor<2>, labels: &[usize]) -> Tensor<1> {
+    /// - returns: loss `[1]`, logits `[batch, classes]`
+    pub fn step(&mut self, features: Tensor<2>, labels: &[usize]) -> (Tensor<1>, Tensor<2>) {
         let features = features.to_device(&self.device).autodiff();
         let targets = class_indices(labels, &self.device);
-        let loss = self.loss.forward(self.head.forward(features), targets);
+        let logits = self.head.forward(features);
+        let loss = self.loss.forward(logits.clone(), targets);
         let grads = GradientsParams::from_grads(loss.backward(), &self.head);
         self.head = self.optimizer.step(self.learning_rate, self.head.clone(), grads);
-        loss.detach()
+        (loss.detach().inner(), logits.detach().inner())
     }
 
     pub fn num_classes(&self) -> usize {
@@ -75,6 +70,7 @@ pub fn class_indices(labels: &[usize], device: &Device) -> Tensor<1, Int> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::OptimizerKind;
 
     fn separable_batch(device: &Device) -> (Tensor<2>, Vec<usize>) {
         // Class c has a large value in feature c and noise elsewhere.
@@ -96,10 +92,10 @@ mod tests {
             let config = TrainConfig { optimizer: optimizer.clone(), learning_rate: 1e-2, ..TrainConfig::default() };
             let mut trainer = HeadTrainer::new(3, &config, &device);
             let (features, labels) = separable_batch(&device);
-            let first: f32 = trainer.step(features.clone(), &labels).into_scalar();
+            let first: f32 = trainer.step(features.clone(), &labels).0.into_scalar();
             let mut last = first;
             for _ in 0..20 {
-                last = trainer.step(features.clone(), &labels).into_scalar();
+                last = trainer.step(features.clone(), &labels).0.into_scalar();
             }
             assert!(last < first * 0.5, "{optimizer:?}: loss {first} → {last}");
         }

@@ -1,11 +1,23 @@
-//! Training a classification head, with the seed recipe's defaults.
+//! Training: what is trained (the [`Strategy`]), with which settings ([`TrainConfig`], defaulting
+//! to the seed recipe), and the step-by-step [`TrainingRun`].
 
 mod head;
+mod run;
+
+use burn::module::Module;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use serde::Deserialize;
 
 pub use head::HeadTrainer;
+pub use run::{EpochReport, Misclassified, Phase, Progress, TrainingRun};
+
+use crate::error::{Error, Result};
+use crate::model::{BasicBlock, ImageClassifier, ResNet18};
 
 /// Which optimiser updates the trained parameters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// `torch.optim.Adam(params, lr)`: betas (0.9, 0.999), eps 1e-8, no weight decay.
     Adam,
@@ -14,7 +26,8 @@ pub enum OptimizerKind {
 }
 
 /// Training settings; [`Default`] is the seed recipe: batch 32, shuffled, Adam lr 1e-3, 10 epochs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
@@ -26,5 +39,82 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self { epochs: 10, batch_size: 32, learning_rate: 1e-3, optimizer: OptimizerKind::Adam, shuffle: true }
+    }
+}
+
+/// The optimiser a config asks for.
+pub(crate) fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    match config.optimizer {
+        // PyTorch's eps; Burn's default (1e-5) would change the updates of small gradients.
+        OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
+        OptimizerKind::Sgd { momentum } => SgdConfig::new()
+            .with_momentum(Some(MomentumConfig::new().with_momentum(momentum).with_dampening(0.0)))
+            .init(),
+    }
+}
+
+/// What is trained, as in the seed lesson.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Strategy {
+    /// (a) Only a new head, on frozen backbone features computed once per image.
+    HeadOnly,
+    /// (b) The last `stages` of layer1–layer4 plus the head; the rest stays frozen (BatchNorm
+    /// there keeps its ImageNet statistics).
+    LastStages { stages: usize },
+    /// (c) Everything.
+    Full,
+}
+
+impl Strategy {
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Strategy::LastStages { stages } if !(1..=4).contains(stages) => {
+                Err(Error::InvalidInput(format!("the number of trained stages must be 1 to 4, got {stages}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Freezes what this strategy does not train: no gradients, and BatchNorm in evaluation mode.
+    pub(crate) fn freeze(&self, model: ImageClassifier) -> ImageClassifier {
+        let trained_stages = match self {
+            Strategy::HeadOnly => 0,
+            Strategy::LastStages { stages } => *stages,
+            Strategy::Full => return model,
+        };
+        let ResNet18 { conv1, bn1, maxpool, layer1, layer2, layer3, layer4, avgpool } = model.backbone;
+        let first_trained = 4 - trained_stages.min(4);
+        let frozen_if_early = |index: usize, stage: Vec<BasicBlock>| if index < first_trained { stage.freeze() } else { stage };
+        let backbone = ResNet18 {
+            conv1: conv1.freeze(),
+            bn1: bn1.freeze(),
+            maxpool,
+            layer1: frozen_if_early(0, layer1),
+            layer2: frozen_if_early(1, layer2),
+            layer3: frozen_if_early(2, layer3),
+            layer4: frozen_if_early(3, layer4),
+            avgpool,
+        };
+        ImageClassifier { backbone, fc: model.fc }
+    }
+}
+
+/// Everything a run needs to know, as the page sends it; missing fields take the seed's defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RunSettings {
+    pub strategy: Strategy,
+    #[serde(flatten)]
+    pub config: TrainConfig,
+    /// Share of each class held out for validation when the images are not already split.
+    pub val_fraction: f64,
+    /// Seeds the split, the shuffling and the augmentation.
+    pub seed: u64,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self { strategy: Strategy::HeadOnly, config: TrainConfig::default(), val_fraction: 0.2, seed: 0 }
     }
 }

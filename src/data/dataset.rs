@@ -1,0 +1,165 @@
+//! The user's images, one class per folder, and their split into training and validation.
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use super::{Preprocess, decode_image, resize_shorter_side};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// Which part of an ImageFolder layout (`train/<class>/…`, `val/<class>/…`) an image came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subset {
+    Train,
+    Val,
+}
+
+/// One decoded image, kept at the size `Resize(256)` gives it: the evaluation crop is taken from
+/// it exactly, and training augmentation crops from it (rather than from the full-resolution
+/// original, to bound memory: about 200 KB per image).
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub name: String,
+    pub class: String,
+    pub subset: Option<Subset>,
+    pub image: RgbImage,
+}
+
+#[derive(Debug, Default)]
+pub struct Dataset {
+    examples: Vec<Example>,
+}
+
+/// Indices into the dataset's examples with their class index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// Class names, sorted as torchvision's `ImageFolder` sorts them.
+    pub classes: Vec<String>,
+    pub train: Vec<(usize, usize)>,
+    pub val: Vec<(usize, usize)>,
+}
+
+impl Dataset {
+    /// Decodes an image and keeps it; a file that cannot be used is refused with its name and why.
+    pub fn add(&mut self, name: &str, bytes: &[u8], class: &str, subset: Option<Subset>, preprocess: &Preprocess) -> Result<()> {
+        if class.trim().is_empty() {
+            return Err(Error::InvalidInput(format!("'{name}' has no class: put images in one folder per class")));
+        }
+        let image = resize_shorter_side(&decode_image(name, bytes)?, preprocess.resize_shorter);
+        self.examples.push(Example { name: name.to_string(), class: class.to_string(), subset, image });
+        Ok(())
+    }
+
+    pub fn examples(&self) -> &[Example] {
+        &self.examples
+    }
+
+    pub fn len(&self) -> usize {
+        self.examples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.examples.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.examples.clear();
+    }
+
+    /// The ImageFolder `train/` + `val/` split when the images came that way, else a stratified
+    /// split holding out `val_fraction` of each class (at least one image of every class with two
+    /// or more), shuffled with `seed`.
+    pub fn split(&self, val_fraction: f64, seed: u64) -> Result<Split> {
+        let mut classes: Vec<String> = self.examples.iter().map(|e| e.class.clone()).collect();
+        classes.sort();
+        classes.dedup();
+        if classes.len() < 2 {
+            return Err(Error::InvalidInput(format!(
+                "training needs at least 2 classes (one folder each), found {}",
+                classes.len()
+            )));
+        }
+        if !(0.0..1.0).contains(&val_fraction) {
+            return Err(Error::InvalidInput(format!("the validation fraction must be in [0, 1), got {val_fraction}")));
+        }
+        let label = |e: &Example| classes.binary_search(&e.class).unwrap_or(0);
+        let explicit = self.examples.iter().any(|e| e.subset.is_some());
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        if explicit {
+            for (i, e) in self.examples.iter().enumerate() {
+                match e.subset {
+                    Some(Subset::Val) => val.push((i, label(e))),
+                    _ => train.push((i, label(e))),
+                }
+            }
+        } else {
+            let mut rng = Rng::new(seed);
+            for class in 0..classes.len() {
+                let mut members: Vec<usize> =
+                    (0..self.examples.len()).filter(|&i| label(&self.examples[i]) == class).collect();
+                rng.shuffle(&mut members);
+                let mut held_out = (members.len() as f64 * val_fraction).round() as usize;
+                if val_fraction > 0.0 && members.len() >= 2 {
+                    held_out = held_out.clamp(1, members.len() - 1);
+                }
+                val.extend(members[..held_out].iter().map(|&i| (i, class)));
+                train.extend(members[held_out..].iter().map(|&i| (i, class)));
+            }
+        }
+        for (class, name) in classes.iter().enumerate() {
+            if !train.iter().any(|&(_, c)| c == class) {
+                return Err(Error::InvalidInput(format!("class '{name}' has no training images: add some")));
+            }
+        }
+        Ok(Split { classes, train, val })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(per_class: &[(&str, usize)], subset: impl Fn(usize) -> Option<Subset>) -> Dataset {
+        let mut data = Dataset::default();
+        let bytes = crate::data::test_images::png([90, 90, 90], 0);
+        for (class, n) in per_class {
+            for i in 0..*n {
+                data.add(&format!("{class}/{i}.png"), &bytes, class, subset(i), &Preprocess::imagenet()).unwrap();
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn images_are_kept_at_the_resized_size() {
+        let data = dataset(&[("a", 1)], |_| None);
+        assert_eq!(data.examples()[0].image.dimensions(), (307, 256));
+    }
+
+    #[test]
+    fn stratified_split_holds_out_a_share_of_every_class() {
+        let data = dataset(&[("cats", 10), ("dogs", 5), ("ants", 2)], |_| None);
+        let split = data.split(0.2, 1).unwrap();
+        assert_eq!(split.classes, ["ants", "cats", "dogs"]);
+        let count = |set: &[(usize, usize)], c| set.iter().filter(|&&(_, l)| l == c).count();
+        assert_eq!([count(&split.val, 0), count(&split.val, 1), count(&split.val, 2)], [1, 2, 1]);
+        assert_eq!(split.train.len() + split.val.len(), 17);
+        assert_eq!(data.split(0.2, 1).unwrap(), split, "same seed, same split");
+    }
+
+    #[test]
+    fn image_folder_subsets_are_kept() {
+        let data = dataset(&[("a", 4), ("b", 4)], |i| Some(if i == 0 { Subset::Val } else { Subset::Train }));
+        let split = data.split(0.5, 1).unwrap();
+        assert_eq!((split.train.len(), split.val.len()), (6, 2));
+    }
+
+    #[test]
+    fn too_few_classes_or_images_are_explained() {
+        let err = dataset(&[("only", 3)], |_| None).split(0.2, 1).unwrap_err();
+        assert!(err.to_string().contains("at least 2 classes"), "{err}");
+        let data = dataset(&[("a", 3), ("b", 1)], |_| Some(Subset::Val));
+        assert!(data.split(0.2, 1).unwrap_err().to_string().contains("no training images"));
+    }
+}

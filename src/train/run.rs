@@ -1,0 +1,415 @@
+//! One training run, advanced one unit of work at a time — a batch of feature extraction, a
+//! training batch, or an evaluation batch — so that the page's worker can report progress, pause
+//! and cancel between steps. Every read-back is asynchronous.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::Serialize;
+
+use super::head::class_indices;
+use super::{HeadTrainer, Strategy, TrainConfig, optimizer};
+use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
+use crate::error::{Error, Result};
+use crate::metrics::{ConfusionMatrix, argmax, softmax};
+use crate::model::{FEATURES, ImageClassifier};
+use crate::rng::Rng;
+
+/// At most this many misclassified validation images are reported per epoch.
+const MISCLASSIFIED_SHOWN: usize = 24;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Extracting,
+    Training,
+    Evaluating,
+    Finished,
+}
+
+/// What one step did, for the progress bar and the curves.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    pub phase: Phase,
+    /// 1-based; 0 while extracting features.
+    pub epoch: usize,
+    pub epochs: usize,
+    pub steps_done: usize,
+    pub steps_total: usize,
+    /// Images this step processed.
+    pub images: usize,
+    /// This training batch's loss.
+    pub loss: Option<f32>,
+    /// Set by the step that completes an epoch.
+    pub epoch_report: Option<EpochReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub train_loss: f32,
+    pub train_accuracy: f32,
+    /// `None` when nothing was held out for validation.
+    pub val_accuracy: Option<f32>,
+    pub per_class_accuracy: Vec<Option<f32>>,
+    pub confusion: ConfusionMatrix,
+    pub misclassified: Vec<Misclassified>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Misclassified {
+    pub name: String,
+    pub truth: usize,
+    pub predicted: usize,
+    pub confidence: f32,
+}
+
+/// The trained part and how it learns.
+enum Learner {
+    /// Strategy (a): a head on features of the frozen backbone, computed once per image.
+    Head { backbone: ImageClassifier, trainer: HeadTrainer, features: Vec<Option<Vec<f32>>> },
+    /// Strategies (b) and (c): the model on the autodiff device, its frozen part frozen.
+    Model { model: ImageClassifier, optimizer: ModuleOptimizer, learning_rate: f64 },
+}
+
+enum Stage {
+    Extracting { next: usize },
+    Training { epoch: usize, order: Vec<usize>, next: usize },
+    Evaluating { epoch: usize, next: usize },
+    Finished,
+}
+
+/// Running sums over one epoch.
+struct EpochTally {
+    loss_sum: f64,
+    batches: usize,
+    train: ConfusionMatrix,
+    val: ConfusionMatrix,
+    misclassified: Vec<Misclassified>,
+}
+
+impl EpochTally {
+    fn new(classes: usize) -> Self {
+        Self {
+            loss_sum: 0.0,
+            batches: 0,
+            train: ConfusionMatrix::new(classes),
+            val: ConfusionMatrix::new(classes),
+            misclassified: Vec::new(),
+        }
+    }
+}
+
+pub struct TrainingRun {
+    split: Split,
+    config: TrainConfig,
+    preprocess: Preprocess,
+    device: Device,
+    rng: Rng,
+    learner: Learner,
+    stage: Stage,
+    steps_done: usize,
+    steps_total: usize,
+    tally: EpochTally,
+    completed_epoch: Option<EpochReport>,
+}
+
+fn backend_error(err: impl std::fmt::Debug) -> Error {
+    Error::Backend(format!("{err:?}"))
+}
+
+async fn read(tensor: Tensor<2>) -> Result<Vec<f32>> {
+    let data = tensor.into_data_async().await.map_err(backend_error)?;
+    data.try_into_vec::<f32>().map_err(backend_error)
+}
+
+impl TrainingRun {
+    /// Plans a run on `dataset` starting from the pretrained `model`.
+    pub fn new(
+        model: ImageClassifier,
+        dataset: &Dataset,
+        strategy: Strategy,
+        config: TrainConfig,
+        val_fraction: f64,
+        seed: u64,
+    ) -> Result<Self> {
+        if config.epochs == 0 || config.batch_size == 0 || !(config.learning_rate > 0.0) {
+            return Err(Error::InvalidInput("epochs, batch size and learning rate must be positive".into()));
+        }
+        let split = dataset.split(val_fraction, seed)?;
+        let classes = split.classes.len();
+        let device = model.fc.weight.device();
+        let batches = |n: usize| n.div_ceil(config.batch_size);
+        let (learner, stage, steps_total) = match strategy {
+            Strategy::HeadOnly => {
+                let all = split.train.len() + split.val.len();
+                let eval_steps = usize::from(!split.val.is_empty());
+                let learner = Learner::Head {
+                    backbone: model,
+                    trainer: HeadTrainer::new(classes, &config, &device),
+                    features: vec![None; dataset.len()],
+                };
+                let total = batches(all) + config.epochs * (batches(split.train.len()) + eval_steps);
+                (learner, Stage::Extracting { next: 0 }, total)
+            }
+            Strategy::LastStages { .. } | Strategy::Full => {
+                let autodiff = device.clone().autodiff();
+                let model = strategy.freeze(model.with_new_head(classes, &device).fork(&autodiff).train());
+                let learner = Learner::Model { model, optimizer: optimizer(&config), learning_rate: config.learning_rate };
+                let total = config.epochs * (batches(split.train.len()) + batches(split.val.len()));
+                (learner, Stage::Training { epoch: 0, order: Vec::new(), next: usize::MAX }, total)
+            }
+        };
+        let mut run = Self {
+            tally: EpochTally::new(classes),
+            split,
+            config,
+            preprocess: Preprocess::imagenet(),
+            device,
+            rng: Rng::new(seed),
+            learner,
+            stage,
+            steps_done: 0,
+            steps_total,
+            completed_epoch: None,
+        };
+        if matches!(run.stage, Stage::Training { .. }) {
+            run.stage = run.start_epoch(1);
+        }
+        Ok(run)
+    }
+
+    pub fn classes(&self) -> &[String] {
+        &self.split.classes
+    }
+
+    pub fn split(&self) -> &Split {
+        &self.split
+    }
+
+    pub fn steps_total(&self) -> usize {
+        self.steps_total
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self.stage, Stage::Finished)
+    }
+
+    /// The model as trained so far, for inference: what the user keeps if they stop early.
+    pub fn model(&self) -> ImageClassifier {
+        match &self.learner {
+            Learner::Head { backbone, trainer, .. } => {
+                ImageClassifier { backbone: backbone.backbone.clone(), fc: trainer.head() }
+            }
+            Learner::Model { model, .. } => model.valid(),
+        }
+    }
+
+    fn start_epoch(&mut self, epoch: usize) -> Stage {
+        let mut order: Vec<usize> = (0..self.split.train.len()).collect();
+        if self.config.shuffle {
+            self.rng.shuffle(&mut order);
+        }
+        self.tally = EpochTally::new(self.split.classes.len());
+        Stage::Training { epoch, order, next: 0 }
+    }
+
+    fn progress(&self, phase: Phase, epoch: usize, images: usize, loss: Option<f32>) -> Progress {
+        Progress {
+            phase,
+            epoch,
+            epochs: self.config.epochs,
+            steps_done: self.steps_done,
+            steps_total: self.steps_total,
+            images,
+            loss,
+            epoch_report: None,
+        }
+    }
+
+    /// Normalised `[n, 3, 224, 224]` input of the given examples: the evaluation crop, or the
+    /// training augmentation.
+    fn input(&mut self, dataset: &Dataset, indices: &[usize], augmented: bool) -> Tensor<4> {
+        let crop = self.preprocess.crop;
+        let mut values = Vec::with_capacity(indices.len() * 3 * (crop * crop) as usize);
+        for &i in indices {
+            let image = &dataset.examples()[i].image;
+            let cropped = if augmented { augment(image, crop, &mut self.rng) } else { center_crop(image, crop, crop) };
+            values.extend(self.preprocess.normalize(&cropped));
+        }
+        let shape = [indices.len(), 3, crop as usize, crop as usize];
+        Tensor::from_data(TensorData::new(values, shape), &self.device)
+    }
+
+    /// Does the next unit of work and says what it did.
+    pub async fn step(&mut self, dataset: &Dataset) -> Result<Progress> {
+        let batch_size = self.config.batch_size;
+        match std::mem::replace(&mut self.stage, Stage::Finished) {
+            Stage::Finished => Ok(self.progress(Phase::Finished, self.config.epochs, 0, None)),
+            Stage::Extracting { next } => {
+                let all: Vec<usize> = self.split.train.iter().chain(&self.split.val).map(|&(i, _)| i).collect();
+                let batch = &all[next..(next + batch_size).min(all.len())];
+                let input = self.input(dataset, batch, false);
+                let Learner::Head { backbone, features, .. } = &mut self.learner else {
+                    return Err(Error::InvalidInput("feature extraction without a head learner".into()));
+                };
+                let values = read(backbone.backbone.forward(input)).await?;
+                for (k, &i) in batch.iter().enumerate() {
+                    features[i] = Some(values[k * FEATURES..(k + 1) * FEATURES].to_vec());
+                }
+                self.steps_done += 1;
+                let next = next + batch.len();
+                self.stage = if next < all.len() { Stage::Extracting { next } } else { self.start_epoch(1) };
+                Ok(self.progress(Phase::Extracting, 0, batch.len(), None))
+            }
+            Stage::Training { epoch, order, next } => {
+                let end = (next + batch_size).min(order.len());
+                let picked: Vec<(usize, usize)> = order[next..end].iter().map(|&k| self.split.train[k]).collect();
+                let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
+                let labels: Vec<usize> = picked.iter().map(|&(_, l)| l).collect();
+                let (loss, logits) = self.train_batch(dataset, &indices, &labels)?;
+                let loss = loss.into_scalar_async::<f32>().await.map_err(backend_error)?;
+                let logits = read(logits).await?;
+                let classes = self.split.classes.len();
+                for (row, &label) in labels.iter().enumerate() {
+                    self.tally.train.add(label, argmax(&logits[row * classes..(row + 1) * classes]));
+                }
+                self.tally.loss_sum += f64::from(loss);
+                self.tally.batches += 1;
+                self.steps_done += 1;
+                self.stage = if end < order.len() {
+                    Stage::Training { epoch, order, next: end }
+                } else if self.split.val.is_empty() {
+                    self.end_epoch(epoch)
+                } else {
+                    Stage::Evaluating { epoch, next: 0 }
+                };
+                let mut progress = self.progress(Phase::Training, epoch, picked.len(), Some(loss));
+                progress.epoch_report = self.completed_epoch.take();
+                Ok(progress)
+            }
+            Stage::Evaluating { epoch, next } => {
+                let size = if matches!(self.learner, Learner::Head { .. }) { self.split.val.len() } else { batch_size };
+                let end = (next + size).min(self.split.val.len());
+                let picked: Vec<(usize, usize)> = self.split.val[next..end].to_vec();
+                let logits = read(self.evaluate_batch(dataset, &picked)?).await?;
+                let classes = self.split.classes.len();
+                for (row, &(i, truth)) in picked.iter().enumerate() {
+                    let probabilities = softmax(&logits[row * classes..(row + 1) * classes]);
+                    let predicted = argmax(&probabilities);
+                    self.tally.val.add(truth, predicted);
+                    if predicted != truth && self.tally.misclassified.len() < MISCLASSIFIED_SHOWN {
+                        let name = dataset.examples()[i].name.clone();
+                        let confidence = probabilities[predicted];
+                        self.tally.misclassified.push(Misclassified { name, truth, predicted, confidence });
+                    }
+                }
+                self.steps_done += 1;
+                self.stage = if end < self.split.val.len() { Stage::Evaluating { epoch, next: end } } else { self.end_epoch(epoch) };
+                let mut progress = self.progress(Phase::Evaluating, epoch, picked.len(), None);
+                progress.epoch_report = self.completed_epoch.take();
+                Ok(progress)
+            }
+        }
+    }
+
+    /// Loss and logits of one optimiser step, still on the device.
+    fn train_batch(&mut self, dataset: &Dataset, indices: &[usize], labels: &[usize]) -> Result<(Tensor<1>, Tensor<2>)> {
+        match &self.learner {
+            Learner::Head { features, .. } => {
+                let mut values = Vec::with_capacity(indices.len() * FEATURES);
+                for &i in indices {
+                    let cached = features[i].as_ref().ok_or_else(|| Error::Backend("a feature is missing".into()))?;
+                    values.extend_from_slice(cached);
+                }
+                let batch = Tensor::from_data(TensorData::new(values, [indices.len(), FEATURES]), &self.device);
+                let Learner::Head { trainer, .. } = &mut self.learner else { unreachable!() };
+                Ok(trainer.step(batch, labels))
+            }
+            Learner::Model { .. } => {
+                let input = self.input(dataset, indices, true);
+                let Learner::Model { model, optimizer, learning_rate } = &mut self.learner else { unreachable!() };
+                let autodiff = model.fc.weight.device();
+                let logits = model.forward(input.to_device(&autodiff).autodiff());
+                let loss = CrossEntropyLossConfig::new().init(&autodiff).forward(logits.clone(), class_indices(labels, &autodiff));
+                let grads = GradientsParams::from_grads(loss.backward(), model);
+                *model = optimizer.step(*learning_rate, model.clone(), grads);
+                Ok((loss.detach().inner(), logits.detach().inner()))
+            }
+        }
+    }
+
+    /// Logits of validation examples, with the model in evaluation mode.
+    fn evaluate_batch(&mut self, dataset: &Dataset, picked: &[(usize, usize)]) -> Result<Tensor<2>> {
+        let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
+        match &self.learner {
+            Learner::Head { trainer, features, .. } => {
+                let mut values = Vec::with_capacity(indices.len() * FEATURES);
+                for &i in &indices {
+                    let cached = features[i].as_ref().ok_or_else(|| Error::Backend("a feature is missing".into()))?;
+                    values.extend_from_slice(cached);
+                }
+                let batch = Tensor::from_data(TensorData::new(values, [indices.len(), FEATURES]), &self.device);
+                Ok(trainer.head().forward(batch))
+            }
+            Learner::Model { .. } => {
+                let input = self.input(dataset, &indices, false);
+                Ok(self.model().forward(input))
+            }
+        }
+    }
+
+    /// Closes the epoch's tally into a report (handed out by the step that ended it) and moves on.
+    fn end_epoch(&mut self, epoch: usize) -> Stage {
+        let tally = &self.tally;
+        let val_accuracy = tally.val.accuracy();
+        self.completed_epoch = Some(EpochReport {
+            epoch,
+            train_loss: (tally.loss_sum / tally.batches.max(1) as f64) as f32,
+            train_accuracy: tally.train.accuracy().unwrap_or(0.0),
+            val_accuracy,
+            per_class_accuracy: if val_accuracy.is_some() { tally.val.per_class_accuracy() } else { tally.train.per_class_accuracy() },
+            confusion: if val_accuracy.is_some() { tally.val.clone() } else { tally.train.clone() },
+            misclassified: tally.misclassified.clone(),
+        });
+        if epoch < self.config.epochs { self.start_epoch(epoch + 1) } else { Stage::Finished }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::test_images::png;
+    use futures_lite::future::block_on;
+
+    fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+        tensor.into_data().try_into_vec::<f32>().expect("f32 tensor")
+    }
+
+    /// Strategy (b) with one stage: one step changes layer4 (weights and BatchNorm statistics) and
+    /// the head, and leaves the frozen stem and stages exactly as they were.
+    #[test]
+    fn last_stage_training_leaves_frozen_layers_and_their_batchnorm_untouched() {
+        let device = Device::flex();
+        let pretrained = ImageClassifier::random(1000, &device);
+        let mut dataset = Dataset::default();
+        for i in 0..4 {
+            let (colour, class) = if i % 2 == 0 { ([200, 30, 30], "red") } else { ([30, 30, 200], "blue") };
+            dataset.add(&format!("{class}/{i}.png"), &png(colour, i), class, None, &Preprocess::imagenet()).unwrap();
+        }
+        let config = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
+        let strategy = Strategy::LastStages { stages: 1 };
+        let mut run = TrainingRun::new(pretrained.clone(), &dataset, strategy, config, 0.0, 1).unwrap();
+        let progress = block_on(run.step(&dataset)).unwrap();
+        assert_eq!(progress.phase, Phase::Training);
+        let trained = run.model();
+        let (before, after) = (&pretrained.backbone, &trained.backbone);
+        assert_eq!(values(before.conv1.weight.val()), values(after.conv1.weight.val()));
+        assert_eq!(values(before.layer3[1].conv2.weight.val()), values(after.layer3[1].conv2.weight.val()));
+        assert_eq!(values(before.layer3[1].bn2.running_mean.value()), values(after.layer3[1].bn2.running_mean.value()));
+        assert_ne!(values(before.layer4[1].conv2.weight.val()), values(after.layer4[1].conv2.weight.val()));
+        assert_ne!(values(before.layer4[1].bn2.running_mean.value()), values(after.layer4[1].bn2.running_mean.value()));
+        assert_eq!(trained.num_classes(), 2);
+    }
+}

@@ -1,0 +1,116 @@
+// End-to-end: the real page in Debian's Chromium (WebGPU enabled), driven like a user. Builds
+// nothing itself: `./build.sh test` builds pkg/ first. Writes test-results/page.png.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { launchChromium } from "../../scripts/chromium.mjs";
+import { encodePng } from "./png.mjs";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const PORT = 8000 + Math.floor(Math.random() * 1000);
+const ORIGIN = `http://127.0.0.1:${PORT}`;
+
+/** Three visually distinct classes of small noisy images, plus files the page must skip. */
+function makeDataset() {
+  const root = join(mkdtempSync(join(tmpdir(), "bft-e2e-")), "shapes");
+  const classes = {
+    red_squares: (x, y, s) => (Math.abs(x - 32) < 16 && Math.abs(y - 24) < 16 ? [220, 30 + s, 30] : [240, 240, 240 - s]),
+    green_stripes: (x, y, s) => ((x >> 3) % 2 ? [30, 200 - s, 40] : [250, 250, 250]),
+    blue_gradient: (x, y, s) => [20, 40 + s, Math.min(255, 100 + x * 2)],
+  };
+  for (const [name, pixel] of Object.entries(classes)) {
+    mkdirSync(join(root, name), { recursive: true });
+    for (let i = 0; i < 8; i++) {
+      const noise = (x, y) => (x * 31 + y * 17 + i * 53) % 29;
+      writeFileSync(join(root, name, `${i}.png`), encodePng(64, 48, (x, y) => pixel(x, y, noise(x, y))));
+    }
+  }
+  writeFileSync(join(root, "red_squares", "notes.txt"), "not an image");
+  writeFileSync(join(root, "blue_gradient", "broken.png"), Buffer.from("\x89PNG\r\n\x1a\n truncated"));
+  writeFileSync(join(root, "green_stripes", ".DS_Store"), "hidden");
+  return root;
+}
+
+async function withServer(run) {
+  const server = spawn("python3", [join(ROOT, "scripts", "serve.py"), String(PORT)], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise((resolve) => server.stdout.once("data", resolve));
+  try {
+    return await run();
+  } finally {
+    server.kill();
+  }
+}
+
+test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15 * 60 * 1000 }, async () => {
+  const dataset = makeDataset();
+  await withServer(async () => {
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext({ viewport: { width: 1100, height: 1600 } });
+      const requests = [];
+      context.on("request", (request) => requests.push(request));
+      const page = await context.newPage();
+      page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
+      await page.goto(`${ORIGIN}/index.html`);
+
+      // The default weights file is absent here: the page must say which file, where, and what to do.
+      await page.waitForFunction(() => document.getElementById("weights-status").classList.contains("error"));
+      const weightsMessage = await page.textContent("#weights-status");
+      assert.match(weightsMessage, /weights\/resnet18-f37072fd\.pth/);
+      assert.match(weightsMessage, /404/);
+      await page.click("#random-weights");
+      await page.waitForFunction(() => /Random weights loaded/.test(document.getElementById("weights-status").textContent));
+
+      await page.setInputFiles("#folder-picker", dataset);
+      await page.waitForFunction(() => /24 images in 3 classes ready/.test(document.getElementById("images-status").textContent), null, { timeout: 120000 });
+      const skipped = await page.textContent("#skipped");
+      assert.match(skipped, /notes\.txt.*not an image/s);
+      assert.match(skipped, /broken\.png.*could not be decoded/s);
+      assert.doesNotMatch(skipped, /DS_Store/);
+      assert.equal(await page.locator("#classes tbody tr").count(), 3);
+
+      await page.fill("#settings [name=epochs]", "6");
+      await page.fill("#settings [name=batch_size]", "8");
+      await page.click("#start");
+      // Accuracy must update while training runs, epoch after epoch.
+      const epochsSeen = new Set();
+      for (;;) {
+        const { epoch, training } = await page.evaluate(() => ({
+          epoch: document.getElementById("accuracy-text").dataset.epoch,
+          training: !document.getElementById("cancel").disabled,
+        }));
+        if (epoch && training) epochsSeen.add(epoch);
+        if (!training && epoch === "6") break;
+        await page.waitForTimeout(100);
+      }
+      assert.ok(epochsSeen.size >= 2, `accuracy updated live for epochs ${[...epochsSeen]}`);
+      const valAccuracy = Number(await page.getAttribute("#accuracy-text", "data-val-accuracy"));
+      console.log(`final validation accuracy: ${valAccuracy} (chance 0.33)`);
+      assert.ok(valAccuracy >= 0.8, `validation accuracy ${valAccuracy}`);
+      const maxFrameGap = await page.evaluate(() => window.frameGaps.max);
+      console.log(`longest animation-frame gap while training: ${maxFrameGap.toFixed(0)} ms`);
+      assert.ok(maxFrameGap < 300, `the main thread stalled for ${maxFrameGap} ms`);
+      assert.equal(await page.locator("#confusion tr").count(), 4);
+
+      await page.setInputFiles("#predict-picker", join(dataset, "green_stripes", "0.png"));
+      await page.waitForSelector("#prediction .row");
+      assert.equal(await page.textContent("#prediction .row span"), "green_stripes");
+
+      mkdirSync(join(ROOT, "test-results"), { recursive: true });
+      await page.screenshot({ path: join(ROOT, "test-results", "page.png"), fullPage: true });
+
+      for (const request of requests) {
+        const url = request.url();
+        assert.ok(url.startsWith(ORIGIN) || url.startsWith("blob:") || url.startsWith("data:"), `request left the origin: ${url}`);
+        assert.equal(request.postData(), null, `a request carried a body: ${url}`);
+      }
+      console.log(`${requests.length} requests, all to ${ORIGIN}, none with a body`);
+    } finally {
+      await browser.close();
+    }
+  });
+});

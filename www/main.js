@@ -1,0 +1,375 @@
+// The page: user interface only. The model lives in a Web Worker (worker.js); this thread reads
+// folders, draws progress and never waits on training.
+import { LineChart } from "./charts.js";
+import { classCounts, filesFromDrop, filesFromPicker, organise } from "./intake.js";
+
+const $ = (id) => document.getElementById(id);
+const SETTINGS_KEY = "browser-finetune-settings";
+
+const state = {
+  worker: null,
+  weights: null, // { url } or { random: true } once loaded
+  collected: [], // [{ file, path }] from every drop and pick
+  items: [], // labelled images sent to the worker
+  filesByName: new Map(),
+  imagesReady: false,
+  training: false,
+  paused: false,
+  plan: null,
+  startedAt: 0,
+  recent: [], // [time, images] for images/s
+  predictions: 0,
+};
+
+const lossChart = new LineChart($("loss-chart"), { series: [{ name: "train loss", color: "#2a6fdb" }], xLabel: "batch" });
+const accuracyChart = new LineChart($("accuracy-chart"), {
+  series: [{ name: "train", color: "#2a6fdb" }, { name: "validation", color: "#e07b00" }],
+  yRange: [0, 1],
+  xLabel: "epoch",
+});
+
+// Lets the end-to-end test check that this thread stays responsive while the worker trains.
+window.frameGaps = { max: 0, last: performance.now() };
+(function watchFrames(now) {
+  window.frameGaps.max = Math.max(window.frameGaps.max, now - window.frameGaps.last);
+  window.frameGaps.last = now;
+  requestAnimationFrame(watchFrames);
+})(performance.now());
+
+function setText(id, text, isError = false) {
+  const el = $(id);
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+function element(tag, props = {}, children = []) {
+  const el = Object.assign(document.createElement(tag), props);
+  for (const child of children) el.append(child);
+  return el;
+}
+
+function thumbnail(file, title) {
+  const img = element("img", { alt: title, title, loading: "lazy", decoding: "async" });
+  img.src = URL.createObjectURL(file);
+  return img;
+}
+
+// ---- settings ----------------------------------------------------------------------------------
+
+function readSettings() {
+  const form = $("settings");
+  const value = (name) => form.elements[name].value;
+  const number = (name) => Number(value(name));
+  const strategy = value("strategy") === "last_stages"
+    ? { kind: "last_stages", stages: number("stages") }
+    : { kind: value("strategy") };
+  return {
+    backend: value("backend"),
+    run: {
+      strategy,
+      epochs: number("epochs"),
+      batch_size: number("batch_size"),
+      learning_rate: number("learning_rate"),
+      optimizer: value("optimizer") === "sgd" ? { kind: "sgd", momentum: number("momentum") } : { kind: "adam" },
+      shuffle: true,
+      val_fraction: number("val_fraction"),
+      seed: Math.floor(Math.random() * 2 ** 32),
+    },
+  };
+}
+
+function restoreSettings() {
+  const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || "{}");
+  const form = $("settings");
+  for (const [name, value] of Object.entries(saved.fields || {})) if (form.elements[name]) form.elements[name].value = value;
+  const params = new URLSearchParams(location.search);
+  $("weights-url").value = params.get("weights") || saved.weightsUrl || $("weights-url").value;
+  if (params.get("backend")) form.elements.backend.value = params.get("backend");
+}
+
+function saveSettings() {
+  const form = $("settings");
+  const fields = Object.fromEntries([...form.elements].filter((el) => el.name).map((el) => [el.name, el.value]));
+  localStorage.setItem(SETTINGS_KEY, JSON.stringify({ fields, weightsUrl: $("weights-url").value }));
+}
+
+// ---- the worker --------------------------------------------------------------------------------
+
+function startWorker() {
+  state.worker?.terminate();
+  state.worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  state.worker.onmessage = ({ data }) => onMessage[data.type]?.(data);
+  state.worker.onerror = (event) => setText("backend", `The engine stopped: ${event.message}`, true);
+  setText("backend", "Starting the engine…");
+  state.worker.postMessage({ type: "init", backend: readSettings().backend });
+}
+
+const send = (message) => state.worker.postMessage(message);
+
+function loadWeights() {
+  const url = $("weights-url").value.trim();
+  saveSettings();
+  $("weights-progress").hidden = false;
+  $("weights-progress").removeAttribute("value");
+  setText("weights-status", `Loading ${url}…`);
+  send({ type: "loadWeights", url });
+}
+
+function sendImages() {
+  state.imagesReady = false;
+  updateButtons();
+  setText("images-status", `Reading ${state.items.length} images…`);
+  send({ type: "addImages", items: state.items, replace: true });
+}
+
+const onMessage = {
+  ready({ backend }) {
+    const where = backend.kind === "webgpu" ? `WebGPU (${backend.adapter || "adapter"})` : "the CPU (WebAssembly)";
+    setText("backend", `Running on ${where}. ${backend.reason ? `Why: ${backend.reason}.` : ""}`);
+    if (state.weights?.random) send({ type: "useRandomWeights" });
+    else loadWeights();
+    if (state.items.length) sendImages();
+  },
+  weightsProgress({ loaded, total }) {
+    const bar = $("weights-progress");
+    if (total) { bar.max = total; bar.value = loaded; }
+    const mb = (n) => (n / 1048576).toFixed(1);
+    setText("weights-status", total ? `Downloading weights: ${mb(loaded)} of ${mb(total)} MB` : `Downloading weights: ${mb(loaded)} MB`);
+  },
+  weightsLoaded({ classes, fromCache, random }) {
+    state.weights = random ? { random: true } : { url: $("weights-url").value };
+    $("weights-progress").hidden = true;
+    setText("weights-status", random
+      ? "Random weights loaded: for testing only, features carry no ImageNet knowledge."
+      : `Pretrained weights loaded (${classes}-class head${fromCache ? ", from this browser's cache" : ""}).`);
+    updateButtons();
+  },
+  imagesProgress({ done, total }) {
+    setText("images-status", `Reading images: ${done} of ${total}…`);
+  },
+  skipped({ name, reason }) {
+    addSkipped([{ name, reason }]);
+    state.items = state.items.filter((item) => item.name !== name);
+    renderClasses();
+  },
+  imagesAdded({ count }) {
+    state.imagesReady = count > 0;
+    const classes = classCounts(state.items).length;
+    setText("images-status", `${count} images in ${classes} classes ready.`);
+    updateButtons();
+  },
+  plan({ plan }) {
+    state.plan = plan;
+    setText("accuracy-text", `${plan.classes.length} classes · ${plan.train_images} training and ${plan.val_images} validation images.`);
+  },
+  progress({ progress }) { showProgress(progress); },
+  paused() { state.paused = true; $("pause").textContent = "Resume"; setText("progress-text", "Paused."); },
+  resumed() { state.paused = false; $("pause").textContent = "Pause"; },
+  stopped({ reason }) {
+    state.training = false;
+    state.paused = false;
+    $("pause").textContent = "Pause";
+    const prefix = reason === "cancelled" ? "Cancelled; the model trained so far is kept for predictions." : "Training finished.";
+    setText("progress-text", `${prefix} ${state.lastAccuracy || ""}`);
+    updateButtons();
+  },
+  prediction({ top }) { showPrediction(top); },
+  error({ scope, message }) {
+    if (scope === "loadWeights") {
+      $("weights-progress").hidden = true;
+      setText("weights-status", message, true);
+    } else if (scope === "train") {
+      state.training = false;
+      setText("progress-text", message, true);
+      updateButtons();
+    } else if (scope === "predict") {
+      $("prediction").replaceChildren(element("p", { className: "error", textContent: message }));
+    } else if (scope === "init") {
+      setText("backend", `The engine could not start: ${message}`, true);
+    } else {
+      setText("images-status", message, true);
+    }
+  },
+};
+
+// ---- intake ------------------------------------------------------------------------------------
+
+function addSkipped(entries) {
+  if (!entries.length) return;
+  const list = $("skipped");
+  for (const { name, reason } of entries) {
+    list.append(element("li", {}, [element("code", { textContent: name }), ` — ${reason}`]));
+  }
+  $("skipped-details").hidden = false;
+  setText("skipped-summary", `${list.children.length} file(s) skipped`);
+}
+
+function renderClasses() {
+  const body = $("classes").tBodies[0];
+  body.replaceChildren();
+  for (const [label, counts] of classCounts(state.items)) {
+    const examples = state.items.filter((item) => item.label === label).slice(0, 4);
+    const count = counts.train + counts.val ? `${counts.total} (${counts.train} train, ${counts.val} val)` : `${counts.total}`;
+    body.append(element("tr", {}, [
+      element("td", { textContent: label }),
+      element("td", { textContent: count }),
+      element("td", {}, examples.map((item) => thumbnail(item.file, item.name))),
+    ]));
+  }
+}
+
+function intake(files) {
+  const known = new Set(state.collected.map((f) => f.path));
+  state.collected.push(...files.filter((f) => !known.has(f.path)));
+  const { items, skipped } = organise(state.collected);
+  $("skipped").replaceChildren();
+  $("skipped-details").hidden = true;
+  addSkipped(skipped);
+  state.items = items;
+  state.filesByName = new Map(items.map((item) => [item.name, item.file]));
+  renderClasses();
+  if (items.length) sendImages();
+  else setText("images-status", "No usable images found in what was dropped.", true);
+}
+
+function dropTarget(zone, onDrop) {
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    onDrop(event.dataTransfer);
+  });
+}
+
+// ---- training ----------------------------------------------------------------------------------
+
+function updateButtons() {
+  $("start").disabled = state.training || !state.weights || !state.imagesReady;
+  $("pause").disabled = !state.training;
+  $("cancel").disabled = !state.training;
+}
+
+function startTraining() {
+  saveSettings();
+  const { run } = readSettings();
+  state.training = true;
+  state.paused = false;
+  state.startedAt = performance.now();
+  state.recent = [];
+  state.lastAccuracy = "";
+  window.frameGaps.max = 0;
+  lossChart.clear();
+  accuracyChart.clear();
+  $("results-section").hidden = true;
+  setText("accuracy-text", "");
+  updateButtons();
+  send({ type: "train", settings: run });
+}
+
+function phaseText(p) {
+  if (p.phase === "extracting") return "Extracting features";
+  if (p.phase === "evaluating") return `Epoch ${p.epoch} of ${p.epochs}: validating`;
+  if (p.phase === "training") return `Epoch ${p.epoch} of ${p.epochs}`;
+  return "Finished";
+}
+
+function showProgress(p) {
+  const now = performance.now();
+  state.recent.push([now, p.images]);
+  while (state.recent.length > 2 && now - state.recent[0][0] > 10000) state.recent.shift();
+  const span = (now - state.recent[0][0]) / 1000;
+  const images = state.recent.slice(1).reduce((sum, [, n]) => sum + n, 0);
+  const rate = span > 0 ? images / span : 0;
+  const elapsed = (now - state.startedAt) / 1000;
+  const eta = p.steps_done ? (elapsed / p.steps_done) * (p.steps_total - p.steps_done) : 0;
+  $("progress").max = p.steps_total;
+  $("progress").value = p.steps_done;
+  setText("progress-text", `${phaseText(p)} · ${rate.toFixed(1)} images/s · ETA ${formatSeconds(eta)}`);
+  if (p.loss != null) lossChart.add(0, lossChart.series[0].points.length + 1, p.loss);
+  if (p.epoch_report) showEpoch(p.epoch_report);
+}
+
+function formatSeconds(seconds) {
+  if (!Number.isFinite(seconds)) return "…";
+  const m = Math.floor(seconds / 60);
+  const s = Math.round(seconds % 60);
+  return m ? `${m} min ${s} s` : `${s} s`;
+}
+
+const percent = (x) => (x == null ? "–" : `${(x * 100).toFixed(1)} %`);
+
+function showEpoch(report) {
+  const classes = state.plan.classes;
+  accuracyChart.add(0, report.epoch, report.train_accuracy);
+  if (report.val_accuracy != null) accuracyChart.add(1, report.epoch, report.val_accuracy);
+  state.lastAccuracy = `Validation accuracy ${percent(report.val_accuracy)}, training ${percent(report.train_accuracy)}.`;
+  setText("accuracy-text", `Epoch ${report.epoch}: loss ${report.train_loss.toFixed(4)} · training accuracy ${percent(report.train_accuracy)} · validation accuracy ${percent(report.val_accuracy)}`);
+  $("accuracy-text").dataset.valAccuracy = report.val_accuracy ?? "";
+  $("accuracy-text").dataset.epoch = report.epoch;
+
+  $("results-section").hidden = false;
+  setText("results-epoch", String(report.epoch));
+  $("per-class").tBodies[0].replaceChildren(...classes.map((name, i) =>
+    element("tr", {}, [element("td", { textContent: name }), element("td", { textContent: percent(report.per_class_accuracy[i]) })])));
+  const header = element("tr", {}, [element("th"), ...classes.map((name) => element("th", { textContent: name }))]);
+  const rows = report.confusion.counts.map((row, i) =>
+    element("tr", {}, [element("th", { textContent: classes[i] }), ...row.map((n) => element("td", { textContent: String(n) }))]));
+  $("confusion").replaceChildren(header, ...rows);
+  $("misclassified").replaceChildren(...report.misclassified.map((m) => {
+    const file = state.filesByName.get(m.name);
+    const caption = `${classes[m.predicted]} (${percent(m.confidence)}), truly ${classes[m.truth]}`;
+    return element("figure", {}, [file ? thumbnail(file, m.name) : "", element("figcaption", { textContent: caption })]);
+  }));
+  if (!report.misclassified.length) $("misclassified").append(element("p", { className: "muted", textContent: "None." }));
+}
+
+// ---- prediction --------------------------------------------------------------------------------
+
+function predict(file) {
+  if (!file) return;
+  $("prediction").replaceChildren(thumbnail(file, file.name), element("p", { className: "muted", textContent: "Predicting…" }));
+  send({ type: "predict", id: ++state.predictions, file, topK: 5 });
+}
+
+function showPrediction(top) {
+  const rows = top.map(({ class: name, probability }) => element("div", { className: "row" }, [
+    element("span", { textContent: name }),
+    element("div", {}, [element("div", { className: "bar", style: `width:${(probability * 100).toFixed(1)}%` })]),
+    element("span", { textContent: percent(probability) }),
+  ]));
+  const image = $("prediction").querySelector("img");
+  $("prediction").replaceChildren(...(image ? [image] : []), ...rows);
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+
+restoreSettings();
+$("weights-form").addEventListener("submit", (event) => { event.preventDefault(); loadWeights(); });
+$("random-weights").addEventListener("click", () => send({ type: "useRandomWeights" }));
+$("folder-picker").addEventListener("change", (event) => { intake(filesFromPicker(event.target.files)); event.target.value = ""; });
+$("clear-images").addEventListener("click", () => {
+  state.collected = [];
+  state.items = [];
+  renderClasses();
+  $("skipped").replaceChildren();
+  $("skipped-details").hidden = true;
+  state.imagesReady = false;
+  send({ type: "addImages", items: [], replace: true });
+  setText("images-status", "No images yet.");
+  updateButtons();
+});
+dropTarget($("drop-zone"), async (dataTransfer) => {
+  setText("images-status", "Reading folders…");
+  intake(await filesFromDrop(dataTransfer));
+});
+dropTarget($("predict-zone"), (dataTransfer) => predict(dataTransfer.files[0]));
+$("predict-picker").addEventListener("change", (event) => predict(event.target.files[0]));
+$("start").addEventListener("click", startTraining);
+$("pause").addEventListener("click", () => send({ type: state.paused ? "resume" : "pause" }));
+$("cancel").addEventListener("click", () => send({ type: "cancel" }));
+$("settings").addEventListener("change", (event) => {
+  saveSettings();
+  if (event.target.name === "backend" && !state.training) startWorker();
+});
+startWorker();
