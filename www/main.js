@@ -73,7 +73,8 @@ function readSettings() {
       optimizer: value("optimizer") === "sgd" ? { kind: "sgd", momentum: number("momentum") } : { kind: "adam" },
       shuffle: true,
       val_fraction: number("val_fraction"),
-      seed: Math.floor(Math.random() * 2 ** 32),
+      // A fixed ?seed= repeats a run exactly (split, order, augmentation); otherwise each run differs.
+      seed: Number(new URLSearchParams(location.search).get("seed") ?? Math.floor(Math.random() * 2 ** 32)),
     },
   };
 }
