@@ -19,7 +19,8 @@ pub struct BackendInfo {
 
 /// The pure-Rust CPU backend.
 pub fn cpu(reason: impl Into<String>) -> (Device, BackendInfo) {
-    let info = BackendInfo { kind: "cpu".into(), adapter: String::new(), software_adapter: false, reason: reason.into() };
+    let info =
+        BackendInfo { kind: "cpu".into(), adapter: String::new(), software_adapter: false, reason: reason.into() };
     (Device::flex(), info)
 }
 
@@ -63,10 +64,9 @@ pub async fn webgpu() -> crate::Result<(Device, BackendInfo)> {
 pub async fn auto() -> (Device, BackendInfo) {
     match webgpu().await {
         Ok((device, info)) if !info.software_adapter => (device, info),
-        Ok((_, info)) => cpu(format!(
-            "the only WebGPU adapter is a software renderer ({}), slower than the CPU path",
-            info.adapter
-        )),
+        Ok((_, info)) => {
+            cpu(format!("the only WebGPU adapter is a software renderer ({}), slower than the CPU path", info.adapter))
+        }
         Err(err) => cpu(format!("{err}")),
     }
 }

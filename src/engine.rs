@@ -76,7 +76,9 @@ impl Engine {
     }
 
     fn pretrained(&self) -> Result<&ImageClassifier> {
-        self.pretrained.as_ref().ok_or_else(|| Error::InvalidInput("no weights are loaded yet: load weights first".into()))
+        self.pretrained
+            .as_ref()
+            .ok_or_else(|| Error::InvalidInput("no weights are loaded yet: load weights first".into()))
     }
 
     /// Decodes and keeps one image of `class`; on error the image is skipped and the rest stay.
@@ -97,7 +99,14 @@ impl Engine {
     pub fn start_training(&mut self, settings: &RunSettings) -> Result<Plan> {
         settings.strategy.validate()?;
         let model = self.pretrained()?.clone();
-        let run = TrainingRun::new(model, &self.dataset, settings.strategy, settings.config.clone(), settings.val_fraction, settings.seed)?;
+        let run = TrainingRun::new(
+            model,
+            &self.dataset,
+            settings.strategy,
+            settings.config.clone(),
+            settings.val_fraction,
+            settings.seed,
+        )?;
         let plan = Plan {
             classes: run.classes().to_vec(),
             train_images: run.split().train.len(),
@@ -159,7 +168,11 @@ impl Engine {
             Some((_, classes)) => classes[index].clone(),
             None => format!("ImageNet class {index}"),
         };
-        Ok(ranked.into_iter().take(top_k.max(1)).map(|(i, probability)| Prediction { class: class_name(i), probability }).collect())
+        Ok(ranked
+            .into_iter()
+            .take(top_k.max(1))
+            .map(|(i, probability)| Prediction { class: class_name(i), probability })
+            .collect())
     }
 }
 
@@ -167,8 +180,8 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::backend;
-    use crate::train::Strategy;
     use crate::data::test_images::png;
+    use crate::train::Strategy;
     use futures_lite::future::block_on;
 
     fn engine() -> Engine {

@@ -87,7 +87,13 @@ impl WebEngine {
     }
 
     /// Logits of normalised `batch × 3 × height × width` images, `batch × classes`.
-    pub async fn logits(&self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>, JsError> {
+    pub async fn logits(
+        &self,
+        images: Vec<f32>,
+        batch: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<f32>, JsError> {
         self.0.logits(images, batch, height, width).await.map_err(js_error)
     }
 
@@ -98,7 +104,5 @@ impl WebEngine {
 }
 
 fn to_js(value: &impl serde::Serialize) -> Result<JsValue, JsError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|err| JsError::new(&err.to_string()))
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|err| JsError::new(&err.to_string()))
 }

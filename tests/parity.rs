@@ -9,8 +9,11 @@ use browser_finetune::weights::load_classifier;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
 
-/// PyTorch's transformed tensors per image, and the stacked batch in manifest order.
-fn reference_inputs() -> (Vec<String>, std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>) {
+/// Tensors by name: shape and values.
+type Tensors = std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// The image names in manifest order, and PyTorch's transformed tensor of each.
+fn reference_inputs() -> (Vec<String>, Tensors) {
     (manifest().images, safetensors_f32(&read_fixture("transforms.safetensors")))
 }
 
@@ -68,10 +71,9 @@ fn real_pth_and_safetensors_files_load_and_match_torchvision() {
     let (images, reference) = reference_inputs();
     let first = &reference[&images[0]].1;
     let expected = safetensors_f32(&read_fixture("pattern_logits.safetensors"));
-    for (file, key, classes) in [
-        ("resnet18_pattern.pth.gz", "pth", 1000),
-        ("resnet18_pattern_10class.safetensors.gz", "safetensors", 10),
-    ] {
+    for (file, key, classes) in
+        [("resnet18_pattern.pth.gz", "pth", 1000), ("resnet18_pattern_10class.safetensors.gz", "safetensors", 10)]
+    {
         let model = load_classifier(&gunzip_fixture(file), &device).unwrap();
         assert_eq!(model.num_classes(), classes, "{file}");
         let input = Tensor::<4>::from_data(TensorData::new(first.clone(), [1, 3, 224, 224]), &device);

@@ -110,8 +110,7 @@ const send = (message) => state.worker.postMessage(message);
 function loadWeights() {
   const url = $("weights-url").value.trim();
   saveSettings();
-  $("weights-progress").hidden = false;
-  $("weights-progress").removeAttribute("value");
+  $("progress").removeAttribute("value");
   setText("weights-status", `Loading ${url}…`);
   send({ type: "loadWeights", url });
 }
@@ -132,14 +131,17 @@ const onMessage = {
     if (state.items.length) sendImages();
   },
   weightsProgress({ loaded, total }) {
-    const bar = $("weights-progress");
+    const bar = $("progress");
     if (total) { bar.max = total; bar.value = loaded; }
     const mb = (n) => (n / 1048576).toFixed(1);
-    setText("weights-status", total ? `Downloading weights: ${mb(loaded)} of ${mb(total)} MB` : `Downloading weights: ${mb(loaded)} MB`);
+    const text = total ? `Downloading weights: ${mb(loaded)} of ${mb(total)} MB` : `Downloading weights: ${mb(loaded)} MB`;
+    setText("weights-status", text);
+    setText("progress-text", text);
   },
   weightsLoaded({ classes, fromCache, random }) {
     state.weights = random ? { random: true } : { url: $("weights-url").value };
-    $("weights-progress").hidden = true;
+    $("progress").value = 0;
+    setText("progress-text", "Idle.");
     setText("weights-status", random
       ? "Random weights loaded: for testing only, features carry no ImageNet knowledge."
       : `Pretrained weights loaded (${classes}-class head${fromCache ? ", from this browser's cache" : ""}).`);
@@ -177,7 +179,8 @@ const onMessage = {
   prediction({ top }) { showPrediction(top); },
   error({ scope, message }) {
     if (scope === "loadWeights") {
-      $("weights-progress").hidden = true;
+      $("progress").value = 0;
+      setText("progress-text", "Idle.");
       setText("weights-status", message, true);
     } else if (scope === "train") {
       state.training = false;
@@ -286,7 +289,8 @@ function showProgress(p) {
   const eta = p.steps_done ? (elapsed / p.steps_done) * (p.steps_total - p.steps_done) : 0;
   $("progress").max = p.steps_total;
   $("progress").value = p.steps_done;
-  setText("progress-text", `${phaseText(p)} · ${rate.toFixed(1)} images/s · ETA ${formatSeconds(eta)}`);
+  const status = `${phaseText(p)} · ${rate.toFixed(1)} images/s · ETA ${formatSeconds(eta)}`;
+  setText("progress-text", state.paused ? `Paused · ${status}` : status);
   if (p.loss != null) lossChart.add(0, lossChart.series[0].points.length + 1, p.loss);
   if (p.epoch_report) showEpoch(p.epoch_report);
 }

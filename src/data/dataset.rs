@@ -42,7 +42,14 @@ pub struct Split {
 
 impl Dataset {
     /// Decodes an image and keeps it; a file that cannot be used is refused with its name and why.
-    pub fn add(&mut self, name: &str, bytes: &[u8], class: &str, subset: Option<Subset>, preprocess: &Preprocess) -> Result<()> {
+    pub fn add(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        class: &str,
+        subset: Option<Subset>,
+        preprocess: &Preprocess,
+    ) -> Result<()> {
         if class.trim().is_empty() {
             return Err(Error::InvalidInput(format!("'{name}' has no class: put images in one folder per class")));
         }

@@ -16,9 +16,7 @@ pub const MAX_PIXELS: u64 = 50_000_000;
 /// RGB. `file` names the image in error messages.
 pub fn decode_image(file: &str, bytes: &[u8]) -> Result<RgbImage> {
     let fail = |reason: String| Error::ImageDecode { file: file.to_string(), reason };
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|err| fail(err.to_string()))?;
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|err| fail(err.to_string()))?;
     if reader.format().is_none() {
         return Err(fail("its contents are not a known image format".into()));
     }

@@ -90,9 +90,8 @@ fn coefficients(in_size: u32, out_size: u32) -> Vec<(usize, Vec<i32>)> {
             let center = (f64::from(xx) + 0.5) * scale;
             let xmin = ((center - support + 0.5) as i64).max(0);
             let xmax = ((center + support + 0.5) as i64).min(i64::from(in_size));
-            let weights: Vec<f64> = (xmin..xmax)
-                .map(|x| (1.0 - ((x as f64 - center + 0.5) / filter_scale).abs()).max(0.0))
-                .collect();
+            let weights: Vec<f64> =
+                (xmin..xmax).map(|x| (1.0 - ((x as f64 - center + 0.5) / filter_scale).abs()).max(0.0)).collect();
             let total: f64 = weights.iter().sum();
             let fixed = weights
                 .iter()

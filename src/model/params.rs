@@ -7,7 +7,6 @@ use burn::tensor::Device;
 /// Supplies the parameters of each layer, addressed by its torchvision key prefix
 /// (`"layer1.0.conv1"`). Implemented by fresh initialisation and by the weights loader.
 pub trait ParamSource {
-    fn device(&self) -> &Device;
     fn conv2d(&mut self, key: &str, config: &Conv2dConfig) -> Conv2d;
     fn batch_norm(&mut self, key: &str, config: &BatchNormConfig) -> BatchNorm;
     fn linear(&mut self, key: &str, config: &LinearConfig) -> Linear;
@@ -25,9 +24,6 @@ impl FreshInit {
 }
 
 impl ParamSource for FreshInit {
-    fn device(&self) -> &Device {
-        &self.device
-    }
     fn conv2d(&mut self, _key: &str, config: &Conv2dConfig) -> Conv2d {
         config.init(&self.device)
     }

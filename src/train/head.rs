@@ -51,10 +51,6 @@ impl HeadTrainer {
         (loss.detach().inner(), logits.detach().inner())
     }
 
-    pub fn num_classes(&self) -> usize {
-        self.head.weight.dims()[1]
-    }
-
     /// The trained head, detached from autodiff, for inference.
     pub fn head(&self) -> Linear {
         self.head.valid()

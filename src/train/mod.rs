@@ -85,7 +85,8 @@ impl Strategy {
         };
         let ResNet18 { conv1, bn1, maxpool, layer1, layer2, layer3, layer4, avgpool } = model.backbone;
         let first_trained = 4 - trained_stages.min(4);
-        let frozen_if_early = |index: usize, stage: Vec<BasicBlock>| if index < first_trained { stage.freeze() } else { stage };
+        let frozen_if_early =
+            |index: usize, stage: Vec<BasicBlock>| if index < first_trained { stage.freeze() } else { stage };
         let backbone = ResNet18 {
             conv1: conv1.freeze(),
             bn1: bn1.freeze(),

@@ -13,7 +13,7 @@ use super::{HeadTrainer, Strategy, TrainConfig, optimizer};
 use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
 use crate::error::{Error, Result};
 use crate::metrics::{ConfusionMatrix, argmax, softmax};
-use crate::model::{FEATURES, ImageClassifier};
+use crate::model::{FEATURES, ImageClassifier, ResNet18};
 use crate::rng::Rng;
 
 /// At most this many misclassified validation images are reported per epoch.
@@ -68,9 +68,9 @@ pub struct Misclassified {
 /// The trained part and how it learns.
 enum Learner {
     /// Strategy (a): a head on features of the frozen backbone, computed once per image.
-    Head { backbone: ImageClassifier, trainer: HeadTrainer, features: Vec<Option<Vec<f32>>> },
+    Head { backbone: Box<ResNet18>, trainer: Box<HeadTrainer>, features: Vec<Option<Vec<f32>>> },
     /// Strategies (b) and (c): the model on the autodiff device, its frozen part frozen.
-    Model { model: ImageClassifier, optimizer: ModuleOptimizer, learning_rate: f64 },
+    Model { model: Box<ImageClassifier>, optimizer: ModuleOptimizer, learning_rate: f64 },
 }
 
 enum Stage {
@@ -134,7 +134,11 @@ impl TrainingRun {
         val_fraction: f64,
         seed: u64,
     ) -> Result<Self> {
-        if config.epochs == 0 || config.batch_size == 0 || !(config.learning_rate > 0.0) {
+        if config.epochs == 0
+            || config.batch_size == 0
+            || !config.learning_rate.is_finite()
+            || config.learning_rate <= 0.0
+        {
             return Err(Error::InvalidInput("epochs, batch size and learning rate must be positive".into()));
         }
         let split = dataset.split(val_fraction, seed)?;
@@ -146,8 +150,8 @@ impl TrainingRun {
                 let all = split.train.len() + split.val.len();
                 let eval_steps = usize::from(!split.val.is_empty());
                 let learner = Learner::Head {
-                    backbone: model,
-                    trainer: HeadTrainer::new(classes, &config, &device),
+                    backbone: Box::new(model.backbone),
+                    trainer: Box::new(HeadTrainer::new(classes, &config, &device)),
                     features: vec![None; dataset.len()],
                 };
                 let total = batches(all) + config.epochs * (batches(split.train.len()) + eval_steps);
@@ -156,7 +160,11 @@ impl TrainingRun {
             Strategy::LastStages { .. } | Strategy::Full => {
                 let autodiff = device.clone().autodiff();
                 let model = strategy.freeze(model.with_new_head(classes, &device).fork(&autodiff).train());
-                let learner = Learner::Model { model, optimizer: optimizer(&config), learning_rate: config.learning_rate };
+                let learner = Learner::Model {
+                    model: Box::new(model),
+                    optimizer: optimizer(&config),
+                    learning_rate: config.learning_rate,
+                };
                 let total = config.epochs * (batches(split.train.len()) + batches(split.val.len()));
                 (learner, Stage::Training { epoch: 0, order: Vec::new(), next: usize::MAX }, total)
             }
@@ -200,7 +208,7 @@ impl TrainingRun {
     pub fn model(&self) -> ImageClassifier {
         match &self.learner {
             Learner::Head { backbone, trainer, .. } => {
-                ImageClassifier { backbone: backbone.backbone.clone(), fc: trainer.head() }
+                ImageClassifier { backbone: backbone.as_ref().clone(), fc: trainer.head() }
             }
             Learner::Model { model, .. } => model.valid(),
         }
@@ -254,7 +262,7 @@ impl TrainingRun {
                 let Learner::Head { backbone, features, .. } = &mut self.learner else {
                     return Err(Error::InvalidInput("feature extraction without a head learner".into()));
                 };
-                let values = read(backbone.backbone.forward(input)).await?;
+                let values = read(backbone.forward(input)).await?;
                 for (k, &i) in batch.iter().enumerate() {
                     features[i] = Some(values[k * FEATURES..(k + 1) * FEATURES].to_vec());
                 }
@@ -306,7 +314,11 @@ impl TrainingRun {
                     }
                 }
                 self.steps_done += 1;
-                self.stage = if end < self.split.val.len() { Stage::Evaluating { epoch, next: end } } else { self.end_epoch(epoch) };
+                self.stage = if end < self.split.val.len() {
+                    Stage::Evaluating { epoch, next: end }
+                } else {
+                    self.end_epoch(epoch)
+                };
                 let mut progress = self.progress(Phase::Evaluating, epoch, picked.len(), None);
                 progress.epoch_report = self.completed_epoch.take();
                 Ok(progress)
@@ -315,7 +327,12 @@ impl TrainingRun {
     }
 
     /// Loss and logits of one optimiser step, still on the device.
-    fn train_batch(&mut self, dataset: &Dataset, indices: &[usize], labels: &[usize]) -> Result<(Tensor<1>, Tensor<2>)> {
+    fn train_batch(
+        &mut self,
+        dataset: &Dataset,
+        indices: &[usize],
+        labels: &[usize],
+    ) -> Result<(Tensor<1>, Tensor<2>)> {
         match &self.learner {
             Learner::Head { features, .. } => {
                 let mut values = Vec::with_capacity(indices.len() * FEATURES);
@@ -332,9 +349,11 @@ impl TrainingRun {
                 let Learner::Model { model, optimizer, learning_rate } = &mut self.learner else { unreachable!() };
                 let autodiff = model.fc.weight.device();
                 let logits = model.forward(input.to_device(&autodiff).autodiff());
-                let loss = CrossEntropyLossConfig::new().init(&autodiff).forward(logits.clone(), class_indices(labels, &autodiff));
-                let grads = GradientsParams::from_grads(loss.backward(), model);
-                *model = optimizer.step(*learning_rate, model.clone(), grads);
+                let loss = CrossEntropyLossConfig::new()
+                    .init(&autodiff)
+                    .forward(logits.clone(), class_indices(labels, &autodiff));
+                let grads = GradientsParams::from_grads(loss.backward(), model.as_ref());
+                **model = optimizer.step(*learning_rate, model.as_ref().clone(), grads);
                 Ok((loss.detach().inner(), logits.detach().inner()))
             }
         }
@@ -369,7 +388,11 @@ impl TrainingRun {
             train_loss: (tally.loss_sum / tally.batches.max(1) as f64) as f32,
             train_accuracy: tally.train.accuracy().unwrap_or(0.0),
             val_accuracy,
-            per_class_accuracy: if val_accuracy.is_some() { tally.val.per_class_accuracy() } else { tally.train.per_class_accuracy() },
+            per_class_accuracy: if val_accuracy.is_some() {
+                tally.val.per_class_accuracy()
+            } else {
+                tally.train.per_class_accuracy()
+            },
             confusion: if val_accuracy.is_some() { tally.val.clone() } else { tally.train.clone() },
             misclassified: tally.misclassified.clone(),
         });

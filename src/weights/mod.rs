@@ -157,10 +157,6 @@ impl<'a> FromTensorMap<'a> {
 }
 
 impl ParamSource for FromTensorMap<'_> {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
     fn conv2d(&mut self, key: &str, config: &Conv2dConfig) -> Conv2d {
         let mut conv = config.init(&self.device);
         let [in_ch, out_ch] = config.channels;

@@ -34,7 +34,10 @@ pub enum Value {
     Tuple(Vec<Value>),
     List(Vec<Value>),
     Dict(Vec<(Value, Value)>),
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     Storage(StorageRef),
     Tensor(TensorRef),
     /// The result of calling a global this reader does not interpret.
@@ -202,12 +205,20 @@ impl Machine<'_> {
                 b'U' | b'C' => {
                     let len = self.u8()? as usize;
                     let v = self.take(len)?.to_vec();
-                    self.stack.push(if op == b'U' { Value::Str(String::from_utf8_lossy(&v).into()) } else { Value::Bytes(v) });
+                    self.stack.push(if op == b'U' {
+                        Value::Str(String::from_utf8_lossy(&v).into())
+                    } else {
+                        Value::Bytes(v)
+                    });
                 }
                 b'T' | b'B' => {
                     let len = self.u32()? as usize;
                     let v = self.take(len)?.to_vec();
-                    self.stack.push(if op == b'T' { Value::Str(String::from_utf8_lossy(&v).into()) } else { Value::Bytes(v) });
+                    self.stack.push(if op == b'T' {
+                        Value::Str(String::from_utf8_lossy(&v).into())
+                    } else {
+                        Value::Bytes(v)
+                    });
                 }
                 0x8e => {
                     let len = self.u64()? as usize;
@@ -342,7 +353,7 @@ impl Machine<'_> {
 }
 
 fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, PickleError> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err("pickle dict with an odd number of items".into());
     }
     let mut iter = items.into_iter();
@@ -415,11 +426,11 @@ mod tests {
         let data = b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01]q\x02(K\x01M,\x01J\xfe\xff\xff\xffeX\x01\x00\x00\x00bq\x03X\x01\x00\x00\x00xq\x04\x88N\x87q\x05u.";
         let value = read(data).unwrap();
         let Value::Dict(items) = value else { panic!("not a dict: {value:?}") };
-        assert_eq!(items[0], (Value::Str("a".into()), Value::List(vec![Value::Int(1), Value::Int(300), Value::Int(-2)])));
         assert_eq!(
-            items[1].1,
-            Value::Tuple(vec![Value::Str("x".into()), Value::Bool(true), Value::None])
+            items[0],
+            (Value::Str("a".into()), Value::List(vec![Value::Int(1), Value::Int(300), Value::Int(-2)]))
         );
+        assert_eq!(items[1].1, Value::Tuple(vec![Value::Str("x".into()), Value::Bool(true), Value::None]));
     }
 
     #[test]

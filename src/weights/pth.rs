@@ -17,7 +17,8 @@ fn corrupt(detail: impl Into<String>) -> Error {
 }
 
 pub(super) fn read(bytes: &[u8]) -> Result<TensorMap> {
-    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|err| corrupt(format!("not a readable zip: {err}")))?;
+    let mut archive =
+        ZipArchive::new(Cursor::new(bytes)).map_err(|err| corrupt(format!("not a readable zip: {err}")))?;
     let pickle_name = archive
         .file_names()
         .find(|name| *name == "data.pkl" || name.ends_with("/data.pkl"))
@@ -25,13 +26,15 @@ pub(super) fn read(bytes: &[u8]) -> Result<TensorMap> {
         .ok_or_else(|| corrupt("the zip has no data.pkl, so it was not written by torch.save"))?;
     let prefix = pickle_name.trim_end_matches("data.pkl").to_string();
 
-    if let Some(order) = read_entry(&mut archive, &format!("{prefix}byteorder")).ok() {
-        if order.trim_ascii() != b"little" {
-            return Err(corrupt("the file stores big-endian tensors; save it again on a little-endian machine"));
-        }
+    // Files from before PyTorch 1.10 have no byteorder entry: they are little-endian.
+    if let Ok(order) = read_entry(&mut archive, &format!("{prefix}byteorder"))
+        && order.trim_ascii() != b"little"
+    {
+        return Err(corrupt("the file stores big-endian tensors; save it again on a little-endian machine"));
     }
 
-    let root = pickle::read(&read_entry(&mut archive, &pickle_name)?).map_err(|err| corrupt(format!("data.pkl: {err}")))?;
+    let root =
+        pickle::read(&read_entry(&mut archive, &pickle_name)?).map_err(|err| corrupt(format!("data.pkl: {err}")))?;
     let entries = state_dict_entries(root)?;
 
     let mut tensors = TensorMap::new();
@@ -61,7 +64,9 @@ fn state_dict_entries(root: Value) -> Result<Vec<(String, TensorRef)>> {
         items
     } else {
         let nested = items.into_iter().find_map(|(k, v)| match (k, v) {
-            (Value::Str(k), Value::Dict(inner)) if matches!(k.as_str(), "state_dict" | "model" | "model_state_dict") => {
+            (Value::Str(k), Value::Dict(inner))
+                if matches!(k.as_str(), "state_dict" | "model" | "model_state_dict") =>
+            {
                 Some(inner)
             }
             _ => None,
@@ -100,15 +105,23 @@ fn materialise(key: &str, tensor: &TensorRef, storage: &[u8]) -> Result<HostTens
     let dtype = storage_dtype(&tensor.storage.type_name);
     let size = dtype.size();
     if tensor.shape.len() != tensor.stride.len() {
-        return Err(corrupt(format!("tensor {key} has {} dims but {} strides", tensor.shape.len(), tensor.stride.len())));
+        return Err(corrupt(format!(
+            "tensor {key} has {} dims but {} strides",
+            tensor.shape.len(),
+            tensor.stride.len()
+        )));
     }
     if storage.len() < tensor.storage.numel * size {
-        return Err(corrupt(format!("storage of {key} is {} bytes, expected {}", storage.len(), tensor.storage.numel * size)));
+        return Err(corrupt(format!(
+            "storage of {key} is {} bytes, expected {}",
+            storage.len(),
+            tensor.storage.numel * size
+        )));
     }
     let numel: usize = tensor.shape.iter().product();
     // Highest element index the view touches; it must lie inside the storage.
-    let last = tensor.offset
-        + tensor.shape.iter().zip(&tensor.stride).map(|(&n, &s)| n.saturating_sub(1) * s).sum::<usize>();
+    let last =
+        tensor.offset + tensor.shape.iter().zip(&tensor.stride).map(|(&n, &s)| n.saturating_sub(1) * s).sum::<usize>();
     if numel > 0 && last >= tensor.storage.numel {
         return Err(corrupt(format!("tensor {key} reaches beyond its storage")));
     }
@@ -166,7 +179,10 @@ mod tests {
     fn strided_and_expanded_views_are_gathered() {
         let storage: Vec<u8> = (0..6).flat_map(|v| (v as f32).to_le_bytes()).collect();
         // a transposed 2×3 view
-        assert_eq!(floats(&materialise("t", &view(&[3, 2], &[1, 3], 0), &storage).unwrap()), vec![0., 3., 1., 4., 2., 5.]);
+        assert_eq!(
+            floats(&materialise("t", &view(&[3, 2], &[1, 3], 0), &storage).unwrap()),
+            vec![0., 3., 1., 4., 2., 5.]
+        );
         // an expanded (stride 0) view with an offset
         assert_eq!(floats(&materialise("t", &view(&[2, 2], &[0, 1], 4), &storage).unwrap()), vec![4., 5., 4., 5.]);
     }

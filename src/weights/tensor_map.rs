@@ -72,11 +72,8 @@ mod tests {
             bytes: [f16::from_f32(1.5).to_le_bytes(), f16::from_f32(-0.25).to_le_bytes()].concat(),
         };
         assert_eq!(half.to_f32("k").unwrap(), vec![1.5, -0.25]);
-        let brain = HostTensor {
-            shape: vec![1],
-            dtype: Dtype::BF16,
-            bytes: bf16::from_f32(3.0).to_le_bytes().to_vec(),
-        };
+        let brain =
+            HostTensor { shape: vec![1], dtype: Dtype::BF16, bytes: bf16::from_f32(3.0).to_le_bytes().to_vec() };
         assert_eq!(brain.to_f32("k").unwrap(), vec![3.0]);
     }
 

@@ -32,11 +32,9 @@ pub fn safetensors_f32(bytes: &[u8]) -> HashMap<String, (Vec<usize>, Vec<f32>)> 
         .map(|(name, view)| {
             let values = match view.dtype() {
                 Dtype::F32 => view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-                Dtype::F16 => view
-                    .data()
-                    .chunks_exact(2)
-                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
+                Dtype::F16 => {
+                    view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+                }
                 other => panic!("unexpected dtype {other:?}"),
             };
             (name, (view.shape().to_vec(), values))

@@ -80,6 +80,15 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       await page.fill("#settings [name=batch_size]", "8");
       await page.fill("#settings [name=val_fraction]", "0.25");
       await page.click("#start");
+      // Pause holds training still; resume carries on.
+      await page.waitForFunction(() => /Epoch \d+ of/.test(document.getElementById("progress-text").textContent));
+      await page.click("#pause");
+      await page.waitForFunction(() => /^Paused/.test(document.getElementById("progress-text").textContent));
+      await page.waitForTimeout(500);
+      const heldAt = await page.getAttribute("#progress", "value");
+      await page.waitForTimeout(1500);
+      assert.equal(await page.getAttribute("#progress", "value"), heldAt, "training went on while paused");
+      await page.click("#pause");
       // Accuracy must update while training runs, epoch after epoch.
       const epochsSeen = new Set();
       for (;;) {
