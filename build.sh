@@ -103,10 +103,11 @@ cmd_bench() {
   fi
   step "headless Chromium (WebGPU, then the CPU fallback)"
   python3 scripts/serve.py 8765 >/dev/null 2>&1 &
-  local server=$!
-  trap 'kill "$server" 2>/dev/null || true' EXIT
+  bench_server=$!
+  trap 'kill "$bench_server" 2>/dev/null || true' EXIT
   sleep 1
   node scripts/bench_browser.mjs "http://127.0.0.1:8765/www/bench.html?batches=1,8" | tee -a "$results"
+  kill "$bench_server"
   step "summary (images/s at 224×224; ratio = PyTorch / this)"
   python3 scripts/bench_summary.py "$results"
 }
