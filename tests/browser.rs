@@ -99,7 +99,7 @@ async fn a_head_trains_with_adam_on_webgpu() {
 async fn the_cpu_fallback_loads_infers_and_trains() {
     let (device, info) = backend::cpu("test");
     let mut engine = Engine::new(device.clone(), info);
-    assert_eq!(engine.load_weights(&weights()).unwrap(), 10);
+    assert_eq!(engine.load_weights(&weights()).unwrap().classes, 10);
     let logits = engine.logits(images(), 2, SIDE, SIDE).await.unwrap();
     assert_eq!(logits.len(), 2 * 10);
     assert!(logits.iter().all(|v| v.is_finite()));

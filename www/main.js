@@ -2,6 +2,7 @@
 // folders, draws progress and never waits on training.
 import { LineChart } from "./charts.js";
 import { classCounts, filesFromDrop, filesFromPicker, organise } from "./intake.js";
+import { CACHE } from "./weights.js";
 
 const $ = (id) => document.getElementById(id);
 const SETTINGS_KEY = "browser-finetune-settings";
@@ -84,14 +85,49 @@ function restoreSettings() {
   const form = $("settings");
   for (const [name, value] of Object.entries(saved.fields || {})) if (form.elements[name]) form.elements[name].value = value;
   const params = new URLSearchParams(location.search);
-  $("weights-url").value = params.get("weights") || saved.weightsUrl || $("weights-url").value;
   if (params.get("backend")) form.elements.backend.value = params.get("backend");
+  return { weightsUrl: params.get("weights") || saved.weightsUrl };
+}
+
+/** Marks the backbones whose weights file is on the server or in this browser's cache. */
+async function presentBackbones() {
+  const cache = "caches" in window ? await caches.open(CACHE) : null;
+  const present = [];
+  for (const option of $("backbone").options) {
+    if (!option.value) continue;
+    const url = new URL(option.value, location.href).href;
+    let found = Boolean(cache && (await cache.match(url)));
+    if (!found) {
+      try { found = (await fetch(url, { method: "HEAD", cache: "no-store" })).ok; } catch { found = false; }
+    }
+    option.disabled = !found;
+    option.textContent = option.textContent.replace(/ \(weights missing\)$/, "") + (found ? "" : " (weights missing)");
+    if (found) present.push(option.value);
+  }
+  return present;
+}
+
+/** The saved choice if its weights are there, else ResNet18, else EfficientNet-Lite0. */
+async function chooseWeights(savedUrl) {
+  const present = await presentBackbones();
+  const options = [...$("backbone").options].map((o) => o.value).filter(Boolean);
+  const url = savedUrl && (present.includes(savedUrl) || !options.includes(savedUrl)) ? savedUrl : options.find((o) => present.includes(o));
+  if (!url) {
+    setText("weights-status", "No pretrained weights found beside the page: weights/resnet18-f37072fd.pth and " +
+      "weights/efficientnet-lite0-57934424.pth are both missing. Run ./build.sh serve (it fetches EfficientNet-Lite0), " +
+      "put torchvision's resnet18-f37072fd.pth in weights/, enter another URL, or use random weights for testing.", true);
+    return;
+  }
+  $("weights-url").value = url;
+  $("backbone").value = options.includes(url) ? url : "";
+  loadWeights();
 }
 
 function saveSettings() {
   const form = $("settings");
   const fields = Object.fromEntries([...form.elements].filter((el) => el.name).map((el) => [el.name, el.value]));
-  localStorage.setItem(SETTINGS_KEY, JSON.stringify({ fields, weightsUrl: $("weights-url").value }));
+  const weightsUrl = state.weights?.url || $("weights-url").value;
+  localStorage.setItem(SETTINGS_KEY, JSON.stringify({ fields, weightsUrl }));
 }
 
 // ---- the worker --------------------------------------------------------------------------------
@@ -108,8 +144,8 @@ function startWorker() {
 const send = (message) => state.worker.postMessage(message);
 
 function loadWeights() {
-  const url = $("weights-url").value.trim();
-  saveSettings();
+  // Relative to the page, not to the worker's script.
+  const url = new URL($("weights-url").value.trim(), location.href).href;
   $("progress").removeAttribute("value");
   setText("weights-status", `Loading ${url}…`);
   send({ type: "loadWeights", url });
@@ -127,7 +163,8 @@ const onMessage = {
     const where = backend.kind === "webgpu" ? `WebGPU (${backend.adapter || "adapter"})` : "the CPU (WebAssembly)";
     setText("backend", `Running on ${where}. ${backend.reason ? `Why: ${backend.reason}.` : ""}`);
     if (state.weights?.random) send({ type: "useRandomWeights" });
-    else loadWeights();
+    else if (state.weights) loadWeights();
+    else chooseWeights(savedChoice.weightsUrl);
     if (state.items.length) sendImages();
   },
   weightsProgress({ loaded, total }) {
@@ -138,13 +175,14 @@ const onMessage = {
     setText("weights-status", text);
     setText("progress-text", text);
   },
-  weightsLoaded({ classes, fromCache, random }) {
+  weightsLoaded({ architecture, classes, fromCache, random }) {
     state.weights = random ? { random: true } : { url: $("weights-url").value };
+    saveSettings();
     $("progress").value = 0;
     setText("progress-text", "Idle.");
     setText("weights-status", random
       ? "Random weights loaded: for testing only, features carry no ImageNet knowledge."
-      : `Pretrained weights loaded (${classes}-class head${fromCache ? ", from this browser's cache" : ""}).`);
+      : `${architecture === "EfficientNetLite0" ? "EfficientNet-Lite0" : "ResNet18"} ImageNet weights loaded (${classes}-class head${fromCache ? ", from this browser's cache" : ""}).`);
     updateButtons();
   },
   imagesProgress({ done, total }) {
@@ -349,7 +387,12 @@ function showPrediction(top) {
 
 // ---- wiring ------------------------------------------------------------------------------------
 
-restoreSettings();
+const savedChoice = restoreSettings();
+$("backbone").addEventListener("change", (event) => {
+  if (!event.target.value) return $("weights-url").focus();
+  $("weights-url").value = event.target.value;
+  loadWeights();
+});
 $("weights-form").addEventListener("submit", (event) => { event.preventDefault(); loadWeights(); });
 $("random-weights").addEventListener("click", () => send({ type: "useRandomWeights" }));
 $("folder-picker").addEventListener("change", (event) => { intake(filesFromPicker(event.target.files)); event.target.value = ""; });

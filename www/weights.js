@@ -1,14 +1,14 @@
 // Fetching the pretrained weights: streamed with progress, kept in the Cache API so that a second
 // visit needs no download. Runs in the worker.
-const CACHE = "browser-finetune-weights-v1";
+export const CACHE = "browser-finetune-weights-v1";
 
 /** Explains a failed download in terms of what the user can do about it. */
 function fetchFailure(url, detail) {
   return new Error(
     `Could not load the weights from ${url}: ${detail}. ` +
-    "Put resnet18-f37072fd.pth (torchvision's ResNet18 ImageNet weights) in the weights/ folder " +
-    "beside the page (./build.sh serve fetches it when the network allows), or enter the URL of a " +
-    ".pth or .safetensors ResNet18 state_dict.",
+    "Put the file in the weights/ folder beside the page (./build.sh serve fetches EfficientNet-Lite0, " +
+    "and torchvision's resnet18-f37072fd.pth when the network allows), or enter the URL of a " +
+    ".pth or .safetensors ResNet18 or EfficientNet-Lite0 state_dict.",
   );
 }
 

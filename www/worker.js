@@ -4,7 +4,7 @@
 // page → worker                                    worker → page
 //   {type:"init", backend}                           {type:"ready", backend}
 //   {type:"loadWeights", url}                        {type:"weightsProgress", loaded, total}
-//   {type:"useRandomWeights"}                        {type:"weightsLoaded", classes, fromCache, random}
+//   {type:"useRandomWeights"}                        {type:"weightsLoaded", architecture, classes, fromCache, random}
 //   {type:"addImages", items:[{file,name,label,subset}]}  {type:"imagesProgress", done, total}
 //                                                    {type:"skipped", name, reason}
 //                                                    {type:"imagesAdded", count}
@@ -82,19 +82,19 @@ const handlers = {
   },
   async loadWeights({ url }) {
     const { bytes, fromCache } = await fetchWeights(url, (loaded, total) => post({ type: "weightsProgress", loaded, total }));
-    let classes;
+    let loaded;
     try {
-      classes = await exclusive(() => engine.loadWeights(bytes));
+      loaded = await exclusive(() => engine.loadWeights(bytes));
     } catch (err) {
       if (fromCache) await forgetWeights(url);
       throw new Error(`${url}: ${errorText(err)}`);
     }
     if (!fromCache) await rememberWeights(url, bytes);
-    post({ type: "weightsLoaded", classes, fromCache, random: false });
+    post({ type: "weightsLoaded", ...loaded, fromCache, random: false });
   },
   async useRandomWeights() {
     await exclusive(() => engine.useRandomWeights());
-    post({ type: "weightsLoaded", classes: 1000, fromCache: false, random: true });
+    post({ type: "weightsLoaded", architecture: "ResNet18", classes: 1000, fromCache: false, random: true });
   },
   async addImages({ items, replace }) {
     if (replace) await exclusive(() => engine.clearImages());

@@ -9,7 +9,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use super::{TrainConfig, optimizer};
 use crate::model::head_config;
 
-/// A head of `Linear(512, num_classes)` and its optimiser state.
+/// A head of `Linear(features, num_classes)` and its optimiser state.
 ///
 /// Features come in from a frozen backbone (on any device without autodiff); the head lives on
 /// the autodiff version of that device so that only it receives gradients.
@@ -22,10 +22,10 @@ pub struct HeadTrainer {
 }
 
 impl HeadTrainer {
-    pub fn new(num_classes: usize, config: &TrainConfig, device: &Device) -> Self {
+    pub fn new(features: usize, num_classes: usize, config: &TrainConfig, device: &Device) -> Self {
         let device = device.clone().autodiff();
         Self {
-            head: head_config(num_classes).init(&device),
+            head: head_config(features, num_classes).init(&device),
             optimizer: optimizer(config),
             learning_rate: config.learning_rate,
             loss: CrossEntropyLossConfig::new().init(&device),
@@ -38,7 +38,7 @@ impl HeadTrainer {
     /// (asynchronously in the browser).
     ///
     /// # Shapes
-    /// - features: `[batch, 512]`
+    /// - features: `[batch, features]`
     /// - labels: `batch` class indices
     /// - returns: loss `[1]`, logits `[batch, classes]`
     pub fn step(&mut self, features: Tensor<2>, labels: &[usize]) -> (Tensor<1>, Tensor<2>) {
@@ -86,7 +86,7 @@ mod tests {
         let device = Device::flex();
         for optimizer in [OptimizerKind::Adam, OptimizerKind::Sgd { momentum: 0.9 }] {
             let config = TrainConfig { optimizer: optimizer.clone(), learning_rate: 1e-2, ..TrainConfig::default() };
-            let mut trainer = HeadTrainer::new(3, &config, &device);
+            let mut trainer = HeadTrainer::new(512, 3, &config, &device);
             let (features, labels) = separable_batch(&device);
             let first: f32 = trainer.step(features.clone(), &labels).0.into_scalar();
             let mut last = first;

@@ -4,7 +4,6 @@
 mod head;
 mod run;
 
-use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::Deserialize;
@@ -13,7 +12,7 @@ pub use head::HeadTrainer;
 pub use run::{EpochReport, Misclassified, Phase, Progress, TrainingRun};
 
 use crate::error::{Error, Result};
-use crate::model::{BasicBlock, ImageClassifier, ResNet18};
+use crate::model::ImageClassifier;
 
 /// Which optimiser updates the trained parameters.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -59,8 +58,9 @@ pub(crate) fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 pub enum Strategy {
     /// (a) Only a new head, on frozen backbone features computed once per image.
     HeadOnly,
-    /// (b) The last `stages` of layer1–layer4 plus the head; the rest stays frozen (BatchNorm
-    /// there keeps its ImageNet statistics).
+    /// (b) The last `stages` (1–4) of the backbone plus the head: layer1–layer4 of ResNet18, the
+    /// block groups of EfficientNet. The rest stays frozen (BatchNorm there keeps its ImageNet
+    /// statistics).
     LastStages { stages: usize },
     /// (c) Everything.
     Full,
@@ -83,21 +83,7 @@ impl Strategy {
             Strategy::LastStages { stages } => *stages,
             Strategy::Full => return model,
         };
-        let ResNet18 { conv1, bn1, maxpool, layer1, layer2, layer3, layer4, avgpool } = model.backbone;
-        let first_trained = 4 - trained_stages.min(4);
-        let frozen_if_early =
-            |index: usize, stage: Vec<BasicBlock>| if index < first_trained { stage.freeze() } else { stage };
-        let backbone = ResNet18 {
-            conv1: conv1.freeze(),
-            bn1: bn1.freeze(),
-            maxpool,
-            layer1: frozen_if_early(0, layer1),
-            layer2: frozen_if_early(1, layer2),
-            layer3: frozen_if_early(2, layer3),
-            layer4: frozen_if_early(3, layer4),
-            avgpool,
-        };
-        ImageClassifier { backbone, fc: model.fc }
+        ImageClassifier { backbone: model.backbone.freeze_early_stages(trained_stages), fc: model.fc }
     }
 }
 

@@ -13,7 +13,7 @@ use super::{HeadTrainer, Strategy, TrainConfig, optimizer};
 use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
 use crate::error::{Error, Result};
 use crate::metrics::{ConfusionMatrix, argmax, softmax};
-use crate::model::{FEATURES, ImageClassifier, ResNet18};
+use crate::model::{Backbone, ImageClassifier};
 use crate::rng::Rng;
 
 /// At most this many misclassified validation images are reported per epoch.
@@ -68,7 +68,7 @@ pub struct Misclassified {
 /// The trained part and how it learns.
 enum Learner {
     /// Strategy (a): a head on features of the frozen backbone, computed once per image.
-    Head { backbone: Box<ResNet18>, trainer: Box<HeadTrainer>, features: Vec<Option<Vec<f32>>> },
+    Head { backbone: Box<Backbone>, trainer: Box<HeadTrainer>, features: Vec<Option<Vec<f32>>> },
     /// Strategies (b) and (c): the model on the autodiff device, its frozen part frozen.
     Model { model: Box<ImageClassifier>, optimizer: ModuleOptimizer, learning_rate: f64 },
 }
@@ -105,6 +105,8 @@ pub struct TrainingRun {
     split: Split,
     config: TrainConfig,
     preprocess: Preprocess,
+    /// Width of the backbone's features.
+    features_width: usize,
     device: Device,
     rng: Rng,
     learner: Learner,
@@ -143,6 +145,8 @@ impl TrainingRun {
         }
         let split = dataset.split(val_fraction, seed)?;
         let classes = split.classes.len();
+        let features_width = model.architecture().features();
+        let preprocess = model.architecture().preprocess();
         let device = model.fc.weight.device();
         let batches = |n: usize| n.div_ceil(config.batch_size);
         let (learner, stage, steps_total) = match strategy {
@@ -151,7 +155,7 @@ impl TrainingRun {
                 let eval_steps = usize::from(!split.val.is_empty());
                 let learner = Learner::Head {
                     backbone: Box::new(model.backbone),
-                    trainer: Box::new(HeadTrainer::new(classes, &config, &device)),
+                    trainer: Box::new(HeadTrainer::new(features_width, classes, &config, &device)),
                     features: vec![None; dataset.len()],
                 };
                 let total = batches(all) + config.epochs * (batches(split.train.len()) + eval_steps);
@@ -173,7 +177,8 @@ impl TrainingRun {
             tally: EpochTally::new(classes),
             split,
             config,
-            preprocess: Preprocess::imagenet(),
+            preprocess,
+            features_width,
             device,
             rng: Rng::new(seed),
             learner,
@@ -202,6 +207,15 @@ impl TrainingRun {
 
     pub fn is_finished(&self) -> bool {
         matches!(self.stage, Stage::Finished)
+    }
+
+    /// The cached backbone features of example `index` (head-only runs, after extraction), for
+    /// comparing the head against other classifiers on exactly the same features.
+    pub fn cached_features(&self, index: usize) -> Option<&[f32]> {
+        match &self.learner {
+            Learner::Head { features, .. } => features.get(index)?.as_deref(),
+            Learner::Model { .. } => None,
+        }
     }
 
     /// The model as trained so far, for inference: what the user keeps if they stop early.
@@ -263,8 +277,9 @@ impl TrainingRun {
                     return Err(Error::InvalidInput("feature extraction without a head learner".into()));
                 };
                 let values = read(backbone.forward(input)).await?;
+                let width = self.features_width;
                 for (k, &i) in batch.iter().enumerate() {
-                    features[i] = Some(values[k * FEATURES..(k + 1) * FEATURES].to_vec());
+                    features[i] = Some(values[k * width..(k + 1) * width].to_vec());
                 }
                 self.steps_done += 1;
                 let next = next + batch.len();
@@ -335,12 +350,13 @@ impl TrainingRun {
     ) -> Result<(Tensor<1>, Tensor<2>)> {
         match &self.learner {
             Learner::Head { features, .. } => {
-                let mut values = Vec::with_capacity(indices.len() * FEATURES);
+                let mut values = Vec::with_capacity(indices.len() * self.features_width);
                 for &i in indices {
                     let cached = features[i].as_ref().ok_or_else(|| Error::Backend("a feature is missing".into()))?;
                     values.extend_from_slice(cached);
                 }
-                let batch = Tensor::from_data(TensorData::new(values, [indices.len(), FEATURES]), &self.device);
+                let batch =
+                    Tensor::from_data(TensorData::new(values, [indices.len(), self.features_width]), &self.device);
                 let Learner::Head { trainer, .. } = &mut self.learner else { unreachable!() };
                 Ok(trainer.step(batch, labels))
             }
@@ -364,12 +380,13 @@ impl TrainingRun {
         let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
         match &self.learner {
             Learner::Head { trainer, features, .. } => {
-                let mut values = Vec::with_capacity(indices.len() * FEATURES);
+                let mut values = Vec::with_capacity(indices.len() * self.features_width);
                 for &i in &indices {
                     let cached = features[i].as_ref().ok_or_else(|| Error::Backend("a feature is missing".into()))?;
                     values.extend_from_slice(cached);
                 }
-                let batch = Tensor::from_data(TensorData::new(values, [indices.len(), FEATURES]), &self.device);
+                let batch =
+                    Tensor::from_data(TensorData::new(values, [indices.len(), self.features_width]), &self.device);
                 Ok(trainer.head().forward(batch))
             }
             Learner::Model { .. } => {
@@ -410,24 +427,62 @@ mod tests {
         tensor.into_data().try_into_vec::<f32>().expect("f32 tensor")
     }
 
+    fn two_colours(preprocess: &Preprocess) -> Dataset {
+        let mut dataset = Dataset::default();
+        for i in 0..4 {
+            let (colour, class) = if i % 2 == 0 { ([200, 30, 30], "red") } else { ([30, 30, 200], "blue") };
+            dataset.add(&format!("{class}/{i}.png"), &png(colour, i), class, None, preprocess).unwrap();
+        }
+        dataset
+    }
+
+    /// The same for EfficientNet-Lite0: its last block group and final 1×1 convolution train,
+    /// the stem and the first blocks stay as they were.
+    #[test]
+    fn last_stage_training_of_efficientnet_leaves_its_early_blocks_untouched() {
+        let device = Device::flex();
+        let architecture = crate::model::Architecture::EfficientNetLite0;
+        let pretrained = ImageClassifier::random(architecture, 1000, &device);
+        let dataset = two_colours(&architecture.preprocess());
+        let config = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
+        let mut run =
+            TrainingRun::new(pretrained.clone(), &dataset, Strategy::LastStages { stages: 1 }, config, 0.0, 1).unwrap();
+        block_on(run.step(&dataset)).unwrap();
+        let trained = run.model();
+        let (Backbone::EfficientNetLite0(before), Backbone::EfficientNetLite0(after)) =
+            (&pretrained.backbone, &trained.backbone)
+        else {
+            panic!("the backbone changed architecture");
+        };
+        assert_eq!(values(before.stem.conv.weight.val()), values(after.stem.conv.weight.val()));
+        assert_eq!(
+            values(before.blocks[14].project.bn.running_var.value()),
+            values(after.blocks[14].project.bn.running_var.value())
+        );
+        assert_ne!(
+            values(before.blocks[15].project.conv.weight.val()),
+            values(after.blocks[15].project.conv.weight.val())
+        );
+        assert_ne!(values(before.head.conv.weight.val()), values(after.head.conv.weight.val()));
+        assert_eq!(trained.fc.weight.dims(), [1280, 2]);
+    }
+
     /// Strategy (b) with one stage: one step changes layer4 (weights and BatchNorm statistics) and
     /// the head, and leaves the frozen stem and stages exactly as they were.
     #[test]
     fn last_stage_training_leaves_frozen_layers_and_their_batchnorm_untouched() {
         let device = Device::flex();
-        let pretrained = ImageClassifier::random(1000, &device);
-        let mut dataset = Dataset::default();
-        for i in 0..4 {
-            let (colour, class) = if i % 2 == 0 { ([200, 30, 30], "red") } else { ([30, 30, 200], "blue") };
-            dataset.add(&format!("{class}/{i}.png"), &png(colour, i), class, None, &Preprocess::imagenet()).unwrap();
-        }
+        let pretrained = ImageClassifier::random(crate::model::Architecture::ResNet18, 1000, &device);
+        let dataset = two_colours(&Preprocess::imagenet());
         let config = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
         let strategy = Strategy::LastStages { stages: 1 };
         let mut run = TrainingRun::new(pretrained.clone(), &dataset, strategy, config, 0.0, 1).unwrap();
         let progress = block_on(run.step(&dataset)).unwrap();
         assert_eq!(progress.phase, Phase::Training);
         let trained = run.model();
-        let (before, after) = (&pretrained.backbone, &trained.backbone);
+        let (Backbone::ResNet18(before), Backbone::ResNet18(after)) = (&pretrained.backbone, &trained.backbone) else {
+            panic!("the backbone changed architecture");
+        };
         assert_eq!(values(before.conv1.weight.val()), values(after.conv1.weight.val()));
         assert_eq!(values(before.layer3[1].conv2.weight.val()), values(after.layer3[1].conv2.weight.val()));
         assert_eq!(values(before.layer3[1].bn2.running_mean.value()), values(after.layer3[1].bn2.running_mean.value()));

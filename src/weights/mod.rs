@@ -18,7 +18,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, KeyMismatch, Result};
-use crate::model::{ImageClassifier, ParamSource};
+use crate::model::{Architecture, ImageClassifier, ParamSource};
 
 pub use tensor_map::{Dtype, HostTensor, TensorMap};
 
@@ -28,6 +28,8 @@ pub enum Format {
     Safetensors,
     /// `torch.save` zip archive (`.pth` / `.pt`, PyTorch ≥ 1.6).
     TorchZip,
+    /// `torch.save`'s legacy format (before PyTorch 1.6): pickles and storages in a row.
+    TorchLegacy,
 }
 
 /// Recognises the container from its first bytes, with a specific error for the usual mistakes.
@@ -41,9 +43,8 @@ pub fn detect_format(bytes: &[u8]) -> Result<Format> {
     if looks_like_html(bytes) {
         return Err(Error::HtmlInsteadOfWeights);
     }
-    // Legacy torch files are a bare pickle stream (protocol 2) starting with torch's magic number.
-    if bytes.starts_with(&[0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8]) {
-        return Err(Error::LegacyTorchFormat);
+    if bytes.starts_with(&pth::LEGACY_MAGIC) {
+        return Ok(Format::TorchLegacy);
     }
     if bytes.len() >= 9 && bytes[8] == b'{' {
         return Ok(Format::Safetensors);
@@ -62,22 +63,26 @@ fn looks_like_html(bytes: &[u8]) -> bool {
 pub fn read_tensors(bytes: &[u8]) -> Result<TensorMap> {
     match detect_format(bytes)? {
         Format::Safetensors => safetensors::read(bytes),
-        Format::TorchZip => pth::read(bytes),
+        Format::TorchZip => pth::read_zip(bytes),
+        Format::TorchLegacy => pth::read_legacy(bytes),
     }
 }
 
-/// The one public entry point: a torchvision ResNet18 state_dict's bytes → the model with the head
-/// stored in the file (1000 ImageNet classes, or the N classes of a fine-tuned `fc`).
+/// The one public entry point: the bytes of a torchvision ResNet18 or an EfficientNet-Lite0
+/// state_dict → the model with the head stored in the file (1000 ImageNet classes, or the N
+/// classes of a fine-tuned head).
 pub fn load_classifier(bytes: &[u8], device: &Device) -> Result<ImageClassifier> {
     let tensors = read_tensors(bytes)?;
-    let num_classes = match tensors.get("fc.weight").map(|t| t.shape.as_slice()) {
+    let architecture = Architecture::detect(tensors.keys().map(String::as_str));
+    let head_weight = format!("{}.weight", architecture.head_key());
+    let num_classes = match tensors.get(&head_weight).map(|t| t.shape.as_slice()) {
         Some(&[classes, _]) if classes > 0 => classes,
         // Let the strict build below report the missing or misshapen key with all the others.
         _ => 1,
     };
     let mut source = FromTensorMap::new(&tensors, device);
-    let model = ImageClassifier::build(&mut source, num_classes);
-    source.finish("torchvision ResNet18")?;
+    let model = ImageClassifier::build(&mut source, architecture, num_classes);
+    source.finish(architecture.name())?;
     Ok(model)
 }
 
@@ -232,7 +237,7 @@ mod tests {
         ));
         assert!(matches!(detect_format(b"\x00\x01\x02\x03garbage!"), Err(Error::UnknownWeightsFormat { .. })));
         let legacy = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-        assert!(matches!(detect_format(&legacy), Err(Error::LegacyTorchFormat)));
+        assert_eq!(detect_format(&legacy).unwrap(), Format::TorchLegacy);
     }
 
     #[test]

@@ -66,8 +66,15 @@ struct Machine<'a> {
 
 /// Reads one pickle stream and returns the object it describes.
 pub fn read(data: &[u8]) -> Result<Value, PickleError> {
+    read_prefix(data).map(|(value, _)| value)
+}
+
+/// Reads the pickle at the start of `data`; also returns how many bytes it took, for files that
+/// hold several pickles in a row (PyTorch's legacy format).
+pub fn read_prefix(data: &[u8]) -> Result<(Value, usize), PickleError> {
     let mut machine = Machine { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() };
-    machine.run()
+    let value = machine.run()?;
+    Ok((value, machine.pos))
 }
 
 impl Machine<'_> {
@@ -130,7 +137,9 @@ impl Machine<'_> {
     fn push_int(&mut self, bytes_len: usize) -> Result<(), PickleError> {
         let bytes = self.take(bytes_len)?;
         if bytes_len > 8 {
-            return Err("pickle integer wider than 64 bits".into());
+            // Only torch's legacy magic number is this wide; its value is never needed.
+            self.stack.push(Value::Opaque("integer wider than 64 bits".into()));
+            return Ok(());
         }
         let mut buf = if bytes.last().is_some_and(|b| b & 0x80 != 0) { [0xff; 8] } else { [0; 8] };
         buf[..bytes_len].copy_from_slice(bytes);
@@ -364,13 +373,17 @@ fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, PickleError> {
     Ok(out)
 }
 
-/// torch's persistent id: `('storage', storage_type, key, location, numel)`.
+/// torch's persistent id: `('storage', storage_type, key, location, numel)`, with a sixth
+/// element (`view_metadata`, `None` for whole storages) in the legacy format.
 fn persistent_load(pid: Value) -> Result<Value, PickleError> {
     let Value::Tuple(items) = pid else {
         return Err("unknown persistent id in pickle".into());
     };
+    if let Some(view) = items.get(5).filter(|view| **view != Value::None) {
+        return Err(format!("storage views ({view:?}) are not supported: save the state_dict again"));
+    }
     match items.as_slice() {
-        [Value::Str(kind), storage_type, Value::Str(key), _location, numel] if kind == "storage" => {
+        [Value::Str(kind), storage_type, Value::Str(key), _location, numel, ..] if kind == "storage" => {
             let type_name = match storage_type {
                 Value::Global { name, .. } => name.clone(),
                 _ => return Err("storage without a type".into()),

@@ -1,9 +1,13 @@
-//! PyTorch `.pth` / `.pt` files in the zip format `torch.save` writes since PyTorch 1.6
-//! (the format of torchvision's published `resnet18-f37072fd.pth`).
+//! PyTorch `.pth` / `.pt` files as `torch.save` writes them.
 //!
-//! The archive holds `<name>/data.pkl` (the pickled state_dict, whose tensors point at storages)
-//! and `<name>/data/<key>` (each storage's raw little-endian bytes).
+//! - The zip format (PyTorch ≥ 1.6, torchvision's published `resnet18-f37072fd.pth`): the archive
+//!   holds `<name>/data.pkl` (the pickled state_dict, whose tensors point at storages) and
+//!   `<name>/data/<key>` (each storage's raw little-endian bytes).
+//! - The legacy format (older files, such as EfficientNet-Lite0's on PyPI): five pickles in a row
+//!   (magic number, protocol version, system info, the state_dict, the storage keys), then each
+//!   storage as its element count (int64) followed by its bytes.
 
+use std::collections::HashMap;
 use std::io::{Cursor, Read};
 
 use zip::ZipArchive;
@@ -16,7 +20,10 @@ fn corrupt(detail: impl Into<String>) -> Error {
     Error::CorruptWeights { format: "PyTorch .pth", detail: detail.into() }
 }
 
-pub(super) fn read(bytes: &[u8]) -> Result<TensorMap> {
+/// The legacy format's first pickle: torch's magic number 0x1950a86a20f9469cfc6c.
+pub(super) const LEGACY_MAGIC: [u8; 12] = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8];
+
+pub(super) fn read_zip(bytes: &[u8]) -> Result<TensorMap> {
     let mut archive =
         ZipArchive::new(Cursor::new(bytes)).map_err(|err| corrupt(format!("not a readable zip: {err}")))?;
     let pickle_name = archive
@@ -41,6 +48,52 @@ pub(super) fn read(bytes: &[u8]) -> Result<TensorMap> {
     for (key, tensor) in entries {
         let storage = read_entry(&mut archive, &format!("{prefix}data/{}", tensor.storage.key))?;
         let host = materialise(&key, &tensor, &storage)?;
+        tensors.insert(key, host);
+    }
+    Ok(tensors)
+}
+
+pub(super) fn read_legacy(bytes: &[u8]) -> Result<TensorMap> {
+    let mut at = 0;
+    let mut next_pickle = |what: &str| -> Result<Value> {
+        let (value, used) = pickle::read_prefix(&bytes[at..]).map_err(|err| corrupt(format!("{what}: {err}")))?;
+        at += used;
+        Ok(value)
+    };
+    next_pickle("magic number")?;
+    next_pickle("protocol version")?;
+    if let Value::Dict(info) = next_pickle("system info")?
+        && info.iter().any(|(k, v)| *k == Value::Str("little_endian".into()) && *v == Value::Bool(false))
+    {
+        return Err(corrupt("the file stores big-endian tensors; save it again on a little-endian machine"));
+    }
+    let root = next_pickle("state_dict")?;
+    let Value::List(keys) = next_pickle("storage keys")? else {
+        return Err(corrupt("the storage key list is missing"));
+    };
+    let entries = state_dict_entries(root)?;
+    let element_sizes: HashMap<&str, usize> =
+        entries.iter().map(|(_, t)| (t.storage.key.as_str(), storage_dtype(&t.storage.type_name).size())).collect();
+
+    // The storages follow in the order of `keys`: each an int64 element count, then the elements.
+    let mut storages: HashMap<String, &[u8]> = HashMap::new();
+    for key in keys {
+        let Value::Str(key) = key else { return Err(corrupt("a storage key is not a string")) };
+        let cut_off = || corrupt(format!("storage {key} is cut off"));
+        let count: [u8; 8] = bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).ok_or_else(cut_off)?;
+        let size = element_sizes.get(key.as_str()).copied().unwrap_or(1);
+        let end = (u64::from_le_bytes(count) as usize)
+            .checked_mul(size)
+            .and_then(|n| n.checked_add(at + 8))
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(cut_off)?;
+        storages.insert(key, &bytes[at + 8..end]);
+        at = end;
+    }
+    let mut tensors = TensorMap::new();
+    for (key, tensor) in entries {
+        let storage = storages.get(&tensor.storage.key).ok_or_else(|| corrupt(format!("no storage for {key}")))?;
+        let host = materialise(&key, &tensor, storage)?;
         tensors.insert(key, host);
     }
     Ok(tensors)

@@ -1,0 +1,39 @@
+// Usage: node scripts/bench_accuracy_browser.mjs ORIGIN DATASET BACKEND
+// Drives the real page like a user: picks the ImageFolder DATASET, trains the head with the
+// default settings on BACKEND (webgpu | cpu | auto), and prints
+// `browser-BACKEND val_accuracy=… seconds_to_first_val=… extract_images_per_s=…`.
+import { launchChromium } from "./chromium.mjs";
+
+const [origin, dataset, backend] = process.argv.slice(2);
+const browser = await launchChromium();
+const text = (page, id) => page.evaluate((id) => document.getElementById(id).textContent, id);
+try {
+  const page = await browser.newPage();
+  page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
+  await page.goto(`${origin}/index.html?seed=0&backend=${backend}`);
+  await page.waitForFunction(() => / weights loaded/.test(document.getElementById("weights-status").textContent), null, { timeout: 300000 });
+  const device = await text(page, "backend");
+  const start = Date.now();
+  await page.setInputFiles("#folder-picker", dataset);
+  await page.waitForFunction(() => /images in \d+ classes ready/.test(document.getElementById("images-status").textContent), null, { timeout: 600000 });
+  const images = Number((await text(page, "images-status")).match(/(\d+) images/)[1]);
+  await page.click("#start");
+  let extractStart = null;
+  let extractEnd = null;
+  let firstVal = null;
+  for (;;) {
+    const status = await text(page, "progress-text");
+    const now = Date.now();
+    if (!extractStart && /Extracting/.test(status)) extractStart = now;
+    if (!extractEnd && /Epoch/.test(status)) extractEnd = now;
+    const epoch = await page.getAttribute("#accuracy-text", "data-epoch");
+    if (!firstVal && epoch) firstVal = now;
+    if (/Training finished|error/i.test(status)) break;
+    await page.waitForTimeout(250);
+  }
+  const accuracy = Number(await page.getAttribute("#accuracy-text", "data-val-accuracy"));
+  const rate = images / ((extractEnd - (extractStart ?? start)) / 1000);
+  console.log(`browser-${backend} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images} device="${device.replace(/\s+/g, " ")}"`);
+} finally {
+  await browser.close();
+}

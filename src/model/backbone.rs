@@ -1,0 +1,134 @@
+//! The backbone is a choice: torchvision's ResNet18 or EfficientNet-Lite0. Everything after the
+//! pooled features (heads, strategies, training, the page) is the same for both.
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use serde::Serialize;
+
+use super::{EFFICIENTNET_FEATURES, EfficientNetLite0, FEATURES, ParamSource, ResNet18};
+use crate::data::Preprocess;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Architecture {
+    ResNet18,
+    EfficientNetLite0,
+}
+
+impl Architecture {
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::ResNet18 => "torchvision ResNet18",
+            Architecture::EfficientNetLite0 => "EfficientNet-Lite0",
+        }
+    }
+
+    /// Recognises the architecture of a state_dict from its keys; ResNet18 unless EfficientNet's
+    /// stem is there, so that an unknown file is reported against ResNet18's keys.
+    pub fn detect<'a>(mut keys: impl Iterator<Item = &'a str>) -> Self {
+        if keys.any(|key| key == "_conv_stem.weight") {
+            Architecture::EfficientNetLite0
+        } else {
+            Architecture::ResNet18
+        }
+    }
+
+    /// Width of the pooled features the head takes.
+    pub fn features(self) -> usize {
+        match self {
+            Architecture::ResNet18 => FEATURES,
+            Architecture::EfficientNetLite0 => EFFICIENTNET_FEATURES,
+        }
+    }
+
+    /// Key prefix of the classification head in the weights file.
+    pub fn head_key(self) -> &'static str {
+        match self {
+            Architecture::ResNet18 => "fc",
+            Architecture::EfficientNetLite0 => "_fc",
+        }
+    }
+
+    /// The evaluation transforms the weights were trained with: torchvision's ImageNet recipe for
+    /// ResNet18; `(x − 127) / 128` on the same 224/256 centre crop for EfficientNet-Lite0 (the
+    /// TensorFlow original's crop fraction, with bilinear instead of bicubic resizing).
+    pub fn preprocess(self) -> Preprocess {
+        match self {
+            Architecture::ResNet18 => Preprocess::imagenet(),
+            Architecture::EfficientNetLite0 => {
+                Preprocess { resize_shorter: 256, crop: 224, mean: [127.0 / 255.0; 3], std: [128.0 / 255.0; 3] }
+            }
+        }
+    }
+
+    pub fn build(self, source: &mut impl ParamSource) -> Backbone {
+        match self {
+            Architecture::ResNet18 => Backbone::ResNet18(ResNet18::build(source)),
+            Architecture::EfficientNetLite0 => Backbone::EfficientNetLite0(EfficientNetLite0::build(source)),
+        }
+    }
+}
+
+/// # Shapes
+/// `[batch, 3, H, W] → [batch, features]`
+#[derive(Module, Debug)]
+pub enum Backbone {
+    ResNet18(ResNet18),
+    EfficientNetLite0(EfficientNetLite0),
+}
+
+impl Backbone {
+    pub fn architecture(&self) -> Architecture {
+        match self {
+            Backbone::ResNet18(_) => Architecture::ResNet18,
+            Backbone::EfficientNetLite0(_) => Architecture::EfficientNetLite0,
+        }
+    }
+
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        match self {
+            Backbone::ResNet18(net) => net.forward(images),
+            Backbone::EfficientNetLite0(net) => net.forward(images),
+        }
+    }
+
+    /// Freezes (no gradients, BatchNorm in evaluation mode) all but the last `trained_stages`
+    /// stages: ResNet18's layer1–layer4, EfficientNet's seven block groups (its final 1×1
+    /// convolution trains with the last stage). The stem is always frozen.
+    pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
+        match self {
+            Backbone::ResNet18(net) => {
+                let ResNet18 { conv1, bn1, maxpool, layer1, layer2, layer3, layer4, avgpool } = net;
+                let first_trained = 4usize.saturating_sub(trained_stages);
+                let frozen_if_early = |index: usize, stage: Vec<super::BasicBlock>| {
+                    if index < first_trained { stage.freeze() } else { stage }
+                };
+                Backbone::ResNet18(ResNet18 {
+                    conv1: conv1.freeze(),
+                    bn1: bn1.freeze(),
+                    maxpool,
+                    layer1: frozen_if_early(0, layer1),
+                    layer2: frozen_if_early(1, layer2),
+                    layer3: frozen_if_early(2, layer3),
+                    layer4: frozen_if_early(3, layer4),
+                    avgpool,
+                })
+            }
+            Backbone::EfficientNetLite0(net) => {
+                let starts = EfficientNetLite0::stage_starts();
+                let first_trained = starts[starts.len().saturating_sub(trained_stages.max(1))];
+                let frozen_head = trained_stages == 0;
+                let EfficientNetLite0 { stem, blocks, head, avgpool } = net;
+                Backbone::EfficientNetLite0(EfficientNetLite0 {
+                    stem: stem.freeze(),
+                    blocks: blocks
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, block)| if i < first_trained || frozen_head { block.freeze() } else { block })
+                        .collect(),
+                    head: if frozen_head { head.freeze() } else { head },
+                    avgpool,
+                })
+            }
+        }
+    }
+}
