@@ -1,9 +1,11 @@
 //! Head-only transfer learning on an ImageFolder dataset (`train/<class>/…`, `val/<class>/…`),
 //! natively, with the seed's settings: what the page does, without the page.
 //!
-//! `cargo run --release --example bench_accuracy -- DATASET WEIGHTS [FEATURES_OUT]` prints
-//! `native-cpu val_accuracy=… seconds_to_first_val=… extract_images_per_s=…` and, with
-//! FEATURES_OUT, writes the extracted features and labels (safetensors) for the reference
+//! `cargo run --release --example bench_accuracy -- DATASET WEIGHTS [FEATURES_OUT]` runs seeds
+//! 0–4 (the seed sets the head's initial weights and the batch order) and prints per run
+//! `native-cpu seed=… val_accuracy=… seconds_to_first_val=… images_per_s=…` (images/s from the
+//! folder to cached features: decoding, resizing and the backbone), then the mean. With
+//! FEATURES_OUT it writes seed 0's extracted features and labels (safetensors) for the reference
 //! classifier in scripts/bench_accuracy_reference.py.
 
 use std::path::{Path, PathBuf};
@@ -40,37 +42,48 @@ fn main() {
     let model = load_classifier(&std::fs::read(weights).expect("weights file"), &device).expect("weights");
     let architecture = model.architecture();
 
-    let start = Instant::now();
-    let mut data = Dataset::default();
-    for (subset, dir) in [(Subset::Train, "train"), (Subset::Val, "val")] {
-        for (label, path) in images_in(&Path::new(dataset).join(dir)) {
-            let name = path.display().to_string();
-            let bytes = std::fs::read(&path).expect("image file");
-            if let Err(err) = data.add(&name, &bytes, &label, Some(subset), &architecture.preprocess()) {
-                eprintln!("skipped: {err}");
+    let mut accuracies = Vec::new();
+    let mut first_run = None;
+    for seed in 0..5u64 {
+        let start = Instant::now();
+        let mut data = Dataset::default();
+        for (subset, dir) in [(Subset::Train, "train"), (Subset::Val, "val")] {
+            for (label, path) in images_in(&Path::new(dataset).join(dir)) {
+                let name = path.display().to_string();
+                let bytes = std::fs::read(&path).expect("image file");
+                if let Err(err) = data.add(&name, &bytes, &label, Some(subset), &architecture.preprocess()) {
+                    eprintln!("skipped: {err}");
+                }
             }
         }
-    }
-    let mut run = TrainingRun::new(model, &data, Strategy::HeadOnly, TrainConfig::default(), 0.2, 0).expect("run");
-    let (mut extracted, mut extraction_seconds, mut first_val, mut last_val) = (0, 0.0, None, None);
-    while !run.is_finished() {
-        let progress = futures_lite::future::block_on(run.step(&data)).expect("step");
-        if progress.phase == Phase::Extracting {
-            extracted += progress.images;
-            extraction_seconds = start.elapsed().as_secs_f64();
+        let mut run =
+            TrainingRun::new(model.clone(), &data, Strategy::HeadOnly, TrainConfig::default(), 0.2, seed).expect("run");
+        let (mut extracted, mut extraction_seconds, mut first_val, mut last_val) = (0, 0.0, None, None);
+        while !run.is_finished() {
+            let progress = futures_lite::future::block_on(run.step(&data)).expect("step");
+            if progress.phase == Phase::Extracting {
+                extracted += progress.images;
+                extraction_seconds = start.elapsed().as_secs_f64();
+            }
+            if let Some(report) = progress.epoch_report {
+                first_val.get_or_insert(start.elapsed().as_secs_f64());
+                last_val = report.val_accuracy;
+            }
         }
-        if let Some(report) = progress.epoch_report {
-            first_val.get_or_insert(start.elapsed().as_secs_f64());
-            last_val = report.val_accuracy;
-        }
+        let accuracy = last_val.unwrap_or(0.0);
+        accuracies.push(accuracy);
+        println!(
+            "native-cpu seed={seed} backbone={architecture:?} images={} val_accuracy={accuracy:.4} seconds_to_first_val={:.1} images_per_s={:.2}",
+            data.len(),
+            first_val.unwrap_or(0.0),
+            extracted as f64 / extraction_seconds
+        );
+        first_run.get_or_insert(run);
     }
-    println!(
-        "native-cpu backbone={architecture:?} images={} val_accuracy={:.4} seconds_to_first_val={:.1} extract_images_per_s={:.2}",
-        data.len(),
-        last_val.unwrap_or(0.0),
-        first_val.unwrap_or(0.0),
-        extracted as f64 / extraction_seconds
-    );
+    let mean = accuracies.iter().sum::<f32>() / accuracies.len() as f32;
+    let (min, max) = accuracies.iter().fold((1.0f32, 0.0f32), |(lo, hi), &a| (lo.min(a), hi.max(a)));
+    println!("native-cpu mean_val_accuracy={mean:.4} min={min:.4} max={max:.4} runs={}", accuracies.len());
+    let run = first_run.expect("at least one run");
 
     if let Some(out) = args.get(2) {
         let split = run.split();

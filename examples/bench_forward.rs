@@ -5,14 +5,14 @@
 
 use std::time::Instant;
 
-use browser_finetune::model::ImageClassifier;
+use browser_finetune::model::{Architecture, ImageClassifier};
 use burn::tensor::{Device, Tensor};
 
 fn main() {
     let batches: Vec<usize> = std::env::args().skip(1).filter_map(|arg| arg.parse().ok()).collect();
     let batches = if batches.is_empty() { vec![1, 8] } else { batches };
     let device = Device::flex();
-    let model = ImageClassifier::random(1000, &device);
+    let model = ImageClassifier::random(Architecture::ResNet18, 1000, &device);
     for batch in batches {
         let input = || Tensor::<4>::ones([batch, 3, 224, 224], &device);
         let _warm_up = model.forward(input()).into_data();

@@ -1,6 +1,7 @@
 //! In a real browser (`wasm-pack test --headless --chrome`): WebGPU initialises, weights load from
-//! bytes, WebGPU features agree with the CPU, a head trains on WebGPU, and the CPU fallback works.
-//! Every read-back is asynchronous. Inputs are small (64×64) because SwiftShader is slow.
+//! bytes, WebGPU features agree with the CPU for both backbones, a head trains on WebGPU, and the
+//! CPU fallback works. Every read-back is asynchronous. Inputs are small (64×64) because
+//! SwiftShader is slow. Needs weights/efficientnet-lite0-57934424.pth (`./build.sh test` fetches it).
 #![cfg(target_arch = "wasm32")]
 
 use std::io::Read;
@@ -41,9 +42,11 @@ async fn webgpu() -> (Device, BackendInfo) {
     (device, info)
 }
 
-async fn features(device: &Device) -> Vec<f32> {
-    let model = load_classifier(&weights(), device).unwrap();
-    assert_eq!(model.num_classes(), 10);
+/// EfficientNet-Lite0's real ImageNet weights (PyTorch's legacy format).
+const EFFICIENTNET: &[u8] = include_bytes!("../weights/efficientnet-lite0-57934424.pth");
+
+async fn features(weights: &[u8], device: &Device) -> Vec<f32> {
+    let model = load_classifier(weights, device).unwrap();
     let input = Tensor::<4>::from_data(TensorData::new(images(), [2, 3, SIDE, SIDE]), device);
     let data = model.backbone.forward(input).into_data_async().await.unwrap();
     data.try_into_vec::<f32>().unwrap()
@@ -65,7 +68,7 @@ fn separable_features(device: &Device) -> (Tensor<2>, Vec<usize>) {
 /// Losses of a few Adam steps of a fresh head, each read back asynchronously.
 async fn head_losses(device: &Device, steps: usize) -> Vec<f32> {
     let config = TrainConfig { learning_rate: 1e-2, ..TrainConfig::default() };
-    let mut trainer = HeadTrainer::new(3, &config, device);
+    let mut trainer = HeadTrainer::new(512, 3, &config, device);
     let (features, labels) = separable_features(device);
     let mut losses = Vec::new();
     for _ in 0..steps {
@@ -75,16 +78,26 @@ async fn head_losses(device: &Device, steps: usize) -> Vec<f32> {
     losses
 }
 
-#[wasm_bindgen_test]
-async fn webgpu_backbone_features_match_the_cpu() {
+/// Backbone features of the same weights and images on WebGPU and on the CPU.
+async fn compare_features(name: &str, weights: &[u8], width: usize) {
     let (gpu, _) = webgpu().await;
-    let on_gpu = features(&gpu).await;
-    let on_cpu = features(&backend::cpu("test").0).await;
-    assert_eq!(on_gpu.len(), 2 * 512);
+    let on_gpu = features(weights, &gpu).await;
+    let on_cpu = features(weights, &backend::cpu("test").0).await;
+    assert_eq!(on_gpu.len(), 2 * width);
     let diff = on_gpu.iter().zip(&on_cpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     let largest = on_cpu.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
-    log(&format!("WebGPU vs CPU features: max abs diff {diff:.3e} (largest feature {largest:.3})"));
+    log(&format!("{name} WebGPU vs CPU features: max abs diff {diff:.3e} (largest feature {largest:.3})"));
     assert!(diff <= 1e-3 * largest.max(1.0), "features differ by {diff}");
+}
+
+#[wasm_bindgen_test]
+async fn resnet18_features_on_webgpu_match_the_cpu() {
+    compare_features("ResNet18", &weights(), 512).await;
+}
+
+#[wasm_bindgen_test]
+async fn efficientnet_features_on_webgpu_match_the_cpu() {
+    compare_features("EfficientNet-Lite0", EFFICIENTNET, 1280).await;
 }
 
 #[wasm_bindgen_test]

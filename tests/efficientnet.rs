@@ -63,3 +63,16 @@ fn photos_get_the_right_imagenet_class_through_our_own_pipeline() {
         assert_eq!(argmax(&logits), class, "{file}");
     }
 }
+
+#[test]
+fn the_legacy_file_truncated_anywhere_is_reported_as_corrupt() {
+    let bytes = weights();
+    for fraction in [0.0001, 0.01, 0.3, 0.7, 0.9999] {
+        let cut = (bytes.len() as f64 * fraction) as usize;
+        match load_classifier(&bytes[..cut], &Device::flex()) {
+            Err(browser_finetune::Error::CorruptWeights { .. }) => {}
+            Err(other) => panic!("cut at {cut}: {other}"),
+            Ok(_) => panic!("cut at {cut}: loaded"),
+        }
+    }
+}

@@ -144,6 +144,8 @@ impl TrainingRun {
             return Err(Error::InvalidInput("epochs, batch size and learning rate must be positive".into()));
         }
         let split = dataset.split(val_fraction, seed)?;
+        // The new head's initial weights follow the run's seed too, so that a run can be repeated.
+        model.fc.weight.device().seed(seed);
         let classes = split.classes.len();
         let features_width = model.architecture().features();
         let preprocess = model.architecture().preprocess();
