@@ -70,6 +70,8 @@ impl Architecture {
 
 /// # Shapes
 /// `[batch, 3, H, W] → [batch, features]`
+// A model holds one backbone, built once: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
     ResNet18(ResNet18),

@@ -121,6 +121,16 @@ fn backend_error(err: impl std::fmt::Debug) -> Error {
     Error::Backend(format!("{err:?}"))
 }
 
+/// The cached features of `indices` as one `[n, width]` batch.
+fn feature_batch(features: &[Option<Vec<f32>>], indices: &[usize], width: usize, device: &Device) -> Result<Tensor<2>> {
+    let mut values = Vec::with_capacity(indices.len() * width);
+    for &i in indices {
+        let cached = features[i].as_ref().ok_or_else(|| Error::Backend("a feature is missing".into()))?;
+        values.extend_from_slice(cached);
+    }
+    Ok(Tensor::from_data(TensorData::new(values, [indices.len(), width]), device))
+}
+
 async fn read(tensor: Tensor<2>) -> Result<Vec<f32>> {
     let data = tensor.into_data_async().await.map_err(backend_error)?;
     data.try_into_vec::<f32>().map_err(backend_error)
@@ -352,13 +362,7 @@ impl TrainingRun {
     ) -> Result<(Tensor<1>, Tensor<2>)> {
         match &self.learner {
             Learner::Head { features, .. } => {
-                let mut values = Vec::with_capacity(indices.len() * self.features_width);
-                for &i in indices {
-                    let cached = features[i].as_ref().ok_or_else(|| Error::Backend("a feature is missing".into()))?;
-                    values.extend_from_slice(cached);
-                }
-                let batch =
-                    Tensor::from_data(TensorData::new(values, [indices.len(), self.features_width]), &self.device);
+                let batch = feature_batch(features, indices, self.features_width, &self.device)?;
                 let Learner::Head { trainer, .. } = &mut self.learner else { unreachable!() };
                 Ok(trainer.step(batch, labels))
             }
@@ -382,13 +386,7 @@ impl TrainingRun {
         let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
         match &self.learner {
             Learner::Head { trainer, features, .. } => {
-                let mut values = Vec::with_capacity(indices.len() * self.features_width);
-                for &i in &indices {
-                    let cached = features[i].as_ref().ok_or_else(|| Error::Backend("a feature is missing".into()))?;
-                    values.extend_from_slice(cached);
-                }
-                let batch =
-                    Tensor::from_data(TensorData::new(values, [indices.len(), self.features_width]), &self.device);
+                let batch = feature_batch(features, &indices, self.features_width, &self.device)?;
                 Ok(trainer.head().forward(batch))
             }
             Learner::Model { .. } => {
