@@ -31,8 +31,9 @@ fn images() -> Vec<f32> {
     (0..2 * 3 * SIDE * SIDE).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 2.0).collect()
 }
 
+/// Shown by `wasm-pack test … -- --nocapture` (and with any failure).
 fn log(text: &str) {
-    web_sys::console::log_1(&text.into());
+    wasm_bindgen_test::console_log!("{text}");
 }
 
 async fn webgpu() -> (Device, BackendInfo) {
