@@ -1,7 +1,7 @@
 //! Choosing where tensors live: WebGPU in the browser when it is there, else Burn's `flex` CPU
 //! backend (natively, and in browsers without WebGPU).
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// What runs the model, as shown to the user.
@@ -15,6 +15,18 @@ pub struct BackendInfo {
     pub software_adapter: bool,
     /// Why this backend was chosen.
     pub reason: String,
+}
+
+/// A failure reported by the compute backend, kept as its debug text.
+pub(crate) fn backend_error(err: impl std::fmt::Debug) -> crate::Error {
+    crate::Error::Backend(format!("{err:?}"))
+}
+
+/// Reads a tensor back to the host. Always asynchronously: synchronous reads trap on the
+/// browser's WebGPU; natively the future completes at once.
+pub(crate) async fn read_back<const D: usize>(tensor: Tensor<D>) -> crate::Result<Vec<f32>> {
+    let data = tensor.into_data_async().await.map_err(backend_error)?;
+    data.try_into_vec::<f32>().map_err(backend_error)
 }
 
 /// The pure-Rust CPU backend.

@@ -7,7 +7,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
-use crate::backend::BackendInfo;
+use crate::backend::{BackendInfo, read_back};
 use crate::data::{Dataset, Preprocess, Subset, decode_image};
 use crate::error::{Error, Result};
 use crate::metrics::softmax;
@@ -41,7 +41,6 @@ pub struct Prediction {
 pub struct Engine {
     device: Device,
     backend: BackendInfo,
-    preprocess: Preprocess,
     pretrained: Option<ImageClassifier>,
     dataset: Dataset,
     run: Option<TrainingRun>,
@@ -49,21 +48,9 @@ pub struct Engine {
     trained: Option<(ImageClassifier, Vec<String>)>,
 }
 
-fn backend_error(err: impl std::fmt::Debug) -> Error {
-    Error::Backend(format!("{err:?}"))
-}
-
 impl Engine {
     pub fn new(device: Device, backend: BackendInfo) -> Self {
-        Self {
-            device,
-            backend,
-            preprocess: Preprocess::imagenet(),
-            pretrained: None,
-            dataset: Dataset::default(),
-            run: None,
-            trained: None,
-        }
+        Self { device, backend, pretrained: None, dataset: Dataset::default(), run: None, trained: None }
     }
 
     pub fn backend(&self) -> &BackendInfo {
@@ -74,7 +61,6 @@ impl Engine {
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<LoadedWeights> {
         let model = weights::load_classifier(bytes, &self.device)?;
         let loaded = LoadedWeights { architecture: model.architecture(), classes: model.num_classes() };
-        self.preprocess = model.architecture().preprocess();
         self.pretrained = Some(model);
         self.trained = None;
         Ok(loaded)
@@ -83,7 +69,6 @@ impl Engine {
     /// Untrained weights, for testing and benchmarks only: features from them are meaningless.
     pub fn use_random_weights(&mut self) {
         self.pretrained = Some(ImageClassifier::random(Architecture::ResNet18, IMAGENET_CLASSES, &self.device));
-        self.preprocess = Architecture::ResNet18.preprocess();
         self.trained = None;
     }
 
@@ -93,9 +78,14 @@ impl Engine {
             .ok_or_else(|| Error::InvalidInput("no weights are loaded yet: load weights first".into()))
     }
 
+    /// The transforms of the loaded backbone (ResNet18's until weights are loaded).
+    fn preprocess(&self) -> Preprocess {
+        self.pretrained.as_ref().map_or(Architecture::ResNet18, ImageClassifier::architecture).preprocess()
+    }
+
     /// Decodes and keeps one image of `class`; on error the image is skipped and the rest stay.
     pub fn add_image(&mut self, name: &str, bytes: &[u8], class: &str, subset: Option<Subset>) -> Result<()> {
-        self.dataset.add(name, bytes, class, subset, &self.preprocess)
+        self.dataset.add(name, bytes, class, subset, &self.preprocess())
     }
 
     pub fn image_count(&self) -> usize {
@@ -109,7 +99,6 @@ impl Engine {
 
     /// Plans a run on the images added so far; [`Engine::train_step`] then advances it.
     pub fn start_training(&mut self, settings: &RunSettings) -> Result<Plan> {
-        settings.strategy.validate()?;
         let model = self.pretrained()?.clone();
         let run = TrainingRun::new(
             model,
@@ -165,14 +154,14 @@ impl Engine {
             None => self.pretrained()?,
         };
         let input = Tensor::<4>::from_data(TensorData::new(images, [batch, 3, height, width]), &self.device);
-        let data = model.forward(input).into_data_async().await.map_err(backend_error)?;
-        data.try_into_vec::<f32>().map_err(backend_error)
+        read_back(model.forward(input)).await
     }
 
     /// The `top_k` most likely classes of an image file, with probabilities.
     pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Vec<Prediction>> {
-        let input = self.preprocess.apply(&decode_image(name, bytes)?);
-        let side = self.preprocess.crop as usize;
+        let preprocess = self.preprocess();
+        let input = preprocess.apply(&decode_image(name, bytes)?);
+        let side = preprocess.crop as usize;
         let probabilities = softmax(&self.logits(input, 1, side, side).await?);
         let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -19,7 +19,6 @@ const state = {
   plan: null,
   startedAt: 0,
   recent: [], // [time, images] for images/s
-  predictions: 0,
 };
 
 const lossChart = new LineChart($("loss-chart"), { series: [{ name: "train loss", color: "#2a6fdb" }], xLabel: "batch" });
@@ -372,7 +371,7 @@ function showEpoch(report) {
 function predict(file) {
   if (!file) return;
   $("prediction").replaceChildren(thumbnail(file, file.name), element("p", { className: "muted", textContent: "Predicting…" }));
-  send({ type: "predict", id: ++state.predictions, file, topK: 5 });
+  send({ type: "predict", file, topK: 5 });
 }
 
 function showPrediction(top) {

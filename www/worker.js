@@ -10,7 +10,7 @@
 //                                                    {type:"imagesAdded", count}
 //   {type:"train", settings}                         {type:"plan", plan}, {type:"progress", progress}
 //   {type:"pause"} {type:"resume"} {type:"cancel"}   {type:"paused"} {type:"resumed"} {type:"stopped", reason}
-//   {type:"predict", id, file, topK}                 {type:"prediction", id, top}
+//   {type:"predict", file, topK}                     {type:"prediction", top}
 //                                                    {type:"error", scope, message}
 import init, { WebEngine } from "../pkg/browser_finetune.js";
 import { fetchWeights, forgetWeights, rememberWeights } from "./weights.js";
@@ -112,10 +112,10 @@ const handlers = {
   cancel() {
     if (run) { run.cancelled = true; run.paused = false; run.resume?.(); }
   },
-  async predict({ id, file, topK }) {
+  async predict({ file, topK }) {
     const bytes = new Uint8Array(await file.arrayBuffer());
     const top = await exclusive(() => engine.predict(file.name, bytes, topK || 5));
-    post({ type: "prediction", id, top });
+    post({ type: "prediction", top });
   },
 };
 

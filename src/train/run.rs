@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::head::class_indices;
 use super::{HeadTrainer, Strategy, TrainConfig, optimizer};
+use crate::backend::{backend_error, read_back};
 use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
 use crate::error::{Error, Result};
 use crate::metrics::{ConfusionMatrix, argmax, softmax};
@@ -117,10 +118,6 @@ pub struct TrainingRun {
     completed_epoch: Option<EpochReport>,
 }
 
-fn backend_error(err: impl std::fmt::Debug) -> Error {
-    Error::Backend(format!("{err:?}"))
-}
-
 /// The cached features of `indices` as one `[n, width]` batch.
 fn feature_batch(features: &[Option<Vec<f32>>], indices: &[usize], width: usize, device: &Device) -> Result<Tensor<2>> {
     let mut values = Vec::with_capacity(indices.len() * width);
@@ -129,11 +126,6 @@ fn feature_batch(features: &[Option<Vec<f32>>], indices: &[usize], width: usize,
         values.extend_from_slice(cached);
     }
     Ok(Tensor::from_data(TensorData::new(values, [indices.len(), width]), device))
-}
-
-async fn read(tensor: Tensor<2>) -> Result<Vec<f32>> {
-    let data = tensor.into_data_async().await.map_err(backend_error)?;
-    data.try_into_vec::<f32>().map_err(backend_error)
 }
 
 impl TrainingRun {
@@ -146,6 +138,7 @@ impl TrainingRun {
         val_fraction: f64,
         seed: u64,
     ) -> Result<Self> {
+        strategy.validate()?;
         if config.epochs == 0
             || config.batch_size == 0
             || !config.learning_rate.is_finite()
@@ -288,7 +281,7 @@ impl TrainingRun {
                 let Learner::Head { backbone, features, .. } = &mut self.learner else {
                     return Err(Error::InvalidInput("feature extraction without a head learner".into()));
                 };
-                let values = read(backbone.forward(input)).await?;
+                let values = read_back(backbone.forward(input)).await?;
                 let width = self.features_width;
                 for (k, &i) in batch.iter().enumerate() {
                     features[i] = Some(values[k * width..(k + 1) * width].to_vec());
@@ -305,7 +298,7 @@ impl TrainingRun {
                 let labels: Vec<usize> = picked.iter().map(|&(_, l)| l).collect();
                 let (loss, logits) = self.train_batch(dataset, &indices, &labels)?;
                 let loss = loss.into_scalar_async::<f32>().await.map_err(backend_error)?;
-                let logits = read(logits).await?;
+                let logits = read_back(logits).await?;
                 let classes = self.split.classes.len();
                 for (row, &label) in labels.iter().enumerate() {
                     self.tally.train.add(label, argmax(&logits[row * classes..(row + 1) * classes]));
@@ -328,7 +321,7 @@ impl TrainingRun {
                 let size = if matches!(self.learner, Learner::Head { .. }) { self.split.val.len() } else { batch_size };
                 let end = (next + size).min(self.split.val.len());
                 let picked: Vec<(usize, usize)> = self.split.val[next..end].to_vec();
-                let logits = read(self.evaluate_batch(dataset, &picked)?).await?;
+                let logits = read_back(self.evaluate_batch(dataset, &picked)?).await?;
                 let classes = self.split.classes.len();
                 for (row, &(i, truth)) in picked.iter().enumerate() {
                     let probabilities = softmax(&logits[row * classes..(row + 1) * classes]);
