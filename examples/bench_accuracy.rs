@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use browser_finetune::data::{Dataset, Subset};
 use browser_finetune::train::{Phase, Strategy, TrainConfig, TrainingRun};
-use browser_finetune::weights::load_classifier;
+use browser_finetune::weights::load_pretrained;
 use burn::tensor::Device;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -39,8 +39,8 @@ fn main() {
         std::process::exit(2);
     };
     let device = Device::flex();
-    let model = load_classifier(&std::fs::read(weights).expect("weights file"), &device).expect("weights");
-    let architecture = model.architecture();
+    let pretrained = load_pretrained(&std::fs::read(weights).expect("weights file"), &device).expect("weights");
+    let architecture = pretrained.architecture();
 
     let mut accuracies = Vec::new();
     let mut first_run = None;
@@ -56,8 +56,16 @@ fn main() {
                 }
             }
         }
-        let mut run =
-            TrainingRun::new(model.clone(), &data, Strategy::HeadOnly, TrainConfig::default(), 0.2, seed).expect("run");
+        let mut run = TrainingRun::new(
+            pretrained.backbone.clone(),
+            &device,
+            &data,
+            Strategy::HeadOnly,
+            TrainConfig::default(),
+            0.2,
+            seed,
+        )
+        .expect("run");
         let (mut extracted, mut extraction_seconds, mut first_val, mut last_val) = (0, 0.0, None, None);
         while !run.is_finished() {
             let progress = futures_lite::future::block_on(run.step(&data)).expect("step");

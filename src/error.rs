@@ -30,6 +30,12 @@ pub enum Error {
     #[error("the weights do not fit a {architecture}: {0}", .mismatch)]
     WeightsMismatch { architecture: &'static str, mismatch: KeyMismatch },
 
+    #[error(
+        "the {architecture} weights hold only the backbone, no ImageNet classification head: \
+         train a head on your images first, then predict"
+    )]
+    NoPretrainedHead { architecture: &'static str },
+
     #[error("image '{file}' could not be decoded: {reason}. Use a JPEG, PNG, WebP, GIF or BMP file")]
     ImageDecode { file: String, reason: String },
 

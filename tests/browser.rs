@@ -10,7 +10,7 @@ use browser_finetune::backend::{self, BackendInfo};
 use browser_finetune::engine::Engine;
 use browser_finetune::train::{HeadTrainer, TrainConfig};
 use browser_finetune::web::WebEngine;
-use browser_finetune::weights::load_classifier;
+use browser_finetune::weights::load_pretrained;
 use burn::tensor::{Device, Tensor, TensorData};
 use wasm_bindgen_test::*;
 
@@ -47,7 +47,7 @@ async fn webgpu() -> (Device, BackendInfo) {
 const EFFICIENTNET: &[u8] = include_bytes!("../weights/efficientnet-lite0-57934424.pth");
 
 async fn features(weights: &[u8], device: &Device) -> Vec<f32> {
-    let model = load_classifier(weights, device).unwrap();
+    let model = load_pretrained(weights, device).unwrap();
     let input = Tensor::<4>::from_data(TensorData::new(images(), [2, 3, SIDE, SIDE]), device);
     let data = model.backbone.forward(input).into_data_async().await.unwrap();
     data.try_into_vec::<f32>().unwrap()
@@ -113,7 +113,7 @@ async fn a_head_trains_with_adam_on_webgpu() {
 async fn the_cpu_fallback_loads_infers_and_trains() {
     let (device, info) = backend::cpu("test");
     let mut engine = Engine::new(device.clone(), info);
-    assert_eq!(engine.load_weights(&weights()).unwrap().classes, 10);
+    assert_eq!(engine.load_weights(&weights()).unwrap().classes, Some(10));
     let logits = engine.logits(images(), 2, SIDE, SIDE).await.unwrap();
     assert_eq!(logits.len(), 2 * 10);
     assert!(logits.iter().all(|v| v.is_finite()));

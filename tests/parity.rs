@@ -5,7 +5,7 @@
 mod common;
 
 use browser_finetune::data::{Preprocess, decode_image};
-use browser_finetune::weights::load_classifier;
+use browser_finetune::weights::load_pretrained;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
 
@@ -48,7 +48,7 @@ fn transforms_match_torchvision_within_one_level() {
 #[test]
 fn seeded_resnet18_logits_match_torchvision() {
     let device = Device::flex();
-    let model = load_classifier(&seeded_resnet18(), &device).unwrap();
+    let model = load_pretrained(&seeded_resnet18(), &device).unwrap().classifier().unwrap();
     let (images, reference) = reference_inputs();
     let mut batch = Vec::new();
     for name in &images {
@@ -74,7 +74,7 @@ fn real_pth_and_safetensors_files_load_and_match_torchvision() {
     for (file, key, classes) in
         [("resnet18_pattern.pth.gz", "pth", 1000), ("resnet18_pattern_10class.safetensors.gz", "safetensors", 10)]
     {
-        let model = load_classifier(&gunzip_fixture(file), &device).unwrap();
+        let model = load_pretrained(&gunzip_fixture(file), &device).unwrap().classifier().unwrap();
         assert_eq!(model.num_classes(), classes, "{file}");
         let input = Tensor::<4>::from_data(TensorData::new(first.clone(), [1, 3, 224, 224]), &device);
         let logits = model.forward(input).into_data().try_into_vec::<f32>().unwrap();

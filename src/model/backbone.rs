@@ -1,16 +1,19 @@
-//! The backbone is a choice: torchvision's ResNet18 or EfficientNet-Lite0. Everything after the
-//! pooled features (heads, strategies, training, the page) is the same for both.
+//! The backbone is a choice: torchvision's ResNet18, torchvision's MobileNetV2 or EfficientNet-Lite0.
+//! Everything after the pooled features (heads, strategies, training, the page) is the same for all.
 
 use burn::module::Module;
 use burn::tensor::Tensor;
 use serde::Serialize;
 
-use super::{EFFICIENTNET_FEATURES, EfficientNetLite0, FEATURES, ParamSource, ResNet18};
+use super::{
+    EFFICIENTNET_LITE0, FEATURES, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, ParamSource, ResNet18,
+};
 use crate::data::Preprocess;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Architecture {
     ResNet18,
+    MobileNetV2,
     EfficientNetLite0,
 }
 
@@ -18,42 +21,60 @@ impl Architecture {
     pub fn name(self) -> &'static str {
         match self {
             Architecture::ResNet18 => "torchvision ResNet18",
+            Architecture::MobileNetV2 => "torchvision MobileNetV2",
             Architecture::EfficientNetLite0 => "EfficientNet-Lite0",
         }
     }
 
-    /// Recognises the architecture of a state_dict from its keys; ResNet18 unless EfficientNet's
-    /// stem is there, so that an unknown file is reported against ResNet18's keys.
-    pub fn detect<'a>(mut keys: impl Iterator<Item = &'a str>) -> Self {
-        if keys.any(|key| key == "_conv_stem.weight") {
-            Architecture::EfficientNetLite0
-        } else {
-            Architecture::ResNet18
+    /// Recognises the architecture of a state_dict from its stem's key; ResNet18 when neither
+    /// EfficientNet's nor MobileNetV2's is there, so that an unknown file is reported against
+    /// ResNet18's keys.
+    pub fn detect<'a>(keys: impl Iterator<Item = &'a str>) -> Self {
+        let mut detected = Architecture::ResNet18;
+        for key in keys {
+            match key {
+                "_conv_stem.weight" => detected = Architecture::EfficientNetLite0,
+                "features.0.0.weight" => detected = Architecture::MobileNetV2,
+                _ => {}
+            }
         }
+        detected
     }
 
     /// Width of the pooled features the head takes.
     pub fn features(self) -> usize {
         match self {
             Architecture::ResNet18 => FEATURES,
-            Architecture::EfficientNetLite0 => EFFICIENTNET_FEATURES,
+            Architecture::MobileNetV2 => MOBILENET_V2.features,
+            Architecture::EfficientNetLite0 => EFFICIENTNET_LITE0.features,
         }
     }
 
-    /// Key prefix of the classification head in the weights file.
+    /// The inverted-residual description of the mobile architectures; `None` for ResNet18.
+    fn inverted_residual_spec(self) -> Option<&'static InvertedResidualSpec> {
+        match self {
+            Architecture::ResNet18 => None,
+            Architecture::MobileNetV2 => Some(&MOBILENET_V2),
+            Architecture::EfficientNetLite0 => Some(&EFFICIENTNET_LITE0),
+        }
+    }
+
+    /// Key prefix of the classification head in the weights file (torchvision's MobileNetV2 has
+    /// `classifier = Sequential(Dropout, Linear)`).
     pub fn head_key(self) -> &'static str {
         match self {
             Architecture::ResNet18 => "fc",
+            Architecture::MobileNetV2 => "classifier.1",
             Architecture::EfficientNetLite0 => "_fc",
         }
     }
 
     /// The evaluation transforms the weights were trained with: torchvision's ImageNet recipe for
-    /// ResNet18; `(x − 127) / 128` on the same 224/256 centre crop for EfficientNet-Lite0 (the
+    /// ResNet18 and MobileNetV2; `(x − 127) / 128` on the same 224/256 centre crop for EfficientNet-Lite0 (the
     /// TensorFlow original's crop fraction, with bilinear instead of bicubic resizing).
     pub fn preprocess(self) -> Preprocess {
         match self {
-            Architecture::ResNet18 => Preprocess::imagenet(),
+            Architecture::ResNet18 | Architecture::MobileNetV2 => Preprocess::imagenet(),
             Architecture::EfficientNetLite0 => {
                 Preprocess { resize_shorter: 256, crop: 224, mean: [127.0 / 255.0; 3], std: [128.0 / 255.0; 3] }
             }
@@ -63,7 +84,8 @@ impl Architecture {
     pub fn build(self, source: &mut impl ParamSource) -> Backbone {
         match self {
             Architecture::ResNet18 => Backbone::ResNet18(ResNet18::build(source)),
-            Architecture::EfficientNetLite0 => Backbone::EfficientNetLite0(EfficientNetLite0::build(source)),
+            Architecture::MobileNetV2 => Backbone::MobileNetV2(MOBILENET_V2.build(source)),
+            Architecture::EfficientNetLite0 => Backbone::EfficientNetLite0(EFFICIENTNET_LITE0.build(source)),
         }
     }
 }
@@ -75,13 +97,15 @@ impl Architecture {
 #[derive(Module, Debug)]
 pub enum Backbone {
     ResNet18(ResNet18),
-    EfficientNetLite0(EfficientNetLite0),
+    MobileNetV2(InvertedResidualNet),
+    EfficientNetLite0(InvertedResidualNet),
 }
 
 impl Backbone {
     pub fn architecture(&self) -> Architecture {
         match self {
             Backbone::ResNet18(_) => Architecture::ResNet18,
+            Backbone::MobileNetV2(_) => Architecture::MobileNetV2,
             Backbone::EfficientNetLite0(_) => Architecture::EfficientNetLite0,
         }
     }
@@ -89,14 +113,20 @@ impl Backbone {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         match self {
             Backbone::ResNet18(net) => net.forward(images),
-            Backbone::EfficientNetLite0(net) => net.forward(images),
+            Backbone::MobileNetV2(net) | Backbone::EfficientNetLite0(net) => net.forward(images),
         }
     }
 
     /// Freezes (no gradients, BatchNorm in evaluation mode) all but the last `trained_stages`
-    /// stages: ResNet18's layer1–layer4, EfficientNet's seven block groups (its final 1×1
-    /// convolution trains with the last stage). The stem is always frozen.
+    /// stages: ResNet18's layer1–layer4, the seven block groups of MobileNetV2 and EfficientNet
+    /// (their final 1×1 convolution trains with the last stage). The stem is always frozen.
     pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
+        let architecture = self.architecture();
+        let freeze_mobile = |net: InvertedResidualNet| {
+            let starts = architecture.inverted_residual_spec().map_or([0; 7], |spec| spec.stage_starts());
+            let first_trained = starts[starts.len().saturating_sub(trained_stages.max(1))];
+            net.freeze_before(first_trained, trained_stages == 0)
+        };
         match self {
             Backbone::ResNet18(net) => {
                 let ResNet18 { conv1, bn1, maxpool, layer1, layer2, layer3, layer4, avgpool } = net;
@@ -115,22 +145,8 @@ impl Backbone {
                     avgpool,
                 })
             }
-            Backbone::EfficientNetLite0(net) => {
-                let starts = EfficientNetLite0::stage_starts();
-                let first_trained = starts[starts.len().saturating_sub(trained_stages.max(1))];
-                let frozen_head = trained_stages == 0;
-                let EfficientNetLite0 { stem, blocks, head, avgpool } = net;
-                Backbone::EfficientNetLite0(EfficientNetLite0 {
-                    stem: stem.freeze(),
-                    blocks: blocks
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, block)| if i < first_trained || frozen_head { block.freeze() } else { block })
-                        .collect(),
-                    head: if frozen_head { head.freeze() } else { head },
-                    avgpool,
-                })
-            }
+            Backbone::MobileNetV2(net) => Backbone::MobileNetV2(freeze_mobile(net)),
+            Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(freeze_mobile(net)),
         }
     }
 }

@@ -1,10 +1,12 @@
-//! Backbone plus classification head, as torchvision's `resnet18` with its `fc` replaced.
+//! Backbone plus classification head, as torchvision's `resnet18` with its `fc` replaced; and
+//! what a weights file holds before that: a backbone, with or without its head.
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::{Architecture, Backbone, FreshInit, ParamSource};
+use crate::error::{Error, Result};
 
 /// The ImageNet head that torchvision ships.
 pub const IMAGENET_CLASSES: usize = 1000;
@@ -43,10 +45,11 @@ impl ImageClassifier {
         self.backbone.architecture()
     }
 
-    /// Replaces `fc` with a fresh head for `num_classes` classes, as the transfer-learning recipe does.
-    pub fn with_new_head(self, num_classes: usize, device: &Device) -> Self {
-        let fc = head_config(self.architecture().features(), num_classes).init(device);
-        Self { backbone: self.backbone, fc }
+    /// `backbone` with a fresh head for `num_classes` classes, as the transfer-learning recipe
+    /// replaces `fc`.
+    pub fn with_new_head(backbone: Backbone, num_classes: usize, device: &Device) -> Self {
+        let fc = head_config(backbone.architecture().features(), num_classes).init(device);
+        Self { backbone, fc }
     }
 
     pub fn num_classes(&self) -> usize {
@@ -60,6 +63,39 @@ impl ImageClassifier {
     }
 }
 
+/// Pretrained weights as loaded: the backbone, and the classification head when the file has one
+/// (a feature extractor's file, such as the offline MobileNetV2's, has none).
+#[derive(Debug, Clone)]
+pub struct Pretrained {
+    pub backbone: Backbone,
+    pub head: Option<Linear>,
+}
+
+impl Pretrained {
+    pub fn architecture(&self) -> Architecture {
+        self.backbone.architecture()
+    }
+
+    /// Classes of the stored head; `None` for a backbone-only file.
+    pub fn num_classes(&self) -> Option<usize> {
+        self.head.as_ref().map(|fc| fc.weight.dims()[1])
+    }
+
+    /// The model with its stored head, for predicting before any training.
+    pub fn classifier(&self) -> Result<ImageClassifier> {
+        match &self.head {
+            Some(fc) => Ok(ImageClassifier { backbone: self.backbone.clone(), fc: fc.clone() }),
+            None => Err(Error::NoPretrainedHead { architecture: self.architecture().name() }),
+        }
+    }
+}
+
+impl From<ImageClassifier> for Pretrained {
+    fn from(model: ImageClassifier) -> Self {
+        Self { backbone: model.backbone, head: Some(model.fc) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,8 +105,18 @@ mod tests {
         let device = Device::flex();
         let model = ImageClassifier::random(Architecture::ResNet18, IMAGENET_CLASSES, &device);
         assert_eq!(model.num_classes(), 1000);
-        let model = model.with_new_head(3, &device);
+        let model = ImageClassifier::with_new_head(model.backbone, 3, &device);
         assert_eq!(model.num_classes(), 3);
         assert_eq!(model.forward(Tensor::zeros([1, 3, 32, 32], &device)).dims(), [1, 3]);
+    }
+
+    #[test]
+    fn a_backbone_without_head_cannot_predict_until_trained() {
+        let device = Device::flex();
+        let backbone = ImageClassifier::random(Architecture::MobileNetV2, 2, &device).backbone;
+        let pretrained = Pretrained { backbone, head: None };
+        assert_eq!(pretrained.num_classes(), None);
+        let message = pretrained.classifier().unwrap_err().to_string();
+        assert!(message.contains("MobileNetV2") && message.contains("train"), "{message}");
     }
 }

@@ -1,5 +1,5 @@
-//! The backbones — torchvision's ResNet18 (`[B,3,H,W] → [B,512]`) and EfficientNet-Lite0
-//! (`→ [B,1280]`) — and the replaceable classification head.
+//! The backbones — torchvision's ResNet18 (`[B,3,H,W] → [B,512]`), torchvision's MobileNetV2 and
+//! EfficientNet-Lite0 (`→ [B,1280]`) — and the replaceable classification head.
 //!
 //! Parameters come from a [`ParamSource`]: fresh initialisation or a weights file. The model code
 //! names every parameter with its torchvision key while it builds, so the architecture and the
@@ -7,13 +7,16 @@
 
 mod backbone;
 mod classifier;
-mod efficientnet;
+mod inverted_residual;
 mod params;
 mod resnet;
 
 pub use backbone::{Architecture, Backbone};
-pub use efficientnet::{ConvNorm, EFFICIENTNET_FEATURES, EfficientNetLite0, MbConvBlock};
+pub use inverted_residual::{
+    ConvNorm, EFFICIENTNET_LITE0, InvertedResidual, InvertedResidualNet, InvertedResidualSpec, Layer, MOBILENET_V2,
+    Stage,
+};
 
-pub use classifier::{IMAGENET_CLASSES, ImageClassifier, head_config};
+pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config};
 pub use params::{FreshInit, ParamSource};
 pub use resnet::{BasicBlock, Downsample, FEATURES, MIN_INPUT_SIDE, ResNet18};

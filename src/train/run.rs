@@ -129,9 +129,10 @@ fn feature_batch(features: &[Option<Vec<f32>>], indices: &[usize], width: usize,
 }
 
 impl TrainingRun {
-    /// Plans a run on `dataset` starting from the pretrained `model`.
+    /// Plans a run on `dataset` from a pretrained `backbone` on `device`, with a new head.
     pub fn new(
-        model: ImageClassifier,
+        backbone: Backbone,
+        device: &Device,
         dataset: &Dataset,
         strategy: Strategy,
         config: TrainConfig,
@@ -148,18 +149,18 @@ impl TrainingRun {
         }
         let split = dataset.split(val_fraction, seed)?;
         // The new head's initial weights follow the run's seed too, so that a run can be repeated.
-        model.fc.weight.device().seed(seed);
+        device.seed(seed);
         let classes = split.classes.len();
-        let features_width = model.architecture().features();
-        let preprocess = model.architecture().preprocess();
-        let device = model.fc.weight.device();
+        let features_width = backbone.architecture().features();
+        let preprocess = backbone.architecture().preprocess();
+        let device = device.clone();
         let batches = |n: usize| n.div_ceil(config.batch_size);
         let (learner, stage, steps_total) = match strategy {
             Strategy::HeadOnly => {
                 let all = split.train.len() + split.val.len();
                 let eval_steps = usize::from(!split.val.is_empty());
                 let learner = Learner::Head {
-                    backbone: Box::new(model.backbone),
+                    backbone: Box::new(backbone),
                     trainer: Box::new(HeadTrainer::new(features_width, classes, &config, &device)),
                     features: vec![None; dataset.len()],
                 };
@@ -168,7 +169,8 @@ impl TrainingRun {
             }
             Strategy::LastStages { .. } | Strategy::Full => {
                 let autodiff = device.clone().autodiff();
-                let model = strategy.freeze(model.with_new_head(classes, &device).fork(&autodiff).train());
+                let model =
+                    strategy.freeze(ImageClassifier::with_new_head(backbone, classes, &device).fork(&autodiff).train());
                 let learner = Learner::Model {
                     model: Box::new(model),
                     optimizer: optimizer(&config),
@@ -414,6 +416,7 @@ impl TrainingRun {
 mod tests {
     use super::*;
     use crate::data::test_images::png;
+    use crate::model::Architecture;
     use futures_lite::future::block_on;
 
     fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
@@ -429,35 +432,40 @@ mod tests {
         dataset
     }
 
-    /// The same for EfficientNet-Lite0: its last block group and final 1×1 convolution train,
-    /// the stem and the first blocks stay as they were.
+    /// The same for the inverted-residual backbones: the last block group and the final 1×1
+    /// convolution train, the stem and the earlier blocks stay as they were.
     #[test]
-    fn last_stage_training_of_efficientnet_leaves_its_early_blocks_untouched() {
+    fn last_stage_training_of_mobile_backbones_leaves_their_early_blocks_untouched() {
         let device = Device::flex();
-        let architecture = crate::model::Architecture::EfficientNetLite0;
-        let pretrained = ImageClassifier::random(architecture, 1000, &device);
-        let dataset = two_colours(&architecture.preprocess());
-        let config = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
-        let mut run =
-            TrainingRun::new(pretrained.clone(), &dataset, Strategy::LastStages { stages: 1 }, config, 0.0, 1).unwrap();
-        block_on(run.step(&dataset)).unwrap();
-        let trained = run.model();
-        let (Backbone::EfficientNetLite0(before), Backbone::EfficientNetLite0(after)) =
-            (&pretrained.backbone, &trained.backbone)
-        else {
-            panic!("the backbone changed architecture");
-        };
-        assert_eq!(values(before.stem.conv.weight.val()), values(after.stem.conv.weight.val()));
-        assert_eq!(
-            values(before.blocks[14].project.bn.running_var.value()),
-            values(after.blocks[14].project.bn.running_var.value())
-        );
-        assert_ne!(
-            values(before.blocks[15].project.conv.weight.val()),
-            values(after.blocks[15].project.conv.weight.val())
-        );
-        assert_ne!(values(before.head.conv.weight.val()), values(after.head.conv.weight.val()));
-        assert_eq!(trained.fc.weight.dims(), [1280, 2]);
+        for architecture in [Architecture::MobileNetV2, Architecture::EfficientNetLite0] {
+            let pretrained = ImageClassifier::random(architecture, 1000, &device);
+            let dataset = two_colours(&architecture.preprocess());
+            let config = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
+            let strategy = Strategy::LastStages { stages: 1 };
+            let mut run =
+                TrainingRun::new(pretrained.backbone.clone(), &device, &dataset, strategy, config, 0.0, 1).unwrap();
+            block_on(run.step(&dataset)).unwrap();
+            let trained = run.model();
+            let (
+                Backbone::MobileNetV2(before) | Backbone::EfficientNetLite0(before),
+                Backbone::MobileNetV2(after) | Backbone::EfficientNetLite0(after),
+            ) = (&pretrained.backbone, &trained.backbone)
+            else {
+                panic!("{architecture:?} is not an inverted-residual backbone");
+            };
+            let last = before.blocks.len() - 1;
+            assert_eq!(values(before.stem.conv.weight.val()), values(after.stem.conv.weight.val()));
+            assert_eq!(
+                values(before.blocks[last - 1].project.bn.running_var.value()),
+                values(after.blocks[last - 1].project.bn.running_var.value())
+            );
+            assert_ne!(
+                values(before.blocks[last].project.conv.weight.val()),
+                values(after.blocks[last].project.conv.weight.val())
+            );
+            assert_ne!(values(before.head.conv.weight.val()), values(after.head.conv.weight.val()));
+            assert_eq!(trained.fc.weight.dims(), [1280, 2], "{architecture:?}");
+        }
     }
 
     /// Strategy (b) with one stage: one step changes layer4 (weights and BatchNorm statistics) and
@@ -465,11 +473,12 @@ mod tests {
     #[test]
     fn last_stage_training_leaves_frozen_layers_and_their_batchnorm_untouched() {
         let device = Device::flex();
-        let pretrained = ImageClassifier::random(crate::model::Architecture::ResNet18, 1000, &device);
+        let pretrained = ImageClassifier::random(Architecture::ResNet18, 1000, &device);
         let dataset = two_colours(&Preprocess::imagenet());
         let config = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
         let strategy = Strategy::LastStages { stages: 1 };
-        let mut run = TrainingRun::new(pretrained.clone(), &dataset, strategy, config, 0.0, 1).unwrap();
+        let mut run =
+            TrainingRun::new(pretrained.backbone.clone(), &device, &dataset, strategy, config, 0.0, 1).unwrap();
         let progress = block_on(run.step(&dataset)).unwrap();
         assert_eq!(progress.phase, Phase::Training);
         let trained = run.model();

@@ -1,10 +1,12 @@
 //! Bytes in, validated model out.
 //!
-//! [`load_classifier`] is the one entry point: it takes what a `fetch` returns (a `.safetensors`
+//! [`load_pretrained`] is the one entry point: it takes what a `fetch` returns (a `.safetensors`
 //! file or a PyTorch `.pth` written by `torch.save(state_dict)`), reads every tensor, and builds
 //! the model strictly: every parameter must be present with the right shape, and nothing else may
-//! be in the file, as `load_state_dict(strict=True)` demands.
+//! be in the file, as `load_state_dict(strict=True)` demands. The classification head is the one
+//! part a file may leave out entirely (a feature extractor's weights).
 
+mod keys;
 mod pickle;
 mod pth;
 mod safetensors;
@@ -18,7 +20,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, KeyMismatch, Result};
-use crate::model::{Architecture, ImageClassifier, ParamSource};
+use crate::model::{Architecture, ParamSource, Pretrained, head_config};
 
 pub use tensor_map::{Dtype, HostTensor, TensorMap};
 
@@ -68,22 +70,24 @@ pub fn read_tensors(bytes: &[u8]) -> Result<TensorMap> {
     }
 }
 
-/// The one public entry point: the bytes of a torchvision ResNet18 or an EfficientNet-Lite0
-/// state_dict → the model with the head stored in the file (1000 ImageNet classes, or the N
-/// classes of a fine-tuned head).
-pub fn load_classifier(bytes: &[u8], device: &Device) -> Result<ImageClassifier> {
-    let tensors = read_tensors(bytes)?;
+/// The one public entry point: the bytes of a torchvision ResNet18 or MobileNetV2 or an
+/// EfficientNet-Lite0 state_dict → the backbone, with the head stored in the file (1000 ImageNet
+/// classes, or the N classes of a fine-tuned head) when there is one.
+pub fn load_pretrained(bytes: &[u8], device: &Device) -> Result<Pretrained> {
+    let tensors = keys::to_torchvision_names(read_tensors(bytes)?);
     let architecture = Architecture::detect(tensors.keys().map(String::as_str));
-    let head_weight = format!("{}.weight", architecture.head_key());
-    let num_classes = match tensors.get(&head_weight).map(|t| t.shape.as_slice()) {
+    let head_key = architecture.head_key();
+    let has_head = tensors.keys().any(|key| key.strip_prefix(head_key).is_some_and(|rest| rest.starts_with('.')));
+    let num_classes = match tensors.get(&format!("{head_key}.weight")).map(|t| t.shape.as_slice()) {
         Some(&[classes, _]) if classes > 0 => classes,
         // Let the strict build below report the missing or misshapen key with all the others.
         _ => 1,
     };
     let mut source = FromTensorMap::new(&tensors, device);
-    let model = ImageClassifier::build(&mut source, architecture, num_classes);
+    let backbone = architecture.build(&mut source);
+    let head = has_head.then(|| source.linear(head_key, &head_config(architecture.features(), num_classes)));
     source.finish(architecture.name())?;
-    Ok(model)
+    Ok(Pretrained { backbone, head })
 }
 
 /// Keys that torchvision's state_dict carries but that have no role at inference or in training.
