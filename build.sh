@@ -5,11 +5,12 @@
 #   ./build.sh test           run every test: native (cargo test), in headless Chromium (wasm-pack test)
 #                             and the page end to end (playwright-core driving Chromium)
 #   ./build.sh bench          ResNet18 forward images/s: native CPU, PyTorch, Chromium WebGPU and CPU
-#   ./build.sh bench-accuracy DATASET [BACKENDS]
+#   ./build.sh bench-accuracy DATASET [BACKENDS] [WEIGHTS...]
 #                             head-only transfer learning on an ImageFolder DATASET (train/, val/):
 #                             validation accuracy, time to first accuracy, images/s, natively and in
 #                             Chromium (BACKENDS, default "webgpu cpu"), beside scikit-learn's
-#                             logistic regression on the same features
+#                             logistic regression on the same features; for each WEIGHTS file
+#                             (default: every pretrained backbone in weights/)
 #
 # Each command installs what it needs first (wasm target, wasm-bindgen-cli, wasm-pack, Chromium,
 # chromedriver, npm packages) and skips what is already there. Cargo's target directory lives
@@ -183,28 +184,36 @@ cmd_bench() {
 }
 
 cmd_bench_accuracy() {
-  local dataset="${1:?usage: ./build.sh bench-accuracy DATASET [BACKENDS]}" backends="${2:-webgpu cpu}"
+  local dataset="${1:?usage: ./build.sh bench-accuracy DATASET [BACKENDS] [WEIGHTS...]}" backends="${2:-webgpu cpu}"
   dataset=$(cd "$dataset" && pwd)
+  shift $(($# < 2 ? $# : 2))
   ensure_chromium
   ensure_node_modules
   ensure_offline_weights
-  build_app
-  local weights="weights/$EFFICIENTNET_FILE" features
-  [ -f "weights/$RESNET18_FILE" ] && weights="weights/$RESNET18_FILE"
-  features=$(mktemp --suffix=.safetensors)
-  step "native CPU ($weights)"
-  cargo run --release --quiet --example bench_accuracy -- "$dataset" "$weights" "$features"
-  step "reference: scikit-learn logistic regression on the same features"
   python3 -c "import sklearn" 2>/dev/null || python3 -m pip install --quiet scikit-learn
-  python3 scripts/bench_accuracy_reference.py "$features"
+  build_app
+  local all_weights=("$@") weights features
+  if [ ${#all_weights[@]} = 0 ]; then
+    for weights in "$RESNET18_FILE" "$EFFICIENTNET_FILE" "$MOBILENET_FILE"; do
+      [ -f "weights/$weights" ] && all_weights+=("weights/$weights")
+    done
+  fi
   python3 scripts/serve.py 8766 >/dev/null 2>&1 &
   bench_server=$!
   trap 'kill "$bench_server" 2>/dev/null || true' EXIT
   sleep 1
-  for backend in $backends; do
-    step "headless Chromium, $backend"
-    node scripts/bench_accuracy_browser.mjs "http://127.0.0.1:8766" "$dataset" "$backend"
+  features=$(mktemp --suffix=.safetensors)
+  for weights in "${all_weights[@]}"; do
+    step "native CPU ($weights)"
+    cargo run --release --quiet --example bench_accuracy -- "$dataset" "$weights" "$features"
+    step "reference: scikit-learn logistic regression on the same features"
+    python3 scripts/bench_accuracy_reference.py "$features"
+    for backend in $backends; do
+      step "headless Chromium, $backend ($weights)"
+      node scripts/bench_accuracy_browser.mjs "http://127.0.0.1:8766" "$dataset" "$backend" "$weights"
+    done
   done
+  rm -f "$features"
   kill "$bench_server"
 }
 

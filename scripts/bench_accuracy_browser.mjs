@@ -1,16 +1,18 @@
-// Usage: node scripts/bench_accuracy_browser.mjs ORIGIN DATASET BACKEND
+// Usage: node scripts/bench_accuracy_browser.mjs ORIGIN DATASET BACKEND [WEIGHTS]
 // Drives the real page like a user: picks the ImageFolder DATASET, trains the head with the
-// default settings on BACKEND (webgpu | cpu | auto), and prints
+// default settings on BACKEND (webgpu | cpu | auto) from WEIGHTS (a path under ORIGIN; default:
+// the page's own choice), and prints
 // `browser-BACKEND val_accuracy=… seconds_to_first_val=… extract_images_per_s=…`.
 import { launchChromium } from "./chromium.mjs";
 
-const [origin, dataset, backend] = process.argv.slice(2);
+const [origin, dataset, backend, weights] = process.argv.slice(2);
 const browser = await launchChromium();
 const text = (page, id) => page.evaluate((id) => document.getElementById(id).textContent, id);
 try {
   const page = await browser.newPage();
   page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
-  await page.goto(`${origin}/index.html?seed=0&backend=${backend}`);
+  const query = new URLSearchParams({ seed: "0", backend, ...(weights ? { weights } : {}) });
+  await page.goto(`${origin}/index.html?${query}`);
   await page.waitForFunction(() => / weights loaded/.test(document.getElementById("weights-status").textContent), null, { timeout: 300000 });
   const device = await text(page, "backend");
   const start = Date.now();

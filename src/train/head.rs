@@ -7,7 +7,6 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::{TrainConfig, optimizer};
-use crate::model::head_config;
 
 /// A head of `Linear(features, num_classes)` and its optimiser state.
 ///
@@ -22,10 +21,12 @@ pub struct HeadTrainer {
 }
 
 impl HeadTrainer {
-    pub fn new(features: usize, num_classes: usize, config: &TrainConfig, device: &Device) -> Self {
-        let device = device.clone().autodiff();
+    /// Trains `head` (typically fresh: `head_config(features, classes).init(device)`) on the
+    /// autodiff version of its device.
+    pub fn new(head: Linear, config: &TrainConfig) -> Self {
+        let device = head.weight.device().autodiff();
         Self {
-            head: head_config(features, num_classes).init(&device),
+            head: head.fork(&device).train(),
             optimizer: optimizer(config),
             learning_rate: config.learning_rate,
             loss: CrossEntropyLossConfig::new().init(&device),
@@ -66,6 +67,7 @@ pub fn class_indices(labels: &[usize], device: &Device) -> Tensor<1, Int> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::head_config;
     use crate::train::OptimizerKind;
 
     fn separable_batch(device: &Device) -> (Tensor<2>, Vec<usize>) {
@@ -86,7 +88,7 @@ mod tests {
         let device = Device::flex();
         for optimizer in [OptimizerKind::Adam, OptimizerKind::Sgd { momentum: 0.9 }] {
             let config = TrainConfig { optimizer: optimizer.clone(), learning_rate: 1e-2, ..TrainConfig::default() };
-            let mut trainer = HeadTrainer::new(512, 3, &config, &device);
+            let mut trainer = HeadTrainer::new(head_config(512, 3).init(&device), &config);
             let (features, labels) = separable_batch(&device);
             let first: f32 = trainer.step(features.clone(), &labels).0.into_scalar();
             let mut last = first;

@@ -14,7 +14,7 @@ use crate::backend::{backend_error, read_back};
 use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
 use crate::error::{Error, Result};
 use crate::metrics::{ConfusionMatrix, argmax, softmax};
-use crate::model::{Backbone, ImageClassifier};
+use crate::model::{Backbone, ImageClassifier, head_config};
 use crate::rng::Rng;
 
 /// At most this many misclassified validation images are reported per epoch.
@@ -161,7 +161,7 @@ impl TrainingRun {
                 let eval_steps = usize::from(!split.val.is_empty());
                 let learner = Learner::Head {
                     backbone: Box::new(backbone),
-                    trainer: Box::new(HeadTrainer::new(features_width, classes, &config, &device)),
+                    trainer: Box::new(HeadTrainer::new(head_config(features_width, classes).init(&device), &config)),
                     features: vec![None; dataset.len()],
                 };
                 let total = batches(all) + config.epochs * (batches(split.train.len()) + eval_steps);

@@ -1,5 +1,6 @@
-//! Shared by the native integration tests: the fixtures written by `scripts/make_fixtures.py`
-//! and the deterministic weights generator it uses, mirrored bit for bit.
+//! Shared by the integration tests: the fixtures written by `scripts/make_fixtures.py`, the
+//! deterministic weights generator it uses (mirrored bit for bit), and the replay of its
+//! recorded head training.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
@@ -7,6 +8,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 
+use browser_finetune::model::head_config;
+use browser_finetune::train::{HeadTrainer, OptimizerKind, TrainConfig};
+use burn::module::Param;
+use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -121,4 +126,61 @@ pub fn seeded_resnet18() -> Vec<u8> {
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// What our [`HeadTrainer`] does with the run recorded in `head_training.safetensors`: the same
+/// initial head, the same batches in the same order and the same optimiser as PyTorch there.
+pub struct HeadReplay {
+    pub losses: Vec<f32>,
+    pub expected_losses: Vec<f32>,
+    /// Final `[out, in]` weight and bias, flattened, as PyTorch stores them.
+    pub parameters: Vec<f32>,
+    pub expected_parameters: Vec<f32>,
+}
+
+/// Replays the fixture's `optimizer` run ("adam": lr 1e-3; "sgd": lr 1e-2, momentum 0.9) on
+/// `device`, reading every loss back asynchronously (as the browser requires).
+pub async fn replay_head_training(fixture: &[u8], optimizer_name: &str, device: &Device) -> HeadReplay {
+    let tensors = safetensors_f32(fixture);
+    let get = |name: &str| tensors[name].clone();
+    let (feature_shape, features) = get("features");
+    let (n, width) = (feature_shape[0], feature_shape[1]);
+    let labels: Vec<usize> = get("labels").1.iter().map(|&l| l as usize).collect();
+    let (weight_shape, initial_weight) = get("initial_weight");
+    let classes = weight_shape[0];
+    let mut head = head_config(width, classes).init(device);
+    head.weight =
+        Param::from_data(TensorData::new(transpose(&initial_weight, classes, width), [width, classes]), device);
+    head.bias = Some(Param::from_data(TensorData::new(get("initial_bias").1, [classes]), device));
+    let (learning_rate, optimizer) = match optimizer_name {
+        "adam" => (1e-3, OptimizerKind::Adam),
+        "sgd" => (1e-2, OptimizerKind::Sgd { momentum: 0.9 }),
+        other => panic!("no {other} run in the fixture"),
+    };
+    let config = TrainConfig { learning_rate, optimizer, batch_size: 32, ..TrainConfig::default() };
+    let mut trainer = HeadTrainer::new(head, &config);
+    let mut losses = Vec::new();
+    for order in get("orders").1.chunks(n) {
+        for batch in order.chunks(config.batch_size) {
+            let picked: Vec<usize> = batch.iter().map(|&i| i as usize).collect();
+            let values = picked.iter().flat_map(|&i| features[i * width..(i + 1) * width].to_vec()).collect();
+            let batch_labels: Vec<usize> = picked.iter().map(|&i| labels[i]).collect();
+            let input = Tensor::<2>::from_data(TensorData::new(values, [picked.len(), width]), device);
+            let (loss, _) = trainer.step(input, &batch_labels);
+            losses.push(loss.into_scalar_async::<f32>().await.unwrap());
+        }
+    }
+    let head = trainer.head();
+    let weight = head.weight.val().into_data_async().await.unwrap().try_to_vec::<f32>().unwrap();
+    let bias = head.bias.unwrap().val().into_data_async().await.unwrap().try_to_vec::<f32>().unwrap();
+    let mut parameters = transpose(&weight, width, classes);
+    parameters.extend(bias);
+    let mut expected_parameters = get(&format!("{optimizer_name}_weight")).1;
+    expected_parameters.extend(get(&format!("{optimizer_name}_bias")).1);
+    HeadReplay { losses, expected_losses: get(&format!("{optimizer_name}_losses")).1, parameters, expected_parameters }
+}
+
+/// Row-major `[rows, cols]` → `[cols, rows]`.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..cols).flat_map(|c| (0..rows).map(move |r| values[r * cols + c])).collect()
 }

