@@ -70,21 +70,21 @@ pub const MOBILENET_V2: InvertedResidualSpec = InvertedResidualSpec {
     bn_epsilon: 1e-5,
     bn_momentum: 0.1,
     keys: |layer| {
-        let pair = |conv: String, bn: String| (conv, bn);
+        // Expansion and depthwise are nested conv+BN+ReLU6 triples (`conv.i.0`, `conv.i.1`), the
+        // projection is flat (`conv.i`, `conv.i+1`); block 0 has no expansion, so its layers sit
+        // one place earlier.
+        let nested = |block: usize, i: usize| {
+            (format!("features.{}.conv.{i}.0", block + 1), format!("features.{}.conv.{i}.1", block + 1))
+        };
+        let shift = |block: usize| usize::from(block > 0);
         match layer {
-            Layer::Stem => pair("features.0.0".into(), "features.0.1".into()),
-            Layer::Head => pair("features.18.0".into(), "features.18.1".into()),
-            // Block 0 (features.1) has no expansion, so its layers sit one place earlier.
-            Layer::Expand { block } => {
-                pair(format!("features.{}.conv.0.0", block + 1), format!("features.{}.conv.0.1", block + 1))
-            }
-            Layer::Depthwise { block: 0 } => pair("features.1.conv.0.0".into(), "features.1.conv.0.1".into()),
-            Layer::Depthwise { block } => {
-                pair(format!("features.{}.conv.1.0", block + 1), format!("features.{}.conv.1.1", block + 1))
-            }
-            Layer::Project { block: 0 } => pair("features.1.conv.1".into(), "features.1.conv.2".into()),
+            Layer::Stem => ("features.0.0".into(), "features.0.1".into()),
+            Layer::Head => ("features.18.0".into(), "features.18.1".into()),
+            Layer::Expand { block } => nested(block, 0),
+            Layer::Depthwise { block } => nested(block, shift(block)),
             Layer::Project { block } => {
-                pair(format!("features.{}.conv.2", block + 1), format!("features.{}.conv.3", block + 1))
+                let i = 1 + shift(block);
+                (format!("features.{}.conv.{i}", block + 1), format!("features.{}.conv.{}", block + 1, i + 1))
             }
         }
     },
