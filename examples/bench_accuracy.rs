@@ -2,7 +2,8 @@
 //! natively, with the seed's settings: what the page does, without the page.
 //!
 //! `cargo run --release --example bench_accuracy -- DATASET WEIGHTS [FEATURES_OUT]` runs seeds
-//! 0–4 (the seed sets the head's initial weights and the batch order) and prints per run
+//! 0–4 (`BENCH_SEEDS=N` for 0..N; the seed sets the head's initial weights and the batch order)
+//! and prints per run
 //! `native-cpu seed=… val_accuracy=… seconds_to_first_val=… images_per_s=…` (images/s from the
 //! folder to cached features: decoding, resizing and the backbone), then the mean. With
 //! FEATURES_OUT it writes seed 0's extracted features and labels (safetensors) for the reference
@@ -44,7 +45,8 @@ fn main() {
 
     let mut accuracies = Vec::new();
     let mut first_run = None;
-    for seed in 0..5u64 {
+    let seeds: u64 = std::env::var("BENCH_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(5);
+    for seed in 0..seeds {
         let start = Instant::now();
         let mut data = Dataset::default();
         for (subset, dir) in [(Subset::Train, "train"), (Subset::Val, "val")] {
