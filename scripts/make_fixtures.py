@@ -10,7 +10,8 @@ What it writes to tests/fixtures/ (all small, committed):
   EXIF-rotated JPEG, lossless WebP with alpha, BMP, GIF).
 - transforms.safetensors: for each image, torchvision's Resize(256) → CenterCrop(224) →
   ToTensor → Normalize(ImageNet) on the PIL image (EXIF orientation applied), as float16.
-- resnet18_keys.json: torchvision resnet18's state_dict keys, shapes and dtypes, in order.
+- resnet18_keys.json: torchvision resnet18's state_dict keys, shapes and dtypes, in order;
+  mobilenet_v2_keys.json: the same for torchvision's mobilenet_v2.
 - seeded_logits.safetensors: logits of torchvision.models.resnet18 whose weights come from the
   deterministic generator below (re-implemented in tests/common/mod.rs), on those tensors.
 - efficientnet_lite0_logits.safetensors: logits of a PyTorch EfficientNet-Lite0 (written out
@@ -315,6 +316,10 @@ def torchvision_preprocess(path: Path) -> torch.Tensor:
     return pipeline(image)
 
 
+def key_specs(state_dict: dict) -> list:
+    return [{"key": k, "shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")} for k, v in state_dict.items()]
+
+
 def gzip_file(path: Path) -> None:
     with open(path, "rb") as src, gzip.GzipFile(str(path) + ".gz", "wb", compresslevel=9, mtime=0) as dst:
         dst.write(src.read())
@@ -331,8 +336,9 @@ def main() -> None:
     batch = torch.stack([tensors[n].half().float() for n in names])
 
     reference = torchvision.models.resnet18(weights=None).state_dict()
-    keys = [{"key": k, "shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")} for k, v in reference.items()]
-    (OUT / "resnet18_keys.json").write_text(json.dumps({"images": names, "keys": keys}, indent=1) + "\n")
+    (OUT / "resnet18_keys.json").write_text(json.dumps({"images": names, "keys": key_specs(reference)}, indent=1) + "\n")
+    mobilenet = torchvision.models.mobilenet_v2(weights=None).state_dict()
+    (OUT / "mobilenet_v2_keys.json").write_text(json.dumps({"keys": key_specs(mobilenet)}, indent=1) + "\n")
 
     efficientnet_fixture(batch, names)
     mobilenet_v2_fixture(batch)

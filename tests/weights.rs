@@ -5,6 +5,7 @@
 mod common;
 
 use browser_finetune::Error;
+use browser_finetune::model::Architecture;
 use browser_finetune::weights::load_pretrained;
 use burn::tensor::Device;
 use common::*;
@@ -82,6 +83,21 @@ fn a_backbone_without_head_loads_as_a_backbone_but_half_a_head_is_refused() {
     let weight_only = seeded_safetensors(|key, shape| (key != "fc.bias").then(|| (key.to_string(), shape)));
     let message = load_error(&weight_only).to_string();
     assert!(message.contains("1 missing key(s): fc.bias"), "{message}");
+}
+
+/// torchvision's own mobilenet_v2 layout (nested `conv.i.j` names, `classifier.1` head) loads
+/// strictly, with its 1000-class head.
+#[test]
+fn torchvision_mobilenet_v2_state_dicts_load_with_their_head() {
+    let bytes = seeded_state_dict(mobilenet_v2_keys(), |key, shape| Some((key.to_string(), shape)));
+    let pretrained = load_pretrained(&bytes, &Device::flex()).unwrap();
+    assert_eq!(pretrained.architecture(), Architecture::MobileNetV2);
+    assert_eq!(pretrained.num_classes(), Some(1000));
+    let without_a_block = seeded_state_dict(mobilenet_v2_keys(), |key, shape| {
+        (!key.starts_with("features.17.")).then(|| (key.to_string(), shape))
+    });
+    let message = load_error(&without_a_block).to_string();
+    assert!(message.contains("MobileNetV2") && message.contains("features.17.conv.0.0.weight"), "{message}");
 }
 
 #[test]

@@ -65,6 +65,15 @@ pub fn manifest() -> Manifest {
     serde_json::from_slice(&read_fixture("resnet18_keys.json")).unwrap()
 }
 
+/// torchvision's mobilenet_v2 state_dict keys, in order.
+pub fn mobilenet_v2_keys() -> Vec<KeySpec> {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        keys: Vec<KeySpec>,
+    }
+    serde_json::from_slice::<Keys>(&read_fixture("mobilenet_v2_keys.json")).unwrap().keys
+}
+
 fn fnv1a64(text: &str) -> u64 {
     text.bytes().fold(0xCBF29CE484222325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001B3))
 }
@@ -101,8 +110,16 @@ pub fn seeded_parameter(key: &str, shape: &[usize]) -> Vec<f32> {
 /// A safetensors file of torchvision resnet18 with seeded weights, in memory, filtered and
 /// reshaped by `edit` (which may drop or change entries) so that tests can break it on purpose.
 pub fn seeded_safetensors(edit: impl Fn(&str, Vec<usize>) -> Option<(String, Vec<usize>)>) -> Vec<u8> {
+    seeded_state_dict(manifest().keys, edit)
+}
+
+/// A safetensors file with seeded values for `keys`, as [`seeded_safetensors`] for any model.
+pub fn seeded_state_dict(
+    keys: Vec<KeySpec>,
+    edit: impl Fn(&str, Vec<usize>) -> Option<(String, Vec<usize>)>,
+) -> Vec<u8> {
     let mut entries: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = Vec::new();
-    for spec in manifest().keys {
+    for spec in keys {
         let Some((key, shape)) = edit(&spec.key, spec.shape.clone()) else { continue };
         if spec.dtype == "int64" {
             entries.push((key, shape, 0i64.to_le_bytes().to_vec(), Dtype::I64));
