@@ -50,15 +50,6 @@ impl Architecture {
         }
     }
 
-    /// The inverted-residual description of the mobile architectures; `None` for ResNet18.
-    fn inverted_residual_spec(self) -> Option<&'static InvertedResidualSpec> {
-        match self {
-            Architecture::ResNet18 => None,
-            Architecture::MobileNetV2 => Some(&MOBILENET_V2),
-            Architecture::EfficientNetLite0 => Some(&EFFICIENTNET_LITE0),
-        }
-    }
-
     /// Key prefix of the classification head in the weights file (torchvision's MobileNetV2 has
     /// `classifier = Sequential(Dropout, Linear)`).
     pub fn head_key(self) -> &'static str {
@@ -121,9 +112,8 @@ impl Backbone {
     /// stages: ResNet18's layer1–layer4, the seven block groups of MobileNetV2 and EfficientNet
     /// (their final 1×1 convolution trains with the last stage). The stem is always frozen.
     pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
-        let architecture = self.architecture();
-        let freeze_mobile = |net: InvertedResidualNet| {
-            let starts = architecture.inverted_residual_spec().map_or([0; 7], |spec| spec.stage_starts());
+        let freeze_mobile = |net: InvertedResidualNet, spec: &InvertedResidualSpec| {
+            let starts = spec.stage_starts();
             let first_trained = starts[starts.len().saturating_sub(trained_stages.max(1))];
             net.freeze_before(first_trained, trained_stages == 0)
         };
@@ -145,8 +135,8 @@ impl Backbone {
                     avgpool,
                 })
             }
-            Backbone::MobileNetV2(net) => Backbone::MobileNetV2(freeze_mobile(net)),
-            Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(freeze_mobile(net)),
+            Backbone::MobileNetV2(net) => Backbone::MobileNetV2(freeze_mobile(net, &MOBILENET_V2)),
+            Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(freeze_mobile(net, &EFFICIENTNET_LITE0)),
         }
     }
 }
