@@ -248,6 +248,32 @@ mod tests {
         assert!(top[0].probability > top[1].probability);
     }
 
+    /// A backbone-only file (the offline MobileNetV2's): no predictions until a head is
+    /// trained, then predictions by class name.
+    #[test]
+    fn a_backbone_without_head_predicts_once_a_head_is_trained() {
+        let mut engine = engine();
+        let backbone = ImageClassifier::random(Architecture::MobileNetV2, 2, &engine.device).backbone;
+        engine.pretrained = Some(Pretrained { backbone, head: None });
+        let err = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap_err();
+        assert!(matches!(err, Error::NoPretrainedHead { .. }), "{err}");
+        for i in 0..4 {
+            engine.add_image(&format!("red/{i}.png"), &png([220, 20, 20], i), "red", None).unwrap();
+            engine.add_image(&format!("blue/{i}.png"), &png([20, 20, 220], i), "blue", None).unwrap();
+        }
+        let settings = RunSettings {
+            config: crate::train::TrainConfig { epochs: 1, batch_size: 4, ..Default::default() },
+            ..RunSettings::default()
+        };
+        let plan = engine.start_training(&settings).unwrap();
+        for _ in 0..plan.steps_total {
+            block_on(engine.train_step()).unwrap();
+        }
+        let top = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap();
+        assert_eq!(top.len(), 2);
+        assert!(top.iter().all(|p| p.class == "red" || p.class == "blue"), "{top:?}");
+    }
+
     #[test]
     fn fine_tuning_strategies_run_and_report_each_epoch() {
         for strategy in [Strategy::LastStages { stages: 1 }, Strategy::Full] {
