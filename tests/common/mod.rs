@@ -166,8 +166,9 @@ pub async fn replay_head_training(fixture: &[u8], optimizer_name: &str, device: 
     let (weight_shape, initial_weight) = get("initial_weight");
     let classes = weight_shape[0];
     let mut head = head_config(width, classes).init(device);
-    head.weight =
-        Param::from_data(TensorData::new(transpose(&initial_weight, classes, width), [width, classes]), device);
+    // PyTorch's `[out, in]` weight is Burn's `[in, out]` transposed.
+    let torch_weight = Tensor::<2>::from_data(TensorData::new(initial_weight, [classes, width]), device);
+    head.weight = Param::from_tensor(torch_weight.transpose());
     head.bias = Some(Param::from_data(TensorData::new(get("initial_bias").1, [classes]), device));
     let (learning_rate, optimizer) = match optimizer_name {
         "adam" => (1e-3, OptimizerKind::Adam),
@@ -188,16 +189,11 @@ pub async fn replay_head_training(fixture: &[u8], optimizer_name: &str, device: 
         }
     }
     let head = trainer.head();
-    let weight = head.weight.val().into_data_async().await.unwrap().try_to_vec::<f32>().unwrap();
+    let weight = head.weight.val().transpose().into_data_async().await.unwrap().try_to_vec::<f32>().unwrap();
     let bias = head.bias.unwrap().val().into_data_async().await.unwrap().try_to_vec::<f32>().unwrap();
-    let mut parameters = transpose(&weight, width, classes);
+    let mut parameters = weight;
     parameters.extend(bias);
     let mut expected_parameters = get(&format!("{optimizer_name}_weight")).1;
     expected_parameters.extend(get(&format!("{optimizer_name}_bias")).1);
     HeadReplay { losses, expected_losses: get(&format!("{optimizer_name}_losses")).1, parameters, expected_parameters }
-}
-
-/// Row-major `[rows, cols]` → `[cols, rows]`.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    (0..cols).flat_map(|c| (0..rows).map(move |r| values[r * cols + c])).collect()
 }
