@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use browser_finetune::data::{Dataset, Subset};
-use browser_finetune::train::{Phase, Strategy, TrainConfig, TrainingRun};
+use browser_finetune::train::{Phase, RunSettings, TrainingRun};
 use browser_finetune::weights::load_pretrained;
 use burn::tensor::Device;
 use safetensors::tensor::{Dtype, TensorView};
@@ -58,16 +58,8 @@ fn main() {
                 }
             }
         }
-        let mut run = TrainingRun::new(
-            pretrained.backbone.clone(),
-            &device,
-            &data,
-            Strategy::HeadOnly,
-            TrainConfig::default(),
-            0.2,
-            seed,
-        )
-        .expect("run");
+        let settings = RunSettings { seed, ..RunSettings::default() };
+        let mut run = TrainingRun::new(pretrained.backbone.clone(), &device, &data, &settings, None).expect("run");
         let (mut extracted, mut extraction_seconds, mut first_val, mut last_val) = (0, 0.0, None, None);
         while !run.is_finished() {
             let progress = futures_lite::future::block_on(run.step(&data)).expect("step");

@@ -1,10 +1,11 @@
 //! The engine the page's worker drives: pretrained weights, the user's images, a training run
-//! advanced step by step, and predictions.
+//! advanced step by step, predictions, and the trained model exported as a file.
 //!
 //! Every read-back from the device is asynchronous, because synchronous reads trap on the
 //! browser's WebGPU; natively the same futures complete at once.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
 use serde::Serialize;
 
 use crate::backend::{BackendInfo, read_back};
@@ -13,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::metrics::softmax;
 use crate::model::{Architecture, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE, Pretrained};
 use crate::train::{Progress, RunSettings, TrainingRun};
-use crate::weights;
+use crate::weights::{self, ModelCard, Precision};
 
 /// What a new run will do, for the page to show before the first step.
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +23,8 @@ pub struct Plan {
     pub train_images: usize,
     pub val_images: usize,
     pub steps_total: usize,
+    /// The run continues training the head of the loaded model (same classes, same order).
+    pub continued: bool,
 }
 
 /// What a weights file turned out to hold.
@@ -30,6 +33,10 @@ pub struct LoadedWeights {
     pub architecture: Architecture,
     /// Classes of the head stored in the file; `None` when the file holds only the backbone.
     pub classes: Option<usize>,
+    /// The class names of a model exported by this tool, in output order.
+    pub class_names: Option<Vec<String>>,
+    /// How an exported model was trained, as its card says.
+    pub training: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -38,14 +45,45 @@ pub struct Prediction {
     pub probability: f32,
 }
 
+/// A model that predicts with class names, and how it was trained.
+struct Trained {
+    model: ImageClassifier,
+    classes: Vec<String>,
+    training: Option<serde_json::Value>,
+}
+
+/// The run in progress, with what its export's training summary needs.
+struct ActiveRun {
+    run: TrainingRun,
+    settings: RunSettings,
+    epochs_completed: usize,
+    val_accuracy: Option<f32>,
+}
+
+impl ActiveRun {
+    /// The run's settings, the epochs completed and the last validation accuracy, for the card.
+    fn summary(&self) -> Option<serde_json::Value> {
+        let mut summary = serde_json::to_value(&self.settings).ok()?;
+        let fields = summary.as_object_mut()?;
+        fields.insert("epochs_completed".into(), self.epochs_completed.into());
+        fields.insert("val_accuracy".into(), self.val_accuracy.into());
+        fields.insert("continued".into(), self.run.continued().into());
+        Some(summary)
+    }
+
+    fn trained(&self) -> Trained {
+        Trained { model: self.run.model(), classes: self.run.classes().to_vec(), training: self.summary() }
+    }
+}
+
 pub struct Engine {
     device: Device,
     backend: BackendInfo,
     pretrained: Option<Pretrained>,
     dataset: Dataset,
-    run: Option<TrainingRun>,
-    /// The latest trained model and its class names: kept when a run ends or is stopped.
-    trained: Option<(ImageClassifier, Vec<String>)>,
+    run: Option<ActiveRun>,
+    /// The latest trained or opened model: kept when a run ends or is stopped.
+    trained: Option<Trained>,
 }
 
 impl Engine {
@@ -57,12 +95,27 @@ impl Engine {
         &self.backend
     }
 
-    /// Loads pretrained weights (see [`weights::load_pretrained`]).
+    /// Loads pretrained weights or a model exported by this tool (see
+    /// [`weights::load_pretrained`]); an export predicts at once with its class names, and a run
+    /// on the same classes continues training it.
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<LoadedWeights> {
         let pretrained = weights::load_pretrained(bytes, &self.device)?;
-        let loaded = LoadedWeights { architecture: pretrained.architecture(), classes: pretrained.num_classes() };
+        let card = pretrained.card.as_ref();
+        let loaded = LoadedWeights {
+            architecture: pretrained.architecture(),
+            classes: pretrained.num_classes(),
+            class_names: card.map(|card| card.classes.clone()),
+            training: card.and_then(|card| card.training.clone()),
+        };
+        self.trained = match card {
+            Some(card) => Some(Trained {
+                model: pretrained.classifier()?,
+                classes: card.classes.clone(),
+                training: card.training.clone(),
+            }),
+            None => None,
+        };
         self.pretrained = Some(pretrained);
-        self.trained = None;
         Ok(loaded)
     }
 
@@ -97,34 +150,40 @@ impl Engine {
         self.dataset.clear();
     }
 
-    /// Plans a run on the images added so far; [`Engine::train_step`] then advances it.
+    /// Plans a run on the images added so far; [`Engine::train_step`] then advances it. When the
+    /// loaded model is an export whose classes are the images' classes, the run continues training
+    /// its head; otherwise the head is new.
     pub fn start_training(&mut self, settings: &RunSettings) -> Result<Plan> {
-        let backbone = self.pretrained()?.backbone.clone();
+        let pretrained = self.pretrained()?;
+        let continue_from = pretrained.card.as_ref().zip(pretrained.head.clone());
         let run = TrainingRun::new(
-            backbone,
+            pretrained.backbone.clone(),
             &self.device,
             &self.dataset,
-            settings.strategy,
-            settings.config.clone(),
-            settings.val_fraction,
-            settings.seed,
+            settings,
+            continue_from.as_ref().map(|(card, head)| (card.classes.as_slice(), head.clone())),
         )?;
         let plan = Plan {
             classes: run.classes().to_vec(),
             train_images: run.split().train.len(),
             val_images: run.split().val.len(),
             steps_total: run.steps_total(),
+            continued: run.continued(),
         };
-        self.run = Some(run);
+        self.run = Some(ActiveRun { run, settings: settings.clone(), epochs_completed: 0, val_accuracy: None });
         Ok(plan)
     }
 
     /// One unit of work of the current run. When the run finishes, its model becomes the one
     /// [`Engine::predict`] uses.
     pub async fn train_step(&mut self) -> Result<Progress> {
-        let run = self.run.as_mut().ok_or_else(|| Error::InvalidInput("no training run: start one first".into()))?;
-        let progress = run.step(&self.dataset).await?;
-        if run.is_finished() {
+        let active = self.run.as_mut().ok_or_else(|| Error::InvalidInput("no training run: start one first".into()))?;
+        let progress = active.run.step(&self.dataset).await?;
+        if let Some(report) = &progress.epoch_report {
+            active.epochs_completed = report.epoch;
+            active.val_accuracy = report.val_accuracy;
+        }
+        if active.run.is_finished() {
             self.stop_training();
         }
         Ok(progress)
@@ -132,9 +191,37 @@ impl Engine {
 
     /// Ends the run early, keeping the model as trained so far.
     pub fn stop_training(&mut self) {
-        if let Some(run) = self.run.take() {
-            self.trained = Some((run.model(), run.classes().to_vec()));
+        if let Some(active) = self.run.take() {
+            self.trained = Some(active.trained());
         }
+    }
+
+    /// The model as a `.safetensors` file that PyTorch and [`Engine::load_weights`] load: the run
+    /// in progress as trained so far (for saving after each epoch), else the last trained or opened
+    /// model. `date` (ISO 8601) goes into the training summary of a model trained here.
+    pub async fn export(&self, precision: Precision, date: &str) -> Result<Vec<u8>> {
+        let trained;
+        let Trained { model, classes, training } = match (&self.run, &self.trained) {
+            (Some(active), _) => {
+                trained = active.trained();
+                &trained
+            }
+            (None, Some(trained)) => trained,
+            (None, None) => {
+                return Err(Error::InvalidInput(
+                    "there is no trained model to export yet: train a head on your images, or open a saved model"
+                        .into(),
+                ));
+            }
+        };
+        let mut training = training.clone();
+        if let Some(fields) = training.as_mut().and_then(serde_json::Value::as_object_mut) {
+            fields.entry("date").or_insert_with(|| date.into());
+        }
+        let architecture = model.architecture();
+        let card =
+            ModelCard { architecture, classes: classes.clone(), preprocess: architecture.preprocess(), training };
+        weights::export_safetensors(model, &card, precision).await
     }
 
     /// Logits `[batch, classes]`, flattened, of normalised `[batch, 3, height, width]` images, from
@@ -151,7 +238,7 @@ impl Engine {
             return Err(Error::InvalidInput(format!("images must be at least 32×32 pixels, got {height}×{width}")));
         }
         let model = match &self.trained {
-            Some((model, _)) => model.clone(),
+            Some(trained) => trained.model.clone(),
             None => self.pretrained()?.classifier()?,
         };
         let input = Tensor::<4>::from_data(TensorData::new(images, [batch, 3, height, width]), &self.device);
@@ -160,14 +247,34 @@ impl Engine {
 
     /// The `top_k` most likely classes of an image file, with probabilities.
     pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Vec<Prediction>> {
+        self.predict_image(&decode_image(name, bytes)?, top_k).await
+    }
+
+    /// The same for decoded RGBA pixels, row by row (a canvas's `ImageData`, a video frame); alpha
+    /// is dropped as for image files.
+    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<Vec<Prediction>> {
+        let expected = width as usize * height as usize * 4;
+        if width == 0 || height == 0 || rgba.len() != expected {
+            return Err(Error::InvalidInput(format!(
+                "expected {width}×{height} RGBA pixels ({expected} bytes), got {} bytes",
+                rgba.len()
+            )));
+        }
+        let rgb = rgba.chunks_exact(4).flat_map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect();
+        let image = RgbImage::from_raw(width, height, rgb)
+            .ok_or_else(|| Error::InvalidInput("the pixels do not fill the image".into()))?;
+        self.predict_image(&image, top_k).await
+    }
+
+    async fn predict_image(&self, image: &RgbImage, top_k: usize) -> Result<Vec<Prediction>> {
         let preprocess = self.preprocess();
-        let input = preprocess.apply(&decode_image(name, bytes)?);
+        let input = preprocess.apply(image);
         let side = preprocess.crop as usize;
         let probabilities = softmax(&self.logits(input, 1, side, side).await?);
         let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let class_name = |index: usize| match &self.trained {
-            Some((_, classes)) => classes[index].clone(),
+            Some(trained) => trained.classes[index].clone(),
             None => format!("ImageNet class {index}"),
         };
         Ok(ranked
@@ -254,7 +361,7 @@ mod tests {
     fn a_backbone_without_head_predicts_once_a_head_is_trained() {
         let mut engine = engine();
         let backbone = ImageClassifier::random(Architecture::MobileNetV2, 2, &engine.device).backbone;
-        engine.pretrained = Some(Pretrained { backbone, head: None });
+        engine.pretrained = Some(Pretrained { backbone, head: None, card: None });
         let err = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap_err();
         assert!(matches!(err, Error::NoPretrainedHead { .. }), "{err}");
         for i in 0..4 {
@@ -300,5 +407,100 @@ mod tests {
             assert_eq!(epochs, 2, "{strategy:?}");
             assert!(engine.run.is_none() && engine.trained.is_some());
         }
+    }
+
+    /// Trains a head on two colours with `architecture`'s random backbone, for the export tests.
+    fn trained_engine(architecture: Architecture) -> Engine {
+        let mut engine = engine();
+        engine.pretrained = Some(ImageClassifier::random(architecture, IMAGENET_CLASSES, &engine.device).into());
+        for i in 0..4 {
+            engine.add_image(&format!("red/{i}.png"), &png([220, 20, 20], i), "red", None).unwrap();
+            engine.add_image(&format!("blue/{i}.png"), &png([20, 20, 220], i), "blue", None).unwrap();
+        }
+        let settings = RunSettings {
+            config: crate::train::TrainConfig { epochs: 2, batch_size: 4, learning_rate: 1e-2, ..Default::default() },
+            ..RunSettings::default()
+        };
+        let plan = engine.start_training(&settings).unwrap();
+        assert!(!plan.continued);
+        for _ in 0..plan.steps_total {
+            block_on(engine.train_step()).unwrap();
+        }
+        engine
+    }
+
+    /// Export → load gives the same logits, class names, preprocessing and training summary.
+    #[test]
+    fn an_export_loads_back_with_identical_logits_and_class_names() {
+        for architecture in [Architecture::ResNet18, Architecture::MobileNetV2, Architecture::EfficientNetLite0] {
+            let engine = trained_engine(architecture);
+            let bytes = block_on(engine.export(Precision::F32, "2026-11-28T12:00:00.000Z")).unwrap();
+            let mut reopened = self::engine();
+            let loaded = reopened.load_weights(&bytes).unwrap();
+            assert_eq!(loaded.architecture, architecture);
+            assert_eq!(loaded.class_names.as_deref(), Some(&["blue".to_string(), "red".to_string()][..]));
+            let training = loaded.training.unwrap();
+            assert_eq!(
+                (training["epochs_completed"].as_u64(), training["date"].as_str()),
+                (Some(2), Some("2026-11-28T12:00:00.000Z"))
+            );
+            assert_eq!(reopened.preprocess(), architecture.preprocess());
+            let input: Vec<f32> = (0..2 * 3 * 40 * 40).map(|i| ((i % 97) as f32 / 48.0) - 1.0).collect();
+            let before = block_on(engine.logits(input.clone(), 2, 40, 40)).unwrap();
+            let after = block_on(reopened.logits(input, 2, 40, 40)).unwrap();
+            assert_eq!(before, after, "{architecture:?}");
+            let image = png([220, 20, 20], 9);
+            let predicted = block_on(reopened.predict("x.png", &image, 2)).unwrap();
+            assert_eq!(predicted, block_on(engine.predict("x.png", &image, 2)).unwrap());
+        }
+    }
+
+    /// Half precision halves the file and rounds each weight to float16, nothing more.
+    #[test]
+    fn a_float16_export_is_half_the_size_and_close() {
+        let engine = trained_engine(Architecture::MobileNetV2);
+        let full = block_on(engine.export(Precision::F32, "d")).unwrap();
+        let half = block_on(engine.export(Precision::F16, "d")).unwrap();
+        let ratio = half.len() as f64 / full.len() as f64;
+        assert!((0.49..0.51).contains(&ratio), "{ratio}");
+        let mut reopened = self::engine();
+        reopened.load_weights(&half).unwrap();
+        let input: Vec<f32> = (0..3 * 40 * 40).map(|i| ((i % 89) as f32 / 44.0) - 1.0).collect();
+        let exact = block_on(engine.logits(input.clone(), 1, 40, 40)).unwrap();
+        let rounded = block_on(reopened.logits(input, 1, 40, 40)).unwrap();
+        let diff = exact.iter().zip(&rounded).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(diff < 0.05 * exact.iter().map(|v| v.abs()).fold(1.0, f32::max), "{diff} {exact:?}");
+    }
+
+    /// An opened export continues training when the classes are the same, and gets a new head
+    /// when they are not.
+    #[test]
+    fn an_opened_export_continues_training_on_the_same_classes_only() {
+        let bytes = block_on(trained_engine(Architecture::ResNet18).export(Precision::F32, "d")).unwrap();
+        let mut engine = engine();
+        engine.load_weights(&bytes).unwrap();
+        for i in 0..4 {
+            engine.add_image(&format!("red/{i}.png"), &png([220, 20, 20], i), "red", None).unwrap();
+            engine.add_image(&format!("blue/{i}.png"), &png([20, 20, 220], i), "blue", None).unwrap();
+        }
+        let settings = RunSettings {
+            config: crate::train::TrainConfig { epochs: 1, batch_size: 4, ..Default::default() },
+            ..RunSettings::default()
+        };
+        assert!(engine.start_training(&settings).unwrap().continued);
+        engine.add_image("green/0.png", &png([20, 220, 20], 0), "green", None).unwrap();
+        assert!(!engine.start_training(&settings).unwrap().continued);
+    }
+
+    #[test]
+    fn nothing_to_export_before_training_and_pixels_must_fill_the_image() {
+        let mut engine = engine();
+        engine.use_random_weights();
+        let err = block_on(engine.export(Precision::F32, "d")).unwrap_err();
+        assert!(err.to_string().contains("no trained model to export"), "{err}");
+        let err = block_on(engine.predict_pixels(&[0; 10], 2, 2, 1)).unwrap_err();
+        assert!(err.to_string().contains("16 bytes"), "{err}");
+        let top = block_on(engine.predict_pixels(&[90; 48 * 40 * 4], 48, 40, 3)).unwrap();
+        assert_eq!(top.len(), 3);
     }
 }

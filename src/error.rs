@@ -36,6 +36,21 @@ pub enum Error {
     )]
     NoPretrainedHead { architecture: &'static str },
 
+    #[error(
+        "this model file was exported by a newer version of this tool (format version {found}; this version \
+         reads up to {supported}): open it with a newer version of the page"
+    )]
+    NewerExportFormat { found: u32, supported: u32 },
+
+    #[error(
+        "this model file is a {name}, which this version cannot run: it runs ResNet18, MobileNetV2 and \
+         EfficientNet-Lite0 exports"
+    )]
+    UnsupportedArchitecture { name: String },
+
+    #[error("this model file's description (safetensors metadata) is damaged: {detail}. Export the model again")]
+    InvalidExport { detail: String },
+
     #[error("image '{file}' could not be decoded: {reason}. Use a JPEG, PNG, WebP, GIF or BMP file")]
     ImageDecode { file: String, reason: String },
 

@@ -1,10 +1,47 @@
 //! The whole JavaScript surface: converts types and forwards to [`Engine`]. Nothing else in the
-//! crate speaks wasm-bindgen.
+//! crate speaks wasm-bindgen. The TypeScript section below types what crosses as plain objects.
 
 use wasm_bindgen::prelude::*;
 
 use crate::backend;
 use crate::engine::Engine;
+use crate::weights::Precision;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+export type Architecture = "ResNet18" | "MobileNetV2" | "EfficientNetLite0";
+export interface BackendInfo { kind: "webgpu" | "cpu"; adapter: string; software_adapter: boolean; reason: string }
+export type Strategy = { kind: "head_only" } | { kind: "last_stages"; stages: number } | { kind: "full" };
+export type Optimizer = { kind: "adam" } | { kind: "sgd"; momentum: number };
+/** Missing fields take the seed recipe's defaults: head only, 10 epochs, batch 32, Adam lr 1e-3. */
+export interface RunSettings {
+  strategy?: Strategy; epochs?: number; batch_size?: number; learning_rate?: number;
+  optimizer?: Optimizer; shuffle?: boolean; val_fraction?: number; seed?: number;
+}
+/** A run's settings with what it achieved, as an export's card records it. */
+export interface TrainingSummary extends RunSettings {
+  epochs_completed?: number; val_accuracy?: number | null; continued?: boolean; date?: string; [key: string]: unknown;
+}
+export interface LoadedWeights {
+  architecture: Architecture;
+  /** Outputs of the stored head; null for a backbone without head. */
+  classes: number | null;
+  /** Class names in output order, for a model exported by this tool. */
+  class_names: string[] | null;
+  training: TrainingSummary | null;
+}
+export interface Plan { classes: string[]; train_images: number; val_images: number; steps_total: number; continued: boolean }
+export interface Misclassified { name: string; truth: number; predicted: number; confidence: number }
+export interface EpochReport {
+  epoch: number; train_loss: number; train_accuracy: number; val_accuracy: number | null;
+  per_class_accuracy: (number | null)[]; confusion: { counts: number[][] }; misclassified: Misclassified[];
+}
+export interface Progress {
+  phase: "extracting" | "training" | "evaluating" | "finished"; epoch: number; epochs: number;
+  steps_done: number; steps_total: number; images: number; loss: number | null; epoch_report: EpochReport | null;
+}
+export interface Prediction { class: string; probability: number }
+"#;
 
 fn js_error(err: crate::Error) -> JsError {
     JsError::new(&err.to_string())
@@ -23,7 +60,9 @@ pub struct WebEngine(Engine);
 impl WebEngine {
     /// `backend`: `"auto"` (WebGPU on a hardware adapter, else the CPU; see `backend::auto`),
     /// `"webgpu"` (fails without WebGPU) or `"cpu"`.
-    pub async fn create(backend: &str) -> Result<WebEngine, JsError> {
+    pub async fn create(
+        #[wasm_bindgen(unchecked_param_type = "\"auto\" | \"webgpu\" | \"cpu\"")] backend: &str,
+    ) -> Result<WebEngine, JsError> {
         let (device, info) = match backend {
             "webgpu" => backend::webgpu().await.map_err(js_error)?,
             "cpu" => backend::cpu("CPU requested"),
@@ -33,15 +72,14 @@ impl WebEngine {
         Ok(WebEngine(Engine::new(device, info)))
     }
 
-    /// `{ kind, adapter, software_adapter, reason }`
-    #[wasm_bindgen(getter)]
+    #[wasm_bindgen(getter, unchecked_return_type = "BackendInfo")]
     pub fn backend(&self) -> Result<JsValue, JsError> {
         to_js(self.0.backend())
     }
 
-    /// Loads a `.safetensors` or `.pth` ResNet18, MobileNetV2 or EfficientNet-Lite0 state_dict;
-    /// returns `{ architecture, classes }` (`classes` is null for a backbone without head).
-    #[wasm_bindgen(js_name = loadWeights)]
+    /// Loads a `.safetensors` or `.pth` ResNet18, MobileNetV2 or EfficientNet-Lite0 state_dict, or
+    /// a model exported by [`WebEngine::export_model`] (which then predicts with its class names).
+    #[wasm_bindgen(js_name = loadWeights, unchecked_return_type = "LoadedWeights")]
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
         to_js(&self.0.load_weights(bytes).map_err(js_error)?)
     }
@@ -55,7 +93,13 @@ impl WebEngine {
     /// Decodes and keeps one image of `class_name`; `subset` is `"train"`, `"val"` or undefined.
     /// Throws a message naming the file when it cannot be used; the images added before stay.
     #[wasm_bindgen(js_name = addImage)]
-    pub fn add_image(&mut self, name: &str, bytes: &[u8], class_name: &str, subset: JsValue) -> Result<(), JsError> {
+    pub fn add_image(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        class_name: &str,
+        #[wasm_bindgen(unchecked_param_type = "\"train\" | \"val\" | undefined")] subset: JsValue,
+    ) -> Result<(), JsError> {
         let subset = serde_wasm_bindgen::from_value(subset).map_err(|err| JsError::new(&err.to_string()))?;
         self.0.add_image(name, bytes, class_name, subset).map_err(js_error)
     }
@@ -65,18 +109,18 @@ impl WebEngine {
         self.0.clear_images();
     }
 
-    /// Starts a run; `settings` as `RunSettings` (strategy, epochs, batch_size, learning_rate,
-    /// optimizer, shuffle, val_fraction, seed), missing fields take the seed recipe's defaults.
-    /// Returns `{ classes, train_images, val_images, steps_total }`.
-    #[wasm_bindgen(js_name = startTraining)]
-    pub fn start_training(&mut self, settings: JsValue) -> Result<JsValue, JsError> {
+    /// Starts a run; missing settings take the seed recipe's defaults.
+    #[wasm_bindgen(js_name = startTraining, unchecked_return_type = "Plan")]
+    pub fn start_training(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "RunSettings")] settings: JsValue,
+    ) -> Result<JsValue, JsError> {
         let settings = serde_wasm_bindgen::from_value(settings).map_err(|err| JsError::new(&err.to_string()))?;
         to_js(&self.0.start_training(&settings).map_err(js_error)?)
     }
 
-    /// One unit of work; resolves to `{ phase, epoch, epochs, steps_done, steps_total, images,
-    /// loss, epoch_report }`.
-    #[wasm_bindgen(js_name = trainStep)]
+    /// One unit of work of the run.
+    #[wasm_bindgen(js_name = trainStep, unchecked_return_type = "Progress")]
     pub async fn train_step(&mut self) -> Result<JsValue, JsError> {
         to_js(&self.0.train_step().await.map_err(js_error)?)
     }
@@ -85,6 +129,22 @@ impl WebEngine {
     #[wasm_bindgen(js_name = stopTraining)]
     pub fn stop_training(&mut self) {
         self.0.stop_training();
+    }
+
+    /// The run in progress as trained so far, else the last trained or opened model, as the bytes
+    /// of a `.safetensors` file with its model card; `precision` is `"f32"` or `"f16"`.
+    #[wasm_bindgen(js_name = exportModel)]
+    pub async fn export_model(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "\"f32\" | \"f16\"")] precision: &str,
+    ) -> Result<Vec<u8>, JsError> {
+        let precision = match precision {
+            "f32" => Precision::F32,
+            "f16" => Precision::F16,
+            other => return Err(JsError::new(&format!("unknown precision '{other}': use f32 or f16"))),
+        };
+        let date = String::from(js_sys::Date::new_0().to_iso_string());
+        self.0.export(precision, &date).await.map_err(js_error)
     }
 
     /// Logits of normalised `batch × 3 × height × width` images, `batch × classes`.
@@ -98,9 +158,16 @@ impl WebEngine {
         self.0.logits(images, batch, height, width).await.map_err(js_error)
     }
 
-    /// `[{ class, probability }]`, most likely first.
+    /// The `top_k` most likely classes of an image file, most likely first.
+    #[wasm_bindgen(unchecked_return_type = "Prediction[]")]
     pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<JsValue, JsError> {
         to_js(&self.0.predict(name, bytes, top_k).await.map_err(js_error)?)
+    }
+
+    /// The same for RGBA pixels (`ImageData.data` of a canvas or a video frame).
+    #[wasm_bindgen(js_name = predictPixels, unchecked_return_type = "Prediction[]")]
+    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<JsValue, JsError> {
+        to_js(&self.0.predict_pixels(rgba, width, height, top_k).await.map_err(js_error)?)
     }
 }
 

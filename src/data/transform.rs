@@ -5,7 +5,7 @@
 use image::RgbImage;
 
 /// The preprocessing a backbone expects.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Preprocess {
     /// The shorter side is resized to this many pixels (`Resize(256)`).
     pub resize_shorter: u32,

@@ -3,14 +3,15 @@
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     EFFICIENTNET_LITE0, FEATURES, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, ParamSource, ResNet18,
 };
 use crate::data::Preprocess;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Serialised as its variant's name (`"ResNet18"`), the name a model export's card carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Architecture {
     ResNet18,
     MobileNetV2,
@@ -39,6 +40,15 @@ impl Architecture {
             }
         }
         detected
+    }
+
+    /// The spec of the inverted-residual networks; `None` for ResNet18.
+    pub fn inverted_residual_spec(self) -> Option<&'static InvertedResidualSpec> {
+        match self {
+            Architecture::ResNet18 => None,
+            Architecture::MobileNetV2 => Some(&MOBILENET_V2),
+            Architecture::EfficientNetLite0 => Some(&EFFICIENTNET_LITE0),
+        }
     }
 
     /// Width of the pooled features the head takes.

@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::{Architecture, Backbone, FreshInit, ParamSource};
 use crate::error::{Error, Result};
+use crate::weights::ModelCard;
 
 /// The ImageNet head that torchvision ships.
 pub const IMAGENET_CLASSES: usize = 1000;
@@ -64,11 +65,13 @@ impl ImageClassifier {
 }
 
 /// Pretrained weights as loaded: the backbone, and the classification head when the file has one
-/// (a feature extractor's file, such as the offline MobileNetV2's, has none).
+/// (a feature extractor's file, such as the offline MobileNetV2's, has none); for a model exported
+/// by this tool, its card with the class names.
 #[derive(Debug, Clone)]
 pub struct Pretrained {
     pub backbone: Backbone,
     pub head: Option<Linear>,
+    pub card: Option<ModelCard>,
 }
 
 impl Pretrained {
@@ -92,7 +95,7 @@ impl Pretrained {
 
 impl From<ImageClassifier> for Pretrained {
     fn from(model: ImageClassifier) -> Self {
-        Self { backbone: model.backbone, head: Some(model.fc) }
+        Self { backbone: model.backbone, head: Some(model.fc), card: None }
     }
 }
 
@@ -114,7 +117,7 @@ mod tests {
     fn a_backbone_without_head_cannot_predict_until_trained() {
         let device = Device::flex();
         let backbone = ImageClassifier::random(Architecture::MobileNetV2, 2, &device).backbone;
-        let pretrained = Pretrained { backbone, head: None };
+        let pretrained = Pretrained { backbone, head: None, card: None };
         assert_eq!(pretrained.num_classes(), None);
         let message = pretrained.classifier().unwrap_err().to_string();
         assert!(message.contains("MobileNetV2") && message.contains("train"), "{message}");

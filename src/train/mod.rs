@@ -6,7 +6,7 @@ mod run;
 
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use head::HeadTrainer;
 pub use run::{EpochReport, Misclassified, Phase, Progress, TrainingRun};
@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::ImageClassifier;
 
 /// Which optimiser updates the trained parameters.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// `torch.optim.Adam(params, lr)`: betas (0.9, 0.999), eps 1e-8, no weight decay.
@@ -25,7 +25,7 @@ pub enum OptimizerKind {
 }
 
 /// Training settings; [`Default`] is the seed recipe: batch 32, shuffled, Adam lr 1e-3, 10 epochs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
     pub epochs: usize,
@@ -53,7 +53,7 @@ pub(crate) fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 }
 
 /// What is trained, as in the seed lesson.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Strategy {
     /// (a) Only a new head, on frozen backbone features computed once per image.
@@ -88,7 +88,7 @@ impl Strategy {
 }
 
 /// Everything a run needs to know, as the page sends it; missing fields take the seed's defaults.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunSettings {
     pub strategy: Strategy,

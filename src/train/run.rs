@@ -3,13 +3,14 @@
 //! and cancel between steps. Every read-back is asynchronous.
 
 use burn::module::Module;
+use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
 use super::head::class_indices;
-use super::{HeadTrainer, Strategy, TrainConfig, optimizer};
+use super::{HeadTrainer, RunSettings, Strategy, TrainConfig, optimizer};
 use crate::backend::{backend_error, read_back};
 use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
 use crate::error::{Error, Result};
@@ -116,6 +117,8 @@ pub struct TrainingRun {
     steps_total: usize,
     tally: EpochTally,
     completed_epoch: Option<EpochReport>,
+    /// Whether the head started from a trained one (see [`TrainingRun::new`]).
+    continued: bool,
 }
 
 /// The cached features of `indices` as one `[n, width]` batch.
@@ -129,16 +132,17 @@ fn feature_batch(features: &[Option<Vec<f32>>], indices: &[usize], width: usize,
 }
 
 impl TrainingRun {
-    /// Plans a run on `dataset` from a pretrained `backbone` on `device`, with a new head.
+    /// Plans a run on `dataset` from a pretrained `backbone` on `device`. The head is new, unless
+    /// `continue_from` holds a trained head whose class names are exactly the dataset's, in order:
+    /// then the run continues training it.
     pub fn new(
         backbone: Backbone,
         device: &Device,
         dataset: &Dataset,
-        strategy: Strategy,
-        config: TrainConfig,
-        val_fraction: f64,
-        seed: u64,
+        settings: &RunSettings,
+        continue_from: Option<(&[String], Linear)>,
     ) -> Result<Self> {
+        let RunSettings { strategy, config, val_fraction, seed } = settings.clone();
         strategy.validate()?;
         if config.epochs == 0
             || config.batch_size == 0
@@ -150,6 +154,9 @@ impl TrainingRun {
         let split = dataset.split(val_fraction, seed)?;
         // The new head's initial weights follow the run's seed too, so that a run can be repeated.
         device.seed(seed);
+        let continued_head =
+            continue_from.filter(|(classes, _)| *classes == split.classes.as_slice()).map(|(_, head)| head);
+        let continued = continued_head.is_some();
         let classes = split.classes.len();
         let features_width = backbone.architecture().features();
         let preprocess = backbone.architecture().preprocess();
@@ -161,7 +168,10 @@ impl TrainingRun {
                 let eval_steps = usize::from(!split.val.is_empty());
                 let learner = Learner::Head {
                     backbone: Box::new(backbone),
-                    trainer: Box::new(HeadTrainer::new(head_config(features_width, classes).init(&device), &config)),
+                    trainer: Box::new(HeadTrainer::new(
+                        continued_head.unwrap_or_else(|| head_config(features_width, classes).init(&device)),
+                        &config,
+                    )),
                     features: vec![None; dataset.len()],
                 };
                 let total = batches(all) + config.epochs * (batches(split.train.len()) + eval_steps);
@@ -169,8 +179,11 @@ impl TrainingRun {
             }
             Strategy::LastStages { .. } | Strategy::Full => {
                 let autodiff = device.clone().autodiff();
-                let model =
-                    strategy.freeze(ImageClassifier::with_new_head(backbone, classes, &device).fork(&autodiff).train());
+                let model = match continued_head {
+                    Some(fc) => ImageClassifier { backbone, fc },
+                    None => ImageClassifier::with_new_head(backbone, classes, &device),
+                };
+                let model = strategy.freeze(model.fork(&autodiff).train());
                 let learner = Learner::Model {
                     model: Box::new(model),
                     optimizer: optimizer(&config),
@@ -193,11 +206,17 @@ impl TrainingRun {
             steps_done: 0,
             steps_total,
             completed_epoch: None,
+            continued,
         };
         if matches!(run.stage, Stage::Training { .. }) {
             run.stage = run.start_epoch(1);
         }
         Ok(run)
+    }
+
+    /// Whether this run continues training a head loaded with the model.
+    pub fn continued(&self) -> bool {
+        self.continued
     }
 
     pub fn classes(&self) -> &[String] {
@@ -423,6 +442,16 @@ mod tests {
         tensor.into_data().try_into_vec::<f32>().expect("f32 tensor")
     }
 
+    /// Strategy (b) with one stage, one epoch of batches of 4, nothing held out.
+    fn last_stage() -> RunSettings {
+        RunSettings {
+            strategy: Strategy::LastStages { stages: 1 },
+            config: TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() },
+            val_fraction: 0.0,
+            seed: 1,
+        }
+    }
+
     fn two_colours(preprocess: &Preprocess) -> Dataset {
         let mut dataset = Dataset::default();
         for i in 0..4 {
@@ -440,10 +469,8 @@ mod tests {
         for architecture in [Architecture::MobileNetV2, Architecture::EfficientNetLite0] {
             let pretrained = ImageClassifier::random(architecture, 1000, &device);
             let dataset = two_colours(&architecture.preprocess());
-            let config = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
-            let strategy = Strategy::LastStages { stages: 1 };
             let mut run =
-                TrainingRun::new(pretrained.backbone.clone(), &device, &dataset, strategy, config, 0.0, 1).unwrap();
+                TrainingRun::new(pretrained.backbone.clone(), &device, &dataset, &last_stage(), None).unwrap();
             block_on(run.step(&dataset)).unwrap();
             let trained = run.model();
             let (
@@ -475,10 +502,7 @@ mod tests {
         let device = Device::flex();
         let pretrained = ImageClassifier::random(Architecture::ResNet18, 1000, &device);
         let dataset = two_colours(&Preprocess::imagenet());
-        let config = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
-        let strategy = Strategy::LastStages { stages: 1 };
-        let mut run =
-            TrainingRun::new(pretrained.backbone.clone(), &device, &dataset, strategy, config, 0.0, 1).unwrap();
+        let mut run = TrainingRun::new(pretrained.backbone.clone(), &device, &dataset, &last_stage(), None).unwrap();
         let progress = block_on(run.step(&dataset)).unwrap();
         assert_eq!(progress.phase, Phase::Training);
         let trained = run.model();

@@ -1,7 +1,8 @@
-//! The one place where weight names of other layouts become the torchvision names the model is
-//! built with.
+//! The one place where weight names change: other layouts' names become the torchvision names the
+//! model is built with, and the model's own parameter paths become state_dict keys for export.
 
 use super::TensorMap;
+use crate::model::{Architecture, Layer};
 
 /// Renames the original PyTorch MobileNetV2's keys (tonylins/pytorch-mobilenet-v2, the layout of
 /// the MobileNetV2 weights installable offline) to torchvision's; other files pass unchanged.
@@ -43,6 +44,63 @@ pub fn to_torchvision_names(tensors: TensorMap) -> TensorMap {
         }
     }
     tensors
+}
+
+/// Where a parameter of the model goes in a state_dict.
+#[derive(Debug, PartialEq)]
+pub struct StateDictKey {
+    pub key: String,
+    /// PyTorch's `Linear` stores `[out, in]`, Burn's `[in, out]`.
+    pub transposed: bool,
+}
+
+/// The state_dict key of the parameter at `path` in an `ImageClassifier` (Burn's field names,
+/// enum variants left out: `["backbone", "layer1", "0", "downsample", "conv", "weight"]`), under
+/// the names the architecture's weights come in; `None` for a path that has no key.
+pub fn state_dict_key(architecture: Architecture, path: &[&str]) -> Option<StateDictKey> {
+    let (&param, module) = path.split_last()?;
+    // BatchNorm's affine parameters are Burn's gamma/beta, PyTorch's weight/bias.
+    let param = match param {
+        "gamma" => "weight",
+        "beta" => "bias",
+        other => other,
+    };
+    let prefix = match module {
+        ["fc"] => {
+            let key = format!("{}.{param}", architecture.head_key());
+            return Some(StateDictKey { key, transposed: param == "weight" });
+        }
+        ["backbone", rest @ ..] => match architecture.inverted_residual_spec() {
+            None => {
+                rest.join(".").replace(".downsample.conv", ".downsample.0").replace(".downsample.bn", ".downsample.1")
+            }
+            Some(spec) => {
+                let (layer, part) = match rest {
+                    ["stem", part] => (Layer::Stem, part),
+                    ["head", part] => (Layer::Head, part),
+                    ["blocks", block, kind, part] => {
+                        let block = block.parse().ok()?;
+                        let layer = match *kind {
+                            "expand" => Layer::Expand { block },
+                            "depthwise" => Layer::Depthwise { block },
+                            "project" => Layer::Project { block },
+                            _ => return None,
+                        };
+                        (layer, part)
+                    }
+                    _ => return None,
+                };
+                let (conv, norm) = (spec.keys)(layer);
+                match *part {
+                    "conv" => conv,
+                    "bn" => norm,
+                    _ => return None,
+                }
+            }
+        },
+        _ => return None,
+    };
+    Some(StateDictKey { key: format!("{prefix}.{param}"), transposed: false })
 }
 
 #[cfg(test)]
@@ -93,5 +151,28 @@ mod tests {
             let names: Vec<String> = to_torchvision_names(map(keys)).into_keys().collect();
             assert_eq!(names, keys);
         }
+    }
+
+    #[test]
+    fn model_paths_become_state_dict_keys() {
+        let key = |architecture, path: &[&str]| state_dict_key(architecture, path).map(|k| (k.key, k.transposed));
+        assert_eq!(
+            key(Architecture::ResNet18, &["backbone", "layer2", "0", "downsample", "bn", "gamma"]),
+            Some(("layer2.0.downsample.1.weight".into(), false))
+        );
+        assert_eq!(key(Architecture::ResNet18, &["fc", "weight"]), Some(("fc.weight".into(), true)));
+        assert_eq!(
+            key(Architecture::MobileNetV2, &["backbone", "blocks", "0", "project", "bn", "running_var"]),
+            Some(("features.1.conv.2.running_var".into(), false))
+        );
+        assert_eq!(key(Architecture::MobileNetV2, &["fc", "bias"]), Some(("classifier.1.bias".into(), false)));
+        assert_eq!(
+            key(Architecture::EfficientNetLite0, &["backbone", "head", "bn", "beta"]),
+            Some(("_bn1.bias".into(), false))
+        );
+        assert_eq!(
+            key(Architecture::EfficientNetLite0, &["backbone", "blocks", "x", "expand", "conv", "weight"]),
+            None
+        );
     }
 }

@@ -5,7 +5,12 @@
 //! the model strictly: every parameter must be present with the right shape, and nothing else may
 //! be in the file, as `load_state_dict(strict=True)` demands. The classification head is the one
 //! part a file may leave out entirely (a feature extractor's weights).
+//!
+//! [`export_safetensors`] goes the other way: a trained model back to bytes, in the same names,
+//! with a [`ModelCard`] that [`load_pretrained`] reads back.
 
+mod card;
+mod export;
 mod keys;
 mod pickle;
 mod pth;
@@ -22,6 +27,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::{Error, KeyMismatch, Result};
 use crate::model::{Architecture, ParamSource, Pretrained, head_config};
 
+pub use card::{EXPORT_FORMAT, EXPORT_FORMAT_VERSION, ModelCard};
+pub use export::{Precision, export_safetensors};
+pub use keys::{StateDictKey, state_dict_key};
 pub use tensor_map::{Dtype, HostTensor, TensorMap};
 
 /// The container formats this tool reads.
@@ -72,8 +80,14 @@ pub fn read_tensors(bytes: &[u8]) -> Result<TensorMap> {
 
 /// The one public entry point: the bytes of a torchvision ResNet18 or MobileNetV2 or an
 /// EfficientNet-Lite0 state_dict → the backbone, with the head stored in the file (1000 ImageNet
-/// classes, or the N classes of a fine-tuned head) when there is one.
+/// classes, or the N classes of a fine-tuned head) when there is one, and the model card of an
+/// export of this tool.
 pub fn load_pretrained(bytes: &[u8], device: &Device) -> Result<Pretrained> {
+    // The card first: a newer format or an unknown architecture is named before the tensors are.
+    let card = match detect_format(bytes)? {
+        Format::Safetensors => ModelCard::from_metadata(&safetensors::metadata(bytes)?)?,
+        Format::TorchZip | Format::TorchLegacy => None,
+    };
     let tensors = keys::to_torchvision_names(read_tensors(bytes)?);
     let architecture = Architecture::detect(tensors.keys().map(String::as_str));
     let head_key = architecture.head_key();
@@ -87,7 +101,31 @@ pub fn load_pretrained(bytes: &[u8], device: &Device) -> Result<Pretrained> {
     let backbone = architecture.build(&mut source);
     let head = has_head.then(|| source.linear(head_key, &head_config(architecture.features(), num_classes)));
     source.finish(architecture.name())?;
-    Ok(Pretrained { backbone, head })
+    if let Some(card) = &card {
+        check_card(card, architecture, head.as_ref().map(|_| num_classes))?;
+    }
+    Ok(Pretrained { backbone, head, card })
+}
+
+/// An export's card must describe the tensors beside it: their architecture, one class name per
+/// output of the head, and the preprocessing this version applies to that architecture.
+fn check_card(card: &ModelCard, architecture: Architecture, head_classes: Option<usize>) -> Result<()> {
+    let invalid = |detail: String| Err(Error::InvalidExport { detail });
+    if card.architecture != architecture {
+        return invalid(format!("it says {:?} but holds the weights of a {}", card.architecture, architecture.name()));
+    }
+    if head_classes != Some(card.classes.len()) {
+        return invalid(format!("it names {} classes but the head has {head_classes:?} outputs", card.classes.len()));
+    }
+    if card.preprocess != architecture.preprocess() {
+        return invalid(format!(
+            "its preprocessing {:?} is not the {:?} this version uses for a {}",
+            card.preprocess,
+            architecture.preprocess(),
+            architecture.name()
+        ));
+    }
+    Ok(())
 }
 
 /// Keys that torchvision's state_dict carries but that have no role at inference or in training.

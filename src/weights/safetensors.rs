@@ -1,5 +1,7 @@
 //! `.safetensors` files, as `safetensors.torch.save_file(model.state_dict())` writes them.
 
+use std::collections::HashMap;
+
 use safetensors::{Dtype as StDtype, SafeTensors};
 
 use super::{Dtype, HostTensor, TensorMap};
@@ -23,4 +25,11 @@ pub(super) fn read(bytes: &[u8]) -> Result<TensorMap> {
             (key, tensor)
         })
         .collect())
+}
+
+/// The file's `__metadata__`, without reading its tensors.
+pub(super) fn metadata(bytes: &[u8]) -> Result<HashMap<String, String>> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes)
+        .map_err(|err| Error::CorruptWeights { format: "safetensors", detail: err.to_string() })?;
+    Ok(metadata.metadata().clone().unwrap_or_default())
 }
