@@ -2,7 +2,8 @@
 // browser benchmark. Never downloads a browser.
 import { chromium } from "playwright-core";
 
-export async function launchChromium() {
+/** `extraArgs`: more Chromium flags (the embed test adds a fake camera). */
+export async function launchChromium(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
@@ -14,6 +15,7 @@ export async function launchChromium() {
       "--disable-sync",
       "--disable-quic",
       "--no-first-run",
+      ...extraArgs,
     ],
   });
 }

@@ -2,6 +2,8 @@
 // folders, draws progress and never waits on training.
 import { LineChart } from "./charts.js";
 import { classCounts, filesFromDrop, filesFromPicker, organise } from "./intake.js";
+import { describeOpenedModel, initModels, modelMessages } from "./models.js";
+import { registerServiceWorker } from "./offline.js";
 import { CACHE } from "./weights.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,7 +13,7 @@ const BACKBONE_NAMES = { ResNet18: "ResNet18", MobileNetV2: "MobileNetV2", Effic
 
 const state = {
   worker: null,
-  weights: null, // { url } or { random: true } once loaded
+  weights: null, // once loaded: { url }, { random: true } or { message } (what reloads them into a new worker)
   collected: [], // [{ file, path }] from every drop and pick
   items: [], // labelled images sent to the worker
   filesByName: new Map(),
@@ -87,7 +89,7 @@ function restoreSettings() {
   for (const [name, value] of Object.entries(saved.fields || {})) if (form.elements[name]) form.elements[name].value = value;
   const params = new URLSearchParams(location.search);
   if (params.get("backend")) form.elements.backend.value = params.get("backend");
-  return { weightsUrl: params.get("weights") || saved.weightsUrl };
+  return { weightsUrl: params.get("weights") || saved.weightsUrl, explicitWeights: params.has("weights") };
 }
 
 /** Marks the backbones whose weights file is on the server or in this browser's cache. */
@@ -150,7 +152,15 @@ function loadWeights() {
   const url = new URL($("weights-url").value.trim(), location.href).href;
   $("progress").removeAttribute("value");
   setText("weights-status", `Loading ${url}…`);
+  state.pendingWeights = null;
   send({ type: "loadWeights", url });
+}
+
+/** Opens a model file (an export of this page, or any weights file) dropped or picked by the user. */
+function openModelFile(file) {
+  setText("weights-status", `Opening ${file.name}…`);
+  state.pendingWeights = { type: "loadModelFile", file };
+  send(state.pendingWeights);
 }
 
 function sendImages() {
@@ -165,8 +175,11 @@ const onMessage = {
     const where = backend.kind === "webgpu" ? `WebGPU (${backend.adapter || "adapter"})` : "the CPU (WebAssembly)";
     setText("backend", `Running on ${where}. ${backend.reason ? `Why: ${backend.reason}.` : ""}`);
     if (state.weights?.random) send({ type: "useRandomWeights" });
+    else if (state.weights?.message) send(state.weights.message);
     else if (state.weights) loadWeights();
-    else chooseWeights(savedChoice.weightsUrl);
+    else if (savedChoice.explicitWeights) chooseWeights(savedChoice.weightsUrl);
+    else state.openLatestSaved = true;
+    send({ type: "listSaved" });
     if (state.items.length) sendImages();
   },
   weightsProgress({ loaded, total }) {
@@ -177,15 +190,35 @@ const onMessage = {
     setText("weights-status", text);
     setText("progress-text", text);
   },
-  weightsLoaded({ architecture, classes, fromCache, random }) {
-    state.weights = random ? { random: true } : { url: $("weights-url").value };
+  weightsLoaded(loaded) {
+    const { architecture, classes, class_names, fromCache, random, saved } = loaded;
+    const message = saved ? { type: "openSaved", id: saved.id } : state.pendingWeights;
+    state.weights = random ? { random: true } : message ? { message } : { url: $("weights-url").value };
+    state.pendingWeights = null;
     saveSettings();
     $("progress").value = 0;
     setText("progress-text", "Idle.");
+    const name = BACKBONE_NAMES[architecture] ?? architecture;
     setText("weights-status", random
       ? "Random weights loaded: for testing only, features carry no ImageNet knowledge."
-      : `${BACKBONE_NAMES[architecture] ?? architecture} ImageNet weights loaded (${classes ? `${classes}-class head` : "backbone only: predictions after training"}${fromCache ? ", from this browser's cache" : ""}).`);
+      : class_names
+        ? describeOpenedModel({ ...loaded, architecture: name })
+        : `${name} ImageNet weights loaded (${classes ? `${classes}-class head` : "backbone only: predictions after training"}${fromCache ? ", from this browser's cache" : ""}).`);
     updateButtons();
+  },
+  report({ report }) {
+    state.plan = report.plan;
+    lossChart.clear();
+    accuracyChart.clear();
+    report.losses.forEach((loss, i) => lossChart.add(0, i + 1, loss));
+    for (const epoch of report.epochs) showEpoch(epoch);
+  },
+  savedList(message) {
+    modelMessages.savedList(message);
+    if (!state.openLatestSaved) return;
+    state.openLatestSaved = false;
+    if (message.models.length) send({ type: "openSaved", id: message.models[0].id });
+    else chooseWeights(savedChoice.weightsUrl);
   },
   imagesProgress({ done, total }) {
     setText("images-status", `Reading images: ${done} of ${total}…`);
@@ -203,7 +236,8 @@ const onMessage = {
   },
   plan({ plan }) {
     state.plan = plan;
-    setText("accuracy-text", `${plan.classes.length} classes · ${plan.train_images} training and ${plan.val_images} validation images.`);
+    const head = plan.continued ? " Continuing to train the opened model's head." : "";
+    setText("accuracy-text", `${plan.classes.length} classes · ${plan.train_images} training and ${plan.val_images} validation images.${head}`);
   },
   progress({ progress }) { showProgress(progress); },
   paused() { state.paused = true; $("pause").textContent = "Resume"; setText("progress-text", "Paused."); },
@@ -217,8 +251,11 @@ const onMessage = {
     updateButtons();
   },
   prediction({ top }) { showPrediction(top); },
+  autosaved: modelMessages.autosaved,
+  saveFailed: modelMessages.saveFailed,
+  exported: modelMessages.exported,
   error({ scope, message }) {
-    if (scope === "loadWeights") {
+    if (scope === "loadWeights" || scope === "loadModelFile" || scope === "openSaved") {
       $("progress").value = 0;
       setText("progress-text", "Idle.");
       setText("weights-status", message, true);
@@ -228,6 +265,8 @@ const onMessage = {
       updateButtons();
     } else if (scope === "predict") {
       $("prediction").replaceChildren(element("p", { className: "error", textContent: message }));
+    } else if (scope === "export" || scope === "deleteSaved" || scope === "listSaved") {
+      setText("storage-status", message, true);
     } else if (scope === "init") {
       setText("backend", `The engine could not start: ${message}`, true);
     } else {
@@ -397,6 +436,8 @@ $("backbone").addEventListener("change", (event) => {
 });
 $("weights-form").addEventListener("submit", (event) => { event.preventDefault(); loadWeights(); });
 $("random-weights").addEventListener("click", () => send({ type: "useRandomWeights" }));
+initModels(send, openModelFile);
+dropTarget($("weights-section"), (dataTransfer) => { if (dataTransfer.files[0]) openModelFile(dataTransfer.files[0]); });
 $("folder-picker").addEventListener("change", (event) => { intake(filesFromPicker(event.target.files)); event.target.value = ""; });
 $("clear-images").addEventListener("click", () => {
   state.collected = [];
@@ -414,12 +455,14 @@ dropTarget($("drop-zone"), async (dataTransfer) => {
   intake(await filesFromDrop(dataTransfer));
 });
 dropTarget($("predict-zone"), (dataTransfer) => predict(dataTransfer.files[0]));
-$("predict-picker").addEventListener("change", (event) => predict(event.target.files[0]));
+$("predict-picker").addEventListener("change", (event) => { predict(event.target.files[0]); event.target.value = ""; });
 $("start").addEventListener("click", startTraining);
 $("pause").addEventListener("click", () => send({ type: state.paused ? "resume" : "pause" }));
 $("cancel").addEventListener("click", () => send({ type: "cancel" }));
 $("settings").addEventListener("change", (event) => {
   saveSettings();
   if (event.target.name === "backend" && !state.training) startWorker();
+registerServiceWorker(new URL("../sw.js", import.meta.url));
 });
 startWorker();
+registerServiceWorker(new URL("../sw.js", import.meta.url));

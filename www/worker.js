@@ -11,12 +11,21 @@
 //   {type:"train", settings}                         {type:"plan", plan}, {type:"progress", progress}
 //   {type:"pause"} {type:"resume"} {type:"cancel"}   {type:"paused"} {type:"resumed"} {type:"stopped", reason}
 //   {type:"predict", file, topK}                     {type:"prediction", top}
+//   {type:"loadModelFile", file}                     {type:"weightsLoaded", …} as for loadWeights
+//   {type:"export", precision}                       {type:"exported", bytes, fileName}
+//   {type:"listSaved"}                               {type:"savedList", models}
+//   {type:"openSaved", id}                           {type:"weightsLoaded", …, saved}, {type:"report", report}
+//   {type:"deleteSaved", id}                         {type:"savedList", models}
+//   (after every epoch, by itself)                   {type:"autosaved", record} or {type:"saveFailed", message, quota}
 //                                                    {type:"error", scope, message}
 import init, { WebEngine } from "../pkg/browser_finetune.js";
+import { deleteModel, isQuotaError, listModels, loadModel, saveModel } from "./storage.js";
 import { fetchWeights, forgetWeights, rememberWeights } from "./weights.js";
 
 let engine = null;
 let run = null; // { paused, cancelled, resume }
+let model = null; // what the engine holds: { architecture, classes } (classes once trained or opened)
+let report = null; // the current run's { plan, losses, epochs }, saved with the model
 let queue = Promise.resolve();
 
 const post = (message) => self.postMessage(message);
@@ -32,9 +41,45 @@ function exclusive(task) {
 /** Lets pending messages (pause, cancel, predict) in between two training steps. */
 const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+/** The file name an export is offered under: backbone, classes and date. */
+function exportName(architecture, classes) {
+  const date = new Date().toISOString().slice(0, 16).replace(/[:T]/g, "-");
+  const names = classes.join("-").replace(/[^\w-]+/g, "_").slice(0, 60);
+  return `${architecture}-${names}-${date}.safetensors`;
+}
+
+/** Saves the run so far (model, settings, report) after an epoch; reports a failure without stopping the run. */
+async function autosave(record, epochReport) {
+  const started = performance.now();
+  const bytes = await exclusive(() => engine.exportModel("f32"));
+  Object.assign(record, {
+    epochs: epochReport.epoch,
+    valAccuracy: epochReport.val_accuracy,
+    date: new Date().toISOString(),
+    size: bytes.length,
+    report,
+  });
+  try {
+    await saveModel(record, bytes);
+    const { report: _, ...summary } = record;
+    post({ type: "autosaved", record: summary, milliseconds: Math.round(performance.now() - started) });
+  } catch (err) {
+    post({ type: "saveFailed", message: errorText(err), quota: isQuotaError(err) });
+  }
+}
+
 async function train(settings) {
   const plan = await exclusive(() => engine.startTraining(settings));
   post({ type: "plan", plan });
+  report = { plan, losses: [], epochs: [] };
+  model.classes = plan.classes;
+  const record = {
+    id: `run-${Date.now()}`,
+    name: `${model.architecture} · ${plan.classes.join(", ")}`,
+    architecture: model.architecture,
+    classes: plan.classes,
+    settings,
+  };
   run = { paused: false, cancelled: false, resume: null };
   try {
     for (;;) {
@@ -47,6 +92,11 @@ async function train(settings) {
       }
       const progress = await exclusive(() => engine.trainStep());
       post({ type: "progress", progress });
+      if (progress.loss != null) report.losses.push(progress.loss);
+      if (progress.epoch_report) {
+        report.epochs.push(progress.epoch_report);
+        await autosave(record, progress.epoch_report);
+      }
       if (progress.steps_done >= progress.steps_total || progress.phase === "finished") {
         post({ type: "stopped", reason: "finished" });
         return;
@@ -74,6 +124,13 @@ async function addImages(items) {
   post({ type: "imagesAdded", count: added });
 }
 
+/** Loads weights or an exported model from bytes and tells the page what they hold. */
+async function load(bytes, extra) {
+  const loaded = await exclusive(() => engine.loadWeights(bytes));
+  model = { architecture: loaded.architecture, classes: loaded.class_names ?? [] };
+  post({ type: "weightsLoaded", ...loaded, fromCache: false, random: false, ...extra });
+}
+
 const handlers = {
   async init({ backend }) {
     await init();
@@ -82,18 +139,24 @@ const handlers = {
   },
   async loadWeights({ url }) {
     const { bytes, fromCache } = await fetchWeights(url, (loaded, total) => post({ type: "weightsProgress", loaded, total }));
-    let loaded;
     try {
-      loaded = await exclusive(() => engine.loadWeights(bytes));
+      await load(bytes, { fromCache });
     } catch (err) {
       if (fromCache) await forgetWeights(url);
       throw new Error(`${url}: ${errorText(err)}`);
     }
     if (!fromCache) await rememberWeights(url, bytes);
-    post({ type: "weightsLoaded", ...loaded, fromCache, random: false });
+  },
+  async loadModelFile({ file }) {
+    try {
+      await load(new Uint8Array(await file.arrayBuffer()), { fileName: file.name });
+    } catch (err) {
+      throw new Error(`${file.name}: ${errorText(err)}`);
+    }
   },
   async useRandomWeights() {
     await exclusive(() => engine.useRandomWeights());
+    model = { architecture: "ResNet18", classes: [] };
     post({ type: "weightsLoaded", architecture: "ResNet18", classes: 1000, fromCache: false, random: true });
   },
   async addImages({ items, replace }) {
@@ -111,6 +174,24 @@ const handlers = {
   },
   cancel() {
     if (run) { run.cancelled = true; run.paused = false; run.resume?.(); }
+  },
+  async export({ precision }) {
+    const bytes = await exclusive(() => engine.exportModel(precision || "f32"));
+    const fileName = exportName(model.architecture, model.classes);
+    self.postMessage({ type: "exported", bytes, fileName }, [bytes.buffer]);
+  },
+  async listSaved() {
+    post({ type: "savedList", models: await listModels() });
+  },
+  async openSaved({ id }) {
+    const { record, bytes } = await loadModel(id);
+    await load(bytes, { saved: { id: record.id, name: record.name } });
+    report = record.report;
+    post({ type: "report", report: record.report, settings: record.settings });
+  },
+  async deleteSaved({ id }) {
+    await deleteModel(id);
+    post({ type: "savedList", models: await listModels() });
   },
   async predict({ file, topK }) {
     const bytes = new Uint8Array(await file.arrayBuffer());

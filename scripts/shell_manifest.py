@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Prints sw-manifest.js: the app shell the service worker (sw.js) precaches, and a build version.
+
+The version is a hash of the shell's contents, so every build that changes a file gives the service
+worker a new cache name (and the browser a changed script, which makes it install the new one).
+Run from the repository root after building pkg/; build.sh does.
+"""
+import hashlib
+import json
+from pathlib import Path
+
+PATTERNS = [
+    "index.html",
+    "www/*.js",
+    "www/*.css",
+    "www/embed/*.js",
+    "examples/embed/index.html",
+    "examples/embed/*.js",
+    "pkg/browser_finetune.js",
+    "pkg/browser_finetune_bg.wasm",
+]
+# The benchmark page is a tool, not part of the app.
+EXCLUDED = {"www/bench.js"}
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parent.parent
+    files = sorted(
+        str(path.relative_to(root))
+        for pattern in PATTERNS
+        for path in root.glob(pattern)
+        if str(path.relative_to(root)) not in EXCLUDED
+    )
+    missing = [p for p in ("pkg/browser_finetune.js", "pkg/browser_finetune_bg.wasm") if p not in files]
+    if missing:
+        raise SystemExit(f"build the wasm package first: {', '.join(missing)} missing")
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(name.encode())
+        digest.update((root / name).read_bytes())
+    shell = {"version": digest.hexdigest()[:16], "files": files}
+    print("// Written by scripts/shell_manifest.py at build time: the app shell sw.js precaches.")
+    print(f"self.SHELL = {json.dumps(shell, indent=1)};")
+
+
+if __name__ == "__main__":
+    main()

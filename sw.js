@@ -1,0 +1,50 @@
+// The service worker: after one visit the page, the embed example and the weights the user loaded
+// work without network, at whatever path the site is served from.
+//
+// sw-manifest.js (written by build.sh with each build) sets self.SHELL = { version, files }: the
+// app shell's paths relative to this file, and a version derived from their contents. A new build
+// changes that script, so the browser installs this worker again with a new cache; old shell
+// caches are removed on activation. Weights stay in the weights cache that the page's worker fills.
+importScripts("./sw-manifest.js");
+
+const SHELL_CACHE = `browser-finetune-shell-${self.SHELL.version}`;
+const SHELL_PREFIX = "browser-finetune-shell-";
+const scoped = (path) => new URL(path, self.registration.scope).href;
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(self.SHELL.files.map(scoped))));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    const names = await caches.keys();
+    await Promise.all(names.filter((n) => n.startsWith(SHELL_PREFIX) && n !== SHELL_CACHE).map((n) => caches.delete(n)));
+    await self.clients.claim();
+  })());
+});
+
+/** A folder's URL stands for its index.html, as static servers serve it. */
+function shellKey(url) {
+  const key = new URL(url);
+  if (key.pathname.endsWith("/")) key.pathname += "index.html";
+  return key.href;
+}
+
+/** The shell from its cache (query strings ignored: `index.html?seed=1` is the page); everything
+ * else from the network, falling back to any cache (weights the user loaded) when offline. */
+self.addEventListener("fetch", (event) => {
+  const { request } = event;
+  if (request.method !== "GET" || !request.url.startsWith(self.registration.scope)) return;
+  event.respondWith((async () => {
+    const shell = await caches.open(SHELL_CACHE);
+    const cached = await shell.match(shellKey(request.url), { ignoreSearch: true });
+    if (cached) return cached;
+    try {
+      return await fetch(request);
+    } catch (err) {
+      const fallback = await caches.match(request, { ignoreSearch: true });
+      if (fallback) return fallback;
+      throw err;
+    }
+  })());
+});

@@ -1,0 +1,50 @@
+// Types of the embeddable classifier (classifier.js). The engine's own types come from the
+// declarations wasm-pack generates beside the wasm (pkg/browser_finetune.d.ts).
+import type { Architecture, BackendInfo, TrainingSummary } from "../../pkg/browser_finetune.js";
+
+export type { Architecture, BackendInfo, TrainingSummary };
+
+/** Where the model comes from: a URL (relative to the page), a File or Blob, or the file's bytes. */
+export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;
+
+/** Anything with pixels: images, canvases, bitmaps, video elements and frames, or an image file. */
+export type ImageInput =
+  | HTMLImageElement
+  | HTMLCanvasElement
+  | OffscreenCanvas
+  | ImageBitmap
+  | HTMLVideoElement
+  | VideoFrame
+  | ImageData
+  | Blob;
+
+export interface LoadOptions {
+  /** "auto" (default): WebGPU on a hardware adapter, else the CPU. */
+  device?: "auto" | "webgpu" | "cpu";
+}
+
+export interface ClassifyOptions {
+  /** How many labels to return, most likely first (default: all). */
+  topK?: number;
+}
+
+export interface Classification {
+  label: string;
+  probability: number;
+}
+
+export declare class Classifier {
+  private constructor();
+  /** Opens a model exported by browser-finetune ("Download model") in a worker of its own. */
+  static load(source: ModelSource, options?: LoadOptions): Promise<Classifier>;
+  /** The class names, in the model's output order. */
+  readonly labels: string[];
+  readonly architecture: Architecture;
+  /** Where the model runs (WebGPU or the CPU) and why. */
+  readonly backend: BackendInfo;
+  /** How the model was trained, as its file says. */
+  readonly training: TrainingSummary | null;
+  classify(image: ImageInput, options?: ClassifyOptions): Promise<Classification[]>;
+  /** Stops the worker; later calls reject. */
+  dispose(): void;
+}

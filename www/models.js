@@ -1,0 +1,104 @@
+// Keeping what was trained: the saved-models list, autosave status, export (download) and opening
+// model files. The worker does the work (storage.js, the engine); this module only draws and asks.
+const $ = (id) => document.getElementById(id);
+const percent = (x) => (x == null ? "–" : `${(x * 100).toFixed(1)} %`);
+const megabytes = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
+
+let send = null;
+let persistenceAsked = false;
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+function button(text, onClick) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.textContent = text;
+  el.addEventListener("click", onClick);
+  return el;
+}
+
+function setStorageText(text, isError = false) {
+  $("storage-status").textContent = text;
+  $("storage-status").classList.toggle("error", isError);
+}
+
+/** Hands the browser a file to save, under `fileName`. */
+function download(bytes, fileName) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
+  const link = Object.assign(document.createElement("a"), { href: url, download: fileName });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+function exportModel() {
+  setStorageText("Preparing the model file…");
+  send({ type: "export", precision: $("export-half").checked ? "f16" : "f32" });
+}
+
+/** Asks once, after the first save, that the browser keep this site's storage under pressure. */
+async function askForPersistence() {
+  if (persistenceAsked || !navigator.storage?.persist) return "";
+  persistenceAsked = true;
+  const persisted = (await navigator.storage.persisted()) || (await navigator.storage.persist());
+  return persisted ? " Storage is persistent." : " The browser may clear it when space runs low: download models you want to keep.";
+}
+
+export const modelMessages = {
+  async autosaved({ record, milliseconds }) {
+    const note = await askForPersistence();
+    setStorageText(`Saved in this browser after epoch ${record.epochs} (${megabytes(record.size)} in ${milliseconds} ms).${note}`);
+    send({ type: "listSaved" });
+  },
+  saveFailed({ message, quota }) {
+    const reason = quota ? "this browser's storage for the site is full" : message;
+    setStorageText(`The model could not be saved in this browser: ${reason}. Training goes on; download the model to keep it. `, true);
+    $("storage-status").append(button("Download the model", exportModel));
+  },
+  exported({ bytes, fileName }) {
+    download(bytes, fileName);
+    setStorageText(`Downloaded ${fileName} (${megabytes(bytes.byteLength)}).`);
+  },
+  savedList({ models }) {
+    const body = $("saved-models").tBodies[0];
+    body.replaceChildren(...models.map((m) => {
+      const row = document.createElement("tr");
+      row.dataset.id = m.id;
+      const actions = document.createElement("td");
+      actions.append(
+        button("Open", () => send({ type: "openSaved", id: m.id })),
+        button("Delete", () => { if (confirm(`Delete the saved model “${m.name}”?`)) send({ type: "deleteSaved", id: m.id }); }),
+      );
+      row.append(cell(m.name), cell(m.architecture), cell(m.classes.join(", ")), cell(percent(m.valAccuracy)),
+        cell(`${m.epochs}`), cell(new Date(m.date).toLocaleString()), cell(megabytes(m.size)), actions);
+      return row;
+    }));
+    $("saved-models").hidden = !models.length;
+    $("saved-empty").hidden = models.length > 0;
+  },
+};
+
+/** What the status line says about a model opened from a file, a URL or this browser's storage. */
+export function describeOpenedModel({ architecture, class_names, training, saved, fileName }) {
+  const from = saved ? `saved model “${saved.name}”` : fileName ? `model file ${fileName}` : "model";
+  const trained = training
+    ? ` Trained ${training.epochs_completed ?? "?"} epoch(s)${training.val_accuracy != null ? `, validation accuracy ${percent(training.val_accuracy)}` : ""}${training.date ? `, ${new Date(training.date).toLocaleDateString()}` : ""}.`
+    : "";
+  return `Opened the ${from}: ${architecture}, classes ${class_names.join(", ")}.${trained} ` +
+    "Predict below, download it, or train on the same classes to continue training it.";
+}
+
+export function initModels(sendMessage, openFile) {
+  send = sendMessage;
+  $("export").addEventListener("click", exportModel);
+  $("model-picker").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    if (file) openFile(file);
+    event.target.value = "";
+  });
+}
