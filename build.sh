@@ -2,8 +2,9 @@
 # browser-finetune: set-up, build, serve, test and benchmark, in one place.
 #
 #   ./build.sh serve [PORT]   build the app (release wasm) and serve it on http://127.0.0.1:PORT (8000)
-#   ./build.sh test           run every test: native (cargo test), in headless Chromium (wasm-pack test)
-#                             and the page end to end (playwright-core driving Chromium)
+#   ./build.sh test           run every test: native (cargo test), in headless Chromium (wasm-pack test),
+#                             the page and the embed example end to end (playwright-core driving
+#                             Chromium), the embed example's types, and PyTorch interop when torch is there
 #   ./build.sh bench          ResNet18 forward images/s: native CPU, PyTorch, Chromium WebGPU and CPU
 #   ./build.sh bench-accuracy DATASET [BACKENDS] [WEIGHTS...]
 #                             head-only transfer learning on an ImageFolder DATASET (train/, val/):
@@ -121,16 +122,23 @@ try_resnet18_weights() {
 }
 
 ensure_node_modules() {
-  if [ ! -d node_modules/playwright-core ]; then
+  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/typescript ]; then
     step "installing npm packages"
     npm ci --no-audit --no-fund
   fi
 }
 
+# build_package --release|--dev: the wasm package in pkg/ (with its TypeScript declarations) and
+# the service worker's manifest of the app shell, which must follow every build.
+build_package() {
+  wasm-pack build "$1" --target web --out-dir pkg --no-pack
+  python3 scripts/shell_manifest.py > sw-manifest.js
+}
+
 build_app() {
   ensure_wasm_tools
   step "building the wasm package (release)"
-  wasm-pack build --release --target web --out-dir pkg --no-typescript --no-pack
+  build_package --release
 }
 
 cmd_serve() {
@@ -154,8 +162,12 @@ cmd_test() {
   ensure_node_modules
   # The debug build shares its dependencies with the browser tests above: minutes, not a
   # second full release build.
-  wasm-pack build --dev --target web --out-dir pkg --no-typescript --no-pack
+  build_package --dev
+  step "type-checking the embed example against the generated declarations"
+  node_modules/.bin/tsc -p examples/embed
   node --test tests/e2e/
+  step "PyTorch interoperability (exports into and out of PyTorch; skipped without torch)"
+  scripts/test_pytorch_interop.sh
 }
 
 cmd_bench() {

@@ -7,14 +7,16 @@
 //! `native-cpu seed=… val_accuracy=… seconds_to_first_val=… images_per_s=…` (images/s from the
 //! folder to cached features: decoding, resizing and the backbone), then the mean. With
 //! FEATURES_OUT it writes seed 0's extracted features and labels (safetensors) for the reference
-//! classifier in scripts/bench_accuracy_reference.py.
+//! classifier in scripts/bench_accuracy_reference.py. With `BENCH_EXPORT=DIR` it also exports seed
+//! 0's trained model there, f32 and f16 (`<backbone>.safetensors`, `<backbone>-f16.safetensors`),
+//! as the page's "Download model" does, and prints the sizes and times.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use browser_finetune::data::{Dataset, Subset};
 use browser_finetune::train::{Phase, RunSettings, TrainingRun};
-use browser_finetune::weights::load_pretrained;
+use browser_finetune::weights::{ModelCard, Precision, export_safetensors, load_pretrained};
 use burn::tensor::Device;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -86,6 +88,27 @@ fn main() {
     let (min, max) = accuracies.iter().fold((1.0f32, 0.0f32), |(lo, hi), &a| (lo.min(a), hi.max(a)));
     println!("native-cpu mean_val_accuracy={mean:.4} min={min:.4} max={max:.4} runs={}", accuracies.len());
     let run = first_run.expect("at least one run");
+
+    if let Ok(dir) = std::env::var("BENCH_EXPORT") {
+        let card = ModelCard {
+            architecture,
+            classes: run.classes().to_vec(),
+            preprocess: architecture.preprocess(),
+            training: None,
+        };
+        for (precision, suffix) in [(Precision::F32, ""), (Precision::F16, "-f16")] {
+            let start = Instant::now();
+            let bytes = futures_lite::future::block_on(export_safetensors(&run.model(), &card, precision)).expect("export");
+            let path = Path::new(&dir).join(format!("{architecture:?}{suffix}.safetensors"));
+            std::fs::write(&path, &bytes).expect("write export");
+            println!(
+                "export backbone={architecture:?} precision={precision:?} bytes={} seconds={:.2} → {}",
+                bytes.len(),
+                start.elapsed().as_secs_f64(),
+                path.display()
+            );
+        }
+    }
 
     if let Some(out) = args.get(2) {
         let split = run.split();

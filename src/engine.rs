@@ -298,6 +298,20 @@ mod tests {
         Engine::new(device, info)
     }
 
+    /// `per_class` small red and blue PNGs, as classes "red" and "blue".
+    fn add_red_and_blue(engine: &mut Engine, per_class: u32) {
+        for i in 0..per_class {
+            engine.add_image(&format!("red/{i}.png"), &png([220, 20, 20], i), "red", None).unwrap();
+            engine.add_image(&format!("blue/{i}.png"), &png([20, 20, 220], i), "blue", None).unwrap();
+        }
+    }
+
+    /// The seed recipe with `epochs`, batches of 4 and `learning_rate`.
+    fn settings(epochs: usize, learning_rate: f64) -> RunSettings {
+        let config = crate::train::TrainConfig { epochs, batch_size: 4, learning_rate, ..Default::default() };
+        RunSettings { config, ..RunSettings::default() }
+    }
+
     #[test]
     fn training_before_weights_is_a_clear_error() {
         let err = engine().start_training(&RunSettings::default()).unwrap_err();
@@ -328,14 +342,8 @@ mod tests {
     fn head_only_run_learns_two_colours_and_predicts_by_name() {
         let mut engine = engine();
         engine.use_random_weights();
-        for i in 0..6 {
-            engine.add_image(&format!("red/{i}.png"), &png([220, 20, 20], i), "red", None).unwrap();
-            engine.add_image(&format!("blue/{i}.png"), &png([20, 20, 220], i), "blue", None).unwrap();
-        }
-        let settings = RunSettings {
-            config: crate::train::TrainConfig { epochs: 3, batch_size: 4, learning_rate: 1e-2, ..Default::default() },
-            ..RunSettings::default()
-        };
+        add_red_and_blue(&mut engine, 6);
+        let settings = settings(3, 1e-2);
         let plan = engine.start_training(&settings).unwrap();
         assert_eq!(plan.classes, ["blue", "red"]);
         assert_eq!((plan.train_images, plan.val_images), (10, 2));
@@ -364,14 +372,8 @@ mod tests {
         engine.pretrained = Some(Pretrained { backbone, head: None, card: None });
         let err = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap_err();
         assert!(matches!(err, Error::NoPretrainedHead { .. }), "{err}");
-        for i in 0..4 {
-            engine.add_image(&format!("red/{i}.png"), &png([220, 20, 20], i), "red", None).unwrap();
-            engine.add_image(&format!("blue/{i}.png"), &png([20, 20, 220], i), "blue", None).unwrap();
-        }
-        let settings = RunSettings {
-            config: crate::train::TrainConfig { epochs: 1, batch_size: 4, ..Default::default() },
-            ..RunSettings::default()
-        };
+        add_red_and_blue(&mut engine, 4);
+        let settings = settings(1, 1e-3);
         let plan = engine.start_training(&settings).unwrap();
         for _ in 0..plan.steps_total {
             block_on(engine.train_step()).unwrap();
@@ -413,14 +415,8 @@ mod tests {
     fn trained_engine(architecture: Architecture) -> Engine {
         let mut engine = engine();
         engine.pretrained = Some(ImageClassifier::random(architecture, IMAGENET_CLASSES, &engine.device).into());
-        for i in 0..4 {
-            engine.add_image(&format!("red/{i}.png"), &png([220, 20, 20], i), "red", None).unwrap();
-            engine.add_image(&format!("blue/{i}.png"), &png([20, 20, 220], i), "blue", None).unwrap();
-        }
-        let settings = RunSettings {
-            config: crate::train::TrainConfig { epochs: 2, batch_size: 4, learning_rate: 1e-2, ..Default::default() },
-            ..RunSettings::default()
-        };
+        add_red_and_blue(&mut engine, 4);
+        let settings = settings(2, 1e-2);
         let plan = engine.start_training(&settings).unwrap();
         assert!(!plan.continued);
         for _ in 0..plan.steps_total {
@@ -479,14 +475,8 @@ mod tests {
         let bytes = block_on(trained_engine(Architecture::ResNet18).export(Precision::F32, "d")).unwrap();
         let mut engine = engine();
         engine.load_weights(&bytes).unwrap();
-        for i in 0..4 {
-            engine.add_image(&format!("red/{i}.png"), &png([220, 20, 20], i), "red", None).unwrap();
-            engine.add_image(&format!("blue/{i}.png"), &png([20, 20, 220], i), "blue", None).unwrap();
-        }
-        let settings = RunSettings {
-            config: crate::train::TrainConfig { epochs: 1, batch_size: 4, ..Default::default() },
-            ..RunSettings::default()
-        };
+        add_red_and_blue(&mut engine, 4);
+        let settings = settings(1, 1e-3);
         assert!(engine.start_training(&settings).unwrap().continued);
         engine.add_image("green/0.png", &png([20, 220, 20], 0), "green", None).unwrap();
         assert!(!engine.start_training(&settings).unwrap().continued);

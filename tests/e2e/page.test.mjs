@@ -2,17 +2,12 @@
 // nothing itself: `./build.sh test` builds pkg/ first. Writes test-results/page.png.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { launchChromium } from "../../scripts/chromium.mjs";
 import { encodePng } from "./png.mjs";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const PORT = 8000 + Math.floor(Math.random() * 1000);
-const ORIGIN = `http://127.0.0.1:${PORT}`;
+import { ROOT, withServer } from "./site.mjs";
 
 /** Three visually distinct classes of small noisy images, plus files the page must skip. */
 function makeDataset() {
@@ -35,19 +30,9 @@ function makeDataset() {
   return root;
 }
 
-async function withServer(run) {
-  const server = spawn("python3", [join(ROOT, "scripts", "serve.py"), String(PORT)], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise((resolve) => server.stdout.once("data", resolve));
-  try {
-    return await run();
-  } finally {
-    server.kill();
-  }
-}
-
 test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15 * 60 * 1000 }, async () => {
   const dataset = makeDataset();
-  await withServer(async () => {
+  await withServer("/", async ({ origin: ORIGIN }) => {
     const browser = await launchChromium();
     try {
       const context = await browser.newContext({ viewport: { width: 1100, height: 1600 } });

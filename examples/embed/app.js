@@ -1,0 +1,96 @@
+// @ts-check
+// The embed example: load an exported model, classify dropped images and live camera frames.
+// Type-checked against www/embed/classifier.d.ts by `./build.sh test`.
+import { Classifier } from "../../www/embed/classifier.js";
+import { registerServiceWorker } from "../../www/offline.js";
+
+/** @type {Classifier | null} */
+let classifier = null;
+
+/** @param {string} id */
+const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const video = /** @type {HTMLVideoElement} */ (byId("video"));
+
+/** @param {string} text @param {boolean} [isError] */
+function status(text, isError = false) {
+  byId("model-status").textContent = text;
+  byId("model-status").classList.toggle("error", isError);
+}
+
+/** @param {HTMLElement} list @param {import("../../www/embed/classifier.js").Classification[]} top */
+function show(list, top) {
+  list.replaceChildren(...top.map(({ label, probability }) => {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.textContent = label;
+    item.append(name, `${(probability * 100).toFixed(1)} %`);
+    return item;
+  }));
+}
+
+/** @param {import("../../www/embed/classifier.js").ModelSource} source @param {string} name */
+async function load(source, name) {
+  status(`Loading ${name}…`);
+  classifier?.dispose();
+  classifier = null;
+  try {
+    classifier = await Classifier.load(source, { device: "auto" });
+    status(`Loaded ${name}: ${classifier.architecture}, labels ${classifier.labels.join(", ")}; running on ${classifier.backend.kind}.`);
+    /** @type {HTMLButtonElement} */ (byId("camera")).disabled = false;
+  } catch (err) {
+    status(err instanceof Error ? err.message : String(err), true);
+  }
+}
+
+/** @param {Blob} file */
+async function classifyFile(file) {
+  if (!classifier) return status("Load a model first.", true);
+  const image = /** @type {HTMLImageElement} */ (byId("image"));
+  image.src = URL.createObjectURL(file);
+  try {
+    show(byId("image-result"), await classifier.classify(file, { topK: 3 }));
+  } catch (err) {
+    byId("image-result").textContent = err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** Classifies camera frames one after the other, as fast as the model allows. */
+async function classifyCamera() {
+  if (!classifier || video.paused) return;
+  try {
+    show(byId("camera-result"), await classifier.classify(video, { topK: 3 }));
+  } catch (err) {
+    byId("camera-result").textContent = err instanceof Error ? err.message : String(err);
+  }
+  requestAnimationFrame(classifyCamera);
+}
+
+byId("model-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const url = /** @type {HTMLInputElement} */ (byId("model-url")).value.trim();
+  load(url, url);
+});
+byId("model-file").addEventListener("change", (event) => {
+  const file = /** @type {HTMLInputElement} */ (event.target).files?.[0];
+  if (file) load(file, file.name);
+});
+byId("image-file").addEventListener("change", (event) => {
+  const file = /** @type {HTMLInputElement} */ (event.target).files?.[0];
+  if (file) classifyFile(file);
+});
+byId("image-zone").addEventListener("dragover", (event) => event.preventDefault());
+byId("image-zone").addEventListener("drop", (event) => {
+  event.preventDefault();
+  const file = event.dataTransfer?.files[0];
+  if (file) classifyFile(file);
+});
+byId("camera").addEventListener("click", async () => {
+  try {
+    video.srcObject = await navigator.mediaDevices.getUserMedia({ video: true });
+    await video.play();
+    classifyCamera();
+  } catch (err) {
+    byId("camera-result").textContent = `The camera could not start: ${err instanceof Error ? err.message : err}`;
+  }
+});
+registerServiceWorker(new URL("../../sw.js", import.meta.url));

@@ -1,0 +1,173 @@
+// End-to-end: keeping what was trained, on the real page in Debian's Chromium, served under a
+// sub-path. Autosave and reload, export and import, bad model files, the embed example with an
+// image and a fake camera, and the page and the example with the network off. Saves the page's
+// export as test-results/page-export.safetensors for the PyTorch check (scripts/test_pytorch_interop.sh).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { launchChromium } from "../../scripts/chromium.mjs";
+import { encodePng } from "./png.mjs";
+import { ROOT, withServer } from "./site.mjs";
+
+const PREFIX = "/tools/finetune/";
+
+/** Two classes of small generated images, and an image to predict. */
+function makeImages() {
+  const root = join(mkdtempSync(join(tmpdir(), "bft-keep-")), "colours");
+  const classes = {
+    warm: (x, y, s) => [220, 80 + s, 30],
+    cool: (x, y, s) => [30, 90 + s, 210],
+  };
+  for (const [name, pixel] of Object.entries(classes)) {
+    mkdirSync(join(root, name), { recursive: true });
+    for (let i = 0; i < 6; i++) {
+      writeFileSync(join(root, name, `${i}.png`), encodePng(48, 40, (x, y) => pixel(x, y, (x * 7 + y * 13 + i * 29) % 31)));
+    }
+  }
+  const probe = join(root, "..", "probe.png");
+  writeFileSync(probe, encodePng(48, 40, (x, y) => [210, 90 + ((x + y) % 20), 40]));
+  return { root, probe };
+}
+
+/** A copy of a safetensors file with a header value replaced by one of the same length. */
+function withHeaderEdit(bytes, from, to) {
+  assert.equal(from.length, to.length);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = bytes.subarray(8, 8 + headerLength).toString("latin1");
+  assert.ok(header.includes(from), `${from} is in the header`);
+  return Buffer.concat([bytes.subarray(0, 8), Buffer.from(header.replace(from, to), "latin1"), bytes.subarray(8 + headerLength)]);
+}
+
+const text = (page, selector) => page.textContent(selector);
+const waitForText = (page, selector, pattern, timeout = 120000) =>
+  page.waitForFunction(([s, p]) => new RegExp(p).test(document.querySelector(s)?.textContent ?? ""), [selector, pattern.source], { timeout });
+
+async function predict(page, file) {
+  await page.evaluate(() => document.getElementById("prediction").replaceChildren());
+  await page.setInputFiles("#predict-picker", file);
+  await page.waitForSelector("#prediction .row, #prediction .error");
+  const failure = await page.$("#prediction .error");
+  if (failure) assert.fail(`prediction failed: ${await failure.textContent()}`);
+  return page.$$eval("#prediction .row", (rows) => rows.map((row) => row.textContent));
+}
+
+async function train(page, epochs) {
+  await page.fill("#settings [name=epochs]", String(epochs));
+  await page.fill("#settings [name=batch_size]", "4");
+  await page.fill("#settings [name=val_fraction]", "0.34");
+  await page.click("#start");
+  await waitForText(page, "#progress-text", /Training finished/, 300000);
+}
+
+test("autosave and reload, export and import, embed, offline — under a sub-path", { timeout: 20 * 60 * 1000 }, async () => {
+  const { root, probe } = makeImages();
+  const results = join(ROOT, "test-results");
+  mkdirSync(results, { recursive: true });
+  const exportPath = join(results, "page-export.safetensors");
+  await withServer(PREFIX, async ({ base, stop }) => {
+    const browser = await launchChromium(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]);
+    try {
+      const context = await browser.newContext({ viewport: { width: 1100, height: 1800 } });
+      await context.grantPermissions(["camera"]);
+      const page = await context.newPage();
+      page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
+      await page.goto(`${base}index.html?seed=2`);
+      await waitForText(page, "#weights-status", /EfficientNet-Lite0 ImageNet weights loaded/);
+
+      // Train two epochs: the worker saves after each one.
+      await page.setInputFiles("#folder-picker", root);
+      await waitForText(page, "#images-status", /12 images in 2 classes ready/);
+      await train(page, 2);
+      await waitForText(page, "#storage-status", /Saved in this browser after epoch 2/);
+      console.log(`autosave: ${await text(page, "#storage-status")}`);
+      await page.waitForSelector("#saved-models tbody tr");
+      const before = await predict(page, probe);
+      const report = await page.evaluate(() => ({
+        epoch: document.getElementById("results-epoch").textContent,
+        confusion: document.getElementById("confusion").textContent,
+        perClass: document.getElementById("per-class").textContent,
+      }));
+
+      // Reload: the last model and its report are back and predict the same.
+      const savedAt = Date.now();
+      await page.reload();
+      await waitForText(page, "#weights-status", /Opened the saved model/);
+      await waitForText(page, "#results-epoch", /^2$/);
+      console.log(`restored the saved model in ${Date.now() - savedAt} ms (page load included)`);
+      assert.match(await text(page, "#weights-status"), /classes cool, warm/);
+      assert.deepEqual(await page.evaluate(() => ({
+        epoch: document.getElementById("results-epoch").textContent,
+        confusion: document.getElementById("confusion").textContent,
+        perClass: document.getElementById("per-class").textContent,
+      })), report);
+      assert.deepEqual(await predict(page, probe), before);
+
+      // Export → import: identical predictions.
+      const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+      assert.match(download.suggestedFilename(), /^EfficientNetLite0-cool-warm-.*\.safetensors$/);
+      await download.saveAs(exportPath);
+      const exported = readFileSync(exportPath);
+      console.log(`export: ${(exported.length / 1048576).toFixed(2)} MB (f32)`);
+      await page.setInputFiles("#model-picker", exportPath);
+      await waitForText(page, "#weights-status", /Opened the model file page-export\.safetensors/);
+      assert.deepEqual(await predict(page, probe), before);
+
+      // Bad model files: each gets its message and the page keeps working.
+      const bad = {
+        "truncated.safetensors": [exported.subarray(0, exported.length >> 1), /truncated or corrupt/],
+        "newer.safetensors": [withHeaderEdit(exported, '"format_version":"1"', '"format_version":"9"'), /newer version.*format version 9/],
+        "other.safetensors": [withHeaderEdit(exported, "EfficientNetLite0", "EfficientNetLite7"), /EfficientNetLite7, which this version cannot run/],
+      };
+      for (const [name, [bytes, message]] of Object.entries(bad)) {
+        const path = join(results, name);
+        writeFileSync(path, bytes);
+        await page.setInputFiles("#model-picker", path);
+        await page.waitForFunction((n) => document.getElementById("weights-status").classList.contains("error") &&
+          document.getElementById("weights-status").textContent.includes(n), name);
+        assert.match(await text(page, "#weights-status"), message);
+      }
+      assert.deepEqual(await predict(page, probe), before, "the model still predicts after the bad files");
+
+      // The embed example under the same sub-path: an image and the fake camera.
+      const embed = await context.newPage();
+      embed.on("pageerror", (err) => console.error(`embed error: ${err.message}`));
+      await embed.goto(`${base}examples/embed/`);
+      await embed.setInputFiles("#model-file", exportPath);
+      await waitForText(embed, "#model-status", /Loaded page-export\.safetensors: EfficientNetLite0, labels cool, warm/);
+      await embed.setInputFiles("#image-file", probe);
+      await embed.waitForSelector("#image-result li");
+      assert.equal((await text(embed, "#image-result li span")).trim(), before[0].match(/^(cool|warm)/)[1]);
+      await embed.click("#camera");
+      await embed.waitForSelector("#camera-result li", { timeout: 60000 });
+      assert.match(await text(embed, "#camera-result"), /(cool|warm)\s*\d+\.\d %/);
+
+      // Network off: the page and the example load from the service worker's cache; the weights
+      // from the weights cache; training and prediction work.
+      await page.evaluate(() => navigator.serviceWorker.ready);
+      // A second page that is in front stops Playwright's folder upload to this one: close it.
+      await embed.close();
+      stop();
+      await context.setOffline(true);
+      await page.goto(`${base}index.html?seed=4`);
+      await waitForText(page, "#weights-status", /Opened the saved model/);
+      await page.selectOption("#backbone", "weights/efficientnet-lite0-57934424.pth");
+      await waitForText(page, "#weights-status", /EfficientNet-Lite0 ImageNet weights loaded.*from this browser's cache/);
+      await page.setInputFiles("#folder-picker", makeImages().root);
+      await waitForText(page, "#images-status", /12 images in 2 classes ready/);
+      await train(page, 1);
+      assert.equal((await predict(page, probe)).length, 2);
+      const offlineEmbed = await context.newPage();
+      await offlineEmbed.goto(`${base}examples/embed/`);
+      await offlineEmbed.setInputFiles("#model-file", exportPath);
+      await waitForText(offlineEmbed, "#model-status", /Loaded page-export\.safetensors/);
+      await offlineEmbed.setInputFiles("#image-file", probe);
+      await offlineEmbed.waitForSelector("#image-result li");
+      await page.screenshot({ path: join(results, "keep.png"), fullPage: true });
+      await offlineEmbed.screenshot({ path: join(results, "embed.png"), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  });
+});
