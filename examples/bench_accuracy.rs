@@ -98,7 +98,8 @@ fn main() {
         };
         for (precision, suffix) in [(Precision::F32, ""), (Precision::F16, "-f16")] {
             let start = Instant::now();
-            let bytes = futures_lite::future::block_on(export_safetensors(&run.model(), &card, precision)).expect("export");
+            let bytes =
+                futures_lite::future::block_on(export_safetensors(&run.model(), &card, precision)).expect("export");
             let path = Path::new(&dir).join(format!("{architecture:?}{suffix}.safetensors"));
             std::fs::write(&path, &bytes).expect("write export");
             println!(

@@ -14,9 +14,8 @@ use futures_lite::future::block_on;
 /// Loads a seeded torchvision state_dict, exports it and compares both files key by key.
 fn export_matches_state_dict(keys: Vec<KeySpec>, architecture: Architecture) {
     // PyTorch fills num_batches_tracked in when it is absent; the export leaves it out.
-    let original = seeded_state_dict(keys, |key, shape| {
-        (!key.ends_with("num_batches_tracked")).then(|| (key.to_string(), shape))
-    });
+    let original =
+        seeded_state_dict(keys, |key, shape| (!key.ends_with("num_batches_tracked")).then(|| (key.to_string(), shape)));
     let pretrained = load_pretrained(&original, &Device::flex()).unwrap();
     let model = pretrained.classifier().unwrap();
     let classes: Vec<String> = (0..model.num_classes()).map(|i| format!("class {i}")).collect();
