@@ -2,8 +2,9 @@
 # PyTorch interoperability, when torch is installed (skipped otherwise):
 # 1. an export of the page (the end-to-end test saves one in test-results/) loads into torchvision
 #    with load_state_dict(strict=True) and gives our logits on real photos within 1e-4;
-# 2. continue_training.py continues from an export in PyTorch, alone and under a 2-process torchrun,
-#    and writes an export that loads back.
+# 2. continue_training.py continues from that export in PyTorch, alone and under a 2-process
+#    torchrun, and writes exports that load back, into PyTorch and into our engine (the page's loader),
+#    with the same logits.
 # Usage: scripts/test_pytorch_interop.sh [EXPORT] (default test-results/page-export.safetensors)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,10 @@ fi
 export_file="${1:-test-results/page-export.safetensors}"
 ours=$(mktemp --suffix=.safetensors)
 trap 'rm -f "$ours"' EXIT
-cargo run --quiet --example export_logits -- "$export_file" "$ours" tests/fixtures/images/*
-python3 scripts/check_export_torch.py "$export_file" "$ours"
-scripts/test_continue_training.sh
+check() {
+  cargo run --quiet --example export_logits -- "$1" "$ours" tests/fixtures/images/*
+  python3 scripts/check_export_torch.py "$1" "$ours"
+}
+check "$export_file"
+scripts/test_continue_training.sh "$export_file"
+check test-results/continued-two-processes.safetensors
