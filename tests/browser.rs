@@ -1,6 +1,7 @@
 //! In a real browser (`wasm-pack test --headless --chrome`): WebGPU initialises, weights load from
 //! bytes, WebGPU features agree with the CPU for every backbone, a head trains on WebGPU as in
-//! PyTorch, and the CPU fallback works. Every read-back is asynchronous. Inputs are small (64×64)
+//! PyTorch, a model on WebGPU exports (asynchronous read-backs only) and loads back on the CPU with
+//! the same logits, and the CPU fallback works. Every read-back is asynchronous. Inputs are small (64×64)
 //! because SwiftShader is slow. Needs the offline weights in weights/ (`./build.sh test` fetches
 //! them).
 #![cfg(target_arch = "wasm32")]
@@ -10,9 +11,10 @@ mod common;
 use std::io::Read;
 
 use browser_finetune::backend::{self, BackendInfo};
+use browser_finetune::data::Preprocess;
 use browser_finetune::engine::Engine;
 use browser_finetune::web::WebEngine;
-use browser_finetune::weights::load_pretrained;
+use browser_finetune::weights::{ModelCard, Precision, export_safetensors, load_pretrained};
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{max_abs_diff, replay_head_training};
 use wasm_bindgen_test::*;
@@ -97,6 +99,27 @@ async fn efficientnet_features_on_webgpu_match_the_cpu() {
 #[wasm_bindgen_test]
 async fn mobilenet_v2_features_on_webgpu_match_the_cpu() {
     compare_features("MobileNetV2", MOBILENET_V2, 1280).await;
+}
+
+/// Export reads every parameter back from WebGPU asynchronously (a synchronous read would trap);
+/// the file gives the same logits on the CPU.
+#[wasm_bindgen_test]
+async fn a_model_on_webgpu_exports_and_loads_back_on_the_cpu() {
+    let (gpu, _) = webgpu().await;
+    let model = load_pretrained(&weights(), &gpu).unwrap().classifier().unwrap();
+    let classes = (0..10).map(|i| format!("class {i}")).collect();
+    let card =
+        ModelCard { architecture: model.architecture(), classes, preprocess: Preprocess::imagenet(), training: None };
+    let bytes = export_safetensors(&model, &card, Precision::F32).await.unwrap();
+    let input = |device: &Device| Tensor::<4>::from_data(TensorData::new(images(), [2, 3, SIDE, SIDE]), device);
+    let on_gpu = model.forward(input(&gpu)).into_data_async().await.unwrap().to_vec::<f32>().unwrap();
+    let (cpu, _) = backend::cpu("test");
+    let reopened = load_pretrained(&bytes, &cpu).unwrap();
+    assert_eq!(reopened.card, Some(card));
+    let on_cpu = reopened.classifier().unwrap().forward(input(&cpu)).into_data_async().await.unwrap();
+    let diff = max_abs_diff(&on_gpu, &on_cpu.to_vec::<f32>().unwrap());
+    log(&format!("export from WebGPU ({} MB) → CPU: logits max abs diff {diff:.2e}", bytes.len() / 1_000_000));
+    assert!(diff <= 1e-3, "{diff}");
 }
 
 #[wasm_bindgen_test]
