@@ -1,12 +1,12 @@
 // The page: user interface only. The model lives in a Web Worker (worker.js); this thread reads
 // folders, draws progress and never waits on training.
-import { LineChart } from "./charts.js";
+import { $, element, percent, setText, thumbnail } from "./dom.js";
 import { classCounts, filesFromDrop, filesFromPicker, organise } from "./intake.js";
 import { describeOpenedModel, initModels, modelMessages } from "./models.js";
 import { registerServiceWorker } from "./offline.js";
+import { addLoss, clearReport, showEpoch, showReport } from "./report.js";
 import { CACHE } from "./weights.js";
 
-const $ = (id) => document.getElementById(id);
 const SETTINGS_KEY = "browser-finetune-settings";
 /** How the page names each backbone the engine reports. */
 const BACKBONE_NAMES = { ResNet18: "ResNet18", MobileNetV2: "MobileNetV2", EfficientNetLite0: "EfficientNet-Lite0" };
@@ -25,13 +25,6 @@ const state = {
   recent: [], // [time, images] for images/s
 };
 
-const lossChart = new LineChart($("loss-chart"), { series: [{ name: "train loss", color: "#2a6fdb" }], xLabel: "batch" });
-const accuracyChart = new LineChart($("accuracy-chart"), {
-  series: [{ name: "train", color: "#2a6fdb" }, { name: "validation", color: "#e07b00" }],
-  yRange: [0, 1],
-  xLabel: "epoch",
-});
-
 // Lets the end-to-end test check that this thread stays responsive while the worker trains.
 window.frameGaps = { max: 0, last: performance.now() };
 (function watchFrames(now) {
@@ -39,24 +32,6 @@ window.frameGaps = { max: 0, last: performance.now() };
   window.frameGaps.last = now;
   requestAnimationFrame(watchFrames);
 })(performance.now());
-
-function setText(id, text, isError = false) {
-  const el = $(id);
-  el.textContent = text;
-  el.classList.toggle("error", isError);
-}
-
-function element(tag, props = {}, children = []) {
-  const el = Object.assign(document.createElement(tag), props);
-  for (const child of children) el.append(child);
-  return el;
-}
-
-function thumbnail(file, title) {
-  const img = element("img", { alt: title, title, loading: "lazy", decoding: "async" });
-  img.src = URL.createObjectURL(file);
-  return img;
-}
 
 // ---- settings ----------------------------------------------------------------------------------
 
@@ -208,10 +183,7 @@ const onMessage = {
   },
   report({ report }) {
     state.plan = report.plan;
-    lossChart.clear();
-    accuracyChart.clear();
-    report.losses.forEach((loss, i) => lossChart.add(0, i + 1, loss));
-    for (const epoch of report.epochs) showEpoch(epoch);
+    state.lastAccuracy = showReport(report, state.filesByName);
   },
   savedList(message) {
     modelMessages.savedList(message);
@@ -342,10 +314,7 @@ function startTraining() {
   state.recent = [];
   state.lastAccuracy = "";
   window.frameGaps.max = 0;
-  lossChart.clear();
-  accuracyChart.clear();
-  $("results-section").hidden = true;
-  setText("accuracy-text", "");
+  clearReport();
   updateButtons();
   send({ type: "train", settings: run });
 }
@@ -370,8 +339,8 @@ function showProgress(p) {
   $("progress").value = p.steps_done;
   const status = `${phaseText(p)} · ${rate.toFixed(1)} images/s · ETA ${formatSeconds(eta)}`;
   setText("progress-text", state.paused ? `Paused · ${status}` : status);
-  if (p.loss != null) lossChart.add(0, lossChart.series[0].points.length + 1, p.loss);
-  if (p.epoch_report) showEpoch(p.epoch_report);
+  if (p.loss != null) addLoss(p.loss);
+  if (p.epoch_report) state.lastAccuracy = showEpoch(p.epoch_report, state.plan.classes, state.filesByName);
 }
 
 function formatSeconds(seconds) {
@@ -379,33 +348,6 @@ function formatSeconds(seconds) {
   const m = Math.floor(seconds / 60);
   const s = Math.round(seconds % 60);
   return m ? `${m} min ${s} s` : `${s} s`;
-}
-
-const percent = (x) => (x == null ? "–" : `${(x * 100).toFixed(1)} %`);
-
-function showEpoch(report) {
-  const classes = state.plan.classes;
-  accuracyChart.add(0, report.epoch, report.train_accuracy);
-  if (report.val_accuracy != null) accuracyChart.add(1, report.epoch, report.val_accuracy);
-  state.lastAccuracy = `Validation accuracy ${percent(report.val_accuracy)}, training ${percent(report.train_accuracy)}.`;
-  setText("accuracy-text", `Epoch ${report.epoch}: loss ${report.train_loss.toFixed(4)} · training accuracy ${percent(report.train_accuracy)} · validation accuracy ${percent(report.val_accuracy)}`);
-  $("accuracy-text").dataset.valAccuracy = report.val_accuracy ?? "";
-  $("accuracy-text").dataset.epoch = report.epoch;
-
-  $("results-section").hidden = false;
-  setText("results-epoch", String(report.epoch));
-  $("per-class").tBodies[0].replaceChildren(...classes.map((name, i) =>
-    element("tr", {}, [element("td", { textContent: name }), element("td", { textContent: percent(report.per_class_accuracy[i]) })])));
-  const header = element("tr", {}, [element("th"), ...classes.map((name) => element("th", { textContent: name }))]);
-  const rows = report.confusion.counts.map((row, i) =>
-    element("tr", {}, [element("th", { textContent: classes[i] }), ...row.map((n) => element("td", { textContent: String(n) }))]));
-  $("confusion").replaceChildren(header, ...rows);
-  $("misclassified").replaceChildren(...report.misclassified.map((m) => {
-    const file = state.filesByName.get(m.name);
-    const caption = `${classes[m.predicted]} (${percent(m.confidence)}), truly ${classes[m.truth]}`;
-    return element("figure", {}, [file ? thumbnail(file, m.name) : "", element("figcaption", { textContent: caption })]);
-  }));
-  if (!report.misclassified.length) $("misclassified").append(element("p", { className: "muted", textContent: "None." }));
 }
 
 // ---- prediction --------------------------------------------------------------------------------

@@ -1,25 +1,14 @@
 // Keeping what was trained: the saved-models list, autosave status, export (download) and opening
 // model files. The worker does the work (storage.js, the engine); this module only draws and asks.
-const $ = (id) => document.getElementById(id);
-const percent = (x) => (x == null ? "–" : `${(x * 100).toFixed(1)} %`);
+import { $, element, percent } from "./dom.js";
+
 const megabytes = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
 
 let send = null;
 let persistenceAsked = false;
 
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
-
-function button(text, onClick) {
-  const el = document.createElement("button");
-  el.type = "button";
-  el.textContent = text;
-  el.addEventListener("click", onClick);
-  return el;
-}
+const cell = (text) => element("td", { textContent: text });
+const button = (text, onclick) => element("button", { type: "button", textContent: text, onclick });
 
 function setStorageText(text, isError = false) {
   $("storage-status").textContent = text;
@@ -67,16 +56,12 @@ export const modelMessages = {
   savedList({ models }) {
     const body = $("saved-models").tBodies[0];
     body.replaceChildren(...models.map((m) => {
-      const row = document.createElement("tr");
-      row.dataset.id = m.id;
-      const actions = document.createElement("td");
-      actions.append(
+      const actions = element("td", {}, [
         button("Open", () => send({ type: "openSaved", id: m.id })),
         button("Delete", () => { if (confirm(`Delete the saved model “${m.name}”?`)) send({ type: "deleteSaved", id: m.id }); }),
-      );
-      row.append(cell(m.name), cell(m.architecture), cell(m.classes.join(", ")), cell(percent(m.valAccuracy)),
-        cell(`${m.epochs}`), cell(new Date(m.date).toLocaleString()), cell(megabytes(m.size)), actions);
-      return row;
+      ]);
+      return element("tr", {}, [cell(m.name), cell(m.architecture), cell(m.classes.join(", ")), cell(percent(m.valAccuracy)),
+        cell(`${m.epochs}`), cell(new Date(m.date).toLocaleString()), cell(megabytes(m.size)), actions]);
     }));
     $("saved-models").hidden = !models.length;
     $("saved-empty").hidden = models.length > 0;

@@ -1,0 +1,56 @@
+// The run's report on the page: loss and accuracy curves, per-class accuracy, the confusion matrix
+// and misclassified images, drawn live from the worker's progress or restored from a saved model.
+import { LineChart } from "./charts.js";
+import { $, element, percent, setText, thumbnail } from "./dom.js";
+
+const lossChart = new LineChart($("loss-chart"), { series: [{ name: "train loss", color: "#2a6fdb" }], xLabel: "batch" });
+const accuracyChart = new LineChart($("accuracy-chart"), {
+  series: [{ name: "train", color: "#2a6fdb" }, { name: "validation", color: "#e07b00" }],
+  yRange: [0, 1],
+  xLabel: "epoch",
+});
+
+export function clearReport() {
+  lossChart.clear();
+  accuracyChart.clear();
+  $("results-section").hidden = true;
+  setText("accuracy-text", "");
+}
+
+export function addLoss(loss) {
+  lossChart.add(0, lossChart.series[0].points.length + 1, loss);
+}
+
+/** Draws one epoch's report; returns its accuracy in a sentence. `filesByName` gives thumbnails. */
+export function showEpoch(report, classes, filesByName) {
+  accuracyChart.add(0, report.epoch, report.train_accuracy);
+  if (report.val_accuracy != null) accuracyChart.add(1, report.epoch, report.val_accuracy);
+  setText("accuracy-text", `Epoch ${report.epoch}: loss ${report.train_loss.toFixed(4)} · training accuracy ${percent(report.train_accuracy)} · validation accuracy ${percent(report.val_accuracy)}`);
+  $("accuracy-text").dataset.valAccuracy = report.val_accuracy ?? "";
+  $("accuracy-text").dataset.epoch = report.epoch;
+
+  $("results-section").hidden = false;
+  setText("results-epoch", String(report.epoch));
+  $("per-class").tBodies[0].replaceChildren(...classes.map((name, i) =>
+    element("tr", {}, [element("td", { textContent: name }), element("td", { textContent: percent(report.per_class_accuracy[i]) })])));
+  const header = element("tr", {}, [element("th"), ...classes.map((name) => element("th", { textContent: name }))]);
+  const rows = report.confusion.counts.map((row, i) =>
+    element("tr", {}, [element("th", { textContent: classes[i] }), ...row.map((n) => element("td", { textContent: String(n) }))]));
+  $("confusion").replaceChildren(header, ...rows);
+  $("misclassified").replaceChildren(...report.misclassified.map((m) => {
+    const file = filesByName.get(m.name);
+    const caption = `${classes[m.predicted]} (${percent(m.confidence)}), truly ${classes[m.truth]}`;
+    return element("figure", {}, [file ? thumbnail(file, m.name) : "", element("figcaption", { textContent: caption })]);
+  }));
+  if (!report.misclassified.length) $("misclassified").append(element("p", { className: "muted", textContent: "None." }));
+  return `Validation accuracy ${percent(report.val_accuracy)}, training ${percent(report.train_accuracy)}.`;
+}
+
+/** Redraws a saved run's whole report: `{ plan, losses, epochs }`. */
+export function showReport({ plan, losses, epochs }, filesByName) {
+  clearReport();
+  losses.forEach(addLoss);
+  let summary = "";
+  for (const epoch of epochs) summary = showEpoch(epoch, plan.classes, filesByName);
+  return summary;
+}
