@@ -51,15 +51,15 @@ function exportName(architecture, classes) {
 /** Saves the run so far (model, settings, report) after an epoch; reports a failure without stopping the run. */
 async function autosave(record, epochReport) {
   const started = performance.now();
-  const bytes = await exclusive(() => engine.exportModel("f32"));
-  Object.assign(record, {
-    epochs: epochReport.epoch,
-    valAccuracy: epochReport.val_accuracy,
-    date: new Date().toISOString(),
-    size: bytes.length,
-    report,
-  });
   try {
+    const bytes = await exclusive(() => engine.exportModel("f32"));
+    Object.assign(record, {
+      epochs: epochReport.epoch,
+      valAccuracy: epochReport.val_accuracy,
+      date: new Date().toISOString(),
+      size: bytes.length,
+      report,
+    });
     await saveModel(record, bytes);
     const { report: _, ...summary } = record;
     post({ type: "autosaved", record: summary, milliseconds: Math.round(performance.now() - started) });
