@@ -27,9 +27,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::{Error, KeyMismatch, Result};
 use crate::model::{Architecture, ParamSource, Pretrained, head_config};
 
-pub use card::{EXPORT_FORMAT, EXPORT_FORMAT_VERSION, ModelCard};
+pub use card::ModelCard;
 pub use export::{Precision, export_safetensors};
-pub use keys::{StateDictKey, state_dict_key};
 pub use tensor_map::{Dtype, HostTensor, TensorMap};
 
 /// The container formats this tool reads.
