@@ -112,12 +112,12 @@ async fn a_model_on_webgpu_exports_and_loads_back_on_the_cpu() {
         ModelCard { architecture: model.architecture(), classes, preprocess: Preprocess::imagenet(), training: None };
     let bytes = export_safetensors(&model, &card, Precision::F32).await.unwrap();
     let input = |device: &Device| Tensor::<4>::from_data(TensorData::new(images(), [2, 3, SIDE, SIDE]), device);
-    let on_gpu = model.forward(input(&gpu)).into_data_async().await.unwrap().to_vec::<f32>().unwrap();
+    let on_gpu = model.forward(input(&gpu)).into_data_async().await.unwrap().try_into_vec::<f32>().unwrap();
     let (cpu, _) = backend::cpu("test");
     let reopened = load_pretrained(&bytes, &cpu).unwrap();
     assert_eq!(reopened.card, Some(card));
     let on_cpu = reopened.classifier().unwrap().forward(input(&cpu)).into_data_async().await.unwrap();
-    let diff = max_abs_diff(&on_gpu, &on_cpu.to_vec::<f32>().unwrap());
+    let diff = max_abs_diff(&on_gpu, &on_cpu.try_into_vec::<f32>().unwrap());
     log(&format!("export from WebGPU ({} MB) → CPU: logits max abs diff {diff:.2e}", bytes.len() / 1_000_000));
     assert!(diff <= 1e-3, "{diff}");
 }
