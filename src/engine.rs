@@ -12,8 +12,8 @@ use crate::backend::{BackendInfo, read_back};
 use crate::data::{Dataset, Preprocess, Subset, decode_image};
 use crate::error::{Error, Result};
 use crate::metrics::softmax;
-use crate::model::{Architecture, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE, Pretrained};
-use crate::train::{Progress, RunSettings, TrainingRun};
+use crate::model::{Architecture, Backbone, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE, Pretrained};
+use crate::train::{ExtractionJob, Progress, RunSettings, TrainingRun};
 use crate::weights::{self, ModelCard, Precision};
 
 /// What a new run will do, for the page to show before the first step.
@@ -76,6 +76,10 @@ impl ActiveRun {
     }
 }
 
+fn no_run() -> Error {
+    Error::InvalidInput("no training run: start one first".into())
+}
+
 pub struct Engine {
     device: Device,
     backend: BackendInfo,
@@ -84,11 +88,22 @@ pub struct Engine {
     run: Option<ActiveRun>,
     /// The latest trained or opened model: kept when a run ends or is stopped.
     trained: Option<Trained>,
+    /// The loaded backbone with its BatchNorms folded, made on the first [`Engine::features`]
+    /// call outside a run.
+    extractor: Option<Backbone>,
 }
 
 impl Engine {
     pub fn new(device: Device, backend: BackendInfo) -> Self {
-        Self { device, backend, pretrained: None, dataset: Dataset::default(), run: None, trained: None }
+        Self {
+            device,
+            backend,
+            pretrained: None,
+            dataset: Dataset::default(),
+            run: None,
+            trained: None,
+            extractor: None,
+        }
     }
 
     pub fn backend(&self) -> &BackendInfo {
@@ -116,13 +131,15 @@ impl Engine {
             None => None,
         };
         self.pretrained = Some(pretrained);
+        self.extractor = None;
         Ok(loaded)
     }
 
     /// Untrained weights, for testing and benchmarks only: features from them are meaningless.
-    pub fn use_random_weights(&mut self) {
-        self.pretrained = Some(ImageClassifier::random(Architecture::ResNet18, IMAGENET_CLASSES, &self.device).into());
+    pub fn use_random_weights(&mut self, architecture: Architecture) {
+        self.pretrained = Some(ImageClassifier::random(architecture, IMAGENET_CLASSES, &self.device).into());
         self.trained = None;
+        self.extractor = None;
     }
 
     fn pretrained(&self) -> Result<&Pretrained> {
@@ -171,14 +188,47 @@ impl Engine {
             continued: run.continued(),
         };
         self.run = Some(ActiveRun { run, settings: settings.clone(), epochs_completed: 0, val_accuracy: None });
+        // The run extracts with its own folded copy.
+        self.extractor = None;
         Ok(plan)
+    }
+
+    /// Hands out the next batch of images whose features the run needs, for another worker's
+    /// engine ([`Engine::features`]) or this one; `None` when every batch has been handed out.
+    pub fn claim_extraction(&mut self) -> Result<Option<ExtractionJob>> {
+        let dataset = &self.dataset;
+        let active = self.run.as_mut().ok_or_else(no_run)?;
+        Ok(active.run.claim_extraction(dataset))
+    }
+
+    /// Takes the features of a claimed batch, in the order of its images.
+    pub fn complete_extraction(&mut self, first: usize, features: &[f32]) -> Result<Progress> {
+        self.run.as_mut().ok_or_else(no_run)?.run.complete_extraction(first, features)
+    }
+
+    /// Pooled backbone features `[batch, width]`, flattened, of normalised `[batch, 3, height,
+    /// width]` images, from the loaded backbone with its BatchNorms folded.
+    pub async fn features(&mut self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>> {
+        let input = self.input_tensor(images, batch, height, width)?;
+        let in_run = self.run.as_ref().and_then(|active| active.run.extractor());
+        let extractor = match in_run {
+            Some(extractor) => extractor,
+            None => {
+                if self.extractor.is_none() {
+                    self.extractor = Some(self.pretrained()?.backbone.folded());
+                }
+                self.extractor.as_ref().ok_or_else(|| Error::Backend("no folded backbone".into()))?
+            }
+        };
+        read_back(extractor.forward(input)).await
     }
 
     /// One unit of work of the current run. When the run finishes, its model becomes the one
     /// [`Engine::predict`] uses.
     pub async fn train_step(&mut self) -> Result<Progress> {
-        let active = self.run.as_mut().ok_or_else(|| Error::InvalidInput("no training run: start one first".into()))?;
-        let progress = active.run.step(&self.dataset).await?;
+        let dataset = &self.dataset;
+        let active = self.run.as_mut().ok_or_else(no_run)?;
+        let progress = active.run.step(dataset).await?;
         if let Some(report) = &progress.epoch_report {
             active.epochs_completed = report.epoch;
             active.val_accuracy = report.val_accuracy;
@@ -227,6 +277,16 @@ impl Engine {
     /// Logits `[batch, classes]`, flattened, of normalised `[batch, 3, height, width]` images, from
     /// the trained model if there is one, else the pretrained one.
     pub async fn logits(&self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>> {
+        let input = self.input_tensor(images, batch, height, width)?;
+        let model = match &self.trained {
+            Some(trained) => trained.model.clone(),
+            None => self.pretrained()?.classifier()?,
+        };
+        read_back(model.forward(input)).await
+    }
+
+    /// Checks the size of normalised `[batch, 3, height, width]` images and puts them on the device.
+    fn input_tensor(&self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Tensor<4>> {
         if batch == 0 || images.len() != batch * 3 * height * width {
             return Err(Error::InvalidInput(format!(
                 "expected {batch}×3×{height}×{width} = {} values, got {}",
@@ -237,12 +297,7 @@ impl Engine {
         if height < MIN_INPUT_SIDE || width < MIN_INPUT_SIDE {
             return Err(Error::InvalidInput(format!("images must be at least 32×32 pixels, got {height}×{width}")));
         }
-        let model = match &self.trained {
-            Some(trained) => trained.model.clone(),
-            None => self.pretrained()?.classifier()?,
-        };
-        let input = Tensor::<4>::from_data(TensorData::new(images, [batch, 3, height, width]), &self.device);
-        read_back(model.forward(input)).await
+        Ok(Tensor::from_data(TensorData::new(images, [batch, 3, height, width]), &self.device))
     }
 
     /// The `top_k` most likely classes of an image file, with probabilities.
@@ -321,7 +376,7 @@ mod tests {
     #[test]
     fn wrong_input_sizes_are_refused() {
         let mut engine = engine();
-        engine.use_random_weights();
+        engine.use_random_weights(Architecture::ResNet18);
         let err = block_on(engine.logits(vec![0.0; 10], 1, 32, 32)).unwrap_err();
         assert!(err.to_string().contains("3072"), "{err}");
         let err = block_on(engine.logits(vec![0.0; 3 * 16 * 16], 1, 16, 16)).unwrap_err();
@@ -341,7 +396,7 @@ mod tests {
     #[test]
     fn head_only_run_learns_two_colours_and_predicts_by_name() {
         let mut engine = engine();
-        engine.use_random_weights();
+        engine.use_random_weights(Architecture::ResNet18);
         add_red_and_blue(&mut engine, 6);
         let settings = settings(3, 1e-2);
         let plan = engine.start_training(&settings).unwrap();
@@ -383,11 +438,56 @@ mod tests {
         assert!(top.iter().all(|p| p.class == "red" || p.class == "blue"), "{top:?}");
     }
 
+    /// The page's helper workers: batches claimed here, their features computed by another
+    /// engine with the same weights and handed back out of order; the run then trains exactly as
+    /// one that extracted everything itself.
+    #[test]
+    fn extraction_shared_with_another_engine_trains_identically() {
+        let (mut solo, mut shared, mut helper) = (engine(), engine(), engine());
+        solo.use_random_weights(Architecture::MobileNetV2);
+        // Random weights are drawn from the device's generator when first used: draw them now,
+        // so that both runs' new heads are drawn from the same point of the seeded generator.
+        block_on(solo.features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap();
+        shared.pretrained = solo.pretrained.clone();
+        helper.pretrained = solo.pretrained.clone();
+        let settings = settings(2, 1e-2);
+        let train_to_the_end = |engine: &mut Engine| {
+            let mut losses = Vec::new();
+            while engine.run.is_some() {
+                losses.extend(block_on(engine.train_step()).unwrap().loss);
+            }
+            losses
+        };
+        // One run after the other: each new head is drawn from the generator the run seeds.
+        add_red_and_blue(&mut solo, 5);
+        solo.start_training(&settings).unwrap();
+        let solo_losses = train_to_the_end(&mut solo);
+        add_red_and_blue(&mut shared, 5);
+        shared.start_training(&settings).unwrap();
+        let (first, second) =
+            (shared.claim_extraction().unwrap().unwrap(), shared.claim_extraction().unwrap().unwrap());
+        for job in [second, first] {
+            let features = block_on(helper.features(job.pixels, job.images, job.side, job.side)).unwrap();
+            let progress = shared.complete_extraction(job.first, &features).unwrap();
+            assert_eq!(progress.images, job.images);
+        }
+        let err = shared.complete_extraction(0, &[0.0; 4]).unwrap_err();
+        assert!(err.to_string().contains("no extraction job starts at image 0"), "{err}");
+        while let Some(job) = shared.claim_extraction().unwrap() {
+            let err = shared.complete_extraction(job.first, &[1.0; 3]).unwrap_err();
+            assert!(err.to_string().contains("got 3 values"), "{err}");
+            let features = block_on(helper.features(job.pixels, job.images, job.side, job.side)).unwrap();
+            shared.complete_extraction(job.first, &features).unwrap();
+        }
+        assert_eq!(solo_losses.len(), 2 * 2);
+        assert_eq!(train_to_the_end(&mut shared), solo_losses);
+    }
+
     #[test]
     fn fine_tuning_strategies_run_and_report_each_epoch() {
         for strategy in [Strategy::LastStages { stages: 1 }, Strategy::Full] {
             let mut engine = engine();
-            engine.use_random_weights();
+            engine.use_random_weights(Architecture::ResNet18);
             for i in 0..3 {
                 engine.add_image(&format!("a/{i}.png"), &png([200, 200, 0], i), "a", None).unwrap();
                 engine.add_image(&format!("b/{i}.png"), &png([0, 200, 200], i), "b", None).unwrap();
@@ -485,7 +585,7 @@ mod tests {
     #[test]
     fn nothing_to_export_before_training_and_pixels_must_fill_the_image() {
         let mut engine = engine();
-        engine.use_random_weights();
+        engine.use_random_weights(Architecture::ResNet18);
         let err = block_on(engine.export(Precision::F32, "d")).unwrap_err();
         assert!(err.to_string().contains("no trained model to export"), "{err}");
         let err = block_on(engine.predict_pixels(&[0; 10], 2, 2, 1)).unwrap_err();

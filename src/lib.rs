@@ -9,6 +9,7 @@ pub mod backend;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod rng;

@@ -5,6 +5,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::backend;
 use crate::engine::Engine;
+use crate::model::Architecture;
 use crate::weights::Precision;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -41,6 +42,8 @@ export interface Progress {
   steps_done: number; steps_total: number; images: number; loss: number | null; epoch_report: EpochReport | null;
 }
 export interface Prediction { class: string; probability: number }
+/** A batch of a run's images whose backbone features another worker's engine may compute. */
+export interface ExtractionJob { first: number; images: number; side: number; pixels: Float32Array }
 "#;
 
 fn js_error(err: crate::Error) -> JsError {
@@ -84,10 +87,16 @@ impl WebEngine {
         to_js(&self.0.load_weights(bytes).map_err(js_error)?)
     }
 
-    /// Untrained weights, for testing and benchmarks only (an explicit choice, never a fallback).
+    /// Untrained weights of `architecture` (default ResNet18), for testing and benchmarks only
+    /// (an explicit choice, never a fallback).
     #[wasm_bindgen(js_name = useRandomWeights)]
-    pub fn use_random_weights(&mut self) {
-        self.0.use_random_weights();
+    pub fn use_random_weights(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Architecture | undefined")] architecture: JsValue,
+    ) -> Result<(), JsError> {
+        let architecture: Option<Architecture> = from_js(architecture)?;
+        self.0.use_random_weights(architecture.unwrap_or(Architecture::ResNet18));
+        Ok(())
     }
 
     /// Decodes and keeps one image of `class_name`; `subset` is `"train"`, `"val"` or undefined.
@@ -100,7 +109,7 @@ impl WebEngine {
         class_name: &str,
         #[wasm_bindgen(unchecked_param_type = "\"train\" | \"val\" | undefined")] subset: JsValue,
     ) -> Result<(), JsError> {
-        let subset = serde_wasm_bindgen::from_value(subset).map_err(|err| JsError::new(&err.to_string()))?;
+        let subset = from_js(subset)?;
         self.0.add_image(name, bytes, class_name, subset).map_err(js_error)
     }
 
@@ -115,7 +124,7 @@ impl WebEngine {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "RunSettings")] settings: JsValue,
     ) -> Result<JsValue, JsError> {
-        let settings = serde_wasm_bindgen::from_value(settings).map_err(|err| JsError::new(&err.to_string()))?;
+        let settings = from_js(settings)?;
         to_js(&self.0.start_training(&settings).map_err(js_error)?)
     }
 
@@ -123,6 +132,36 @@ impl WebEngine {
     #[wasm_bindgen(js_name = trainStep, unchecked_return_type = "Progress")]
     pub async fn train_step(&mut self) -> Result<JsValue, JsError> {
         to_js(&self.0.train_step().await.map_err(js_error)?)
+    }
+
+    /// Hands out the next batch of images to extract features from (see `features`), or
+    /// `undefined` when all have been handed out; their features go back through
+    /// `completeExtraction`. This is how several workers share a head-only run's extraction.
+    #[wasm_bindgen(js_name = claimExtraction, unchecked_return_type = "ExtractionJob | undefined")]
+    pub fn claim_extraction(&mut self) -> Result<JsValue, JsError> {
+        let Some(job) = self.0.claim_extraction().map_err(js_error)? else { return Ok(JsValue::UNDEFINED) };
+        let object = to_js(&serde_json::json!({ "first": job.first, "images": job.images, "side": job.side }))?;
+        let pixels = js_sys::Float32Array::from(job.pixels.as_slice());
+        js_sys::Reflect::set(&object, &"pixels".into(), &pixels).map_err(|_| JsError::new("cannot build the job"))?;
+        Ok(object)
+    }
+
+    /// Takes the features of the job that started at `first`.
+    #[wasm_bindgen(js_name = completeExtraction, unchecked_return_type = "Progress")]
+    pub fn complete_extraction(&mut self, first: usize, features: &[f32]) -> Result<JsValue, JsError> {
+        to_js(&self.0.complete_extraction(first, features).map_err(js_error)?)
+    }
+
+    /// Pooled backbone features of normalised `batch × 3 × height × width` images, `batch ×
+    /// width`, from the loaded backbone (its BatchNorms folded into the convolutions).
+    pub async fn features(
+        &mut self,
+        images: Vec<f32>,
+        batch: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<f32>, JsError> {
+        self.0.features(images, batch, height, width).await.map_err(js_error)
     }
 
     /// Ends the run early, keeping the model as trained so far.
@@ -169,6 +208,10 @@ impl WebEngine {
     pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<JsValue, JsError> {
         to_js(&self.0.predict_pixels(rgba, width, height, top_k).await.map_err(js_error)?)
     }
+}
+
+fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, JsError> {
+    serde_wasm_bindgen::from_value(value).map_err(|err| JsError::new(&err.to_string()))
 }
 
 fn to_js(value: &impl serde::Serialize) -> Result<JsValue, JsError> {

@@ -118,6 +118,16 @@ impl Backbone {
         }
     }
 
+    /// The same backbone with its BatchNorms folded into the convolutions (see [`super::fold`]):
+    /// for extracting features with frozen weights; it cannot be trained or exported.
+    pub fn folded(&self) -> Self {
+        match self {
+            Backbone::ResNet18(net) => Backbone::ResNet18(net.folded()),
+            Backbone::MobileNetV2(net) => Backbone::MobileNetV2(net.folded()),
+            Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(net.folded()),
+        }
+    }
+
     /// Freezes (no gradients, BatchNorm in evaluation mode) all but the last `trained_stages`
     /// stages: ResNet18's layer1–layer4, the seven block groups of MobileNetV2 and EfficientNet
     /// (their final 1×1 convolution trains with the last stage). The stem is always frozen.

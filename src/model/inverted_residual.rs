@@ -7,11 +7,12 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
-use burn::tensor::activation::relu6;
 
 use super::ParamSource;
+use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
+use crate::kernels::Activation;
 
 /// One stage: `repeats` blocks; the first has `stride`, the rest stride 1.
 #[derive(Debug, Clone, Copy)]
@@ -152,7 +153,7 @@ impl InvertedResidualSpec {
             .with_bias(false);
         let norm = BatchNormConfig::new(channels[1]).with_epsilon(self.bn_epsilon).with_momentum(self.bn_momentum);
         let (conv_key, bn_key) = (self.keys)(layer);
-        ConvNorm { conv: source.conv2d(&conv_key, &config), bn: source.batch_norm(&bn_key, &norm) }
+        ConvNorm { conv: source.conv2d(&conv_key, &config), bn: Some(source.batch_norm(&bn_key, &norm)) }
     }
 
     /// Builds the network, taking each parameter from `source` under the key [`Self::keys`] gives.
@@ -191,11 +192,11 @@ pub struct InvertedResidual {
     pub residual: bool,
 }
 
-/// A bias-free convolution followed by BatchNorm.
+/// A bias-free convolution followed by BatchNorm (or, folded, a convolution with bias).
 #[derive(Module, Debug)]
 pub struct ConvNorm {
     pub conv: Conv2d,
-    pub bn: BatchNorm,
+    pub bn: FoldableNorm,
 }
 
 /// The feature extractor.
@@ -212,8 +213,14 @@ pub struct InvertedResidualNet {
 }
 
 impl ConvNorm {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+    /// `activation(bn(conv(x)) + residual)`.
+    fn forward(&self, x: Tensor<4>, residual: Option<Tensor<4>>, activation: Activation) -> Tensor<4> {
+        conv_norm_act(&self.conv, &self.bn, x, residual, activation)
+    }
+
+    fn folded(&self) -> Self {
+        let (conv, bn) = fold_pair(&self.conv, &self.bn);
+        Self { conv, bn }
     }
 }
 
@@ -222,12 +229,20 @@ impl InvertedResidual {
     /// `[B, in, H, W] → [B, out, H/stride, W/stride]`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = match &self.expand {
-            Some(expand) => relu6(expand.forward(input.clone())),
+            Some(expand) => expand.forward(input.clone(), None, Activation::Relu6),
             None => input.clone(),
         };
-        let x = relu6(self.depthwise.forward(x));
-        let x = self.project.forward(x);
-        if self.residual { x + input } else { x }
+        let x = self.depthwise.forward(x, None, Activation::Relu6);
+        self.project.forward(x, self.residual.then_some(input), Activation::Identity)
+    }
+
+    fn folded(&self) -> Self {
+        Self {
+            expand: self.expand.as_ref().map(ConvNorm::folded),
+            depthwise: self.depthwise.folded(),
+            project: self.project.folded(),
+            residual: self.residual,
+        }
     }
 }
 
@@ -235,12 +250,23 @@ impl InvertedResidualNet {
     /// # Shapes
     /// `[B, 3, H, W] → [B, features]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = relu6(self.stem.forward(images));
+        let mut x = self.stem.forward(images, None, Activation::Relu6);
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let x = relu6(self.head.forward(x));
+        let x = self.head.forward(x, None, Activation::Relu6);
         self.avgpool.forward(x).flatten(1, 3)
+    }
+
+    /// The same network with every BatchNorm folded into its convolution: the same features
+    /// with less work, for feature extraction with frozen weights.
+    pub fn folded(&self) -> Self {
+        Self {
+            stem: self.stem.folded(),
+            blocks: self.blocks.iter().map(InvertedResidual::folded).collect(),
+            head: self.head.folded(),
+            avgpool: self.avgpool.clone(),
+        }
     }
 
     /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all blocks before

@@ -7,6 +7,7 @@
 
 mod backbone;
 mod classifier;
+mod fold;
 mod inverted_residual;
 mod params;
 mod resnet;

@@ -3,11 +3,12 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
-use burn::tensor::activation::relu;
 
 use super::ParamSource;
+use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
+use crate::kernels::Activation;
 
 /// Width of the pooled feature vector the backbone produces.
 pub const FEATURES: usize = 512;
@@ -19,9 +20,9 @@ pub const MIN_INPUT_SIDE: usize = 32;
 #[derive(Module, Debug)]
 pub struct BasicBlock {
     pub conv1: Conv2d,
-    pub bn1: BatchNorm,
+    pub bn1: FoldableNorm,
     pub conv2: Conv2d,
-    pub bn2: BatchNorm,
+    pub bn2: FoldableNorm,
     /// Present where the block changes width or stride (torchvision's `downsample` Sequential).
     pub downsample: Option<Downsample>,
 }
@@ -31,7 +32,7 @@ pub struct BasicBlock {
 #[derive(Module, Debug)]
 pub struct Downsample {
     pub conv: Conv2d,
-    pub bn: BatchNorm,
+    pub bn: FoldableNorm,
 }
 
 /// The ResNet18 feature extractor.
@@ -42,7 +43,7 @@ pub struct Downsample {
 #[derive(Module, Debug)]
 pub struct ResNet18 {
     pub conv1: Conv2d,
-    pub bn1: BatchNorm,
+    pub bn1: FoldableNorm,
     pub maxpool: MaxPool2d,
     pub layer1: Vec<BasicBlock>,
     pub layer2: Vec<BasicBlock>,
@@ -68,13 +69,13 @@ impl BasicBlock {
     fn build(source: &mut impl ParamSource, key: &str, in_ch: usize, out_ch: usize, stride: usize) -> Self {
         let downsample = (stride != 1 || in_ch != out_ch).then(|| Downsample {
             conv: source.conv2d(&format!("{key}.downsample.0"), &conv(in_ch, out_ch, 1, stride)),
-            bn: source.batch_norm(&format!("{key}.downsample.1"), &norm(out_ch)),
+            bn: Some(source.batch_norm(&format!("{key}.downsample.1"), &norm(out_ch))),
         });
         Self {
             conv1: source.conv2d(&format!("{key}.conv1"), &conv(in_ch, out_ch, 3, stride)),
-            bn1: source.batch_norm(&format!("{key}.bn1"), &norm(out_ch)),
+            bn1: Some(source.batch_norm(&format!("{key}.bn1"), &norm(out_ch))),
             conv2: source.conv2d(&format!("{key}.conv2"), &conv(out_ch, out_ch, 3, 1)),
-            bn2: source.batch_norm(&format!("{key}.bn2"), &norm(out_ch)),
+            bn2: Some(source.batch_norm(&format!("{key}.bn2"), &norm(out_ch))),
             downsample,
         }
     }
@@ -83,12 +84,22 @@ impl BasicBlock {
     /// `[B, in, H, W] → [B, out, H/stride, W/stride]`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(down) => down.bn.forward(down.conv.forward(input.clone())),
+            Some(down) => conv_norm_act(&down.conv, &down.bn, input.clone(), None, Activation::Identity),
             None => input.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(input)));
-        let out = self.bn2.forward(self.conv2.forward(out));
-        relu(out + identity)
+        let out = conv_norm_act(&self.conv1, &self.bn1, input, None, Activation::Relu);
+        conv_norm_act(&self.conv2, &self.bn2, out, Some(identity), Activation::Relu)
+    }
+
+    /// The same block with every BatchNorm folded into its convolution, for inference.
+    pub fn folded(&self) -> Self {
+        let (conv1, bn1) = fold_pair(&self.conv1, &self.bn1);
+        let (conv2, bn2) = fold_pair(&self.conv2, &self.bn2);
+        let downsample = self.downsample.as_ref().map(|down| {
+            let (conv, bn) = fold_pair(&down.conv, &down.bn);
+            Downsample { conv, bn }
+        });
+        Self { conv1, bn1, conv2, bn2, downsample }
     }
 }
 
@@ -107,7 +118,7 @@ impl ResNet18 {
         let layer4 = stage("layer4", 256, 512, 2);
         Self {
             conv1: source.conv2d("conv1", &conv(3, 64, 7, 2)),
-            bn1: source.batch_norm("bn1", &norm(64)),
+            bn1: Some(source.batch_norm("bn1", &norm(64))),
             maxpool: MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -123,12 +134,29 @@ impl ResNet18 {
     /// # Shapes
     /// `[B, 3, H, W] → [B, 512]` (H, W ≥ 32)
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let x = conv_norm_act(&self.conv1, &self.bn1, images, None, Activation::Relu);
         let mut x = self.maxpool.forward(x);
         for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4) {
             x = block.forward(x);
         }
         self.avgpool.forward(x).flatten(1, 3)
+    }
+
+    /// The same network with every BatchNorm folded into its convolution: the same features
+    /// with less work, for feature extraction with frozen weights.
+    pub fn folded(&self) -> Self {
+        let (conv1, bn1) = fold_pair(&self.conv1, &self.bn1);
+        let fold_stage = |stage: &[BasicBlock]| stage.iter().map(BasicBlock::folded).collect();
+        Self {
+            conv1,
+            bn1,
+            maxpool: self.maxpool.clone(),
+            layer1: fold_stage(&self.layer1),
+            layer2: fold_stage(&self.layer2),
+            layer3: fold_stage(&self.layer3),
+            layer4: fold_stage(&self.layer4),
+            avgpool: self.avgpool.clone(),
+        }
     }
 }
 

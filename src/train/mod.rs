@@ -9,7 +9,7 @@ use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 pub use head::HeadTrainer;
-pub use run::{EpochReport, Misclassified, Phase, Progress, TrainingRun};
+pub use run::{EpochReport, ExtractionJob, Misclassified, Phase, Progress, TrainingRun};
 
 use crate::error::{Error, Result};
 use crate::model::ImageClassifier;

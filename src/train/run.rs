@@ -21,6 +21,23 @@ use crate::rng::Rng;
 /// At most this many misclassified validation images are reported per epoch.
 const MISCLASSIFIED_SHOWN: usize = 24;
 
+/// Images per feature-extraction job: small jobs spread evenly over several workers and keep
+/// the input buffers small; the features do not depend on how images are batched.
+const EXTRACTION_BATCH: usize = 8;
+
+/// A batch of images whose backbone features the run needs, handed out by
+/// [`TrainingRun::claim_extraction`] so that several engines (one per Web Worker) can share the
+/// extraction; the features come back through [`TrainingRun::complete_extraction`].
+#[derive(Debug, Clone)]
+pub struct ExtractionJob {
+    /// Position of the job's first image in the extraction order: the job's identity.
+    pub first: usize,
+    pub images: usize,
+    pub side: usize,
+    /// Normalised `[images, 3, side, side]` pixels (the evaluation crop).
+    pub pixels: Vec<f32>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
@@ -69,16 +86,33 @@ pub struct Misclassified {
 
 /// The trained part and how it learns.
 enum Learner {
-    /// Strategy (a): a head on features of the frozen backbone, computed once per image.
-    Head { backbone: Box<Backbone>, trainer: Box<HeadTrainer>, features: Vec<Option<Vec<f32>>> },
+    /// Strategy (a): a head on features of the frozen backbone, computed once per image by its
+    /// folded copy, the `extractor`, which is dropped when extraction is done.
+    Head {
+        backbone: Box<Backbone>,
+        extractor: Option<Box<Backbone>>,
+        trainer: Box<HeadTrainer>,
+        features: Vec<Option<Vec<f32>>>,
+    },
     /// Strategies (b) and (c): the model on the autodiff device, its frozen part frozen.
     Model { model: Box<ImageClassifier>, optimizer: ModuleOptimizer, learning_rate: f64 },
 }
 
 enum Stage {
-    Extracting { next: usize },
-    Training { epoch: usize, order: Vec<usize>, next: usize },
-    Evaluating { epoch: usize, next: usize },
+    /// `claimed`: the first positions of jobs handed out and not completed yet.
+    Extracting {
+        next: usize,
+        claimed: Vec<usize>,
+    },
+    Training {
+        epoch: usize,
+        order: Vec<usize>,
+        next: usize,
+    },
+    Evaluating {
+        epoch: usize,
+        next: usize,
+    },
     Finished,
 }
 
@@ -167,6 +201,7 @@ impl TrainingRun {
                 let all = split.train.len() + split.val.len();
                 let eval_steps = usize::from(!split.val.is_empty());
                 let learner = Learner::Head {
+                    extractor: Some(Box::new(backbone.folded())),
                     backbone: Box::new(backbone),
                     trainer: Box::new(HeadTrainer::new(
                         continued_head.unwrap_or_else(|| head_config(features_width, classes).init(&device)),
@@ -174,8 +209,9 @@ impl TrainingRun {
                     )),
                     features: vec![None; dataset.len()],
                 };
-                let total = batches(all) + config.epochs * (batches(split.train.len()) + eval_steps);
-                (learner, Stage::Extracting { next: 0 }, total)
+                let extraction_jobs = all.div_ceil(config.batch_size.min(EXTRACTION_BATCH));
+                let total = extraction_jobs + config.epochs * (batches(split.train.len()) + eval_steps);
+                (learner, Stage::Extracting { next: 0, claimed: Vec::new() }, total)
             }
             Strategy::LastStages { .. } | Strategy::Full => {
                 let autodiff = device.clone().autodiff();
@@ -254,6 +290,84 @@ impl TrainingRun {
         }
     }
 
+    /// The folded backbone that extracts features, while the run extracts them.
+    pub fn extractor(&self) -> Option<&Backbone> {
+        match &self.learner {
+            Learner::Head { extractor, .. } => extractor.as_deref(),
+            Learner::Model { .. } => None,
+        }
+    }
+
+    /// Examples in the order their features are extracted: training, then validation.
+    fn extraction_order(&self) -> Vec<usize> {
+        self.split.train.iter().chain(&self.split.val).map(|&(i, _)| i).collect()
+    }
+
+    /// Size of the extraction job starting at `first`.
+    fn extraction_job_size(&self, first: usize) -> usize {
+        let all = self.split.train.len() + self.split.val.len();
+        self.config.batch_size.min(EXTRACTION_BATCH).min(all.saturating_sub(first))
+    }
+
+    /// The next batch of images to extract features from, if any is left unclaimed.
+    pub fn claim_extraction(&mut self, dataset: &Dataset) -> Option<ExtractionJob> {
+        let Stage::Extracting { next: first, .. } = self.stage else { return None };
+        let images = self.extraction_job_size(first);
+        if images == 0 {
+            return None;
+        }
+        let batch = self.extraction_order()[first..first + images].to_vec();
+        let pixels = self.pixels(dataset, &batch, false);
+        if let Stage::Extracting { next, claimed } = &mut self.stage {
+            claimed.push(first);
+            *next += images;
+        }
+        Some(ExtractionJob { first, images, side: self.preprocess.crop as usize, pixels })
+    }
+
+    /// The features of a job's images, `[images, width]` flattened, computed here.
+    pub async fn extract(&self, job: &ExtractionJob) -> Result<Vec<f32>> {
+        let extractor =
+            self.extractor().ok_or_else(|| Error::InvalidInput("this run is not extracting features".into()))?;
+        let shape = [job.images, 3, job.side, job.side];
+        let input = Tensor::from_data(TensorData::new(job.pixels.clone(), shape), &self.device);
+        read_back(extractor.forward(input)).await
+    }
+
+    /// Stores the features of the job that started at `first` (computed here or by another
+    /// worker); the step that completes the last job starts the first epoch.
+    pub fn complete_extraction(&mut self, first: usize, values: &[f32]) -> Result<Progress> {
+        let images = self.extraction_job_size(first);
+        let width = self.features_width;
+        let Stage::Extracting { next, claimed } = &mut self.stage else {
+            return Err(Error::InvalidInput("the run is not extracting features any more".into()));
+        };
+        let Some(position) = claimed.iter().position(|&claim| claim == first) else {
+            return Err(Error::InvalidInput(format!("no extraction job starts at image {first}")));
+        };
+        if values.len() != images * width {
+            return Err(Error::InvalidInput(format!(
+                "expected {images}×{width} features for the job at image {first}, got {} values",
+                values.len()
+            )));
+        }
+        claimed.swap_remove(position);
+        let done = *next >= self.split.train.len() + self.split.val.len() && claimed.is_empty();
+        let order = self.extraction_order();
+        let Learner::Head { features, extractor, .. } = &mut self.learner else {
+            return Err(Error::InvalidInput("feature extraction without a head learner".into()));
+        };
+        for (row, &i) in order[first..first + images].iter().enumerate() {
+            features[i] = Some(values[row * width..(row + 1) * width].to_vec());
+        }
+        if done {
+            *extractor = None;
+            self.stage = self.start_epoch(1);
+        }
+        self.steps_done += 1;
+        Ok(self.progress(Phase::Extracting, 0, images, None))
+    }
+
     fn start_epoch(&mut self, epoch: usize) -> Stage {
         let mut order: Vec<usize> = (0..self.split.train.len()).collect();
         if self.config.shuffle {
@@ -279,6 +393,13 @@ impl TrainingRun {
     /// Normalised `[n, 3, 224, 224]` input of the given examples: the evaluation crop, or the
     /// training augmentation.
     fn input(&mut self, dataset: &Dataset, indices: &[usize], augmented: bool) -> Tensor<4> {
+        let crop = self.preprocess.crop as usize;
+        let values = self.pixels(dataset, indices, augmented);
+        Tensor::from_data(TensorData::new(values, [indices.len(), 3, crop, crop]), &self.device)
+    }
+
+    /// The values of [`Self::input`], on the host.
+    fn pixels(&mut self, dataset: &Dataset, indices: &[usize], augmented: bool) -> Vec<f32> {
         let crop = self.preprocess.crop;
         let mut values = Vec::with_capacity(indices.len() * 3 * (crop * crop) as usize);
         for &i in indices {
@@ -286,8 +407,7 @@ impl TrainingRun {
             let cropped = if augmented { augment(image, crop, &mut self.rng) } else { center_crop(image, crop, crop) };
             values.extend(self.preprocess.normalize(&cropped));
         }
-        let shape = [indices.len(), 3, crop as usize, crop as usize];
-        Tensor::from_data(TensorData::new(values, shape), &self.device)
+        values
     }
 
     /// Does the next unit of work and says what it did.
@@ -295,22 +415,13 @@ impl TrainingRun {
         let batch_size = self.config.batch_size;
         match std::mem::replace(&mut self.stage, Stage::Finished) {
             Stage::Finished => Ok(self.progress(Phase::Finished, self.config.epochs, 0, None)),
-            Stage::Extracting { next } => {
-                let all: Vec<usize> = self.split.train.iter().chain(&self.split.val).map(|&(i, _)| i).collect();
-                let batch = &all[next..(next + batch_size).min(all.len())];
-                let input = self.input(dataset, batch, false);
-                let Learner::Head { backbone, features, .. } = &mut self.learner else {
-                    return Err(Error::InvalidInput("feature extraction without a head learner".into()));
-                };
-                let values = read_back(backbone.forward(input)).await?;
-                let width = self.features_width;
-                for (k, &i) in batch.iter().enumerate() {
-                    features[i] = Some(values[k * width..(k + 1) * width].to_vec());
-                }
-                self.steps_done += 1;
-                let next = next + batch.len();
-                self.stage = if next < all.len() { Stage::Extracting { next } } else { self.start_epoch(1) };
-                Ok(self.progress(Phase::Extracting, 0, batch.len(), None))
+            extracting @ Stage::Extracting { .. } => {
+                self.stage = extracting;
+                let job = self.claim_extraction(dataset).ok_or_else(|| {
+                    Error::InvalidInput("every image is being extracted by another worker: wait for them".into())
+                })?;
+                let features = self.extract(&job).await?;
+                self.complete_extraction(job.first, &features)
             }
             Stage::Training { epoch, order, next } => {
                 let end = (next + batch_size).min(order.len());
@@ -442,6 +553,14 @@ mod tests {
         tensor.into_data().try_into_vec::<f32>().expect("f32 tensor")
     }
 
+    fn running_mean(bn: &Option<burn::nn::BatchNorm>) -> Vec<f32> {
+        values(bn.as_ref().expect("an unfolded BatchNorm").running_mean.value())
+    }
+
+    fn running_var(bn: &Option<burn::nn::BatchNorm>) -> Vec<f32> {
+        values(bn.as_ref().expect("an unfolded BatchNorm").running_var.value())
+    }
+
     /// Strategy (b) with one stage, one epoch of batches of 4, nothing held out.
     fn last_stage() -> RunSettings {
         RunSettings {
@@ -483,8 +602,8 @@ mod tests {
             let last = before.blocks.len() - 1;
             assert_eq!(values(before.stem.conv.weight.val()), values(after.stem.conv.weight.val()));
             assert_eq!(
-                values(before.blocks[last - 1].project.bn.running_var.value()),
-                values(after.blocks[last - 1].project.bn.running_var.value())
+                running_var(&before.blocks[last - 1].project.bn),
+                running_var(&after.blocks[last - 1].project.bn)
             );
             assert_ne!(
                 values(before.blocks[last].project.conv.weight.val()),
@@ -511,9 +630,9 @@ mod tests {
         };
         assert_eq!(values(before.conv1.weight.val()), values(after.conv1.weight.val()));
         assert_eq!(values(before.layer3[1].conv2.weight.val()), values(after.layer3[1].conv2.weight.val()));
-        assert_eq!(values(before.layer3[1].bn2.running_mean.value()), values(after.layer3[1].bn2.running_mean.value()));
+        assert_eq!(running_mean(&before.layer3[1].bn2), running_mean(&after.layer3[1].bn2));
         assert_ne!(values(before.layer4[1].conv2.weight.val()), values(after.layer4[1].conv2.weight.val()));
-        assert_ne!(values(before.layer4[1].bn2.running_mean.value()), values(after.layer4[1].bn2.running_mean.value()));
+        assert_ne!(running_mean(&before.layer4[1].bn2), running_mean(&after.layer4[1].bn2));
         assert_eq!(trained.num_classes(), 2);
     }
 }

@@ -1,0 +1,275 @@
+//! The fused convolution on host memory: `act(conv(x, w) + bias + residual)` for NCHW tensors,
+//! one image at a time as a matrix product `[out, in·kh·kw] × [in·kh·kw, oh·ow]` written
+//! straight into the output (PyTorch's weight layout is already the left matrix, so nothing is
+//! re-laid out). The bias and the residual are put in the output first and the product is added
+//! onto them; the activation is one pass over the output while it is still in cache.
+
+/// What follows the convolution (its code is what crosses the backend-extension boundary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Activation {
+    Identity = 0,
+    Relu = 1,
+    Relu6 = 2,
+}
+
+/// Sizes of one convolution: groups 1, no dilation, padding per side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub in_height: usize,
+    pub in_width: usize,
+    pub out_channels: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Top, left, bottom, right.
+    pub padding: [usize; 4],
+}
+
+impl ConvGeometry {
+    pub fn out_height(&self) -> usize {
+        (self.in_height + self.padding[0] + self.padding[2] - self.kernel[0]) / self.stride[0] + 1
+    }
+
+    pub fn out_width(&self) -> usize {
+        (self.in_width + self.padding[1] + self.padding[3] - self.kernel[1]) / self.stride[1] + 1
+    }
+
+    /// Rows of the unfolded input: one per input channel and kernel position.
+    fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel[0] * self.kernel[1]
+    }
+
+    /// A 1×1, stride-1, unpadded convolution reads the input as it is.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0; 4]
+    }
+}
+
+/// `act(conv(x, weight) + bias + residual)`: `x` `[batch, in, h, w]`, `weight` `[out, in, kh, kw]`,
+/// `bias` `[out]`, `residual` the output's shape `[batch, out, oh, ow]`.
+pub fn conv2d_fused(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    residual: Option<&[f32]>,
+    geometry: &ConvGeometry,
+    activation: Activation,
+) -> Vec<f32> {
+    let g = geometry;
+    if super::winograd::applies(g) {
+        return super::winograd::conv3x3_fused(x, weight, bias, residual, g, activation);
+    }
+    let (out_plane, in_image) = (g.out_height() * g.out_width(), g.in_channels * g.in_height * g.in_width);
+    let out_image = g.out_channels * out_plane;
+    let mut output = vec![0.0f32; g.batch * out_image];
+    let mut columns = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; g.patch_len() * out_plane] };
+    for image in 0..g.batch {
+        let dst = &mut output[image * out_image..(image + 1) * out_image];
+        for (channel, row) in dst.chunks_exact_mut(out_plane).enumerate() {
+            row.fill(bias[channel]);
+        }
+        if let Some(residual) = residual {
+            for (d, r) in dst.iter_mut().zip(&residual[image * out_image..(image + 1) * out_image]) {
+                *d += r;
+            }
+        }
+        let input = &x[image * in_image..(image + 1) * in_image];
+        let rhs = if g.is_pointwise() {
+            input
+        } else {
+            unfold(input, g, &mut columns);
+            &columns
+        };
+        multiply_add(dst, weight, rhs, g.out_channels, g.patch_len(), out_plane);
+        activate(dst, activation);
+    }
+    output
+}
+
+/// im2col: row `(c, ki, kj)` of `columns` holds input channel `c` shifted by the kernel
+/// position, zero where it falls in the padding.
+fn unfold(input: &[f32], g: &ConvGeometry, columns: &mut [f32]) {
+    let (out_h, out_w) = (g.out_height(), g.out_width());
+    let [kernel_h, kernel_w] = g.kernel;
+    let [stride_h, stride_w] = g.stride;
+    let (pad_top, pad_left) = (g.padding[0], g.padding[1]);
+    let plane = g.in_height * g.in_width;
+    let mut rows = columns.chunks_exact_mut(out_h * out_w);
+    for channel in 0..g.in_channels {
+        let source = &input[channel * plane..(channel + 1) * plane];
+        for ki in 0..kernel_h {
+            for kj in 0..kernel_w {
+                let Some(row) = rows.next() else { return };
+                // Output columns whose input column lies inside the image: [first, last).
+                let first = (pad_left.saturating_sub(kj)).div_ceil(stride_w).min(out_w);
+                let last = ((g.in_width + pad_left).saturating_sub(kj).div_ceil(stride_w)).clamp(first, out_w);
+                for (oh, out_row) in row.chunks_exact_mut(out_w).enumerate() {
+                    let ih = (oh * stride_h + ki) as isize - pad_top as isize;
+                    if ih < 0 || ih as usize >= g.in_height {
+                        out_row.fill(0.0);
+                        continue;
+                    }
+                    let in_row = &source[ih as usize * g.in_width..(ih as usize + 1) * g.in_width];
+                    out_row[..first].fill(0.0);
+                    out_row[last..].fill(0.0);
+                    if first == last {
+                        continue;
+                    }
+                    let start = first * stride_w + kj - pad_left;
+                    if stride_w == 1 {
+                        out_row[first..last].copy_from_slice(&in_row[start..start + (last - first)]);
+                    } else {
+                        for (o, value) in out_row[first..last].iter_mut().zip(in_row[start..].iter().step_by(stride_w))
+                        {
+                            *o = *value;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major.
+fn multiply_add(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
+    gemm_f32(dst, lhs, rhs, m, k, n, true);
+}
+
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all row-major.
+pub(super) fn multiply(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
+    gemm_f32(dst, lhs, rhs, m, k, n, false);
+}
+
+/// The `gemm` crate's SIMD kernels (simd128 in the browser; all cores natively); `accumulate`
+/// adds the product to `dst` instead of overwriting it.
+fn gemm_f32(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
+    assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n, "matrix sizes");
+    #[cfg(not(target_arch = "wasm32"))]
+    let parallelism = gemm::Parallelism::Rayon(0);
+    #[cfg(target_arch = "wasm32")]
+    let parallelism = gemm::Parallelism::None;
+    // SAFETY: the three slices hold exactly the m×n, m×k and k×n row-major matrices the strides
+    // describe (checked above), and `dst` does not alias the inputs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+pub(super) fn activate(values: &mut [f32], activation: Activation) {
+    match activation {
+        Activation::Identity => {}
+        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, one output at a time.
+    fn naive(
+        x: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        residual: Option<&[f32]>,
+        g: &ConvGeometry,
+        act: Activation,
+    ) -> Vec<f32> {
+        let (oh, ow) = (g.out_height(), g.out_width());
+        let mut out = Vec::new();
+        for b in 0..g.batch {
+            for co in 0..g.out_channels {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let mut sum = bias[co];
+                        for ci in 0..g.in_channels {
+                            for ki in 0..g.kernel[0] {
+                                for kj in 0..g.kernel[1] {
+                                    let ih = (i * g.stride[0] + ki) as isize - g.padding[0] as isize;
+                                    let iw = (j * g.stride[1] + kj) as isize - g.padding[1] as isize;
+                                    if ih < 0 || iw < 0 || ih as usize >= g.in_height || iw as usize >= g.in_width {
+                                        continue;
+                                    }
+                                    let xi = ((b * g.in_channels + ci) * g.in_height + ih as usize) * g.in_width
+                                        + iw as usize;
+                                    let wi = ((co * g.in_channels + ci) * g.kernel[0] + ki) * g.kernel[1] + kj;
+                                    sum += x[xi] * w[wi];
+                                }
+                            }
+                        }
+                        let index = out.len();
+                        sum += residual.map_or(0.0, |r| r[index]);
+                        let mut value = [sum];
+                        activate(&mut value, act);
+                        out.push(value[0]);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) % 200) as f32 / 100.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_definition_for_every_shape_the_backbones_use() {
+        let cases = [
+            // ResNet's stem, 3×3 stride 1 and 2, 1×1 stride 2 downsample; TF-SAME asymmetric
+            // padding; a pointwise convolution; a wide kernel on a narrow image.
+            ([2, 3, 23, 19, 8], [7, 7], [2, 2], [3, 3, 3, 3], Activation::Relu),
+            ([1, 5, 9, 11, 6], [3, 3], [1, 1], [1, 1, 1, 1], Activation::Relu),
+            // 3×3 stride 1 goes through Winograd: odd and even sizes, batches, no or odd padding.
+            ([3, 4, 8, 8, 5], [3, 3], [1, 1], [1, 1, 1, 1], Activation::Relu),
+            ([2, 3, 7, 6, 2], [3, 3], [1, 1], [0, 0, 0, 0], Activation::Identity),
+            ([1, 2, 5, 5, 3], [3, 3], [1, 1], [1, 0, 2, 1], Activation::Relu6),
+            ([2, 4, 10, 9, 7], [3, 3], [2, 2], [1, 1, 1, 1], Activation::Identity),
+            ([1, 6, 8, 8, 4], [1, 1], [2, 2], [0, 0, 0, 0], Activation::Identity),
+            ([1, 3, 12, 12, 5], [3, 3], [2, 2], [0, 0, 1, 1], Activation::Relu6),
+            ([3, 7, 5, 6, 9], [1, 1], [1, 1], [0, 0, 0, 0], Activation::Relu6),
+            ([1, 2, 4, 3, 3], [5, 5], [1, 1], [2, 2, 2, 2], Activation::Relu),
+        ];
+        for (i, ([batch, in_channels, in_height, in_width, out_channels], kernel, stride, padding, act)) in
+            cases.into_iter().enumerate()
+        {
+            let g = ConvGeometry { batch, in_channels, in_height, in_width, out_channels, kernel, stride, padding };
+            let x = values(batch * in_channels * in_height * in_width, 1);
+            let w = values(out_channels * in_channels * kernel[0] * kernel[1], 2);
+            let bias = values(out_channels, 3);
+            let residual = values(batch * out_channels * g.out_height() * g.out_width(), 4);
+            for residual in [None, Some(residual.as_slice())] {
+                let ours = conv2d_fused(&x, &w, &bias, residual, &g, act);
+                let expected = naive(&x, &w, &bias, residual, &g, act);
+                assert_eq!(ours.len(), expected.len(), "case {i}");
+                let diff = ours.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                assert!(diff < 1e-4, "case {i}: {diff}");
+            }
+        }
+    }
+}

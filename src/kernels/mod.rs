@@ -1,0 +1,194 @@
+//! Kernels of our own, behind Burn's backend-extension mechanism. One today: the fused
+//! convolution that feature extraction runs on the CPU backend (`flex`), where a folded
+//! convolution, its bias, a residual addition and the activation become one operation instead of
+//! four passes over the activations, and 3×3 stride-1 convolutions (most of ResNet's work) use
+//! Winograd's F(2×2, 3×3). Other backends (WebGPU) run Burn's own operations.
+
+mod conv;
+mod winograd;
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Backend, DispatchDevice, Flex, backend_extension, tensor::FloatTensor};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::activation::{relu, relu6};
+use burn::tensor::{Tensor, TensorData};
+
+pub use conv::Activation;
+use conv::{ConvGeometry, conv2d_fused};
+
+/// The fused convolution as a backend operation (groups 1, no dilation).
+#[backend_extension(Flex)]
+pub trait FusedConvBackend: Backend {
+    /// `activation(conv(x, weight) + bias)`, with `activation` 0 identity, 1 ReLU, 2 ReLU6.
+    #[allow(clippy::too_many_arguments)]
+    fn fused_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        pad_top: usize,
+        pad_left: usize,
+        pad_bottom: usize,
+        pad_right: usize,
+        activation: u8,
+    ) -> FloatTensor<Self>;
+
+    /// The same with `residual` (the output's shape) added before the activation.
+    #[allow(clippy::too_many_arguments)]
+    fn fused_conv2d_residual(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        stride: usize,
+        pad_top: usize,
+        pad_left: usize,
+        pad_bottom: usize,
+        pad_right: usize,
+        activation: u8,
+    ) -> FloatTensor<Self>;
+}
+
+impl FusedConvBackend for Flex {
+    fn fused_conv2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        stride: usize,
+        pad_top: usize,
+        pad_left: usize,
+        pad_bottom: usize,
+        pad_right: usize,
+        activation: u8,
+    ) -> FlexTensor {
+        flex_conv(x, weight, bias, None, stride, [pad_top, pad_left, pad_bottom, pad_right], activation)
+    }
+
+    fn fused_conv2d_residual(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        residual: FlexTensor,
+        stride: usize,
+        pad_top: usize,
+        pad_left: usize,
+        pad_bottom: usize,
+        pad_right: usize,
+        activation: u8,
+    ) -> FlexTensor {
+        let padding = [pad_top, pad_left, pad_bottom, pad_right];
+        flex_conv(x, weight, bias, Some(residual), stride, padding, activation)
+    }
+}
+
+fn flex_conv(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: FlexTensor,
+    residual: Option<FlexTensor>,
+    stride: usize,
+    padding: [usize; 4],
+    activation: u8,
+) -> FlexTensor {
+    let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.to_contiguous());
+    let residual = residual.map(|residual| residual.to_contiguous());
+    let (&[batch, in_channels, in_height, in_width], &[out_channels, _, kernel_h, kernel_w]) =
+        (x.layout().shape().as_slice(), weight.layout().shape().as_slice())
+    else {
+        unreachable!("the fused convolution takes 4-d input and weights");
+    };
+    let geometry = ConvGeometry {
+        batch,
+        in_channels,
+        in_height,
+        in_width,
+        out_channels,
+        kernel: [kernel_h, kernel_w],
+        stride: [stride, stride],
+        padding,
+    };
+    fn slice(tensor: &FlexTensor) -> &[f32] {
+        tensor.as_slice::<f32>().expect("contiguous float32")
+    }
+    let activation = match activation {
+        1 => Activation::Relu,
+        2 => Activation::Relu6,
+        _ => Activation::Identity,
+    };
+    let output =
+        conv2d_fused(slice(&x), slice(&weight), slice(&bias), residual.as_ref().map(slice), &geometry, activation);
+    let shape = [batch, out_channels, geometry.out_height(), geometry.out_width()];
+    FlexTensor::from_data(TensorData::new(output, shape))
+}
+
+/// `activation(conv(x) + residual)` for a convolution with bias (a folded one): fused on the CPU
+/// backend where the convolution is plain (groups 1, no dilation, equal strides); Burn's
+/// operations otherwise.
+pub fn conv2d_activation(
+    conv: &Conv2d,
+    x: Tensor<4>,
+    residual: Option<Tensor<4>>,
+    activation: Activation,
+) -> Tensor<4> {
+    let on_flex = matches!(x.device().as_dispatch(), DispatchDevice::Flex(_));
+    let plain = conv.groups == 1 && conv.dilation == [1, 1] && conv.stride[0] == conv.stride[1];
+    match (&conv.bias, on_flex && plain) {
+        (Some(bias), true) => {
+            let [_, _, height, width] = x.dims();
+            let [top, left, bottom, right] = padding(conv, height, width);
+            let code = activation as u8;
+            let (x, weight, bias) = (x.into_dispatch(), conv.weight.val().into_dispatch(), bias.val().into_dispatch());
+            let stride = conv.stride[0];
+            Tensor::from_dispatch(match residual {
+                None => <burn::backend::Dispatch as FusedConvBackend>::fused_conv2d(
+                    x, weight, bias, stride, top, left, bottom, right, code,
+                ),
+                Some(residual) => <burn::backend::Dispatch as FusedConvBackend>::fused_conv2d_residual(
+                    x,
+                    weight,
+                    bias,
+                    residual.into_dispatch(),
+                    stride,
+                    top,
+                    left,
+                    bottom,
+                    right,
+                    code,
+                ),
+            })
+        }
+        _ => add_and_activate(conv.forward(x), residual, activation),
+    }
+}
+
+/// Top, left, bottom and right padding of `conv` on a `height × width` input, as Burn's `Conv2d`
+/// computes it (for "same", the odd pixel goes to the bottom and right, as in TensorFlow).
+fn padding(conv: &Conv2d, height: usize, width: usize) -> [usize; 4] {
+    let same = |kernel: usize, stride: usize, size: usize| {
+        let total = ((size.div_ceil(stride).max(1) - 1) * stride + kernel).saturating_sub(size);
+        (total / 2, total - total / 2)
+    };
+    match conv.padding {
+        PaddingConfig2d::Valid => [0; 4],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [top, left, bottom, right],
+        PaddingConfig2d::Same => {
+            let (top, bottom) = same(conv.kernel_size[0], conv.stride[0], height);
+            let (left, right) = same(conv.kernel_size[1], conv.stride[1], width);
+            [top, left, bottom, right]
+        }
+    }
+}
+
+/// `activation(out + residual)` with Burn's operations.
+pub fn add_and_activate(out: Tensor<4>, residual: Option<Tensor<4>>, activation: Activation) -> Tensor<4> {
+    let out = match residual {
+        Some(residual) => out + residual,
+        None => out,
+    };
+    match activation {
+        Activation::Identity => out,
+        Activation::Relu => relu(out),
+        Activation::Relu6 => relu6(out),
+    }
+}

@@ -1,0 +1,109 @@
+//! BatchNorm folding for inference. In evaluation mode a BatchNorm after a convolution is an
+//! affine map per output channel, so it can be merged into the convolution's weights and bias:
+//! the folded network computes the same function (up to float rounding) without the four
+//! element-wise passes over every activation that a BatchNorm costs on the CPU.
+//!
+//! Folded modules are for extracting features with frozen weights only: they have no BatchNorm
+//! parameters to train or to export. On the CPU backend a folded convolution also takes its
+//! bias, residual and activation in one fused operation ([`conv_norm_act`]).
+
+use burn::module::Param;
+use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
+
+use crate::kernels::{Activation, add_and_activate, conv2d_activation};
+
+/// The convolution that computes `bn(conv(x))` with `bn` in evaluation mode:
+/// `W' = W·s`, `b' = (b − μ)·s + β` with `s = γ / √(σ² + ε)` per output channel.
+pub fn fold_batch_norm(conv: &Conv2d, bn: &BatchNorm) -> Conv2d {
+    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
+    let weight = conv.weight.val();
+    let [out_channels, ..] = weight.dims();
+    let folded_weight = weight * scale.clone().reshape([out_channels, 1, 1, 1]);
+    let bias = match &conv.bias {
+        Some(bias) => bias.val(),
+        None => scale.zeros_like(),
+    };
+    let folded_bias = (bias - bn.running_mean.value()) * scale + bn.beta.val();
+    Conv2d {
+        weight: Param::from_tensor(folded_weight),
+        bias: Some(Param::from_tensor(folded_bias)),
+        stride: conv.stride,
+        kernel_size: conv.kernel_size,
+        dilation: conv.dilation,
+        groups: conv.groups,
+        padding: conv.padding.clone(),
+    }
+}
+
+/// A convolution's BatchNorm: `Some` as loaded and trained, `None` once folded into the
+/// convolution by [`fold_batch_norm`].
+pub type FoldableNorm = Option<BatchNorm>;
+
+/// `activation(bn(conv(x)) + residual)`. A folded pair (no BatchNorm left) runs as one fused
+/// operation on the CPU backend (see [`crate::kernels`]).
+pub fn conv_norm_act(
+    conv: &Conv2d,
+    bn: &FoldableNorm,
+    x: Tensor<4>,
+    residual: Option<Tensor<4>>,
+    activation: Activation,
+) -> Tensor<4> {
+    match bn {
+        Some(bn) => add_and_activate(bn.forward(conv.forward(x)), residual, activation),
+        None => conv2d_activation(conv, x, residual, activation),
+    }
+}
+
+/// `conv` with `bn` folded in, and no BatchNorm left; an already folded pair stays as it is.
+pub fn fold_pair(conv: &Conv2d, bn: &FoldableNorm) -> (Conv2d, FoldableNorm) {
+    match bn {
+        Some(bn) => (fold_batch_norm(conv, bn), None),
+        None => (conv.clone(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::RunningState;
+    use burn::nn::BatchNormConfig;
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::{Device, Distribution, TensorData};
+
+    /// A BatchNorm with non-trivial statistics, so that every term of the fold matters.
+    fn trained_norm(channels: usize, device: &Device) -> BatchNorm {
+        let mut bn = BatchNormConfig::new(channels).with_epsilon(1e-3).init(device);
+        let random = |low: f64, high: f64| Tensor::<1>::random([channels], Distribution::Uniform(low, high), device);
+        bn.gamma = Param::from_tensor(random(0.5, 1.5));
+        bn.beta = Param::from_tensor(random(-0.5, 0.5));
+        bn.running_mean = RunningState::new(random(-0.3, 0.3));
+        bn.running_var = RunningState::new(random(0.2, 2.0));
+        bn
+    }
+
+    #[test]
+    fn a_folded_convolution_computes_the_same_as_conv_then_norm() {
+        let device = Device::flex();
+        device.seed(7);
+        let input = Tensor::<4>::random([2, 8, 11, 9], Distribution::Normal(0.0, 1.0), &device);
+        for (groups, out, bias) in [(1, 6, false), (8, 8, false), (2, 4, true)] {
+            let conv = Conv2dConfig::new([8, out], [3, 3])
+                .with_groups(groups)
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_bias(bias)
+                .init(&device);
+            let bn = trained_norm(out, &device);
+            let bn = Some(bn);
+            let expected: TensorData = conv_norm_act(&conv, &bn, input.clone(), None, Activation::Relu6).into_data();
+            let (folded, rest) = fold_pair(&conv, &bn);
+            assert!(rest.is_none());
+            // Fused on the CPU backend where groups is 1, Burn's operations for the depthwise case.
+            let actual = conv_norm_act(&folded, &rest, input.clone(), None, Activation::Relu6).into_data();
+            actual.assert_approx_eq::<f32>(&expected, burn::tensor::Tolerance::absolute(1e-5));
+        }
+    }
+}
