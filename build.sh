@@ -5,7 +5,9 @@
 #   ./build.sh test           run every test: native (cargo test), in headless Chromium (wasm-pack test),
 #                             the page and the embed example end to end (playwright-core driving
 #                             Chromium), the embed example's types, and PyTorch interop when torch is there
-#   ./build.sh bench          ResNet18 forward images/s: native CPU, PyTorch, Chromium WebGPU and CPU
+#   ./build.sh bench          backbone feature extraction, images/s at 224×224 (ResNet18, MobileNetV2,
+#                             EfficientNet-Lite0): ours natively and in Chromium (CPU, WebGPU), beside
+#                             PyTorch, onnxruntime and onnxruntime-web
 #   ./build.sh bench-accuracy DATASET [BACKENDS] [WEIGHTS...]
 #                             head-only transfer learning on an ImageFolder DATASET (train/, val/):
 #                             validation accuracy, time to first accuracy, images/s, natively and in
@@ -122,7 +124,7 @@ try_resnet18_weights() {
 }
 
 ensure_node_modules() {
-  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/typescript ]; then
+  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/onnxruntime-web ]; then
     step "installing npm packages"
     npm ci --no-audit --no-fund
   fi
@@ -170,29 +172,53 @@ cmd_test() {
   scripts/test_pytorch_interop.sh
 }
 
+# The peer references' ONNX files in bench-models/, exported from torch (scripts/export_onnx.py)
+# unless they are newer than the script.
+BENCH_MODELS=(resnet18 mobilenet_v2 efficientnet_lite0)
+
+ensure_bench_models() {
+  python3 -c "import onnx, onnxruntime" 2>/dev/null || python3 -m pip install --quiet onnx onnxruntime
+  local model
+  for model in "${BENCH_MODELS[@]}"; do
+    if [ ! "bench-models/$model.onnx" -nt scripts/export_onnx.py ]; then
+      step "exporting the backbones to ONNX (bench-models/)"
+      python3 scripts/export_onnx.py bench-models
+      return
+    fi
+  done
+}
+
 cmd_bench() {
   ensure_chromium
   ensure_node_modules
   build_app
-  local results
+  local results pages
   results=$(mktemp)
+  pages=("http://127.0.0.1:8765/www/bench.html?batches=1,8")
   step "native CPU (Burn flex)"
   cargo run --release --quiet --example bench_forward 1 8 | tee -a "$results"
   if python3 -c "import torch, torchvision" 2>/dev/null; then
-    step "PyTorch (2 threads)"
-    python3 scripts/bench_torch.py 1 8 | tee -a "$results"
+    ensure_bench_models
+    step "PyTorch and onnxruntime (2 threads)"
+    python3 scripts/bench_torch.py --onnx bench-models 1 8 | tee -a "$results"
+    # onnxruntime-web fixes its thread count once per page: one load per count.
+    pages+=("http://127.0.0.1:8765/www/bench-ort.html?threads=1&batches=1,8"
+            "http://127.0.0.1:8765/www/bench-ort.html?threads=2&batches=1,8")
   else
-    step "PyTorch not installed: no reference figure (pip install torch torchvision)"
+    step "PyTorch not installed: no reference figures (pip install torch torchvision)"
   fi
-  step "headless Chromium (WebGPU, then the CPU fallback)"
-  python3 scripts/serve.py 8765 >/dev/null 2>&1 &
+  step "headless Chromium (ours: CPU, WebGPU; onnxruntime-web: 1, then 2 threads)"
+  # Cross-origin isolated for onnxruntime-web's threads; our page loads only same-origin files.
+  python3 scripts/serve.py 8765 --isolated >/dev/null 2>&1 &
   bench_server=$!
   trap 'kill "$bench_server" 2>/dev/null || true' EXIT
   sleep 1
-  node scripts/bench_browser.mjs "http://127.0.0.1:8765/www/bench.html?batches=1,8" | tee -a "$results"
+  node scripts/bench_browser.mjs "${pages[@]}" | tee -a "$results"
   kill "$bench_server"
-  step "summary (images/s at 224×224; ratio = PyTorch / this)"
+  step "summary (images/s at 224×224; ours ÷ reference, > 1: ours faster)"
   python3 scripts/bench_summary.py "$results"
+  step "download size of the app's WebAssembly (both backends)"
+  echo "pkg/browser_finetune_bg.wasm: $(stat -c %s pkg/browser_finetune_bg.wasm) bytes, $(gzip -9 -c pkg/browser_finetune_bg.wasm | wc -c) gzipped"
 }
 
 cmd_bench_accuracy() {
@@ -225,6 +251,12 @@ cmd_bench_accuracy() {
       node scripts/bench_accuracy_browser.mjs "http://127.0.0.1:8766" "$dataset" "$backend" "$weights"
     done
   done
+  if [ ! -f "weights/$RESNET18_FILE" ]; then
+    for backend in $backends; do
+      step "headless Chromium, $backend, ResNet18 with random weights (its file is absent: timing only)"
+      node scripts/bench_accuracy_browser.mjs "http://127.0.0.1:8766" "$dataset" "$backend" random
+    done
+  fi
   rm -f "$features"
   kill "$bench_server"
 }
@@ -234,5 +266,5 @@ case "${1:-}" in
   test) cmd_test ;;
   bench) cmd_bench ;;
   bench-accuracy) shift; cmd_bench_accuracy "$@" ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

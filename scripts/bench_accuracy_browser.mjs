@@ -1,7 +1,7 @@
 // Usage: node scripts/bench_accuracy_browser.mjs ORIGIN DATASET BACKEND [WEIGHTS]
 // Drives the real page like a user: picks the ImageFolder DATASET, trains the head with the
 // default settings on BACKEND (webgpu | cpu | auto) from WEIGHTS (a path under ORIGIN; default:
-// the page's own choice), and prints
+// the page's own choice; `random`: ResNet18 with random weights, for timing only), and prints
 // `browser-BACKEND val_accuracy=… seconds_to_first_val=… extract_images_per_s=…`.
 import { launchChromium } from "./chromium.mjs";
 
@@ -11,13 +11,21 @@ const text = (page, id) => page.evaluate((id) => document.getElementById(id).tex
 try {
   const page = await browser.newPage();
   page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
-  const query = new URLSearchParams({ seed: "0", backend, ...(weights ? { weights } : {}) });
+  const random = weights === "random";
+  const query = new URLSearchParams({ seed: "0", backend, ...(weights && !random ? { weights } : {}) });
   await page.goto(`${origin}/index.html?${query}`);
-  await page.waitForFunction(() => / weights loaded/.test(document.getElementById("weights-status").textContent), null, { timeout: 300000 });
+  const weightsStatus = (pattern) =>
+    page.waitForFunction((source) => new RegExp(source).test(document.getElementById("weights-status").textContent), pattern, { timeout: 300000 });
+  await weightsStatus(" weights loaded");
+  if (random) {
+    await page.click("#random-weights");
+    await weightsStatus("^Random weights loaded");
+  }
   const device = await text(page, "backend");
   const start = Date.now();
   await page.setInputFiles("#folder-picker", dataset);
   await page.waitForFunction(() => /images in \d+ classes ready/.test(document.getElementById("images-status").textContent), null, { timeout: 600000 });
+  const imagesReady = Date.now();
   const images = Number((await text(page, "images-status")).match(/(\d+) images/)[1]);
   await page.click("#start");
   let extractStart = null;
@@ -35,7 +43,9 @@ try {
   }
   const accuracy = Number(await page.getAttribute("#accuracy-text", "data-val-accuracy"));
   const rate = images / ((extractEnd - (extractStart ?? start)) / 1000);
-  console.log(`browser-${backend} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images} device="${device.replace(/\s+/g, " ")}"`);
+  const extraction = await page.evaluate(() => ({ ...document.getElementById("progress-text").dataset }));
+  const workers = extraction.extractionWorkers ? ` workers=${extraction.extractionWorkers} helper_wasm_mb=${(extraction.helperMemory / 1048576).toFixed(0)}` : "";
+  console.log(`browser-${backend} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} seconds_to_images_ready=${((imagesReady - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images}${workers} device="${device.replace(/\s+/g, " ")}"`);
 } finally {
   await browser.close();
 }

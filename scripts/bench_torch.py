@@ -1,23 +1,67 @@
 #!/usr/bin/env python3
-"""PyTorch reference for the forward benchmark: torchvision resnet18, eval, 224×224, 2 threads.
+"""Native references for the forward benchmark: backbone features (the head an Identity) of
+ResNet18, MobileNetV2 and EfficientNet-Lite0 at 224×224, eval, 2 threads, in PyTorch and, when
+onnxruntime is installed and export_onnx.py has written the files, in onnxruntime.
 
-Prints `pytorch batch=B images_per_s=X` per batch size, the same format as the other benchmarks.
+Usage: bench_torch.py [--onnx DIR] [BATCH ...] (default bench-models/, batches 1 8). Prints
+`pytorch model=M batch=B images_per_s=X` (and `onnxruntime …`) lines, the benchmark's format.
 """
+import argparse
 import sys
 import time
+from pathlib import Path
 
 import torch
-import torchvision
 
-torch.set_num_threads(2)
-model = torchvision.models.resnet18(weights=None).eval()
-for batch in [int(b) for b in sys.argv[1:]] or [1, 8]:
-    x = torch.ones(batch, 3, 224, 224)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from export_onnx import BACKBONES, ROOT, SIDE, feature_extractor  # noqa: E402
+
+THREADS = 2
+
+
+def images_per_second(forward, batch):
+    """After one warm-up run; more runs at batch 1, where one run is short."""
     runs = 10 if batch == 1 else 4
-    with torch.no_grad():
-        model(x)
-        start = time.perf_counter()
-        for _ in range(runs):
-            model(x)
-        seconds = time.perf_counter() - start
-    print(f"pytorch batch={batch} images_per_s={runs * batch / seconds:.2f}", flush=True)
+    forward()
+    start = time.perf_counter()
+    for _ in range(runs):
+        forward()
+    return runs * batch / (time.perf_counter() - start)
+
+
+def onnxruntime_session(path):
+    """A CPU session on THREADS threads, or None when onnxruntime or the file is missing."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    if not path.exists():
+        return None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("batches", nargs="*", type=int, default=[1, 8])
+    parser.add_argument("--onnx", type=Path, default=ROOT / "bench-models", help="folder of export_onnx.py's files")
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    for name in BACKBONES:
+        model, _ = feature_extractor(name)
+        session = onnxruntime_session(args.onnx / f"{name}.onnx")
+        for batch in args.batches:
+            images = torch.ones(batch, 3, SIDE, SIDE)
+            with torch.no_grad():
+                rate = images_per_second(lambda: model(images), batch)
+            print(f"pytorch model={name} batch={batch} images_per_s={rate:.2f}", flush=True)
+            if session is not None:
+                feed = {"images": images.numpy()}
+                rate = images_per_second(lambda: session.run(["features"], feed), batch)
+                print(f"onnxruntime model={name} batch={batch} images_per_s={rate:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

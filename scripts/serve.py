@@ -2,13 +2,16 @@
 """Serves the repository root (index.html, www/, pkg/, weights/) on 127.0.0.1 for development.
 
 Static files only, with the MIME types browsers insist on (`application/wasm` for streaming
-compilation, `text/javascript` for modules). Usage: serve.py [PORT] [PREFIX] (default 8000, "/"):
-with a PREFIX such as /tools/finetune/ the site is served under that path only, as on a host
-where it does not sit at the root.
+compilation, `text/javascript` for modules). Usage: serve.py [PORT] [PREFIX] [--isolated]
+(default 8000, "/"): with a PREFIX such as /tools/finetune/ the site is served under that path
+only, as on a host where it does not sit at the root. --isolated sends the two headers that make
+pages cross-origin isolated (COOP same-origin, COEP require-corp), without which browsers give
+no SharedArrayBuffer and so no multi-threaded WebAssembly (onnxruntime-web's threads, in the
+benchmark); every file here is same-origin, so the pages work the same with them.
 """
+import argparse
 import functools
 import http.server
-import sys
 from pathlib import Path
 
 
@@ -21,10 +24,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ".json": "application/json",
         ".pth": "application/octet-stream",
         ".safetensors": "application/octet-stream",
+        ".onnx": "application/octet-stream",
     }
 
-    def __init__(self, *args, prefix="/", **kwargs):
+    def __init__(self, *args, prefix="/", isolated=False, **kwargs):
         self.prefix = prefix
+        self.isolated = isolated
         super().__init__(*args, **kwargs)
 
     def translate_path(self, path):
@@ -34,6 +39,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-cache")
+        if self.isolated:
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         super().end_headers()
 
     def log_message(self, fmt, *args):  # keep test output readable
@@ -41,13 +49,17 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 
 def main() -> None:
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
-    prefix = "/" + (sys.argv[2] if len(sys.argv) > 2 else "").strip("/") + "/"
-    prefix = prefix.replace("//", "/")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("port", nargs="?", type=int, default=8000)
+    parser.add_argument("prefix", nargs="?", default="")
+    parser.add_argument("--isolated", action="store_true", help="send COOP/COEP: cross-origin isolated pages")
+    args = parser.parse_args()
+    prefix = ("/" + args.prefix.strip("/") + "/").replace("//", "/")
     root = Path(__file__).resolve().parent.parent
-    handler = functools.partial(Handler, directory=str(root), prefix=prefix)
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
-        print(f"serving {root} at http://127.0.0.1:{port}{prefix}", flush=True)
+    handler = functools.partial(Handler, directory=str(root), prefix=prefix, isolated=args.isolated)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
+        isolated = " (cross-origin isolated)" if args.isolated else ""
+        print(f"serving {root} at http://127.0.0.1:{args.port}{prefix}{isolated}", flush=True)
         server.serve_forever()
 
 

@@ -19,8 +19,8 @@ PATTERNS = [
     "pkg/browser_finetune.js",
     "pkg/browser_finetune_bg.wasm",
 ]
-# The benchmark page is a tool, not part of the app.
-EXCLUDED = {"www/bench.js"}
+# The benchmark pages are tools, not part of the app.
+EXCLUDED = {"www/bench.js", "www/bench-ort.js"}
 
 
 def main() -> None:

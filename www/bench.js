@@ -1,41 +1,73 @@
-// Times ResNet18 forward passes on each backend the browser offers. Driven by
-// scripts/bench_browser.mjs, which reads window.benchResults once window.benchDone is set.
+// Times backbone feature extraction (224×224, untrained weights) for each backbone, backend and
+// batch size, in one engine and, on the CPU, in one engine per core (the helper workers the page
+// extracts with: see extraction.js). Driven by scripts/bench_browser.mjs, which reads
+// window.benchResults once window.benchDone is set. Lines: `NAME model=M batch=B images_per_s=X`.
 import init, { WebEngine } from "../pkg/browser_finetune.js";
+import { startHelper } from "./extraction.js";
 
 const params = new URLSearchParams(location.search);
-const batches = (params.get("batches") || "1,8").split(",").map(Number);
-const backends = (params.get("backends") || "webgpu,cpu").split(",");
+const list = (name, fallback) => (params.get(name) || fallback).split(",").filter(Boolean);
+const batches = list("batches", "1,8").map(Number);
+const backends = list("backends", "cpu,webgpu");
+const models = list("models", "ResNet18,MobileNetV2,EfficientNetLite0");
+const workers = Number(params.get("workers") || navigator.hardwareConcurrency || 1);
+const MODEL_NAMES = { ResNet18: "resnet18", MobileNetV2: "mobilenet_v2", EfficientNetLite0: "efficientnet_lite0" };
+const SIDE = 224;
 const out = document.getElementById("results");
 window.benchResults = [];
 
-function report(line) {
-  window.benchResults.push(line);
+function report(name, architecture, batch, rate, extra = "") {
+  window.benchResults.push(`${name} model=${MODEL_NAMES[architecture]} batch=${batch} images_per_s=${rate.toFixed(3)}${extra}`);
   out.textContent = window.benchResults.join("\n");
 }
 
-async function imagesPerSecond(engine, batch) {
-  const side = 224;
-  const images = new Float32Array(batch * 3 * side * side).fill(0.5);
-  await engine.logits(images, batch, side, side); // warm-up: shader compilation, allocations
-  const runs = batch === 1 ? 3 : 1;
+const pixels = (batch) => new Float32Array(batch * 3 * SIDE * SIDE).fill(0.5);
+const runsFor = (batch) => (batch === 1 ? 4 : 2);
+
+/** Images/s of one engine, after a warm-up run (shader compilation, allocations). */
+async function oneEngine(engine, batch) {
+  await engine.features(pixels(batch), batch, SIDE, SIDE);
+  const runs = runsFor(batch);
   const start = performance.now();
-  for (let i = 0; i < runs; i++) await engine.logits(images, batch, side, side);
+  for (let i = 0; i < runs; i++) await engine.features(pixels(batch), batch, SIDE, SIDE);
   return (runs * batch) / ((performance.now() - start) / 1000);
 }
 
+/** Images/s of `helpers` helper workers working at once, each on its own batches. */
+async function helperWorkers(helpers, batch) {
+  const job = () => ({ pixels: pixels(batch), images: batch, side: SIDE });
+  await Promise.all(helpers.map((helper) => helper.features(job())));
+  const runs = runsFor(batch);
+  const start = performance.now();
+  await Promise.all(helpers.map(async (helper) => {
+    for (let i = 0; i < runs; i++) await helper.features(job());
+  }));
+  return (helpers.length * runs * batch) / ((performance.now() - start) / 1000);
+}
+
 try {
-  await init();
+  const module = await WebAssembly.compileStreaming(fetch(new URL("../pkg/browser_finetune_bg.wasm", import.meta.url)));
+  await init({ module_or_path: module });
   for (const backend of backends) {
     const engine = await WebEngine.create(backend);
-    engine.useRandomWeights(1000);
-    const info = engine.backend;
-    for (const batch of batches) {
-      const rate = await imagesPerSecond(engine, batch);
-      report(`browser-${backend} batch=${batch} images_per_s=${rate.toFixed(3)} adapter="${info.adapter}"`);
+    const adapter = backend === "webgpu" ? ` adapter="${engine.backend.adapter}"` : "";
+    for (const architecture of models) {
+      engine.useRandomWeights(architecture);
+      for (const batch of batches) report(`browser-${backend}`, architecture, batch, await oneEngine(engine, batch), adapter);
     }
     engine.free();
   }
+  if (backends.includes("cpu") && workers > 1) {
+    for (const architecture of models) {
+      const helpers = await Promise.all(Array.from({ length: workers }, () => startHelper(module, { architecture })));
+      for (const batch of batches) {
+        const rate = await helperWorkers(helpers, batch);
+        report(`browser-cpu-${workers}w`, architecture, batch, rate, ` wasm_memory_per_worker_mb=${(helpers[0].memory / 1048576).toFixed(0)}`);
+      }
+      for (const helper of helpers) helper.close();
+    }
+  }
 } catch (err) {
-  report(`error ${err && err.message ? err.message : err}`);
+  window.benchResults.push(`error ${err && err.message ? err.message : err}`);
 }
 window.benchDone = true;

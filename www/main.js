@@ -23,6 +23,7 @@ const state = {
   plan: null,
   startedAt: 0,
   recent: [], // [time, images] for images/s
+  extractionWorkers: 1, // workers sharing the current run's feature extraction
 };
 
 // Lets the end-to-end test check that this thread stays responsive while the worker trains.
@@ -212,6 +213,11 @@ const onMessage = {
     setText("accuracy-text", `${plan.classes.length} classes · ${plan.train_images} training and ${plan.val_images} validation images.${head}`);
   },
   progress({ progress }) { showProgress(progress); },
+  extracting({ workers }) { state.extractionWorkers = workers; },
+  extracted({ workers, helperMemory, seconds }) {
+    // For the benchmark: how the extraction was shared and what a helper worker's memory came to.
+    Object.assign($("progress-text").dataset, { extractionWorkers: workers, helperMemory, extractionSeconds: seconds.toFixed(1) });
+  },
   paused() { state.paused = true; $("pause").textContent = "Resume"; setText("progress-text", "Paused."); },
   resumed() { state.paused = false; $("pause").textContent = "Pause"; },
   stopped({ reason }) {
@@ -312,6 +318,7 @@ function startTraining() {
   state.paused = false;
   state.startedAt = performance.now();
   state.recent = [];
+  state.extractionWorkers = 1;
   state.lastAccuracy = "";
   window.frameGaps.max = 0;
   clearReport();
@@ -320,7 +327,9 @@ function startTraining() {
 }
 
 function phaseText(p) {
-  if (p.phase === "extracting") return "Extracting features";
+  if (p.phase === "extracting") {
+    return state.extractionWorkers > 1 ? `Extracting features on ${state.extractionWorkers} workers` : "Extracting features";
+  }
   if (p.phase === "evaluating") return `Epoch ${p.epoch} of ${p.epochs}: validating`;
   if (p.phase === "training") return `Epoch ${p.epoch} of ${p.epochs}`;
   return "Finished";

@@ -17,12 +17,17 @@
 //   {type:"openSaved", id}                           {type:"weightsLoaded", …, saved}, {type:"report", report}
 //   {type:"deleteSaved", id}                         {type:"savedList", models}
 //   (after every epoch, by itself)                   {type:"autosaved", record} or {type:"saveFailed", message, quota}
+//   (a head-only run on the CPU, see extraction.js)  {type:"extracting", workers}
+//                                                    {type:"extracted", workers, helperMemory, seconds}
 //                                                    {type:"error", scope, message}
 import init, { WebEngine } from "../pkg/browser_finetune.js";
+import { extractInParallel, helperCount } from "./extraction.js";
 import { deleteModel, isQuotaError, listModels, loadModel, saveModel } from "./storage.js";
 import { fetchWeights, forgetWeights, rememberWeights } from "./weights.js";
 
 let engine = null;
+let wasmModule = null; // compiled once, shared with the extraction helpers
+let weightsSource = null; // what the helpers load: { weights } (the bytes loaded here) or { architecture }
 let run = null; // { paused, cancelled, resume }
 let model = null; // what the engine holds: { architecture, classes } (classes once trained or opened)
 let report = null; // the current run's { plan, losses, epochs }, saved with the model
@@ -68,6 +73,24 @@ async function autosave(record, epochReport) {
   }
 }
 
+/** Head-only runs on the CPU share their feature extraction with helper workers (see extraction.js). */
+const usesHelpers = (settings) =>
+  (settings.strategy?.kind ?? "head_only") === "head_only" && engine.backend.kind === "cpu" && helperCount() > 0;
+
+async function extractWithHelpers() {
+  const control = {
+    waitIfPaused: () => (run.paused ? new Promise((resolve) => { run.resume = resolve; }) : Promise.resolve()),
+    cancelled: () => run.cancelled,
+  };
+  const started = performance.now();
+  const onStarted = (workers) => post({ type: "extracting", workers });
+  const onProgress = (progress) => post({ type: "progress", progress });
+  const { helpers, helperMemory } = await extractInParallel({
+    engine, exclusive, module: wasmModule, source: weightsSource, control, onStarted, onProgress,
+  });
+  post({ type: "extracted", workers: helpers + 1, helperMemory, seconds: (performance.now() - started) / 1000 });
+}
+
 async function train(settings) {
   const plan = await exclusive(() => engine.startTraining(settings));
   post({ type: "plan", plan });
@@ -82,6 +105,7 @@ async function train(settings) {
   };
   run = { paused: false, cancelled: false, resume: null };
   try {
+    if (usesHelpers(settings)) await extractWithHelpers();
     for (;;) {
       await yieldToEvents();
       if (run.paused) await new Promise((resolve) => { run.resume = resolve; });
@@ -127,13 +151,15 @@ async function addImages(items) {
 /** Loads weights or an exported model from bytes and tells the page what they hold. */
 async function load(bytes, extra) {
   const loaded = await exclusive(() => engine.loadWeights(bytes));
+  weightsSource = { weights: bytes };
   model = { architecture: loaded.architecture, classes: loaded.class_names ?? [] };
   post({ type: "weightsLoaded", ...loaded, fromCache: false, random: false, ...extra });
 }
 
 const handlers = {
   async init({ backend }) {
-    await init();
+    wasmModule = await WebAssembly.compileStreaming(fetch(new URL("../pkg/browser_finetune_bg.wasm", import.meta.url)));
+    await init({ module_or_path: wasmModule });
     engine = await WebEngine.create(backend || "auto");
     post({ type: "ready", backend: engine.backend });
   },
@@ -155,7 +181,8 @@ const handlers = {
     }
   },
   async useRandomWeights() {
-    await exclusive(() => engine.useRandomWeights());
+    await exclusive(() => engine.useRandomWeights("ResNet18"));
+    weightsSource = { architecture: "ResNet18" };
     model = { architecture: "ResNet18", classes: [] };
     post({ type: "weightsLoaded", architecture: "ResNet18", classes: 1000, fromCache: false, random: true });
   },

@@ -100,6 +100,14 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       const valAccuracy = Number(await page.getAttribute("#accuracy-text", "data-val-accuracy"));
       console.log(`final validation accuracy: ${valAccuracy} (chance 0.33)`);
       assert.ok(valAccuracy >= 0.8, `validation accuracy ${valAccuracy}`);
+      // On the CPU, helper workers (one per further core) share the feature extraction.
+      const extraction = await page.evaluate(() => ({
+        cores: navigator.hardwareConcurrency,
+        cpu: /the CPU/.test(document.getElementById("backend").textContent),
+        workers: Number(document.getElementById("progress-text").dataset.extractionWorkers),
+      }));
+      console.log(`feature extraction on ${extraction.workers} workers (${extraction.cores} cores)`);
+      if (extraction.cpu && extraction.cores > 1) assert.ok(extraction.workers > 1, "no helper worker took part");
       const maxFrameGap = await page.evaluate(() => window.frameGaps.max);
       console.log(`longest animation-frame gap while training: ${maxFrameGap.toFixed(0)} ms`);
       assert.ok(maxFrameGap < 300, `the main thread stalled for ${maxFrameGap} ms`);

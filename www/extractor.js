@@ -1,0 +1,37 @@
+// A helper worker for feature extraction: its own wasm engine on the CPU, holding only the
+// backbone, computing features for batches the engine's worker hands it (see extraction.js).
+//
+// engine worker → helper                          helper → engine worker
+//   {type:"init", module, weights | architecture}   {type:"ready"} | {type:"failed", message}
+//   {type:"features", pixels, images, side}         {type:"features", features, memory} | {type:"failed", message}
+// `memory`: the bytes of this helper's wasm memory, for the page's and the benchmark's figures.
+import init, { WebEngine } from "../pkg/browser_finetune.js";
+
+let engine = null;
+let wasm = null;
+
+const handlers = {
+  async init({ module, weights, architecture }) {
+    wasm = await init({ module_or_path: module });
+    engine = await WebEngine.create("cpu");
+    if (weights) engine.loadWeights(weights);
+    else engine.useRandomWeights(architecture);
+  },
+  async features({ pixels, images, side }) {
+    const features = await engine.features(pixels, images, side, side);
+    self.postMessage({ type: "features", features, memory: wasm.memory.buffer.byteLength }, [features.buffer]);
+  },
+};
+
+// One message at a time, in order: the engine is not re-entrant, and replies must keep the order.
+let queue = Promise.resolve();
+self.onmessage = ({ data }) => {
+  queue = queue.then(async () => {
+    try {
+      await handlers[data.type](data);
+      if (data.type === "init") self.postMessage({ type: "ready" });
+    } catch (err) {
+      self.postMessage({ type: "failed", message: (err && err.message) || String(err) });
+    }
+  });
+};
