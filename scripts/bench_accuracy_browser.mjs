@@ -11,6 +11,9 @@ const text = (page, id) => page.evaluate((id) => document.getElementById(id).tex
 try {
   const page = await browser.newPage();
   page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "warning" || message.type() === "error") console.error(`page ${message.type()}: ${message.text()}`);
+  });
   const random = weights === "random";
   const query = new URLSearchParams({ seed: "0", backend, ...(weights && !random ? { weights } : {}) });
   await page.goto(`${origin}/index.html?${query}`);
@@ -44,7 +47,9 @@ try {
   const accuracy = Number(await page.getAttribute("#accuracy-text", "data-val-accuracy"));
   const rate = images / ((extractEnd - (extractStart ?? start)) / 1000);
   const extraction = await page.evaluate(() => ({ ...document.getElementById("progress-text").dataset }));
-  const workers = extraction.extractionWorkers ? ` workers=${extraction.extractionWorkers} helper_wasm_mb=${(extraction.helperMemory / 1048576).toFixed(0)}` : "";
+  const workers = extraction.extractionWorkers
+    ? ` workers=${extraction.extractionWorkers} images_here=${extraction.imagesHere} images_on_helpers=${extraction.imagesOnHelpers} extraction_s=${extraction.extractionSeconds} helper_wasm_mb=${(extraction.helperMemory / 1048576).toFixed(0)}`
+    : "";
   console.log(`browser-${backend} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} seconds_to_images_ready=${((imagesReady - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images}${workers} device="${device.replace(/\s+/g, " ")}"`);
 } finally {
   await browser.close();

@@ -158,6 +158,27 @@ impl Engine {
         self.dataset.add(name, bytes, class, subset, &self.preprocess())
     }
 
+    /// Keeps an image decoded and resized elsewhere ([`crate::data::decode_resized`] with
+    /// [`Engine::resize_shorter_side`]): `rgb` holds `width × height` pixels, row by row.
+    pub fn add_decoded(
+        &mut self,
+        name: &str,
+        width: u32,
+        height: u32,
+        rgb: Vec<u8>,
+        class: &str,
+        subset: Option<Subset>,
+    ) -> Result<()> {
+        let image = RgbImage::from_raw(width, height, rgb)
+            .ok_or_else(|| Error::InvalidInput(format!("'{name}': the decoded pixels do not fill {width}×{height}")))?;
+        self.dataset.add_decoded(name, image, class, subset)
+    }
+
+    /// The shorter side images are kept at, for decoding them elsewhere.
+    pub fn resize_shorter_side(&self) -> u32 {
+        self.preprocess().resize_shorter
+    }
+
     pub fn image_count(&self) -> usize {
         self.dataset.len()
     }

@@ -44,6 +44,8 @@ export interface Progress {
 export interface Prediction { class: string; probability: number }
 /** A batch of a run's images whose backbone features another worker's engine may compute. */
 export interface ExtractionJob { first: number; images: number; side: number; pixels: Float32Array }
+/** An image decoded and resized for training: RGB pixels, row by row. */
+export interface DecodedImage { width: number; height: number; pixels: Uint8Array }
 "#;
 
 fn js_error(err: crate::Error) -> JsError {
@@ -113,6 +115,27 @@ impl WebEngine {
         self.0.add_image(name, bytes, class_name, subset).map_err(js_error)
     }
 
+    /// Keeps an image `decodeResized` made (in this worker or a helper); `pixels` is RGB, row by row.
+    #[wasm_bindgen(js_name = addDecoded)]
+    pub fn add_decoded(
+        &mut self,
+        name: &str,
+        width: u32,
+        height: u32,
+        pixels: Vec<u8>,
+        class_name: &str,
+        #[wasm_bindgen(unchecked_param_type = "\"train\" | \"val\" | undefined")] subset: JsValue,
+    ) -> Result<(), JsError> {
+        let subset = from_js(subset)?;
+        self.0.add_decoded(name, width, height, pixels, class_name, subset).map_err(js_error)
+    }
+
+    /// The shorter side images are kept at (`decodeResized`'s third argument).
+    #[wasm_bindgen(getter, js_name = resizeShorterSide)]
+    pub fn resize_shorter_side(&self) -> u32 {
+        self.0.resize_shorter_side()
+    }
+
     #[wasm_bindgen(js_name = clearImages)]
     pub fn clear_images(&mut self) {
         self.0.clear_images();
@@ -140,10 +163,8 @@ impl WebEngine {
     #[wasm_bindgen(js_name = claimExtraction, unchecked_return_type = "ExtractionJob | undefined")]
     pub fn claim_extraction(&mut self) -> Result<JsValue, JsError> {
         let Some(job) = self.0.claim_extraction().map_err(js_error)? else { return Ok(JsValue::UNDEFINED) };
-        let object = to_js(&serde_json::json!({ "first": job.first, "images": job.images, "side": job.side }))?;
-        let pixels = js_sys::Float32Array::from(job.pixels.as_slice());
-        js_sys::Reflect::set(&object, &"pixels".into(), &pixels).map_err(|_| JsError::new("cannot build the job"))?;
-        Ok(object)
+        let fields = serde_json::json!({ "first": job.first, "images": job.images, "side": job.side });
+        with_pixels(fields, js_sys::Float32Array::from(job.pixels.as_slice()).into())
     }
 
     /// Takes the features of the job that started at `first`.
@@ -208,6 +229,22 @@ impl WebEngine {
     pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<JsValue, JsError> {
         to_js(&self.0.predict_pixels(rgba, width, height, top_k).await.map_err(js_error)?)
     }
+}
+
+/// Decodes an image file and resizes it as training keeps it (shorter side `shorter_side`), for
+/// decoding in several workers at once; throws a message naming the file when it cannot be used.
+#[wasm_bindgen(js_name = decodeResized, unchecked_return_type = "DecodedImage")]
+pub fn decode_resized(name: &str, bytes: &[u8], shorter_side: u32) -> Result<JsValue, JsError> {
+    let image = crate::data::decode_resized(name, bytes, shorter_side).map_err(js_error)?;
+    let fields = serde_json::json!({ "width": image.width(), "height": image.height() });
+    with_pixels(fields, js_sys::Uint8Array::from(image.as_raw().as_slice()).into())
+}
+
+/// A plain object of `fields` plus a typed array as `pixels` (serde would make it an Array).
+fn with_pixels(fields: serde_json::Value, pixels: JsValue) -> Result<JsValue, JsError> {
+    let object = to_js(&fields)?;
+    js_sys::Reflect::set(&object, &"pixels".into(), &pixels).map_err(|_| JsError::new("cannot set pixels"))?;
+    Ok(object)
 }
 
 fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, JsError> {

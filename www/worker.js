@@ -18,10 +18,10 @@
 //   {type:"deleteSaved", id}                         {type:"savedList", models}
 //   (after every epoch, by itself)                   {type:"autosaved", record} or {type:"saveFailed", message, quota}
 //   (a head-only run on the CPU, see extraction.js)  {type:"extracting", workers}
-//                                                    {type:"extracted", workers, helperMemory, seconds}
+//                                                    {type:"extracted", workers, helperMemory, imagesBy, seconds}
 //                                                    {type:"error", scope, message}
-import init, { WebEngine } from "../pkg/browser_finetune.js";
-import { extractInParallel, helperCount } from "./extraction.js";
+import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
+import { decodeInParallel, extractInParallel, helperCount } from "./extraction.js";
 import { deleteModel, isQuotaError, listModels, loadModel, saveModel } from "./storage.js";
 import { fetchWeights, forgetWeights, rememberWeights } from "./weights.js";
 
@@ -32,6 +32,8 @@ let run = null; // { paused, cancelled, resume }
 let model = null; // what the engine holds: { architecture, classes } (classes once trained or opened)
 let report = null; // the current run's { plan, losses, epochs }, saved with the model
 let queue = Promise.resolve();
+// Below this many files, starting helper workers costs more than decoding here.
+const PARALLEL_DECODING_FROM = 24;
 
 const post = (message) => self.postMessage(message);
 const errorText = (err) => (err && err.message) || String(err);
@@ -75,7 +77,7 @@ async function autosave(record, epochReport) {
 
 /** Head-only runs on the CPU share their feature extraction with helper workers (see extraction.js). */
 const usesHelpers = (settings) =>
-  (settings.strategy?.kind ?? "head_only") === "head_only" && engine.backend.kind === "cpu" && helperCount() > 0;
+  (settings.strategy?.kind ?? "head_only") === "head_only" && engine.backend.kind === "cpu" && helperCount(false) > 0;
 
 async function extractWithHelpers() {
   const control = {
@@ -85,10 +87,10 @@ async function extractWithHelpers() {
   const started = performance.now();
   const onStarted = (workers) => post({ type: "extracting", workers });
   const onProgress = (progress) => post({ type: "progress", progress });
-  const { helpers, helperMemory } = await extractInParallel({
+  const { helpers, helperMemory, imagesBy } = await extractInParallel({
     engine, exclusive, module: wasmModule, source: weightsSource, control, onStarted, onProgress,
   });
-  post({ type: "extracted", workers: helpers + 1, helperMemory, seconds: (performance.now() - started) / 1000 });
+  post({ type: "extracted", workers: Math.max(1, helpers), helperMemory, imagesBy, seconds: (performance.now() - started) / 1000 });
 }
 
 async function train(settings) {
@@ -131,19 +133,36 @@ async function train(settings) {
   }
 }
 
+/** Decodes the files (on helper workers too, where there are cores to spare) and keeps the images in the engine. */
 async function addImages(items) {
   let done = 0;
   let added = 0;
-  for (const item of items) {
+  const onResult = async (item, decoded, error) => {
     try {
-      const bytes = new Uint8Array(await item.file.arrayBuffer());
-      await exclusive(() => engine.addImage(item.name, bytes, item.label, item.subset ?? undefined));
+      if (error) throw error;
+      const { width, height, pixels } = decoded;
+      await exclusive(() => engine.addDecoded(item.name, width, height, pixels, item.label, item.subset ?? undefined));
       added += 1;
     } catch (err) {
       post({ type: "skipped", name: item.name, reason: errorText(err) });
     }
     done += 1;
     if (done % 8 === 0 || done === items.length) post({ type: "imagesProgress", done, total: items.length });
+  };
+  const shorterSide = engine.resizeShorterSide;
+  const decodeHere = (name, bytes) => decodeResized(name, bytes, shorterSide);
+  if (helperCount(true) > 0 && items.length >= PARALLEL_DECODING_FROM) {
+    await decodeInParallel({ items, module: wasmModule, shorterSide, decodeHere, onResult });
+  } else {
+    for (const item of items) {
+      let decoded, error;
+      try {
+        decoded = decodeHere(item.name, new Uint8Array(await item.file.arrayBuffer()));
+      } catch (err) {
+        error = err;
+      }
+      await onResult(item, decoded, error);
+    }
   }
   post({ type: "imagesAdded", count: added });
 }

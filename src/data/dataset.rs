@@ -31,6 +31,11 @@ pub struct Dataset {
     examples: Vec<Example>,
 }
 
+/// An image file decoded and resized as the dataset keeps it (shorter side `shorter_side`).
+pub fn decode_resized(name: &str, bytes: &[u8], shorter_side: u32) -> Result<RgbImage> {
+    Ok(resize_shorter_side(&decode_image(name, bytes)?, shorter_side))
+}
+
 /// Indices into the dataset's examples with their class index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
@@ -50,10 +55,15 @@ impl Dataset {
         subset: Option<Subset>,
         preprocess: &Preprocess,
     ) -> Result<()> {
+        let image = decode_resized(name, bytes, preprocess.resize_shorter)?;
+        self.add_decoded(name, image, class, subset)
+    }
+
+    /// Keeps an image [`decode_resized`] made (in this worker or another).
+    pub fn add_decoded(&mut self, name: &str, image: RgbImage, class: &str, subset: Option<Subset>) -> Result<()> {
         if class.trim().is_empty() {
             return Err(Error::InvalidInput(format!("'{name}' has no class: put images in one folder per class")));
         }
-        let image = resize_shorter_side(&decode_image(name, bytes)?, preprocess.resize_shorter);
         self.examples.push(Example { name: name.to_string(), class: class.to_string(), subset, image });
         Ok(())
     }

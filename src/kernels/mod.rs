@@ -1,10 +1,12 @@
 //! Kernels of our own, behind Burn's backend-extension mechanism. One today: the fused
 //! convolution that feature extraction runs on the CPU backend (`flex`), where a folded
 //! convolution, its bias, a residual addition and the activation become one operation instead of
-//! four passes over the activations, and 3×3 stride-1 convolutions (most of ResNet's work) use
-//! Winograd's F(2×2, 3×3). Other backends (WebGPU) run Burn's own operations.
+//! four passes over the activations: plain convolutions as matrix products, with Winograd's
+//! F(2×2, 3×3) for 3×3 stride-1 ones (most of ResNet's work), and depthwise convolutions (most
+//! of the mobile networks' passes) directly. Other backends (WebGPU) run Burn's own operations.
 
 mod conv;
+mod depthwise;
 mod winograd;
 
 use burn::backend::flex::FlexTensor;
@@ -16,8 +18,10 @@ use burn::tensor::{Tensor, TensorData};
 
 pub use conv::Activation;
 use conv::{ConvGeometry, conv2d_fused};
+use depthwise::depthwise_fused;
 
-/// The fused convolution as a backend operation (groups 1, no dilation).
+/// The fused convolution as a backend operation: groups 1 or one per channel (depthwise), no
+/// dilation.
 #[backend_extension(Flex)]
 pub trait FusedConvBackend: Backend {
     /// `activation(conv(x, weight) + bias)`, with `activation` 0 identity, 1 ReLU, 2 ReLU6.
@@ -116,8 +120,13 @@ fn flex_conv(
         2 => Activation::Relu6,
         _ => Activation::Identity,
     };
-    let output =
-        conv2d_fused(slice(&x), slice(&weight), slice(&bias), residual.as_ref().map(slice), &geometry, activation);
+    // One input channel per filter and a filter per channel: depthwise (groups = channels).
+    let fused = if in_channels == out_channels && weight.layout().shape()[1] == 1 && in_channels > 1 {
+        depthwise_fused
+    } else {
+        conv2d_fused
+    };
+    let output = fused(slice(&x), slice(&weight), slice(&bias), residual.as_ref().map(slice), &geometry, activation);
     let shape = [batch, out_channels, geometry.out_height(), geometry.out_width()];
     FlexTensor::from_data(TensorData::new(output, shape))
 }
@@ -132,7 +141,9 @@ pub fn conv2d_activation(
     activation: Activation,
 ) -> Tensor<4> {
     let on_flex = matches!(x.device().as_dispatch(), DispatchDevice::Flex(_));
-    let plain = conv.groups == 1 && conv.dilation == [1, 1] && conv.stride[0] == conv.stride[1];
+    let [out_channels, channels_per_group, ..] = conv.weight.dims();
+    let depthwise = conv.groups == out_channels && channels_per_group == 1 && out_channels > 1;
+    let plain = (conv.groups == 1 || depthwise) && conv.dilation == [1, 1] && conv.stride[0] == conv.stride[1];
     match (&conv.bias, on_flex && plain) {
         (Some(bias), true) => {
             let [_, _, height, width] = x.dims();

@@ -101,7 +101,7 @@ mod tests {
             let expected: TensorData = conv_norm_act(&conv, &bn, input.clone(), None, Activation::Relu6).into_data();
             let (folded, rest) = fold_pair(&conv, &bn);
             assert!(rest.is_none());
-            // Fused on the CPU backend where groups is 1, Burn's operations for the depthwise case.
+            // Fused on the CPU backend: as a matrix product, and directly for the depthwise case.
             let actual = conv_norm_act(&folded, &rest, input.clone(), None, Activation::Relu6).into_data();
             actual.assert_approx_eq::<f32>(&expected, burn::tensor::Tolerance::absolute(1e-5));
         }
