@@ -67,14 +67,15 @@ pub fn conv2d_fused(
     let mut columns = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; g.patch_len() * out_plane] };
     for image in 0..g.batch {
         let dst = &mut output[image * out_image..(image + 1) * out_image];
-        for (channel, row) in dst.chunks_exact_mut(out_plane).enumerate() {
+        let residual = residual.map(|residual| &residual[image * out_image..(image + 1) * out_image]);
+        for_each_chunk(dst, out_plane, |channel, row| {
             row.fill(bias[channel]);
-        }
-        if let Some(residual) = residual {
-            for (d, r) in dst.iter_mut().zip(&residual[image * out_image..(image + 1) * out_image]) {
-                *d += r;
+            if let Some(residual) = residual {
+                for (d, r) in row.iter_mut().zip(&residual[channel * out_plane..(channel + 1) * out_plane]) {
+                    *d += r;
+                }
             }
-        }
+        });
         let input = &x[image * in_image..(image + 1) * in_image];
         let rhs = if g.is_pointwise() {
             input
@@ -83,7 +84,7 @@ pub fn conv2d_fused(
             &columns
         };
         multiply_add(dst, weight, rhs, g.out_channels, g.patch_len(), out_plane);
-        activate(dst, activation);
+        for_each_chunk(dst, out_plane, |_, row| activate(row, activation));
     }
     output
 }
@@ -96,9 +97,9 @@ fn unfold(input: &[f32], g: &ConvGeometry, columns: &mut [f32]) {
     let [stride_h, stride_w] = g.stride;
     let (pad_top, pad_left) = (g.padding[0], g.padding[1]);
     let plane = g.in_height * g.in_width;
-    let mut rows = columns.chunks_exact_mut(out_h * out_w);
-    for channel in 0..g.in_channels {
+    for_each_chunk(columns, kernel_h * kernel_w * out_h * out_w, |channel, channel_rows| {
         let source = &input[channel * plane..(channel + 1) * plane];
+        let mut rows = channel_rows.chunks_exact_mut(out_h * out_w);
         for ki in 0..kernel_h {
             for kj in 0..kernel_w {
                 let Some(row) = rows.next() else { return };
@@ -129,44 +130,59 @@ fn unfold(input: &[f32], g: &ConvGeometry, columns: &mut [f32]) {
                 }
             }
         }
-    }
+    });
 }
 
-/// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major.
+/// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major and contiguous.
 fn multiply_add(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
-    gemm_f32(dst, lhs, rhs, m, k, n, true);
+    gemm_f32(Matrix { values: dst, row_stride: n }, lhs, Matrix { values: rhs, row_stride: n }, [m, k, n], true);
 }
 
-/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all row-major.
-pub(super) fn multiply(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
-    gemm_f32(dst, lhs, rhs, m, k, n, false);
+/// A row-major matrix whose rows start `row_stride` values apart in `values`.
+pub(super) struct Matrix<T> {
+    pub values: T,
+    pub row_stride: usize,
 }
 
-/// The `gemm` crate's SIMD kernels (simd128 in the browser; all cores natively); `accumulate`
-/// adds the product to `dst` instead of overwriting it.
-fn gemm_f32(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
-    assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n, "matrix sizes");
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]` (`lhs` contiguous), with the `gemm` crate's SIMD kernels
+/// (simd128 in the browser; all cores natively); `accumulate` adds to `dst` instead.
+pub(super) fn gemm_f32(
+    dst: Matrix<&mut [f32]>,
+    lhs: &[f32],
+    rhs: Matrix<&[f32]>,
+    [m, k, n]: [usize; 3],
+    accumulate: bool,
+) {
+    let spans = |rows: usize, stride: usize| if rows == 0 { 0 } else { (rows - 1) * stride + n };
+    assert!(
+        dst.row_stride >= n
+            && rhs.row_stride >= n
+            && dst.values.len() >= spans(m, dst.row_stride)
+            && rhs.values.len() >= spans(k, rhs.row_stride)
+            && lhs.len() == m * k,
+        "matrix sizes"
+    );
     #[cfg(not(target_arch = "wasm32"))]
     let parallelism = gemm::Parallelism::Rayon(0);
     #[cfg(target_arch = "wasm32")]
     let parallelism = gemm::Parallelism::None;
-    // SAFETY: the three slices hold exactly the m×n, m×k and k×n row-major matrices the strides
-    // describe (checked above), and `dst` does not alias the inputs.
+    // SAFETY: the slices cover every element the sizes and strides address (checked above), and
+    // `dst` is a mutable borrow, so it aliases neither input.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst.values.as_mut_ptr(),
             1,
-            n as isize,
+            dst.row_stride as isize,
             accumulate,
             lhs.as_ptr(),
             1,
             k as isize,
-            rhs.as_ptr(),
+            rhs.values.as_ptr(),
             1,
-            n as isize,
+            rhs.row_stride as isize,
             1.0,
             1.0,
             false,
@@ -175,6 +191,18 @@ fn gemm_f32(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: us
             parallelism,
         );
     }
+}
+
+/// Calls `f(index, chunk)` for each `size`-long chunk of `values`: on all cores natively, in
+/// order in the browser (where parallelism comes from workers instead).
+pub(super) fn for_each_chunk(values: &mut [f32], size: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        values.par_chunks_mut(size).enumerate().for_each(|(index, chunk)| f(index, chunk));
+    }
+    #[cfg(target_arch = "wasm32")]
+    values.chunks_mut(size).enumerate().for_each(|(index, chunk)| f(index, chunk));
 }
 
 pub(super) fn activate(values: &mut [f32], activation: Activation) {

@@ -3,7 +3,7 @@
 //! time while it stays in cache, with the bias, residual and activation applied to that plane
 //! before it is left.
 
-use super::conv::{Activation, ConvGeometry, activate};
+use super::conv::{Activation, ConvGeometry, activate, for_each_chunk};
 
 /// `x` `[batch, c, h, w]`, `weight` `[c, 1, kh, kw]`, `bias` `[c]`, `residual` the output's shape.
 pub fn depthwise_fused(
@@ -20,7 +20,7 @@ pub fn depthwise_fused(
     let (pad_top, pad_left) = (g.padding[0], g.padding[1]);
     let (in_plane, out_plane) = (g.in_height * g.in_width, out_h * out_w);
     let mut output = vec![0.0f32; g.batch * g.in_channels * out_plane];
-    for (plane_index, out) in output.chunks_exact_mut(out_plane).enumerate() {
+    for_each_chunk(&mut output, out_plane, |plane_index, out| {
         let channel = plane_index % g.in_channels;
         let input = &x[plane_index * in_plane..(plane_index + 1) * in_plane];
         out.fill(bias[channel]);
@@ -61,7 +61,7 @@ pub fn depthwise_fused(
             }
         }
         activate(out, activation);
-    }
+    });
     output
 }
 

@@ -5,7 +5,7 @@
 //! then `Y = Aᵀ·M·A` per block (Lavin & Gray, 2015). The transforms use only additions and
 //! halvings, so the result equals direct convolution up to float rounding.
 
-use super::conv::{Activation, ConvGeometry, activate, multiply};
+use super::conv::{Activation, ConvGeometry, Matrix, activate, for_each_chunk, gemm_f32};
 
 /// Whether `geometry` is a convolution this method computes.
 pub fn applies(geometry: &ConvGeometry) -> bool {
@@ -27,55 +27,53 @@ pub fn conv3x3_fused(
     let tiles = g.batch * tiles_h * tiles_w;
     let (cin, cout) = (g.in_channels, g.out_channels);
     let transformed_weights = transform_weights(weight, cout, cin);
+    // Inputs `[in, 16, blocks]` and products `[out, 16, blocks]`: each channel's part is
+    // contiguous, so the transforms run channel by channel on all cores natively; the products
+    // read and write them with a row stride of 16 blocks.
     let transformed_input = transform_input(x, g, tiles_h, tiles_w);
-    let mut products = vec![0.0f32; 16 * cout * tiles];
+    let mut products = vec![0.0f32; cout * 16 * tiles];
     for position in 0..16 {
-        multiply(
-            &mut products[position * cout * tiles..(position + 1) * cout * tiles],
+        gemm_f32(
+            Matrix { values: &mut products[position * tiles..], row_stride: 16 * tiles },
             &transformed_weights[position * cout * cin..(position + 1) * cout * cin],
-            &transformed_input[position * cin * tiles..(position + 1) * cin * tiles],
-            cout,
-            cin,
-            tiles,
+            Matrix { values: &transformed_input[position * tiles..], row_stride: 16 * tiles },
+            [cout, cin, tiles],
+            false,
         );
     }
     let out_plane = out_h * out_w;
     let mut output = vec![0.0f32; g.batch * cout * out_plane];
-    for channel in 0..cout {
-        for image in 0..g.batch {
-            let start = (image * cout + channel) * out_plane;
-            let out = &mut output[start..start + out_plane];
-            out.fill(bias[channel]);
-            if let Some(residual) = residual {
-                for (o, r) in out.iter_mut().zip(&residual[start..start + out_plane]) {
-                    *o += r;
-                }
+    for_each_chunk(&mut output, out_plane, |plane, out| {
+        let (image, channel) = (plane / cout, plane % cout);
+        let start = plane * out_plane;
+        let channel_products = &products[channel * 16 * tiles..(channel + 1) * 16 * tiles];
+        out.fill(bias[channel]);
+        if let Some(residual) = residual {
+            for (o, r) in out.iter_mut().zip(&residual[start..start + out_plane]) {
+                *o += r;
             }
-            for ty in 0..tiles_h {
-                for tx in 0..tiles_w {
-                    let tile = (image * tiles_h + ty) * tiles_w + tx;
-                    let mut m = [0.0f32; 16];
-                    for (position, value) in m.iter_mut().enumerate() {
-                        *value = products[(position * cout + channel) * tiles + tile];
-                    }
-                    let y = output_transform(&m);
-                    for (dy, row) in y.iter().enumerate() {
-                        let oy = 2 * ty + dy;
-                        if oy >= out_h {
-                            continue;
-                        }
-                        for (dx, value) in row.iter().enumerate() {
-                            let ox = 2 * tx + dx;
-                            if ox < out_w {
-                                out[oy * out_w + ox] += value;
-                            }
-                        }
-                    }
-                }
-            }
-            activate(out, activation);
         }
-    }
+        for ty in 0..tiles_h {
+            for tx in 0..tiles_w {
+                let tile = (image * tiles_h + ty) * tiles_w + tx;
+                let m: [f32; 16] = std::array::from_fn(|position| channel_products[position * tiles + tile]);
+                let y = output_transform(&m);
+                for (dy, row) in y.iter().enumerate() {
+                    let oy = 2 * ty + dy;
+                    if oy >= out_h {
+                        continue;
+                    }
+                    for (dx, value) in row.iter().enumerate() {
+                        let ox = 2 * tx + dx;
+                        if ox < out_w {
+                            out[oy * out_w + ox] += value;
+                        }
+                    }
+                }
+            }
+        }
+        activate(out, activation);
+    });
     output
 }
 
@@ -102,16 +100,16 @@ fn transform_weights(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     transformed
 }
 
-/// `V = Bᵀ·d·B` for every input channel and 4×4 input block (blocks overlap by 2), stored as 16
-/// matrices `[in, blocks]`; pixels in the padding are zero.
+/// `V = Bᵀ·d·B` for every input channel and 4×4 input block (blocks overlap by 2), stored as
+/// `[in, 16, blocks]`; pixels in the padding are zero.
 fn transform_input(x: &[f32], g: &ConvGeometry, tiles_h: usize, tiles_w: usize) -> Vec<f32> {
     let tiles = g.batch * tiles_h * tiles_w;
     let (height, width) = (g.in_height as isize, g.in_width as isize);
     let (pad_top, pad_left) = (g.padding[0] as isize, g.padding[1] as isize);
-    let mut transformed = vec![0.0f32; 16 * g.in_channels * tiles];
+    let mut transformed = vec![0.0f32; g.in_channels * 16 * tiles];
     let plane = g.in_height * g.in_width;
-    for image in 0..g.batch {
-        for channel in 0..g.in_channels {
+    for_each_chunk(&mut transformed, 16 * tiles, |channel, positions| {
+        for image in 0..g.batch {
             let source = &x[(image * g.in_channels + channel) * plane..][..plane];
             for ty in 0..tiles_h {
                 for tx in 0..tiles_w {
@@ -129,15 +127,14 @@ fn transform_input(x: &[f32], g: &ConvGeometry, tiles_h: usize, tiles_w: usize) 
                             }
                         }
                     }
-                    let v = input_transform(&d);
                     let tile = (image * tiles_h + ty) * tiles_w + tx;
-                    for (position, value) in v.into_iter().enumerate() {
-                        transformed[(position * g.in_channels + channel) * tiles + tile] = value;
+                    for (position, value) in input_transform(&d).into_iter().enumerate() {
+                        positions[position * tiles + tile] = value;
                     }
                 }
             }
         }
-    }
+    });
     transformed
 }
 
