@@ -45,6 +45,26 @@ impl ConvGeometry {
     fn is_pointwise(&self) -> bool {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0; 4]
     }
+
+    /// The output columns `[first, last)` whose input column, at kernel column `kj`, lies inside
+    /// the image rather than in the padding.
+    pub(super) fn valid_columns(&self, kj: usize) -> (usize, usize) {
+        let (out_w, stride_w, pad_left) = (self.out_width(), self.stride[1], self.padding[1]);
+        let first = pad_left.saturating_sub(kj).div_ceil(stride_w).min(out_w);
+        let last = (self.in_width + pad_left).saturating_sub(kj).div_ceil(stride_w).clamp(first, out_w);
+        (first, last)
+    }
+}
+
+/// Starts an output plane at its channel's bias, plus the residual's plane when there is one: the
+/// convolution's sum is then added onto it.
+pub(super) fn start_plane(out: &mut [f32], bias: f32, residual: Option<&[f32]>) {
+    out.fill(bias);
+    if let Some(residual) = residual {
+        for (o, r) in out.iter_mut().zip(residual) {
+            *o += r;
+        }
+    }
 }
 
 /// `act(conv(x, weight) + bias + residual)`: `x` `[batch, in, h, w]`, `weight` `[out, in, kh, kw]`,
@@ -69,12 +89,7 @@ pub fn conv2d_fused(
         let dst = &mut output[image * out_image..(image + 1) * out_image];
         let residual = residual.map(|residual| &residual[image * out_image..(image + 1) * out_image]);
         for_each_chunk(dst, out_plane, |channel, row| {
-            row.fill(bias[channel]);
-            if let Some(residual) = residual {
-                for (d, r) in row.iter_mut().zip(&residual[channel * out_plane..(channel + 1) * out_plane]) {
-                    *d += r;
-                }
-            }
+            start_plane(row, bias[channel], residual.map(|r| &r[channel * out_plane..(channel + 1) * out_plane]));
         });
         let input = &x[image * in_image..(image + 1) * in_image];
         let rhs = if g.is_pointwise() {
@@ -104,8 +119,7 @@ fn unfold(input: &[f32], g: &ConvGeometry, columns: &mut [f32]) {
             for kj in 0..kernel_w {
                 let Some(row) = rows.next() else { return };
                 // Output columns whose input column lies inside the image: [first, last).
-                let first = (pad_left.saturating_sub(kj)).div_ceil(stride_w).min(out_w);
-                let last = ((g.in_width + pad_left).saturating_sub(kj).div_ceil(stride_w)).clamp(first, out_w);
+                let (first, last) = g.valid_columns(kj);
                 for (oh, out_row) in row.chunks_exact_mut(out_w).enumerate() {
                     let ih = (oh * stride_h + ki) as isize - pad_top as isize;
                     if ih < 0 || ih as usize >= g.in_height {

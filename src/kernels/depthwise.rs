@@ -3,7 +3,7 @@
 //! time while it stays in cache, with the bias, residual and activation applied to that plane
 //! before it is left.
 
-use super::conv::{Activation, ConvGeometry, activate, for_each_chunk};
+use super::conv::{Activation, ConvGeometry, activate, for_each_chunk, start_plane};
 
 /// `x` `[batch, c, h, w]`, `weight` `[c, 1, kh, kw]`, `bias` `[c]`, `residual` the output's shape.
 pub fn depthwise_fused(
@@ -23,19 +23,12 @@ pub fn depthwise_fused(
     for_each_chunk(&mut output, out_plane, |plane_index, out| {
         let channel = plane_index % g.in_channels;
         let input = &x[plane_index * in_plane..(plane_index + 1) * in_plane];
-        out.fill(bias[channel]);
-        if let Some(residual) = residual {
-            for (o, r) in out.iter_mut().zip(&residual[plane_index * out_plane..(plane_index + 1) * out_plane]) {
-                *o += r;
-            }
-        }
+        start_plane(out, bias[channel], residual.map(|r| &r[plane_index * out_plane..(plane_index + 1) * out_plane]));
         let filter = &weight[channel * kernel_h * kernel_w..(channel + 1) * kernel_h * kernel_w];
         for ki in 0..kernel_h {
             for kj in 0..kernel_w {
                 let tap = filter[ki * kernel_w + kj];
-                // Output columns whose input column lies inside the image: [first, last).
-                let first = pad_left.saturating_sub(kj).div_ceil(stride_w).min(out_w);
-                let last = (g.in_width + pad_left).saturating_sub(kj).div_ceil(stride_w).clamp(first, out_w);
+                let (first, last) = g.valid_columns(kj);
                 if first == last {
                     continue;
                 }

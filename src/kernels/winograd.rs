@@ -5,7 +5,7 @@
 //! then `Y = Aᵀ·M·A` per block (Lavin & Gray, 2015). The transforms use only additions and
 //! halvings, so the result equals direct convolution up to float rounding.
 
-use super::conv::{Activation, ConvGeometry, Matrix, activate, for_each_chunk, gemm_f32};
+use super::conv::{Activation, ConvGeometry, Matrix, activate, for_each_chunk, gemm_f32, start_plane};
 
 /// Whether `geometry` is a convolution this method computes.
 pub fn applies(geometry: &ConvGeometry) -> bool {
@@ -47,12 +47,7 @@ pub fn conv3x3_fused(
         let (image, channel) = (plane / cout, plane % cout);
         let start = plane * out_plane;
         let channel_products = &products[channel * 16 * tiles..(channel + 1) * 16 * tiles];
-        out.fill(bias[channel]);
-        if let Some(residual) = residual {
-            for (o, r) in out.iter_mut().zip(&residual[start..start + out_plane]) {
-                *o += r;
-            }
-        }
+        start_plane(out, bias[channel], residual.map(|r| &r[start..start + out_plane]));
         for ty in 0..tiles_h {
             for tx in 0..tiles_w {
                 let tile = (image * tiles_h + ty) * tiles_w + tx;

@@ -298,9 +298,10 @@ impl TrainingRun {
         }
     }
 
-    /// Examples in the order their features are extracted: training, then validation.
-    fn extraction_order(&self) -> Vec<usize> {
-        self.split.train.iter().chain(&self.split.val).map(|&(i, _)| i).collect()
+    /// The examples at positions `first..first + count` of the extraction order (training, then
+    /// validation), without building the whole order for every job.
+    fn extraction_examples(&self, first: usize, count: usize) -> Vec<usize> {
+        self.split.train.iter().chain(&self.split.val).skip(first).take(count).map(|&(i, _)| i).collect()
     }
 
     /// Size of the extraction job starting at `first`.
@@ -316,7 +317,7 @@ impl TrainingRun {
         if images == 0 {
             return None;
         }
-        let batch = self.extraction_order()[first..first + images].to_vec();
+        let batch = self.extraction_examples(first, images);
         let pixels = self.pixels(dataset, &batch, false);
         if let Stage::Extracting { next, claimed } = &mut self.stage {
             claimed.push(first);
@@ -353,11 +354,11 @@ impl TrainingRun {
         }
         claimed.swap_remove(position);
         let done = *next >= self.split.train.len() + self.split.val.len() && claimed.is_empty();
-        let order = self.extraction_order();
+        let examples = self.extraction_examples(first, images);
         let Learner::Head { features, extractor, .. } = &mut self.learner else {
             return Err(Error::InvalidInput("feature extraction without a head learner".into()));
         };
-        for (row, &i) in order[first..first + images].iter().enumerate() {
+        for (row, &i) in examples.iter().enumerate() {
             features[i] = Some(values[row * width..(row + 1) * width].to_vec());
         }
         if done {
