@@ -29,6 +29,11 @@ pub(crate) async fn read_back<const D: usize>(tensor: Tensor<D>) -> crate::Resul
     data.try_into_vec::<f32>().map_err(backend_error)
 }
 
+/// Whether `device` is the CPU backend (where our own kernels run).
+pub fn is_cpu(device: &Device) -> bool {
+    matches!(device.as_dispatch(), burn::backend::DispatchDevice::Flex(_))
+}
+
 /// The pure-Rust CPU backend.
 pub fn cpu(reason: impl Into<String>) -> (Device, BackendInfo) {
     let info =

@@ -12,7 +12,7 @@ use crate::backend::{BackendInfo, read_back};
 use crate::data::{Dataset, Preprocess, Subset, decode_image};
 use crate::error::{Error, Result};
 use crate::metrics::softmax;
-use crate::model::{Architecture, Backbone, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE, Pretrained};
+use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE, Pretrained};
 use crate::train::{ExtractionJob, Progress, RunSettings, TrainingRun};
 use crate::weights::{self, ModelCard, Precision};
 
@@ -88,9 +88,9 @@ pub struct Engine {
     run: Option<ActiveRun>,
     /// The latest trained or opened model: kept when a run ends or is stopped.
     trained: Option<Trained>,
-    /// The loaded backbone with its BatchNorms folded, made on the first [`Engine::features`]
-    /// call outside a run.
-    extractor: Option<Backbone>,
+    /// The loaded backbone's extractor, made on the first [`Engine::features`] call outside a
+    /// run.
+    extractor: Option<FeatureExtractor>,
 }
 
 impl Engine {
@@ -236,7 +236,7 @@ impl Engine {
             Some(extractor) => extractor,
             None => {
                 if self.extractor.is_none() {
-                    self.extractor = Some(self.pretrained()?.backbone.folded());
+                    self.extractor = Some(FeatureExtractor::new(&self.pretrained()?.backbone));
                 }
                 self.extractor.as_ref().ok_or_else(|| Error::Backend("no folded backbone".into()))?
             }

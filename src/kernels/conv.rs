@@ -79,7 +79,8 @@ pub fn conv2d_fused(
 ) -> Vec<f32> {
     let g = geometry;
     if super::winograd::applies(g) {
-        return super::winograd::conv3x3_fused(x, weight, bias, residual, g, activation);
+        let transformed = super::winograd::transform_weights(weight, g.out_channels, g.in_channels);
+        return super::winograd::conv3x3_fused(x, &transformed, bias, residual, g, activation);
     }
     let (out_plane, in_image) = (g.out_height() * g.out_width(), g.in_channels * g.in_height * g.in_width);
     let out_image = g.out_channels * out_plane;

@@ -1,7 +1,9 @@
 //! The fused depthwise convolution (one filter per channel, as in MobileNetV2's and
-//! EfficientNet's blocks): `act(conv(x, w) + bias + residual)`, accumulated one output plane at a
-//! time while it stays in cache, with the bias, residual and activation applied to that plane
-//! before it is left.
+//! EfficientNet's blocks): `act(conv(x, w) + bias + residual)`, one output row at a time: the row
+//! starts at the bias (and residual), every tap adds a contiguous run of a zero-padded input row
+//! onto it while it sits in L1, and the activation is applied before the row is left. Strided
+//! convolutions read their input rows split into phases, so that they too are contiguous runs
+//! that vectorise.
 
 use super::conv::{Activation, ConvGeometry, activate, for_each_chunk, start_plane};
 
@@ -16,46 +18,79 @@ pub fn depthwise_fused(
 ) -> Vec<f32> {
     let (out_h, out_w) = (g.out_height(), g.out_width());
     let [kernel_h, kernel_w] = g.kernel;
-    let [stride_h, stride_w] = g.stride;
-    let (pad_top, pad_left) = (g.padding[0], g.padding[1]);
     let (in_plane, out_plane) = (g.in_height * g.in_width, out_h * out_w);
     let mut output = vec![0.0f32; g.batch * g.in_channels * out_plane];
     for_each_chunk(&mut output, out_plane, |plane_index, out| {
         let channel = plane_index % g.in_channels;
-        let input = &x[plane_index * in_plane..(plane_index + 1) * in_plane];
-        start_plane(out, bias[channel], residual.map(|r| &r[plane_index * out_plane..(plane_index + 1) * out_plane]));
-        let filter = &weight[channel * kernel_h * kernel_w..(channel + 1) * kernel_h * kernel_w];
-        for ki in 0..kernel_h {
-            for kj in 0..kernel_w {
-                let tap = filter[ki * kernel_w + kj];
-                let (first, last) = g.valid_columns(kj);
-                if first == last {
+        let input = &x[plane_index * in_plane..][..in_plane];
+        let residual = residual.map(|r| &r[plane_index * out_plane..][..out_plane]);
+        let filter = &weight[channel * kernel_h * kernel_w..][..kernel_h * kernel_w];
+        let mut row = PhasedRow::new(g);
+        for (oh, out_row) in out.chunks_exact_mut(out_w).enumerate() {
+            start_plane(out_row, bias[channel], residual.map(|r| &r[oh * out_w..][..out_w]));
+            for (ki, taps) in filter.chunks_exact(kernel_w).enumerate() {
+                let Some(ih) = (oh * g.stride[0] + ki).checked_sub(g.padding[0]).filter(|&ih| ih < g.in_height) else {
                     continue;
-                }
-                for (oh, out_row) in out.chunks_exact_mut(out_w).enumerate() {
-                    let ih = (oh * stride_h + ki) as isize - pad_top as isize;
-                    if ih < 0 || ih as usize >= g.in_height {
-                        continue;
-                    }
-                    let in_row = &input[ih as usize * g.in_width..(ih as usize + 1) * g.in_width];
-                    let start = first * stride_w + kj - pad_left;
-                    let span = &mut out_row[first..last];
-                    if stride_w == 1 {
-                        let width = span.len();
-                        for (o, v) in span.iter_mut().zip(&in_row[start..start + width]) {
-                            *o += tap * v;
-                        }
-                    } else {
-                        for (o, v) in span.iter_mut().zip(in_row[start..].iter().step_by(stride_w)) {
-                            *o += tap * v;
-                        }
+                };
+                row.load(&input[ih * g.in_width..][..g.in_width]);
+                for (kj, &tap) in taps.iter().enumerate() {
+                    for (o, v) in out_row.iter_mut().zip(row.tap(kj)) {
+                        *o += tap * v;
                     }
                 }
             }
+            activate(out_row, activation);
         }
-        activate(out, activation);
     });
     output
+}
+
+/// One input row, zero-padded on both sides and split into `stride` phases (every stride-th
+/// value), so that the inputs of kernel column `kj` for consecutive outputs are contiguous.
+/// Every offset is worked out once per plane: divisions by a runtime stride cost more than the
+/// row's arithmetic.
+struct PhasedRow {
+    values: Vec<f32>,
+    stride: usize,
+    /// Per phase: the first image column that falls in it, and where that column is stored.
+    phases: Vec<(usize, usize)>,
+    /// Per kernel column: where its run of inputs starts.
+    taps: Vec<usize>,
+    out_width: usize,
+}
+
+impl PhasedRow {
+    fn new(g: &ConvGeometry) -> Self {
+        let (stride, pad_left) = (g.stride[1], g.padding[1]);
+        let phase_len = (pad_left + g.in_width + g.padding[3]).div_ceil(stride);
+        let phases = (0..stride)
+            .map(|phase| {
+                let first = (phase + stride - pad_left % stride) % stride;
+                (first, phase * phase_len + (first + pad_left) / stride)
+            })
+            .collect();
+        let taps = (0..g.kernel[1]).map(|kj| kj % stride * phase_len + kj / stride).collect();
+        // The padding stays zero: `load` writes only the image's columns.
+        Self { values: vec![0.0; stride * phase_len], stride, phases, taps, out_width: g.out_width() }
+    }
+
+    fn load(&mut self, row: &[f32]) {
+        for &(first, start) in &self.phases {
+            let Some(columns) = row.get(first..) else { continue };
+            if self.stride == 1 {
+                self.values[start..][..columns.len()].copy_from_slice(columns);
+                continue;
+            }
+            for (slot, &value) in self.values[start..].iter_mut().zip(columns.iter().step_by(self.stride)) {
+                *slot = value;
+            }
+        }
+    }
+
+    /// The inputs of kernel column `kj`: element `i` is padded column `i·stride + kj`.
+    fn tap(&self, kj: usize) -> &[f32] {
+        &self.values[self.taps[kj]..][..self.out_width]
+    }
 }
 
 #[cfg(test)]

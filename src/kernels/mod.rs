@@ -2,15 +2,16 @@
 //! convolution that feature extraction runs on the CPU backend (`flex`), where a folded
 //! convolution, its bias, a residual addition and the activation become one operation instead of
 //! four passes over the activations: plain convolutions as matrix products, with Winograd's
-//! F(2×2, 3×3) for 3×3 stride-1 ones (most of ResNet's work), and depthwise convolutions (most
-//! of the mobile networks' passes) directly. Other backends (WebGPU) run Burn's own operations.
+//! F(2×2, 3×3) for 3×3 stride-1 ones (most of ResNet's work; their weights transformed once, when
+//! folded), and depthwise convolutions (most of the mobile networks' passes) directly. Other
+//! backends (WebGPU) run Burn's own operations.
 
 mod conv;
 mod depthwise;
 mod winograd;
 
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Backend, DispatchDevice, Flex, backend_extension, tensor::FloatTensor};
+use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{relu, relu6};
@@ -21,9 +22,13 @@ use conv::{ConvGeometry, conv2d_fused};
 use depthwise::depthwise_fused;
 
 /// The fused convolution as a backend operation: groups 1 or one per channel (depthwise), no
-/// dilation.
+/// dilation. `weight` is `[out, in/groups, kh, kw]`, or `[16, out, in]` as [`winograd_weights`]
+/// transformed it for a 3×3 stride-1 convolution.
 #[backend_extension(Flex)]
 pub trait FusedConvBackend: Backend {
+    /// A 3×3 convolution's weights `[out, in, 3, 3]` in Winograd's layout `[16, out, in]`.
+    fn winograd_transform(weight: FloatTensor<Self>) -> FloatTensor<Self>;
+
     /// `activation(conv(x, weight) + bias)`, with `activation` 0 identity, 1 ReLU, 2 ReLU6.
     #[allow(clippy::too_many_arguments)]
     fn fused_conv2d(
@@ -55,6 +60,15 @@ pub trait FusedConvBackend: Backend {
 }
 
 impl FusedConvBackend for Flex {
+    fn winograd_transform(weight: FlexTensor) -> FlexTensor {
+        let weight = weight.to_contiguous();
+        let &[out_channels, in_channels, 3, 3] = weight.layout().shape().as_slice() else {
+            unreachable!("Winograd's transform takes 3×3 weights");
+        };
+        let transformed = winograd::transform_weights(slice(&weight), out_channels, in_channels);
+        FlexTensor::from_data(TensorData::new(transformed, [16, out_channels, in_channels]))
+    }
+
     fn fused_conv2d(
         x: FlexTensor,
         weight: FlexTensor,
@@ -97,10 +111,13 @@ fn flex_conv(
 ) -> FlexTensor {
     let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.to_contiguous());
     let residual = residual.map(|residual| residual.to_contiguous());
-    let (&[batch, in_channels, in_height, in_width], &[out_channels, _, kernel_h, kernel_w]) =
-        (x.layout().shape().as_slice(), weight.layout().shape().as_slice())
-    else {
-        unreachable!("the fused convolution takes 4-d input and weights");
+    let &[batch, in_channels, in_height, in_width] = x.layout().shape().as_slice() else {
+        unreachable!("the fused convolution takes 4-d input");
+    };
+    let (out_channels, kernel_h, kernel_w, per_group, transformed) = match *weight.layout().shape().as_slice() {
+        [out_channels, per_group, kernel_h, kernel_w] => (out_channels, kernel_h, kernel_w, per_group, false),
+        [16, out_channels, _] => (out_channels, 3, 3, in_channels, true),
+        _ => unreachable!("the fused convolution takes 4-d or Winograd-transformed weights"),
     };
     let geometry = ConvGeometry {
         batch,
@@ -112,16 +129,15 @@ fn flex_conv(
         stride: [stride, stride],
         padding,
     };
-    fn slice(tensor: &FlexTensor) -> &[f32] {
-        tensor.as_slice::<f32>().expect("contiguous float32")
-    }
     let activation = match activation {
         1 => Activation::Relu,
         2 => Activation::Relu6,
         _ => Activation::Identity,
     };
     // One input channel per filter and a filter per channel: depthwise (groups = channels).
-    let fused = if in_channels == out_channels && weight.layout().shape()[1] == 1 && in_channels > 1 {
+    let fused = if transformed {
+        winograd::conv3x3_fused
+    } else if in_channels == out_channels && per_group == 1 && in_channels > 1 {
         depthwise_fused
     } else {
         conv2d_fused
@@ -131,16 +147,32 @@ fn flex_conv(
     FlexTensor::from_data(TensorData::new(output, shape))
 }
 
+fn slice(tensor: &FlexTensor) -> &[f32] {
+    tensor.as_slice::<f32>().expect("contiguous float32")
+}
+
+/// On the CPU backend, the weights of a 3×3 stride-1 convolution (groups 1, no dilation)
+/// transformed once for Winograd's method, to be passed to [`conv2d_activation`] with it on every
+/// forward pass; `None` for other convolutions and backends.
+pub fn winograd_weights(conv: &Conv2d) -> Option<Tensor<3>> {
+    let weight = conv.weight.val();
+    let winograd = conv.kernel_size == [3, 3] && conv.stride == [1, 1] && conv.groups == 1 && conv.dilation == [1, 1];
+    (winograd && crate::backend::is_cpu(&weight.device())).then(|| {
+        Tensor::from_dispatch(<burn::backend::Dispatch as FusedConvBackend>::winograd_transform(weight.into_dispatch()))
+    })
+}
+
 /// `activation(conv(x) + residual)` for a convolution with bias (a folded one): fused on the CPU
-/// backend where the convolution is plain (groups 1, no dilation, equal strides); Burn's
-/// operations otherwise.
+/// backend where the convolution is plain (groups 1, no dilation, equal strides), with its
+/// `transformed` weights where [`winograd_weights`] made them; Burn's operations otherwise.
 pub fn conv2d_activation(
     conv: &Conv2d,
+    transformed: Option<&Tensor<3>>,
     x: Tensor<4>,
     residual: Option<Tensor<4>>,
     activation: Activation,
 ) -> Tensor<4> {
-    let on_flex = matches!(x.device().as_dispatch(), DispatchDevice::Flex(_));
+    let on_flex = crate::backend::is_cpu(&x.device());
     let [out_channels, channels_per_group, ..] = conv.weight.dims();
     let depthwise = conv.groups == out_channels && channels_per_group == 1 && out_channels > 1;
     let plain = (conv.groups == 1 || depthwise) && conv.dilation == [1, 1] && conv.stride[0] == conv.stride[1];
@@ -149,7 +181,11 @@ pub fn conv2d_activation(
             let [_, _, height, width] = x.dims();
             let [top, left, bottom, right] = padding(conv, height, width);
             let code = activation as u8;
-            let (x, weight, bias) = (x.into_dispatch(), conv.weight.val().into_dispatch(), bias.val().into_dispatch());
+            let weight = match transformed {
+                Some(transformed) => transformed.clone().into_dispatch(),
+                None => conv.weight.val().into_dispatch(),
+            };
+            let (x, bias) = (x.into_dispatch(), bias.val().into_dispatch());
             let stride = conv.stride[0];
             Tensor::from_dispatch(match residual {
                 None => <burn::backend::Dispatch as FusedConvBackend>::fused_conv2d(

@@ -13,10 +13,11 @@ pub fn applies(geometry: &ConvGeometry) -> bool {
 }
 
 /// `act(conv(x, weight) + bias + residual)` as [`super::conv::conv2d_fused`], for a 3×3 stride-1
-/// convolution. All images of the batch go through the same 16 products.
+/// convolution whose weights [`transform_weights`] has transformed. All images of the batch go
+/// through the same 16 products.
 pub fn conv3x3_fused(
     x: &[f32],
-    weight: &[f32],
+    transformed_weights: &[f32],
     bias: &[f32],
     residual: Option<&[f32]>,
     g: &ConvGeometry,
@@ -26,7 +27,6 @@ pub fn conv3x3_fused(
     let (tiles_h, tiles_w) = (out_h.div_ceil(2), out_w.div_ceil(2));
     let tiles = g.batch * tiles_h * tiles_w;
     let (cin, cout) = (g.in_channels, g.out_channels);
-    let transformed_weights = transform_weights(weight, cout, cin);
     // Inputs `[in, 16, blocks]` and products `[out, 16, blocks]`: each channel's part is
     // contiguous, so the transforms run channel by channel on all cores natively; the products
     // read and write them with a row stride of 16 blocks.
@@ -72,8 +72,9 @@ pub fn conv3x3_fused(
     output
 }
 
-/// `U = G·g·Gᵀ` for every (out, in) pair, stored as 16 matrices `[out, in]`.
-fn transform_weights(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
+/// `U = G·g·Gᵀ` for every (out, in) pair of `weight` `[out, in, 3, 3]`, stored as 16 matrices
+/// `[out, in]`: done once per frozen layer when it is folded (see [`super::winograd_weights`]).
+pub fn transform_weights(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     let mut transformed = vec![0.0f32; 16 * cout * cin];
     for (pair, g) in weight.chunks_exact(9).enumerate() {
         // G·g: 4×3, then (G·g)·Gᵀ: 4×4. G = [[1,0,0],[½,½,½],[½,−½,½],[0,0,1]].

@@ -5,14 +5,15 @@
 //!
 //! Folded modules are for extracting features with frozen weights only: they have no BatchNorm
 //! parameters to train or to export. On the CPU backend a folded convolution also takes its
-//! bias, residual and activation in one fused operation ([`conv_norm_act`]).
+//! bias, residual and activation in one fused operation ([`conv_norm_act`]), and a 3×3 stride-1
+//! one keeps its weights transformed for Winograd's method, once rather than on every pass.
 
-use burn::module::Param;
+use burn::module::{Module, Param};
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 
-use crate::kernels::{Activation, add_and_activate, conv2d_activation};
+use crate::kernels::{Activation, add_and_activate, conv2d_activation, winograd_weights};
 
 /// The convolution that computes `bn(conv(x))` with `bn` in evaluation mode:
 /// `W' = W·s`, `b' = (b − μ)·s + β` with `s = γ / √(σ² + ε)` per output channel.
@@ -37,9 +38,26 @@ pub fn fold_batch_norm(conv: &Conv2d, bn: &BatchNorm) -> Conv2d {
     }
 }
 
-/// A convolution's BatchNorm: `Some` as loaded and trained, `None` once folded into the
-/// convolution by [`fold_batch_norm`].
-pub type FoldableNorm = Option<BatchNorm>;
+/// A convolution's BatchNorm as loaded and trained, or what is left of it once [`fold_pair`] has
+/// folded it into the convolution: on the CPU, for a 3×3 stride-1 convolution, the convolution's
+/// weights in Winograd's layout ([`winograd_weights`]).
+// One per convolution, built once: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum FoldableNorm {
+    BatchNorm(BatchNorm),
+    Folded(Option<Param<Tensor<3>>>),
+}
+
+impl FoldableNorm {
+    /// The BatchNorm, unless folded.
+    pub fn batch_norm(&self) -> Option<&BatchNorm> {
+        match self {
+            FoldableNorm::BatchNorm(bn) => Some(bn),
+            FoldableNorm::Folded(_) => None,
+        }
+    }
+}
 
 /// `activation(bn(conv(x)) + residual)`. A folded pair (no BatchNorm left) runs as one fused
 /// operation on the CPU backend (see [`crate::kernels`]).
@@ -51,16 +69,22 @@ pub fn conv_norm_act(
     activation: Activation,
 ) -> Tensor<4> {
     match bn {
-        Some(bn) => add_and_activate(bn.forward(conv.forward(x)), residual, activation),
-        None => conv2d_activation(conv, x, residual, activation),
+        FoldableNorm::BatchNorm(bn) => add_and_activate(bn.forward(conv.forward(x)), residual, activation),
+        FoldableNorm::Folded(transformed) => {
+            conv2d_activation(conv, transformed.as_ref().map(Param::val).as_ref(), x, residual, activation)
+        }
     }
 }
 
 /// `conv` with `bn` folded in, and no BatchNorm left; an already folded pair stays as it is.
 pub fn fold_pair(conv: &Conv2d, bn: &FoldableNorm) -> (Conv2d, FoldableNorm) {
     match bn {
-        Some(bn) => (fold_batch_norm(conv, bn), None),
-        None => (conv.clone(), None),
+        FoldableNorm::BatchNorm(bn) => {
+            let folded = fold_batch_norm(conv, bn);
+            let transformed = winograd_weights(&folded).map(Param::from_tensor);
+            (folded, FoldableNorm::Folded(transformed))
+        }
+        FoldableNorm::Folded(_) => (conv.clone(), bn.clone()),
     }
 }
 
@@ -89,19 +113,22 @@ mod tests {
         let device = Device::flex();
         device.seed(7);
         let input = Tensor::<4>::random([2, 8, 11, 9], Distribution::Normal(0.0, 1.0), &device);
-        for (groups, out, bias) in [(1, 6, false), (8, 8, false), (2, 4, true)] {
+        for (groups, out, bias, stride) in [(1, 6, false, 2), (8, 8, false, 2), (2, 4, true, 2), (1, 5, false, 1)] {
             let conv = Conv2dConfig::new([8, out], [3, 3])
                 .with_groups(groups)
-                .with_stride([2, 2])
+                .with_stride([stride, stride])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .with_bias(bias)
                 .init(&device);
             let bn = trained_norm(out, &device);
-            let bn = Some(bn);
+            let bn = FoldableNorm::BatchNorm(bn);
             let expected: TensorData = conv_norm_act(&conv, &bn, input.clone(), None, Activation::Relu6).into_data();
             let (folded, rest) = fold_pair(&conv, &bn);
-            assert!(rest.is_none());
-            // Fused on the CPU backend: as a matrix product, and directly for the depthwise case.
+            // Only the plain 3×3 stride-1 convolution keeps Winograd-transformed weights.
+            let FoldableNorm::Folded(transformed) = &rest else { panic!("a BatchNorm left after folding") };
+            assert_eq!(transformed.is_some(), groups == 1 && stride == 1);
+            // Fused on the CPU backend: as a matrix product, by Winograd's method from the
+            // transformed weights, and directly for the depthwise case.
             let actual = conv_norm_act(&folded, &rest, input.clone(), None, Activation::Relu6).into_data();
             actual.assert_approx_eq::<f32>(&expected, burn::tensor::Tolerance::absolute(1e-5));
         }

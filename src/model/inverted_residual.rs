@@ -153,7 +153,10 @@ impl InvertedResidualSpec {
             .with_bias(false);
         let norm = BatchNormConfig::new(channels[1]).with_epsilon(self.bn_epsilon).with_momentum(self.bn_momentum);
         let (conv_key, bn_key) = (self.keys)(layer);
-        ConvNorm { conv: source.conv2d(&conv_key, &config), bn: Some(source.batch_norm(&bn_key, &norm)) }
+        ConvNorm {
+            conv: source.conv2d(&conv_key, &config),
+            bn: FoldableNorm::BatchNorm(source.batch_norm(&bn_key, &norm)),
+        }
     }
 
     /// Builds the network, taking each parameter from `source` under the key [`Self::keys`] gives.

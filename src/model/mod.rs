@@ -7,6 +7,7 @@
 
 mod backbone;
 mod classifier;
+mod extractor;
 mod fold;
 mod inverted_residual;
 mod params;
@@ -19,5 +20,7 @@ pub use inverted_residual::{
 };
 
 pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config};
+pub use extractor::FeatureExtractor;
+pub use fold::FoldableNorm;
 pub use params::{FreshInit, ParamSource};
 pub use resnet::{BasicBlock, Downsample, FEATURES, MIN_INPUT_SIDE, ResNet18};

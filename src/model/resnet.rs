@@ -69,13 +69,13 @@ impl BasicBlock {
     fn build(source: &mut impl ParamSource, key: &str, in_ch: usize, out_ch: usize, stride: usize) -> Self {
         let downsample = (stride != 1 || in_ch != out_ch).then(|| Downsample {
             conv: source.conv2d(&format!("{key}.downsample.0"), &conv(in_ch, out_ch, 1, stride)),
-            bn: Some(source.batch_norm(&format!("{key}.downsample.1"), &norm(out_ch))),
+            bn: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.downsample.1"), &norm(out_ch))),
         });
         Self {
             conv1: source.conv2d(&format!("{key}.conv1"), &conv(in_ch, out_ch, 3, stride)),
-            bn1: Some(source.batch_norm(&format!("{key}.bn1"), &norm(out_ch))),
+            bn1: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.bn1"), &norm(out_ch))),
             conv2: source.conv2d(&format!("{key}.conv2"), &conv(out_ch, out_ch, 3, 1)),
-            bn2: Some(source.batch_norm(&format!("{key}.bn2"), &norm(out_ch))),
+            bn2: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.bn2"), &norm(out_ch))),
             downsample,
         }
     }
@@ -118,7 +118,7 @@ impl ResNet18 {
         let layer4 = stage("layer4", 256, 512, 2);
         Self {
             conv1: source.conv2d("conv1", &conv(3, 64, 7, 2)),
-            bn1: Some(source.batch_norm("bn1", &norm(64))),
+            bn1: FoldableNorm::BatchNorm(source.batch_norm("bn1", &norm(64))),
             maxpool: MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))

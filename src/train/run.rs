@@ -15,7 +15,7 @@ use crate::backend::{backend_error, read_back};
 use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
 use crate::error::{Error, Result};
 use crate::metrics::{ConfusionMatrix, argmax, softmax};
-use crate::model::{Backbone, ImageClassifier, head_config};
+use crate::model::{Backbone, FeatureExtractor, ImageClassifier, head_config};
 use crate::rng::Rng;
 
 /// At most this many misclassified validation images are reported per epoch.
@@ -90,7 +90,7 @@ enum Learner {
     /// folded copy, the `extractor`, which is dropped when extraction is done.
     Head {
         backbone: Box<Backbone>,
-        extractor: Option<Box<Backbone>>,
+        extractor: Option<Box<FeatureExtractor>>,
         trainer: Box<HeadTrainer>,
         features: Vec<Option<Vec<f32>>>,
     },
@@ -201,7 +201,7 @@ impl TrainingRun {
                 let all = split.train.len() + split.val.len();
                 let eval_steps = usize::from(!split.val.is_empty());
                 let learner = Learner::Head {
-                    extractor: Some(Box::new(backbone.folded())),
+                    extractor: Some(Box::new(FeatureExtractor::new(&backbone))),
                     backbone: Box::new(backbone),
                     trainer: Box::new(HeadTrainer::new(
                         continued_head.unwrap_or_else(|| head_config(features_width, classes).init(&device)),
@@ -290,8 +290,8 @@ impl TrainingRun {
         }
     }
 
-    /// The folded backbone that extracts features, while the run extracts them.
-    pub fn extractor(&self) -> Option<&Backbone> {
+    /// What extracts the features, while the run extracts them.
+    pub fn extractor(&self) -> Option<&FeatureExtractor> {
         match &self.learner {
             Learner::Head { extractor, .. } => extractor.as_deref(),
             Learner::Model { .. } => None,
@@ -547,19 +547,19 @@ impl TrainingRun {
 mod tests {
     use super::*;
     use crate::data::test_images::png;
-    use crate::model::Architecture;
+    use crate::model::{Architecture, FoldableNorm};
     use futures_lite::future::block_on;
 
     fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
         tensor.into_data().try_into_vec::<f32>().expect("f32 tensor")
     }
 
-    fn running_mean(bn: &Option<burn::nn::BatchNorm>) -> Vec<f32> {
-        values(bn.as_ref().expect("an unfolded BatchNorm").running_mean.value())
+    fn running_mean(bn: &FoldableNorm) -> Vec<f32> {
+        values(bn.batch_norm().expect("an unfolded BatchNorm").running_mean.value())
     }
 
-    fn running_var(bn: &Option<burn::nn::BatchNorm>) -> Vec<f32> {
-        values(bn.as_ref().expect("an unfolded BatchNorm").running_var.value())
+    fn running_var(bn: &FoldableNorm) -> Vec<f32> {
+        values(bn.batch_norm().expect("an unfolded BatchNorm").running_var.value())
     }
 
     /// Strategy (b) with one stage, one epoch of batches of 4, nothing held out.
