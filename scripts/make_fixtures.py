@@ -25,6 +25,9 @@ What it writes to tests/fixtures/ (all small, committed):
 - head_training.safetensors: a linear head trained by torch.optim (Adam lr 1e-3, the seed's; SGD
   lr 1e-2 momentum 0.9) on fixed features in a fixed batch order: its initial weights, every
   step's loss and the final weights.
+- small_weights/: tiny state_dicts as torch.save writes them (zip and legacy formats, a training
+  checkpoint) and as safetensors writes them, with f32/f16/bf16/int64 tensors and a transposed
+  (non-contiguous) view: what the weights parser's mutation test corrupts thousands of times.
 - resnet18_pattern.pth.gz / resnet18_pattern_10class.safetensors.gz: real files written by
   torch.save and safetensors.torch.save_file, gzip-compressed for the repository (their
   weights repeat with a short period, so they compress ~100×), with mixed f32/f16/bf16 tensors,
@@ -326,6 +329,23 @@ def gzip_file(path: Path) -> None:
     path.unlink()
 
 
+def small_weights_fixtures() -> None:
+    directory = OUT / "small_weights"
+    directory.mkdir(exist_ok=True)
+    generator = torch.Generator().manual_seed(11)
+    state_dict = {
+        "conv.weight": torch.randn(4, 3, 3, 3, generator=generator),
+        "bn.running_mean": torch.randn(4, generator=generator).half(),
+        "bn.num_batches_tracked": torch.tensor(5),
+        "fc.weight": torch.randn(5, 3, generator=generator).t(),  # a view with strides (1, 3)
+        "fc.bias": torch.randn(3, generator=generator).bfloat16(),
+    }
+    torch.save(state_dict, directory / "zip.pth")
+    torch.save(state_dict, directory / "legacy.pth", _use_new_zipfile_serialization=False)
+    torch.save({"epoch": 3, "state_dict": state_dict}, directory / "checkpoint.pth")
+    save_torch({k: v.contiguous() for k, v in state_dict.items()}, directory / "small.safetensors", metadata={"note": "x"})
+
+
 def main() -> None:
     torch.set_num_threads(2)
     names = write_images()
@@ -343,6 +363,7 @@ def main() -> None:
     efficientnet_fixture(batch, names)
     mobilenet_v2_fixture(batch)
     head_training_fixture()
+    small_weights_fixtures()
 
     seeded = generated_state_dict(1000, "seeded")
     save_numpy({"logits": logits_of(seeded, batch).numpy()}, OUT / "seeded_logits.safetensors")

@@ -45,6 +45,15 @@ pub enum Value {
 }
 
 impl Value {
+    /// How many values this one is made of, itself included.
+    fn size(&self) -> usize {
+        1 + match self {
+            Value::Tuple(items) | Value::List(items) => items.iter().map(Value::size).sum(),
+            Value::Dict(items) => items.iter().map(|(key, value)| key.size() + value.size()).sum(),
+            _ => 0,
+        }
+    }
+
     fn as_usize(&self) -> Option<usize> {
         match self {
             Value::Int(v) => usize::try_from(*v).ok(),
@@ -62,6 +71,10 @@ struct Machine<'a> {
     stack: Vec<Value>,
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
+    /// Values copied out of the memo so far. Each memo get copies a whole value, so a few dozen
+    /// bytes that get a list, put it in a new list twice and repeat would build an exponentially
+    /// large object; real pickles copy a few values per byte at most.
+    copied: usize,
 }
 
 /// Reads one pickle stream and returns the object it describes.
@@ -72,7 +85,7 @@ pub fn read(data: &[u8]) -> Result<Value, PickleError> {
 /// Reads the pickle at the start of `data`; also returns how many bytes it took, for files that
 /// hold several pickles in a row (PyTorch's legacy format).
 pub fn read_prefix(data: &[u8]) -> Result<(Value, usize), PickleError> {
-    let mut machine = Machine { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() };
+    let mut machine = Machine { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), copied: 0 };
     let value = machine.run()?;
     Ok((value, machine.pos))
 }
@@ -125,7 +138,12 @@ impl Machine<'_> {
         Ok(self.stack.split_off(mark))
     }
     fn memo_get(&mut self, index: u32) -> Result<(), PickleError> {
-        let value = self.memo.get(&index).cloned().ok_or_else(|| format!("pickle memo {index} missing"))?;
+        let value = self.memo.get(&index).ok_or_else(|| format!("pickle memo {index} missing"))?;
+        self.copied += value.size();
+        if self.copied > 4 * self.data.len() + 1024 {
+            return Err("the pickle copies its values far more often than a saved state_dict does".into());
+        }
+        let value = value.clone();
         self.stack.push(value);
         Ok(())
     }
@@ -452,5 +470,18 @@ mod tests {
         for len in 0..data.len() {
             assert!(read(&data[..len]).is_err());
         }
+    }
+
+    #[test]
+    fn a_pickle_that_doubles_itself_through_the_memo_is_refused() {
+        // [] → memo 0; then 40 times: (memo 0, memo 0) as a list → memo 0: 2⁴⁰ values from
+        // 250 bytes.
+        let mut data = b"\x80\x02]q\x00".to_vec();
+        for _ in 0..40 {
+            data.extend_from_slice(b"(h\x00h\x00lq\x00");
+        }
+        data.push(b'.');
+        let err = read(&data).unwrap_err();
+        assert!(err.contains("copies its values"), "{err}");
     }
 }

@@ -34,19 +34,19 @@ pub(super) fn read_zip(bytes: &[u8]) -> Result<TensorMap> {
     let prefix = pickle_name.trim_end_matches("data.pkl").to_string();
 
     // Files from before PyTorch 1.10 have no byteorder entry: they are little-endian.
-    if let Ok(order) = read_entry(&mut archive, &format!("{prefix}byteorder"))
+    if let Ok(order) = read_entry(&mut archive, &format!("{prefix}byteorder"), bytes.len())
         && order.trim_ascii() != b"little"
     {
         return Err(corrupt("the file stores big-endian tensors; save it again on a little-endian machine"));
     }
 
-    let root =
-        pickle::read(&read_entry(&mut archive, &pickle_name)?).map_err(|err| corrupt(format!("data.pkl: {err}")))?;
+    let root = pickle::read(&read_entry(&mut archive, &pickle_name, bytes.len())?)
+        .map_err(|err| corrupt(format!("data.pkl: {err}")))?;
     let entries = state_dict_entries(root)?;
 
     let mut tensors = TensorMap::new();
     for (key, tensor) in entries {
-        let storage = read_entry(&mut archive, &format!("{prefix}data/{}", tensor.storage.key))?;
+        let storage = read_entry(&mut archive, &format!("{prefix}data/{}", tensor.storage.key), bytes.len())?;
         let host = materialise(&key, &tensor, &storage)?;
         tensors.insert(key, host);
     }
@@ -99,9 +99,11 @@ pub(super) fn read_legacy(bytes: &[u8]) -> Result<TensorMap> {
     Ok(tensors)
 }
 
-fn read_entry(archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<Vec<u8>> {
+/// The bytes of entry `name`; the size its header claims is trusted only as far as the
+/// archive's own length, `archive_len`.
+fn read_entry(archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str, archive_len: usize) -> Result<Vec<u8>> {
     let mut file = archive.by_name(name).map_err(|err| corrupt(format!("entry {name}: {err}")))?;
-    let mut data = Vec::with_capacity(file.size() as usize);
+    let mut data = Vec::with_capacity((file.size() as usize).min(archive_len));
     file.read_to_end(&mut data).map_err(|err| corrupt(format!("entry {name}: {err}")))?;
     Ok(data)
 }
@@ -164,18 +166,23 @@ fn materialise(key: &str, tensor: &TensorRef, storage: &[u8]) -> Result<HostTens
             tensor.stride.len()
         )));
     }
-    if storage.len() < tensor.storage.numel * size {
-        return Err(corrupt(format!(
-            "storage of {key} is {} bytes, expected {}",
-            storage.len(),
-            tensor.storage.numel * size
-        )));
+    let expected = tensor.storage.numel.saturating_mul(size);
+    if storage.len() < expected {
+        return Err(corrupt(format!("storage of {key} is {} bytes, expected {expected}", storage.len())));
     }
-    let numel: usize = tensor.shape.iter().product();
+    let numel = tensor.shape.iter().try_fold(1usize, |n, &dim| n.checked_mul(dim));
+    // More elements than the storage holds means a view that repeats values (an expanded
+    // tensor): materialising it could take far more memory than the file.
+    let Some(numel) = numel.filter(|&numel| numel <= tensor.storage.numel) else {
+        return Err(corrupt(format!(
+            "tensor {key} is a view with more elements than its storage; save tensors with .contiguous()"
+        )));
+    };
     // Highest element index the view touches; it must lie inside the storage.
-    let last =
-        tensor.offset + tensor.shape.iter().zip(&tensor.stride).map(|(&n, &s)| n.saturating_sub(1) * s).sum::<usize>();
-    if numel > 0 && last >= tensor.storage.numel {
+    let last = tensor.shape.iter().zip(&tensor.stride).try_fold(tensor.offset, |last, (&n, &s)| {
+        n.saturating_sub(1).checked_mul(s).and_then(|reach| last.checked_add(reach))
+    });
+    if numel > 0 && last.is_none_or(|last| last >= tensor.storage.numel) {
         return Err(corrupt(format!("tensor {key} reaches beyond its storage")));
     }
 
@@ -245,5 +252,11 @@ mod tests {
         let storage = vec![0u8; 24];
         let err = materialise("layer1.0.conv1.weight", &view(&[2, 3], &[3, 1], 1), &storage).unwrap_err();
         assert!(err.to_string().contains("layer1.0.conv1.weight"), "{err}");
+        // Expanded past its storage's size (a billion copies of one value), or with a stride
+        // whose reach overflows: refused before anything is allocated.
+        for (shape, stride) in [(&[1 << 30][..], &[0][..]), (&[2, 2][..], &[usize::MAX, 1][..])] {
+            let err = materialise("fc.weight", &view(shape, stride, 0), &storage).unwrap_err();
+            assert!(err.to_string().contains("fc.weight"), "{err}");
+        }
     }
 }
