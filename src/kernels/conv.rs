@@ -1,8 +1,9 @@
 //! The fused convolution on host memory: `act(conv(x, w) + bias + residual)` for NCHW tensors,
 //! one image at a time as a matrix product `[out, in·kh·kw] × [in·kh·kw, oh·ow]` written
 //! straight into the output (PyTorch's weight layout is already the left matrix, so nothing is
-//! re-laid out). The bias and the residual are put in the output first and the product is added
-//! onto them; the activation is one pass over the output while it is still in cache.
+//! re-laid out). The output is computed in blocks of columns small enough to stay in cache: the
+//! bias and the residual are put in a block first, the product is added onto them, and the
+//! activation is applied before the next block, so a block goes to memory once.
 
 /// What follows the convolution (its code is what crosses the backend-extension boundary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +90,6 @@ pub fn conv2d_fused(
     for image in 0..g.batch {
         let dst = &mut output[image * out_image..(image + 1) * out_image];
         let residual = residual.map(|residual| &residual[image * out_image..(image + 1) * out_image]);
-        for_each_chunk(dst, out_plane, |channel, row| {
-            start_plane(row, bias[channel], residual.map(|r| &r[channel * out_plane..(channel + 1) * out_plane]));
-        });
         let input = &x[image * in_image..(image + 1) * in_image];
         let rhs = if g.is_pointwise() {
             input
@@ -99,10 +97,32 @@ pub fn conv2d_fused(
             unfold(input, g, &mut columns);
             &columns
         };
-        multiply_add(dst, weight, rhs, g.out_channels, g.patch_len(), out_plane);
-        for_each_chunk(dst, out_plane, |_, row| activate(row, activation));
+        let block = column_block(g.out_channels, out_plane);
+        for first in (0..out_plane).step_by(block) {
+            let width = block.min(out_plane - first);
+            let rows = |channel: usize| channel * out_plane + first..channel * out_plane + first + width;
+            for channel in 0..g.out_channels {
+                start_plane(&mut dst[rows(channel)], bias[channel], residual.map(|r| &r[rows(channel)]));
+            }
+            gemm_f32(
+                Matrix { values: &mut dst[first..], row_stride: out_plane },
+                weight,
+                Matrix { values: &rhs[first..], row_stride: out_plane },
+                [g.out_channels, g.patch_len(), width],
+                true,
+            );
+            for channel in 0..g.out_channels {
+                activate(&mut dst[rows(channel)], activation);
+            }
+        }
     }
     output
+}
+
+/// Output columns per block: `rows × block` values (about 256 kB) stay in a core's L2 cache.
+fn column_block(rows: usize, columns: usize) -> usize {
+    const BLOCK_VALUES: usize = 64 * 1024;
+    (BLOCK_VALUES / rows.max(1) / 16 * 16).max(64).min(columns.max(1))
 }
 
 /// im2col: row `(c, ki, kj)` of `columns` holds input channel `c` shifted by the kernel
@@ -146,11 +166,6 @@ fn unfold(input: &[f32], g: &ConvGeometry, columns: &mut [f32]) {
             }
         }
     });
-}
-
-/// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major and contiguous.
-fn multiply_add(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
-    gemm_f32(Matrix { values: dst, row_stride: n }, lhs, Matrix { values: rhs, row_stride: n }, [m, k, n], true);
 }
 
 /// A row-major matrix whose rows start `row_stride` values apart in `values`.
@@ -297,6 +312,9 @@ mod tests {
             ([1, 3, 12, 12, 5], [3, 3], [2, 2], [0, 0, 1, 1], Activation::Relu6),
             ([3, 7, 5, 6, 9], [1, 1], [1, 1], [0, 0, 0, 0], Activation::Relu6),
             ([1, 2, 4, 3, 3], [5, 5], [1, 1], [2, 2, 2, 2], Activation::Relu),
+            // Outputs wider than a column block: two blocks and a remainder.
+            ([1, 3, 40, 41, 64], [1, 1], [1, 1], [0, 0, 0, 0], Activation::Relu6),
+            ([2, 3, 80, 81, 64], [3, 3], [2, 2], [1, 1, 1, 1], Activation::Relu),
         ];
         for (i, ([batch, in_channels, in_height, in_width, out_channels], kernel, stride, padding, act)) in
             cases.into_iter().enumerate()
