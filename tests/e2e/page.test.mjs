@@ -77,7 +77,7 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       await page.fill("#settings [name=val_fraction]", "0.25");
       await page.click("#start");
       // Pause holds training still; resume carries on.
-      await page.waitForFunction(() => /Epoch \d+ of/.test(document.getElementById("progress-text").textContent));
+      await page.waitForFunction(() => /Epoch \d+ of/.test(document.getElementById("progress-text").textContent), null, { timeout: 120000 });
       await page.click("#pause");
       await page.waitForFunction(() => /^Paused/.test(document.getElementById("progress-text").textContent));
       await page.waitForTimeout(500);
