@@ -79,7 +79,7 @@ pub fn conv2d_fused(
     activation: Activation,
 ) -> Vec<f32> {
     let g = geometry;
-    if super::winograd::applies(g) {
+    if super::winograd::applies(g.kernel, g.stride) {
         let transformed = super::winograd::transform_weights(weight, g.out_channels, g.in_channels);
         return super::winograd::conv3x3_fused(x, &transformed, bias, residual, g, activation);
     }

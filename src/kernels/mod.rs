@@ -156,7 +156,7 @@ fn slice(tensor: &FlexTensor) -> &[f32] {
 /// forward pass; `None` for other convolutions and backends.
 pub fn winograd_weights(conv: &Conv2d) -> Option<Tensor<3>> {
     let weight = conv.weight.val();
-    let winograd = conv.kernel_size == [3, 3] && conv.stride == [1, 1] && conv.groups == 1 && conv.dilation == [1, 1];
+    let winograd = winograd::applies(conv.kernel_size, conv.stride) && conv.groups == 1 && conv.dilation == [1, 1];
     (winograd && crate::backend::is_cpu(&weight.device())).then(|| {
         Tensor::from_dispatch(<burn::backend::Dispatch as FusedConvBackend>::winograd_transform(weight.into_dispatch()))
     })

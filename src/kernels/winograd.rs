@@ -7,9 +7,10 @@
 
 use super::conv::{Activation, ConvGeometry, Matrix, activate, for_each_chunk, gemm_f32, start_plane};
 
-/// Whether `geometry` is a convolution this method computes.
-pub fn applies(geometry: &ConvGeometry) -> bool {
-    geometry.kernel == [3, 3] && geometry.stride == [1, 1]
+/// Whether a convolution (groups 1, no dilation) of this kernel and stride is one this method
+/// computes.
+pub fn applies(kernel: [usize; 2], stride: [usize; 2]) -> bool {
+    kernel == [3, 3] && stride == [1, 1]
 }
 
 /// `act(conv(x, weight) + bias + residual)` as [`super::conv::conv2d_fused`], for a 3×3 stride-1

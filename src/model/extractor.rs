@@ -12,7 +12,7 @@
 
 use burn::tensor::Tensor;
 
-use super::{Architecture, Backbone};
+use super::Backbone;
 use crate::backend::is_cpu;
 
 /// Images per forward pass on the CPU.
@@ -30,10 +30,6 @@ impl FeatureExtractor {
         Self { folded: backbone.folded() }
     }
 
-    pub fn architecture(&self) -> Architecture {
-        self.folded.architecture()
-    }
-
     /// # Shapes
     /// `[batch, 3, H, W] → [batch, features]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
@@ -49,7 +45,7 @@ impl FeatureExtractor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ImageClassifier;
+    use crate::model::{Architecture, ImageClassifier};
     use burn::tensor::{Device, Distribution, Tolerance};
 
     #[test]
