@@ -113,37 +113,58 @@ fn clip8(sum: i32) -> u8 {
 /// Pillow's `Image.resize(size, Image.BILINEAR)` on an RGB image: a horizontal pass, rounded to
 /// 8 bits, then a vertical pass.
 pub fn resize_to(image: &RgbImage, width: u32, height: u32) -> RgbImage {
-    let horizontal = if width != image.width() {
-        let coeffs = coefficients(image.width(), width);
-        RgbImage::from_fn(width, image.height(), |x, y| {
-            let (start, weights) = &coeffs[x as usize];
-            let mut sums = [1i32 << (PRECISION_BITS - 1); 3];
-            for (i, w) in weights.iter().enumerate() {
-                let p = image.get_pixel((start + i) as u32, y);
-                for c in 0..3 {
-                    sums[c] += i32::from(p[c]) * w;
-                }
-            }
-            image::Rgb(sums.map(clip8))
-        })
-    } else {
-        image.clone()
-    };
+    let horizontal =
+        if width != image.width() { horizontal_pass(image, width) } else { image.clone() };
     if height == horizontal.height() {
         return horizontal;
     }
-    let coeffs = coefficients(horizontal.height(), height);
-    RgbImage::from_fn(width, height, |x, y| {
-        let (start, weights) = &coeffs[y as usize];
-        let mut sums = [1i32 << (PRECISION_BITS - 1); 3];
-        for (i, w) in weights.iter().enumerate() {
-            let p = horizontal.get_pixel(x, (start + i) as u32);
-            for c in 0..3 {
-                sums[c] += i32::from(p[c]) * w;
+    vertical_pass(&horizontal, height)
+}
+
+/// Rounding offset of Pillow's fixed-point sums.
+const HALF: i32 = 1 << (PRECISION_BITS - 1);
+
+/// Every row resampled to `width` pixels, each output pixel a weighted sum of adjacent input
+/// pixels (slices rather than `get_pixel`, whose bounds checks cost more than the sums).
+fn horizontal_pass(image: &RgbImage, width: u32) -> RgbImage {
+    let coeffs = coefficients(image.width(), width);
+    let (in_row, out_row) = (image.width() as usize * 3, width as usize * 3);
+    let mut out = vec![0u8; out_row * image.height() as usize];
+    for (source, target) in image.as_raw().chunks_exact(in_row).zip(out.chunks_exact_mut(out_row)) {
+        for ((start, weights), pixel) in coeffs.iter().zip(target.chunks_exact_mut(3)) {
+            let mut sums = [HALF; 3];
+            for (tap, w) in source[start * 3..].chunks_exact(3).zip(weights) {
+                for c in 0..3 {
+                    sums[c] += i32::from(tap[c]) * w;
+                }
+            }
+            pixel.copy_from_slice(&sums.map(clip8));
+        }
+    }
+    RgbImage::from_raw(width, image.height(), out).expect("the buffer is sized for the image")
+}
+
+/// Every column resampled to `height` pixels: each output row is a weighted sum of whole input
+/// rows, which vectorises.
+fn vertical_pass(image: &RgbImage, height: u32) -> RgbImage {
+    let coeffs = coefficients(image.height(), height);
+    let row = image.width() as usize * 3;
+    let source = image.as_raw();
+    let mut out = vec![0u8; row * height as usize];
+    let mut sums = vec![0i32; row];
+    for ((start, weights), target) in coeffs.iter().zip(out.chunks_exact_mut(row)) {
+        sums.fill(HALF);
+        for (k, &w) in weights.iter().enumerate() {
+            let input = &source[(start + k) * row..(start + k + 1) * row];
+            for (sum, &value) in sums.iter_mut().zip(input) {
+                *sum += i32::from(value) * w;
             }
         }
-        image::Rgb(sums.map(clip8))
-    })
+        for (value, &sum) in target.iter_mut().zip(&sums) {
+            *value = clip8(sum);
+        }
+    }
+    RgbImage::from_raw(image.width(), height, out).expect("the buffer is sized for the image")
 }
 
 #[cfg(test)]
