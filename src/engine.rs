@@ -9,7 +9,7 @@ use image::RgbImage;
 use serde::Serialize;
 
 use crate::backend::{BackendInfo, read_back};
-use crate::data::{Dataset, Preprocess, Subset, decode_image};
+use crate::data::{Dataset, Preprocess, Subset, decode_image, probe_image};
 use crate::error::{Error, Result};
 use crate::metrics::softmax;
 use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE, Pretrained};
@@ -25,6 +25,20 @@ pub struct Plan {
     pub steps_total: usize,
     /// The run continues training the head of the loaded model (same classes, same order).
     pub continued: bool,
+}
+
+/// Features of image files ([`Engine::file_features`]): one row per decodable file, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileFeatures {
+    pub features: Vec<f32>,
+    pub failed: Vec<FailedFile>,
+}
+
+/// A file that could not be decoded: its position in the list given, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedFile {
+    pub position: usize,
+    pub reason: String,
 }
 
 /// What a weights file turned out to hold.
@@ -158,20 +172,32 @@ impl Engine {
         self.dataset.add(name, bytes, class, subset, &self.preprocess())
     }
 
-    /// Keeps an image decoded and resized elsewhere ([`crate::data::decode_resized`] with
-    /// [`Engine::resize_shorter_side`]): `rgb` holds `width × height` pixels, row by row.
-    pub fn add_decoded(
-        &mut self,
-        name: &str,
-        width: u32,
-        height: u32,
-        rgb: Vec<u8>,
-        class: &str,
-        subset: Option<Subset>,
-    ) -> Result<()> {
-        let image = RgbImage::from_raw(width, height, rgb)
-            .ok_or_else(|| Error::InvalidInput(format!("'{name}': the decoded pixels do not fill {width}×{height}")))?;
-        self.dataset.add_decoded(name, image, class, subset)
+    /// Registers an image file by name after checking its header (format, size): the page keeps
+    /// the file, and decodes it when a step needs its pixels ([`Engine::images_needed`]), so that
+    /// memory does not grow with the number of images. Returns the image's index.
+    pub fn add_image_file(&mut self, name: &str, bytes: &[u8], class: &str, subset: Option<Subset>) -> Result<usize> {
+        probe_image(name, bytes)?;
+        self.dataset.register(name, class, subset)
+    }
+
+    /// The indices of registered images whose pixels the next [`Engine::train_step`] reads: supply
+    /// each ([`Engine::supply_image`]) or report it unusable ([`Engine::image_failed`]) first.
+    pub fn images_needed(&self) -> Vec<usize> {
+        self.run.as_ref().map(|active| active.run.examples_needing_pixels(&self.dataset)).unwrap_or_default()
+    }
+
+    /// The pixels of image `index`, decoded and resized elsewhere ([`crate::data::decode_resized`]
+    /// with [`Engine::resize_shorter_side`]): `rgb` holds `width × height` pixels, row by row.
+    pub fn supply_image(&mut self, index: usize, width: u32, height: u32, rgb: Vec<u8>) -> Result<()> {
+        let image = RgbImage::from_raw(width, height, rgb).ok_or_else(|| {
+            Error::InvalidInput(format!("the pixels supplied for image {index} do not fill {width}×{height}"))
+        })?;
+        self.dataset.supply(index, image)
+    }
+
+    /// Image `index`'s file failed to decode: runs go on without it.
+    pub fn image_failed(&mut self, index: usize) -> Result<()> {
+        self.dataset.mark_unusable(index)
     }
 
     /// The shorter side images are kept at, for decoding them elsewhere.
@@ -217,20 +243,47 @@ impl Engine {
     /// Hands out the next batch of images whose features the run needs, for another worker's
     /// engine ([`Engine::features`]) or this one; `None` when every batch has been handed out.
     pub fn claim_extraction(&mut self) -> Result<Option<ExtractionJob>> {
-        let dataset = &self.dataset;
-        let active = self.run.as_mut().ok_or_else(no_run)?;
-        Ok(active.run.claim_extraction(dataset))
+        Ok(self.run.as_mut().ok_or_else(no_run)?.run.claim_extraction())
     }
 
-    /// Takes the features of a claimed batch, in the order of its images.
+    /// Takes the features of a claimed batch, in the order of its images, for those not reported
+    /// unusable ([`Engine::image_failed`]).
     pub fn complete_extraction(&mut self, first: usize, features: &[f32]) -> Result<Progress> {
-        self.run.as_mut().ok_or_else(no_run)?.run.complete_extraction(first, features)
+        self.run.as_mut().ok_or_else(no_run)?.run.complete_extraction(&self.dataset, first, features)
     }
 
     /// Pooled backbone features `[batch, width]`, flattened, of normalised `[batch, 3, height,
     /// width]` images, from the loaded backbone with its BatchNorms folded.
     pub async fn features(&mut self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>> {
         let input = self.input_tensor(images, batch, height, width)?;
+        self.extract(input).await
+    }
+
+    /// The features of image files (name, bytes) as the run extracts them: each decoded, resized,
+    /// centre-cropped and normalised, then through the backbone together. A file that fails to
+    /// decode is left out and named in `failed`; the others' features are in order.
+    pub async fn file_features(&mut self, files: &[(String, Vec<u8>)]) -> Result<FileFeatures> {
+        let preprocess = self.preprocess();
+        let side = preprocess.crop as usize;
+        let (mut pixels, mut failed) = (Vec::new(), Vec::new());
+        for (position, (name, bytes)) in files.iter().enumerate() {
+            match decode_image(name, bytes) {
+                Ok(image) => pixels.extend(preprocess.apply(&image)),
+                Err(err) => failed.push(FailedFile { position, reason: err.to_string() }),
+            }
+        }
+        let images = files.len() - failed.len();
+        let features = if images == 0 {
+            Vec::new()
+        } else {
+            let shape = [images, 3, side, side];
+            self.extract(Tensor::from_data(TensorData::new(pixels, shape), &self.device)).await?
+        };
+        Ok(FileFeatures { features, failed })
+    }
+
+    /// Features of `input` from the run's extractor while it extracts, else the loaded backbone's.
+    async fn extract(&mut self, input: Tensor<4>) -> Result<Vec<f32>> {
         let in_run = self.run.as_ref().and_then(|active| active.run.extractor());
         let extractor = match in_run {
             Some(extractor) => extractor,
@@ -249,7 +302,10 @@ impl Engine {
     pub async fn train_step(&mut self) -> Result<Progress> {
         let dataset = &self.dataset;
         let active = self.run.as_mut().ok_or_else(no_run)?;
-        let progress = active.run.step(dataset).await?;
+        let stepped = active.run.step(dataset).await;
+        self.dataset.release_supplied();
+        let progress = stepped?;
+        let active = self.run.as_mut().ok_or_else(no_run)?;
         if let Some(report) = &progress.epoch_report {
             active.epochs_completed = report.epoch;
             active.val_accuracy = report.val_accuracy;
@@ -375,11 +431,58 @@ mod tests {
     }
 
     /// `per_class` small red and blue PNGs, as classes "red" and "blue".
+    /// `per_class` red and blue PNG files: (class, name, bytes), alternating.
+    fn red_and_blue(per_class: u32) -> Vec<(&'static str, String, Vec<u8>)> {
+        (0..per_class)
+            .flat_map(|i| {
+                [
+                    ("red", format!("red/{i}.png"), png([220, 20, 20], i)),
+                    ("blue", format!("blue/{i}.png"), png([20, 20, 220], i)),
+                ]
+            })
+            .collect()
+    }
+
     fn add_red_and_blue(engine: &mut Engine, per_class: u32) {
-        for i in 0..per_class {
-            engine.add_image(&format!("red/{i}.png"), &png([220, 20, 20], i), "red", None).unwrap();
-            engine.add_image(&format!("blue/{i}.png"), &png([20, 20, 220], i), "blue", None).unwrap();
+        for (class, name, bytes) in red_and_blue(per_class) {
+            engine.add_image(&name, &bytes, class, None).unwrap();
         }
+    }
+
+    /// Registers files by name, as the page does, and returns them by index.
+    fn register(engine: &mut Engine, files: Vec<(&'static str, String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+        files
+            .into_iter()
+            .map(|(class, name, bytes)| {
+                let index = engine.add_image_file(&name, &bytes, class, None).unwrap();
+                assert_eq!(index, engine.image_count() - 1);
+                (name, bytes)
+            })
+            .collect()
+    }
+
+    /// Runs to the end as the page's worker does: before each step, the files of the images it
+    /// needs are decoded and supplied, or reported unusable. Returns the losses and the reasons.
+    fn run_supplying_files(engine: &mut Engine, files: &[(String, Vec<u8>)]) -> (Vec<f32>, Vec<String>) {
+        let (mut losses, mut failures) = (Vec::new(), Vec::new());
+        let side = engine.resize_shorter_side();
+        while engine.run.is_some() {
+            for index in engine.images_needed() {
+                let (name, bytes) = &files[index];
+                match crate::data::decode_resized(name, bytes, side) {
+                    Ok(image) => {
+                        let (width, height) = image.dimensions();
+                        engine.supply_image(index, width, height, image.into_raw()).unwrap();
+                    }
+                    Err(err) => {
+                        failures.push(err.to_string());
+                        engine.image_failed(index).unwrap();
+                    }
+                }
+            }
+            losses.extend(block_on(engine.train_step()).unwrap().loss);
+        }
+        (losses, failures)
     }
 
     /// The seed recipe with `epochs`, batches of 4 and `learning_rate`.
@@ -483,22 +586,28 @@ mod tests {
         add_red_and_blue(&mut solo, 5);
         solo.start_training(&settings).unwrap();
         let solo_losses = train_to_the_end(&mut solo);
-        add_red_and_blue(&mut shared, 5);
+        // The page's way: files registered by name, their features computed by another engine
+        // from the files themselves.
+        let files = register(&mut shared, red_and_blue(5));
+        let job_files = |job: &ExtractionJob| job.examples.iter().map(|&i| files[i].clone()).collect::<Vec<_>>();
+        let helper_features = |helper: &mut Engine, job: &ExtractionJob| {
+            let result = block_on(helper.file_features(&job_files(job))).unwrap();
+            assert!(result.failed.is_empty());
+            result.features
+        };
         shared.start_training(&settings).unwrap();
         let (first, second) =
             (shared.claim_extraction().unwrap().unwrap(), shared.claim_extraction().unwrap().unwrap());
         for job in [second, first] {
-            let features = block_on(helper.features(job.pixels, job.images, job.side, job.side)).unwrap();
-            let progress = shared.complete_extraction(job.first, &features).unwrap();
-            assert_eq!(progress.images, job.images);
+            let progress = shared.complete_extraction(job.first, &helper_features(&mut helper, &job)).unwrap();
+            assert_eq!(progress.images, job.examples.len());
         }
         let err = shared.complete_extraction(0, &[0.0; 4]).unwrap_err();
         assert!(err.to_string().contains("no extraction job starts at image 0"), "{err}");
         while let Some(job) = shared.claim_extraction().unwrap() {
             let err = shared.complete_extraction(job.first, &[1.0; 3]).unwrap_err();
             assert!(err.to_string().contains("got 3 values"), "{err}");
-            let features = block_on(helper.features(job.pixels, job.images, job.side, job.side)).unwrap();
-            shared.complete_extraction(job.first, &features).unwrap();
+            shared.complete_extraction(job.first, &helper_features(&mut helper, &job)).unwrap();
         }
         assert_eq!(solo_losses.len(), 2 * 2);
         assert_eq!(train_to_the_end(&mut shared), solo_losses);
@@ -613,5 +722,72 @@ mod tests {
         assert!(err.to_string().contains("16 bytes"), "{err}");
         let top = block_on(engine.predict_pixels(&[90; 48 * 40 * 4], 48, 40, 3)).unwrap();
         assert_eq!(top.len(), 3);
+    }
+
+    /// A file whose header is fine but whose pixels are cut off passes registration and fails when
+    /// a step decodes it: it is named, leaves the run, and the others train to the end, with
+    /// extraction on a second engine as on the page's helpers and with this engine's own steps.
+    #[test]
+    fn a_file_that_fails_to_decode_mid_run_leaves_it_and_the_rest_trains() {
+        let mut files = red_and_blue(4);
+        let whole = png([220, 20, 20], 9);
+        files.push(("red", "red/cut.png".into(), whole[..whole.len() - 20].to_vec()));
+        let settings = RunSettings { val_fraction: 0.0, ..settings(2, 1e-2) };
+
+        let mut owner = engine();
+        owner.use_random_weights(Architecture::MobileNetV2);
+        let files = register(&mut owner, files);
+        let plan = owner.start_training(&settings).unwrap();
+        assert_eq!(plan.train_images, 9, "the cut file is only found out when decoded");
+        let (losses, failures) = run_supplying_files(&mut owner, &files);
+        assert_eq!(losses.len(), 2 * 2);
+        assert!(losses.iter().all(|loss| loss.is_finite()));
+        assert_eq!(failures.len(), 1);
+        assert!(failures[0].contains("red/cut.png"), "{}", failures[0]);
+        // The next run leaves it out from the start, and predictions work.
+        assert_eq!(owner.start_training(&settings).unwrap().train_images, 8);
+        assert!(owner.images_needed().iter().all(|&i| files[i].0 != "red/cut.png"));
+        owner.stop_training();
+        assert_eq!(block_on(owner.predict("red/0.png", &files[0].1, 1)).unwrap().len(), 1);
+
+        // A helper engine computing features from the files names the same file.
+        let mut helper = engine();
+        helper.use_random_weights(Architecture::MobileNetV2);
+        let result = block_on(helper.file_features(&files)).unwrap();
+        assert_eq!(result.failed.len(), 1);
+        assert_eq!(result.failed[0].position, 8);
+        assert!(result.failed[0].reason.contains("red/cut.png"));
+        assert_eq!(result.features.len(), 8 * Architecture::MobileNetV2.features());
+    }
+
+    /// Fine-tuning from files supplied step by step gives exactly the losses of the same run on
+    /// images kept in memory; a step whose images were not supplied is refused and changes nothing.
+    #[test]
+    fn fine_tuning_on_supplied_files_matches_images_kept_in_memory() {
+        let settings = RunSettings {
+            strategy: Strategy::LastStages { stages: 1 },
+            config: crate::train::TrainConfig { epochs: 2, batch_size: 4, ..Default::default() },
+            ..RunSettings::default()
+        };
+        let (mut kept, mut supplied) = (engine(), engine());
+        kept.use_random_weights(Architecture::ResNet18);
+        block_on(kept.features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap();
+        supplied.pretrained = kept.pretrained.clone();
+
+        add_red_and_blue(&mut kept, 3);
+        kept.start_training(&settings).unwrap();
+        let (kept_losses, _) = run_supplying_files(&mut kept, &[]);
+
+        let files = register(&mut supplied, red_and_blue(3));
+        supplied.start_training(&settings).unwrap();
+        let needed = supplied.images_needed();
+        assert_eq!(needed.len(), 4, "the first batch");
+        let err = block_on(supplied.train_step()).unwrap_err();
+        assert!(err.to_string().contains("were not supplied"), "{err}");
+        assert_eq!(supplied.images_needed(), needed, "the refused step changed nothing");
+        let (supplied_losses, failures) = run_supplying_files(&mut supplied, &files);
+        assert!(failures.is_empty());
+        assert_eq!(supplied_losses, kept_losses);
+        assert!(supplied.dataset.examples().iter().all(|example| example.image.is_none()), "pixels released");
     }
 }

@@ -42,8 +42,10 @@ export interface Progress {
   steps_done: number; steps_total: number; images: number; loss: number | null; epoch_report: EpochReport | null;
 }
 export interface Prediction { class: string; probability: number }
-/** A batch of a run's images whose backbone features another worker's engine may compute. */
-export interface ExtractionJob { first: number; images: number; side: number; pixels: Float32Array }
+/** A batch of a run's images (their indices) whose features another worker's engine may compute from their files. */
+export interface ExtractionJob { first: number; examples: number[] }
+/** Features of image files, one row per decodable file; the others with why they failed. */
+export interface FileFeatures { features: Float32Array; failed: { position: number; reason: string }[] }
 /** An image decoded and resized for training: RGB pixels, row by row. */
 export interface DecodedImage { width: number; height: number; pixels: Uint8Array }
 "#;
@@ -101,33 +103,38 @@ impl WebEngine {
         Ok(())
     }
 
-    /// Decodes and keeps one image of `class_name`; `subset` is `"train"`, `"val"` or undefined.
-    /// Throws a message naming the file when it cannot be used; the images added before stay.
-    #[wasm_bindgen(js_name = addImage)]
-    pub fn add_image(
+    /// Registers an image file of `class_name` after checking its header, and returns its index;
+    /// `subset` is `"train"`, `"val"` or undefined. The file is decoded when a step needs it
+    /// (`imagesNeeded`). Throws a message naming the file when it cannot be used.
+    #[wasm_bindgen(js_name = addImageFile)]
+    pub fn add_image_file(
         &mut self,
         name: &str,
         bytes: &[u8],
         class_name: &str,
         #[wasm_bindgen(unchecked_param_type = "\"train\" | \"val\" | undefined")] subset: JsValue,
-    ) -> Result<(), JsError> {
+    ) -> Result<usize, JsError> {
         let subset = from_js(subset)?;
-        self.0.add_image(name, bytes, class_name, subset).map_err(js_error)
+        self.0.add_image_file(name, bytes, class_name, subset).map_err(js_error)
     }
 
-    /// Keeps an image `decodeResized` made (in this worker or a helper); `pixels` is RGB, row by row.
-    #[wasm_bindgen(js_name = addDecoded)]
-    pub fn add_decoded(
-        &mut self,
-        name: &str,
-        width: u32,
-        height: u32,
-        pixels: Vec<u8>,
-        class_name: &str,
-        #[wasm_bindgen(unchecked_param_type = "\"train\" | \"val\" | undefined")] subset: JsValue,
-    ) -> Result<(), JsError> {
-        let subset = from_js(subset)?;
-        self.0.add_decoded(name, width, height, pixels, class_name, subset).map_err(js_error)
+    /// The indices of images whose pixels the next `trainStep` reads: give each to `supplyImage`
+    /// (decoded by `decodeResized`) or to `imageFailed` first.
+    #[wasm_bindgen(js_name = imagesNeeded)]
+    pub fn images_needed(&self) -> Vec<usize> {
+        self.0.images_needed()
+    }
+
+    /// The decoded pixels of image `index`: RGB, row by row, as `decodeResized` returns them.
+    #[wasm_bindgen(js_name = supplyImage)]
+    pub fn supply_image(&mut self, index: usize, width: u32, height: u32, pixels: Vec<u8>) -> Result<(), JsError> {
+        self.0.supply_image(index, width, height, pixels).map_err(js_error)
+    }
+
+    /// Image `index`'s file failed to decode: runs go on without it.
+    #[wasm_bindgen(js_name = imageFailed)]
+    pub fn image_failed(&mut self, index: usize) -> Result<(), JsError> {
+        self.0.image_failed(index).map_err(js_error)
     }
 
     /// The shorter side images are kept at (`decodeResized`'s third argument).
@@ -162,9 +169,10 @@ impl WebEngine {
     /// `completeExtraction`. This is how several workers share a head-only run's extraction.
     #[wasm_bindgen(js_name = claimExtraction, unchecked_return_type = "ExtractionJob | undefined")]
     pub fn claim_extraction(&mut self) -> Result<JsValue, JsError> {
-        let Some(job) = self.0.claim_extraction().map_err(js_error)? else { return Ok(JsValue::UNDEFINED) };
-        let fields = serde_json::json!({ "first": job.first, "images": job.images, "side": job.side });
-        with_pixels(fields, js_sys::Float32Array::from(job.pixels.as_slice()).into())
+        match self.0.claim_extraction().map_err(js_error)? {
+            Some(job) => to_js(&job),
+            None => Ok(JsValue::UNDEFINED),
+        }
     }
 
     /// Takes the features of the job that started at `first`.
@@ -183,6 +191,16 @@ impl WebEngine {
         width: usize,
     ) -> Result<Vec<f32>, JsError> {
         self.0.features(images, batch, height, width).await.map_err(js_error)
+    }
+
+    /// The features of image files as a run extracts them (decoded, resized, centre-cropped,
+    /// normalised), computed together; `names` and `files` (their bytes) pair up.
+    #[wasm_bindgen(js_name = fileFeatures, unchecked_return_type = "FileFeatures")]
+    pub async fn file_features(&mut self, names: Vec<String>, files: Vec<js_sys::Uint8Array>) -> Result<JsValue, JsError> {
+        let files: Vec<(String, Vec<u8>)> = names.into_iter().zip(files.iter().map(js_sys::Uint8Array::to_vec)).collect();
+        let result = self.0.file_features(&files).await.map_err(js_error)?;
+        let fields = serde_json::json!({ "failed": result.failed });
+        with_typed_array(fields, "features", js_sys::Float32Array::from(result.features.as_slice()).into())
     }
 
     /// Ends the run early, keeping the model as trained so far.
@@ -237,13 +255,13 @@ impl WebEngine {
 pub fn decode_resized(name: &str, bytes: &[u8], shorter_side: u32) -> Result<JsValue, JsError> {
     let image = crate::data::decode_resized(name, bytes, shorter_side).map_err(js_error)?;
     let fields = serde_json::json!({ "width": image.width(), "height": image.height() });
-    with_pixels(fields, js_sys::Uint8Array::from(image.as_raw().as_slice()).into())
+    with_typed_array(fields, "pixels", js_sys::Uint8Array::from(image.as_raw().as_slice()).into())
 }
 
-/// A plain object of `fields` plus a typed array as `pixels` (serde would make it an Array).
-fn with_pixels(fields: serde_json::Value, pixels: JsValue) -> Result<JsValue, JsError> {
+/// A plain object of `fields` plus a typed array as `key` (serde would make it an Array).
+fn with_typed_array(fields: serde_json::Value, key: &str, array: JsValue) -> Result<JsValue, JsError> {
     let object = to_js(&fields)?;
-    js_sys::Reflect::set(&object, &"pixels".into(), &pixels).map_err(|_| JsError::new("cannot set pixels"))?;
+    js_sys::Reflect::set(&object, &key.into(), &array).map_err(|_| JsError::new("cannot set a typed array"))?;
     Ok(object)
 }
 

@@ -1,8 +1,10 @@
 // Data-parallel work on the CPU, shared between the engine's worker and a few helper workers
-// (extractor.js, each its own wasm instance): decoding the dropped image files, and a head-only
-// run's feature extraction (each helper then an engine holding the backbone), batches of images
-// taken from the run until none is left. Plain Web Workers: no SharedArrayBuffer, no special
-// headers, so it works on any static host. Runs in the engine's worker.
+// (extractor.js, each its own wasm instance): decoding the image files a training step needs, and
+// a head-only run's feature extraction, where each helper reads, decodes and extracts a batch of
+// files itself (an engine holding the backbone), batches taken from the run until none is left.
+// The images stay `File`s until then: memory does not grow with their number. Plain Web Workers:
+// no SharedArrayBuffer, no special headers, so it works on any static host. Runs in the engine's
+// worker.
 
 /**
  * Helper workers to start: one per core (extraction: this worker only hands out batches, so that
@@ -17,32 +19,40 @@ export function helperCount(thisWorkerComputes) {
   return Math.max(0, Math.min(thisWorkerComputes ? cores - 1 : cores, 8, Math.floor(memoryGiB * 2)));
 }
 
-/** A helper worker with a loaded backbone; resolves once it is ready. Requests are answered in order. */
+/** A helper worker with a loaded backbone (or none, to decode); resolves once it is ready. Requests are answered in order. */
 export function startHelper(module, source) {
   const worker = new Worker(new URL("./extractor.js", import.meta.url), { type: "module" });
   const pending = []; // { resolve, reject } of the requests in flight, oldest first
+  let stopped = null; // the error it stopped with: later requests fail at once
   worker.onmessage = ({ data }) => {
     const request = pending.shift();
     if (data.type === "failed") request?.reject(new Error(data.message));
     else request?.resolve(data);
   };
   worker.onerror = (event) => {
-    const stopped = Object.assign(new Error(event.message || "the helper worker stopped"), { helperStopped: true });
+    stopped = Object.assign(new Error(event.message || "the helper worker stopped"), { helperStopped: true });
     for (const request of pending.splice(0)) request.reject(stopped);
   };
-  const request = (message, transfer) => new Promise((resolve, reject) => {
+  const request = (message, transfer) => stopped ? Promise.reject(stopped) : new Promise((resolve, reject) => {
     pending.push({ resolve, reject });
     worker.postMessage(message, transfer);
   });
   const helper = {
     memory: 0,
-    async features(job) {
-      const reply = await request({ type: "features", pixels: job.pixels, images: job.images, side: job.side }, [job.pixels.buffer]);
+    /** `{ features, failed }` of image files (`{ name, file }`), read and decoded by the helper. */
+    async fileFeatures(files) {
+      const reply = await request({ type: "fileFeatures", files });
+      helper.memory = reply.memory;
+      return reply;
+    },
+    /** Features of normalised `images × 3 × side × side` pixels (transferred): the benchmark's measure. */
+    async features({ pixels, images, side }) {
+      const reply = await request({ type: "features", pixels, images, side }, [pixels.buffer]);
       helper.memory = reply.memory;
       return reply.features;
     },
     /** `{ width, height, pixels }` of an image file resized as training keeps it; rejects for a bad file. */
-    decode: (name, bytes, shorterSide) => request({ type: "decode", name, bytes, shorterSide }, [bytes.buffer]),
+    decode: (name, file, shorterSide) => request({ type: "decode", name, file, shorterSide }),
     close: () => worker.terminate(),
   };
   return request({ type: "init", module, ...source }).then(() => helper, (err) => {
@@ -51,23 +61,36 @@ export function startHelper(module, source) {
   });
 }
 
+/** Starts `count` helpers; those that fail to start are left out. */
+async function startHelpers(count, module, source) {
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startHelper(module, source)));
+  return started.filter((outcome) => outcome.status === "fulfilled").map((outcome) => outcome.value);
+}
+
+/** The features of image files (`{ name, file }`) computed by this worker's engine. */
+export async function fileFeaturesHere(engine, exclusive, files) {
+  const bytes = await Promise.all(files.map(async ({ file }) => new Uint8Array(await file.arrayBuffer())));
+  return exclusive(() => engine.fileFeatures(files.map(({ name }) => name), bytes));
+}
+
 /**
  * Runs the extraction of the engine's current run to its end, on helper workers (here only if
  * none could start).
  * - `exclusive(task)`: runs an engine call when no other is running (the engine is not re-entrant);
+ * - `images`: the registered images by index (`{ name, file }`), whose files the helpers read;
  * - `module`: the compiled wasm module, shared with the helpers so that they need not compile it;
  * - `source`: `{ weights }` (the bytes the engine loaded) or `{ architecture }` (random weights);
  * - `control`: `{ waitIfPaused(): Promise, cancelled(): boolean }`, checked before each batch;
- * - `onStarted(workers)` once the helpers are ready, `onProgress(progress)` after each batch.
+ * - `onStarted(workers)` once the helpers are ready, `onProgress(progress)` after each batch,
+ *   `onFailed(image, reason)` for a file that could not be decoded (the run goes on without it).
  * A helper that fails is dropped and its batches computed here, so a failure costs time, not the run.
  * Returns `{ helpers, helperMemory, imagesBy }`: how many helpers took part, the largest helper's
  * wasm memory, and the images extracted `here` and by the `helpers`.
  */
-export async function extractInParallel({ engine, exclusive, module, source, control, onStarted, onProgress }) {
-  const started = await Promise.allSettled(Array.from({ length: helperCount(false) }, () => startHelper(module, source)));
-  const helpers = started.filter((outcome) => outcome.status === "fulfilled").map((outcome) => outcome.value);
+export async function extractInParallel({ engine, exclusive, images, module, source, control, onStarted, onProgress, onFailed }) {
+  const helpers = await startHelpers(helperCount(false), module, source);
   onStarted(Math.max(1, helpers.length));
-  const computeHere = (job) => exclusive(() => engine.features(job.pixels, job.images, job.side, job.side));
+  const computeHere = (files) => fileFeaturesHere(engine, exclusive, files);
   const imagesBy = { here: 0, helpers: 0 };
   const drain = async (compute, where) => {
     for (;;) {
@@ -78,26 +101,28 @@ export async function extractInParallel({ engine, exclusive, module, source, con
       if (control.cancelled()) return;
       const job = await exclusive(() => engine.claimExtraction());
       if (!job) return;
-      const features = await compute(job);
-      imagesBy[where] += job.images;
+      const files = job.examples.map((index) => images[index]);
+      const { features, failed } = await compute(files);
+      for (const { position, reason } of failed) {
+        await exclusive(() => engine.imageFailed(job.examples[position]));
+        onFailed(files[position], reason);
+      }
+      imagesBy[where] += job.examples.length;
       onProgress(await exclusive(() => engine.completeExtraction(job.first, features)));
     }
   };
   const viaHelper = (helper) => {
     let failed = false;
-    return async (job) => {
+    return async (files) => {
       if (!failed) {
-        // The pixels are transferred to the helper: keep a copy in case it fails.
-        const copy = job.pixels.slice();
         try {
-          return await helper.features(job);
+          return await helper.fileFeatures(files);
         } catch (err) {
           failed = true;
           console.warn(`A feature-extraction helper failed and is no longer used: ${err.message}`);
-          job = { ...job, pixels: copy };
         }
       }
-      return computeHere(job);
+      return computeHere(files);
     };
   };
   try {
@@ -115,49 +140,45 @@ export async function extractInParallel({ engine, exclusive, module, source, con
 }
 
 /**
- * Decodes `items` (`{ file, name }`) here and on helpers at once — decoding is most of the time
- * from a dropped folder to the first features — and hands each result to `onResult(item, decoded,
- * error)` in the items' order, so that a run's split stays the same. `decodeHere(name, bytes)`
- * decodes in this worker. A helper that stops is dropped and its files decoded here.
+ * Decoders for the files a training step needs: this worker (`decodeHere(name, bytes)`) and, where
+ * there are cores to spare, helper workers started on first use. `decode(images, shorterSide)`
+ * resolves to `{ decoded }` or `{ error }` per image (`{ name, file }`), in order; `close()` stops
+ * the helpers. A helper that stops is dropped and its files decoded here.
  */
-export async function decodeInParallel({ items, module, shorterSide, decodeHere, onResult }) {
-  const started = await Promise.allSettled(Array.from({ length: helperCount(true) }, () => startHelper(module, {})));
-  const helpers = started.filter((outcome) => outcome.status === "fulfilled").map((outcome) => outcome.value);
-  const results = items.map(() => {
-    let settle;
-    const promise = new Promise((resolve) => { settle = resolve; });
-    return { promise, settle };
-  });
-  let next = 0;
-  const decodeWith = async (decode) => {
-    while (next < items.length) {
-      const index = next++;
-      const item = items[index];
-      try {
-        const bytes = new Uint8Array(await item.file.arrayBuffer());
-        results[index].settle({ decoded: await decode(item.name, bytes) });
-      } catch (error) {
-        results[index].settle({ error });
-      }
-    }
+export function decoders(module, decodeHere) {
+  let helpers = null;
+  const here = async (name, file) => decodeHere(name, new Uint8Array(await file.arrayBuffer()));
+  return {
+    async decode(images, shorterSide) {
+      helpers ??= startHelpers(helperCount(true), module, {});
+      const live = await helpers;
+      const results = new Array(images.length);
+      let next = 0;
+      const decodeWith = async (decode) => {
+        while (next < images.length) {
+          const index = next++;
+          const { name, file } = images[index];
+          try {
+            results[index] = { decoded: await decode(name, file) };
+          } catch (error) {
+            results[index] = { error };
+          }
+        }
+      };
+      const viaHelper = (helper) => async (name, file) => {
+        try {
+          return await helper.decode(name, file, shorterSide);
+        } catch (err) {
+          if (!err.helperStopped) throw err;
+          return here(name, file);
+        }
+      };
+      await Promise.all([decodeWith(here), ...live.map((helper) => decodeWith(viaHelper(helper)))]);
+      return results;
+    },
+    async close() {
+      if (helpers) for (const helper of await helpers) helper.close();
+      helpers = null;
+    },
   };
-  const viaHelper = (helper) => async (name, bytes) => {
-    const copy = bytes.slice();
-    try {
-      return await helper.decode(name, bytes, shorterSide);
-    } catch (err) {
-      if (!err.helperStopped) throw err;
-      return decodeHere(name, copy);
-    }
-  };
-  const decoding = Promise.all([decodeWith(async (name, bytes) => decodeHere(name, bytes)), ...helpers.map((helper) => decodeWith(viaHelper(helper)))]);
-  try {
-    for (const [index, item] of items.entries()) {
-      const { decoded, error } = await results[index].promise;
-      await onResult(item, decoded, error);
-    }
-    await decoding;
-  } finally {
-    for (const helper of helpers) helper.close();
-  }
 }

@@ -1,15 +1,21 @@
 // A helper worker (see extraction.js): decodes image files, or, with its own wasm engine on the
-// CPU holding only the backbone, computes features for batches the engine's worker hands it.
+// CPU holding only the backbone, reads, decodes and extracts the features of batches of image
+// files the engine's worker hands it.
 //
 // engine worker → helper                          helper → engine worker
 //   {type:"init", module[, weights | architecture]} {type:"ready"} | {type:"failed", message}
-//   {type:"decode", name, bytes, shorterSide}       {type:"decoded", width, height, pixels} | {type:"failed", message}
+//   {type:"decode", name, file, shorterSide}        {type:"decoded", width, height, pixels} | {type:"failed", message}
+//   {type:"fileFeatures", files:[{name, file}]}     {type:"features", features, failed, memory} | {type:"failed", message}
 //   {type:"features", pixels, images, side}         {type:"features", features, memory} | {type:"failed", message}
+// (`features` of normalised pixels: the benchmark's, comparable with other runtimes' tensors in.)
+// `failed`: `[{position, reason}]`, the files that could not be decoded (left out of `features`).
 // `memory`: the bytes of this helper's wasm memory, for the page's and the benchmark's figures.
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
 
 let engine = null;
 let wasm = null;
+
+const bytesOf = async (file) => new Uint8Array(await file.arrayBuffer());
 
 const handlers = {
   async init({ module, weights, architecture }) {
@@ -19,9 +25,14 @@ const handlers = {
     if (weights) engine.loadWeights(weights);
     else engine.useRandomWeights(architecture);
   },
-  decode({ name, bytes, shorterSide }) {
-    const { width, height, pixels } = decodeResized(name, bytes, shorterSide);
+  async decode({ name, file, shorterSide }) {
+    const { width, height, pixels } = decodeResized(name, await bytesOf(file), shorterSide);
     self.postMessage({ type: "decoded", width, height, pixels }, [pixels.buffer]);
+  },
+  async fileFeatures({ files }) {
+    const bytes = await Promise.all(files.map(({ file }) => bytesOf(file)));
+    const { features, failed } = await engine.fileFeatures(files.map(({ name }) => name), bytes);
+    self.postMessage({ type: "features", features, failed, memory: wasm.memory.buffer.byteLength }, [features.buffer]);
   },
   async features({ pixels, images, side }) {
     const features = await engine.features(pixels, images, side, side);

@@ -212,7 +212,13 @@ const onMessage = {
     const head = plan.continued ? " Continuing to train the opened model's head." : "";
     setText("accuracy-text", `${plan.classes.length} classes · ${plan.train_images} training and ${plan.val_images} validation images.${head}`);
   },
-  progress({ progress }) { showProgress(progress); },
+  progress({ progress, memory }) {
+    showProgress(progress);
+    // For the benchmark: the engine worker's wasm memory, now and at its largest.
+    const data = $("progress-text").dataset;
+    data.wasmMemory = memory;
+    data.peakWasmMemory = Math.max(memory, Number(data.peakWasmMemory || 0));
+  },
   extracting({ workers }) { state.extractionWorkers = workers; },
   extracted({ workers, helperMemory, imagesBy, seconds }) {
     // For the benchmark: how the extraction was shared and what a helper worker's memory came to.

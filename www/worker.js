@@ -8,7 +8,8 @@
 //   {type:"addImages", items:[{file,name,label,subset}]}  {type:"imagesProgress", done, total}
 //                                                    {type:"skipped", name, reason}
 //                                                    {type:"imagesAdded", count}
-//   {type:"train", settings}                         {type:"plan", plan}, {type:"progress", progress}
+//   {type:"train", settings}                         {type:"plan", plan}, {type:"progress", progress, memory}
+//                                                    {type:"skipped", name, reason} (a file that fails to decode in a run)
 //   {type:"pause"} {type:"resume"} {type:"cancel"}   {type:"paused"} {type:"resumed"} {type:"stopped", reason}
 //   {type:"predict", file, topK}                     {type:"prediction", top}
 //   {type:"loadModelFile", file}                     {type:"weightsLoaded", …} as for loadWeights
@@ -17,25 +18,28 @@
 //   {type:"openSaved", id}                           {type:"weightsLoaded", …, saved}, {type:"report", report}
 //   {type:"deleteSaved", id}                         {type:"savedList", models}
 //   (after every epoch, by itself)                   {type:"autosaved", record} or {type:"saveFailed", message, quota}
+// `memory`: the bytes of this worker's wasm memory, for the page's and the benchmark's figures.
+// The images stay `File`s, checked by their header when added and decoded when a step needs them.
 //   (a head-only run on the CPU, see extraction.js)  {type:"extracting", workers}
 //                                                    {type:"extracted", workers, helperMemory, imagesBy, seconds}
 //                                                    {type:"error", scope, message}
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
-import { decodeInParallel, extractInParallel, helperCount } from "./extraction.js";
+import { decoders, extractInParallel, helperCount } from "./extraction.js";
 import { deleteModel, isQuotaError, listModels, loadModel, saveModel } from "./storage.js";
 import { fetchWeights, forgetWeights, rememberWeights } from "./weights.js";
 
 let engine = null;
+let wasm = null; // the instance's exports, for its memory
 let wasmModule = null; // compiled once, shared with the extraction helpers
+let images = []; // the registered images by engine index: { file, name }
 let weightsSource = null; // what the helpers load: { weights } (the bytes loaded here) or { architecture }
 let run = null; // { paused, cancelled, resume }
 let model = null; // what the engine holds: { architecture, classes } (classes once trained or opened)
 let report = null; // the current run's { plan, losses, epochs }, saved with the model
 let queue = Promise.resolve();
-// Below this many files, starting helper workers costs more than decoding here.
-const PARALLEL_DECODING_FROM = 24;
 
 const post = (message) => self.postMessage(message);
+const postProgress = (progress) => post({ type: "progress", progress, memory: wasm.memory.buffer.byteLength });
 const errorText = (err) => (err && err.message) || String(err);
 
 /** Runs engine calls one at a time: the engine is not re-entrant. */
@@ -86,9 +90,9 @@ async function extractWithHelpers() {
   };
   const started = performance.now();
   const onStarted = (workers) => post({ type: "extracting", workers });
-  const onProgress = (progress) => post({ type: "progress", progress });
+  const onFailed = (image, reason) => post({ type: "skipped", name: image.name, reason });
   const { helpers, helperMemory, imagesBy } = await extractInParallel({
-    engine, exclusive, module: wasmModule, source: weightsSource, control, onStarted, onProgress,
+    engine, exclusive, images, module: wasmModule, source: weightsSource, control, onStarted, onProgress: postProgress, onFailed,
   });
   post({ type: "extracted", workers: Math.max(1, helpers), helperMemory, imagesBy, seconds: (performance.now() - started) / 1000 });
 }
@@ -106,6 +110,7 @@ async function train(settings) {
     settings,
   };
   run = { paused: false, cancelled: false, resume: null };
+  const decoding = decoders(wasmModule, (name, bytes) => decodeResized(name, bytes, engine.resizeShorterSide));
   try {
     if (usesHelpers(settings)) await extractWithHelpers();
     for (;;) {
@@ -116,8 +121,9 @@ async function train(settings) {
         post({ type: "stopped", reason: "cancelled" });
         return;
       }
+      await supplyImages(decoding);
       const progress = await exclusive(() => engine.trainStep());
-      post({ type: "progress", progress });
+      postProgress(progress);
       if (progress.loss != null) report.losses.push(progress.loss);
       if (progress.epoch_report) {
         report.epochs.push(progress.epoch_report);
@@ -130,39 +136,60 @@ async function train(settings) {
     }
   } finally {
     run = null;
+    await decoding.close();
   }
 }
 
-/** Decodes the files (on helper workers too, where there are cores to spare) and keeps the images in the engine. */
+/** Decodes the files of the images the next step needs and hands them to the engine; a file that fails is reported and left out of the run. */
+async function supplyImages(decoding) {
+  const needed = await exclusive(() => engine.imagesNeeded());
+  if (!needed.length) return;
+  const results = await decoding.decode([...needed].map((index) => images[index]), engine.resizeShorterSide);
+  await exclusive(() => {
+    for (const [position, index] of needed.entries()) {
+      const { decoded, error } = results[position];
+      if (decoded) {
+        engine.supplyImage(index, decoded.width, decoded.height, decoded.pixels);
+      } else {
+        engine.imageFailed(index);
+        post({ type: "skipped", name: images[index].name, reason: errorText(error) });
+      }
+    }
+  });
+}
+
+/** Headers are read from the start of a file; a file whose header runs further is read whole. */
+const HEADER_BYTES = 256 * 1024;
+
+/** Registers an image file with the engine, which checks its header; returns its index. */
+async function register({ file, name, label, subset }) {
+  const add = async (blob) => {
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    return exclusive(() => engine.addImageFile(name, bytes, label, subset ?? undefined));
+  };
+  if (file.size <= HEADER_BYTES) return add(file);
+  try {
+    return await add(file.slice(0, HEADER_BYTES));
+  } catch {
+    return add(file);
+  }
+}
+
+/**
+ * Checks each file's header and registers it with the engine: the files stay here and are decoded
+ * when a step needs them, so that memory does not grow with their number.
+ */
 async function addImages(items) {
-  let done = 0;
   let added = 0;
-  const onResult = async (item, decoded, error) => {
+  for (const [done, item] of items.entries()) {
     try {
-      if (error) throw error;
-      const { width, height, pixels } = decoded;
-      await exclusive(() => engine.addDecoded(item.name, width, height, pixels, item.label, item.subset ?? undefined));
+      const index = await register(item);
+      images[index] = { file: item.file, name: item.name };
       added += 1;
     } catch (err) {
       post({ type: "skipped", name: item.name, reason: errorText(err) });
     }
-    done += 1;
-    if (done % 8 === 0 || done === items.length) post({ type: "imagesProgress", done, total: items.length });
-  };
-  const shorterSide = engine.resizeShorterSide;
-  const decodeHere = (name, bytes) => decodeResized(name, bytes, shorterSide);
-  if (helperCount(true) > 0 && items.length >= PARALLEL_DECODING_FROM) {
-    await decodeInParallel({ items, module: wasmModule, shorterSide, decodeHere, onResult });
-  } else {
-    for (const item of items) {
-      let decoded, error;
-      try {
-        decoded = decodeHere(item.name, new Uint8Array(await item.file.arrayBuffer()));
-      } catch (err) {
-        error = err;
-      }
-      await onResult(item, decoded, error);
-    }
+    if ((done + 1) % 32 === 0 || done + 1 === items.length) post({ type: "imagesProgress", done: done + 1, total: items.length });
   }
   post({ type: "imagesAdded", count: added });
 }
@@ -178,7 +205,7 @@ async function load(bytes, extra) {
 const handlers = {
   async init({ backend }) {
     wasmModule = await WebAssembly.compileStreaming(fetch(new URL("../pkg/browser_finetune_bg.wasm", import.meta.url)));
-    await init({ module_or_path: wasmModule });
+    wasm = await init({ module_or_path: wasmModule });
     engine = await WebEngine.create(backend || "auto");
     post({ type: "ready", backend: engine.backend });
   },
@@ -206,7 +233,10 @@ const handlers = {
     post({ type: "weightsLoaded", architecture: "ResNet18", classes: 1000, fromCache: false, random: true });
   },
   async addImages({ items, replace }) {
-    if (replace) await exclusive(() => engine.clearImages());
+    if (replace) {
+      await exclusive(() => engine.clearImages());
+      images = [];
+    }
     await addImages(items);
   },
   async train({ settings }) {

@@ -15,15 +15,22 @@ pub enum Subset {
     Val,
 }
 
-/// One decoded image, kept at the size `Resize(256)` gives it: the evaluation crop is taken from
-/// it exactly, and training augmentation crops from it (rather than from the full-resolution
-/// original, to bound memory: about 200 KB per image).
+/// One image of the dataset. Its pixels are kept at the size `Resize(256)` gives them: the
+/// evaluation crop is taken from them exactly, and training augmentation crops from them (rather
+/// than from the full-resolution original, to bound memory: about 200 KB per image).
 #[derive(Debug, Clone)]
 pub struct Example {
     pub name: String,
     pub class: String,
     pub subset: Option<Subset>,
-    pub image: RgbImage,
+    /// Present from the start for an image added with its pixels; for one registered by name (the
+    /// page keeps its file), only while a step needs it, so that memory does not grow with the
+    /// number of images.
+    pub image: Option<RgbImage>,
+    /// Registered by name: its pixels are supplied for a step and released after it.
+    pub on_demand: bool,
+    /// Its file failed to decode when its pixels were needed: it leaves every run from then on.
+    pub unusable: bool,
 }
 
 #[derive(Debug, Default)]
@@ -61,11 +68,61 @@ impl Dataset {
 
     /// Keeps an image [`decode_resized`] made (in this worker or another).
     pub fn add_decoded(&mut self, name: &str, image: RgbImage, class: &str, subset: Option<Subset>) -> Result<()> {
+        self.push(name, class, subset, Some(image)).map(|_| ())
+    }
+
+    /// Adds an image by name whose pixels are supplied ([`Dataset::supply`]) when a step needs them;
+    /// returns its index. Checking the file's header first ([`crate::data::probe_image`]) is the
+    /// caller's part.
+    pub fn register(&mut self, name: &str, class: &str, subset: Option<Subset>) -> Result<usize> {
+        self.push(name, class, subset, None)
+    }
+
+    fn push(&mut self, name: &str, class: &str, subset: Option<Subset>, image: Option<RgbImage>) -> Result<usize> {
         if class.trim().is_empty() {
             return Err(Error::InvalidInput(format!("'{name}' has no class: put images in one folder per class")));
         }
-        self.examples.push(Example { name: name.to_string(), class: class.to_string(), subset, image });
+        let on_demand = image.is_none();
+        let example =
+            Example { name: name.to_string(), class: class.to_string(), subset, image, on_demand, unusable: false };
+        self.examples.push(example);
+        Ok(self.examples.len() - 1)
+    }
+
+    fn example_mut(&mut self, index: usize) -> Result<&mut Example> {
+        let count = self.examples.len();
+        self.examples
+            .get_mut(index)
+            .ok_or_else(|| Error::InvalidInput(format!("there is no image {index}: the dataset holds {count}")))
+    }
+
+    /// The decoded pixels of a registered image, for the step that needs them.
+    pub fn supply(&mut self, index: usize, image: RgbImage) -> Result<()> {
+        let example = self.example_mut(index)?;
+        if example.on_demand {
+            example.image = Some(image);
+        }
         Ok(())
+    }
+
+    /// Marks an image whose file failed to decode: runs go on without it.
+    pub fn mark_unusable(&mut self, index: usize) -> Result<()> {
+        let example = self.example_mut(index)?;
+        example.unusable = true;
+        example.image = None;
+        Ok(())
+    }
+
+    /// Whether example `index` can be used: known and its file decodable so far.
+    pub fn is_usable(&self, index: usize) -> bool {
+        self.examples.get(index).is_some_and(|example| !example.unusable)
+    }
+
+    /// Drops the pixels supplied for a step.
+    pub fn release_supplied(&mut self) {
+        for example in self.examples.iter_mut().filter(|example| example.on_demand) {
+            example.image = None;
+        }
     }
 
     pub fn examples(&self) -> &[Example] {
@@ -86,9 +143,11 @@ impl Dataset {
 
     /// The ImageFolder `train/` + `val/` split when the images came that way, else a stratified
     /// split holding out `val_fraction` of each class (at least one image of every class with two
-    /// or more), shuffled with `seed`.
+    /// or more), shuffled with `seed`. Unusable images are left out.
     pub fn split(&self, val_fraction: f64, seed: u64) -> Result<Split> {
-        let mut classes: Vec<String> = self.examples.iter().map(|e| e.class.clone()).collect();
+        let usable = |i: &usize| !self.examples[*i].unusable;
+        let mut classes: Vec<String> =
+            self.examples.iter().filter(|e| !e.unusable).map(|e| e.class.clone()).collect();
         classes.sort();
         classes.dedup();
         if classes.len() < 2 {
@@ -104,7 +163,7 @@ impl Dataset {
         let explicit = self.examples.iter().any(|e| e.subset.is_some());
         let (mut train, mut val) = (Vec::new(), Vec::new());
         if explicit {
-            for (i, e) in self.examples.iter().enumerate() {
+            for (i, e) in self.examples.iter().enumerate().filter(|(i, _)| usable(i)) {
                 match e.subset {
                     Some(Subset::Val) => val.push((i, label(e))),
                     _ => train.push((i, label(e))),
@@ -114,7 +173,7 @@ impl Dataset {
             let mut rng = Rng::new(seed);
             for class in 0..classes.len() {
                 let mut members: Vec<usize> =
-                    (0..self.examples.len()).filter(|&i| label(&self.examples[i]) == class).collect();
+                    (0..self.examples.len()).filter(usable).filter(|&i| label(&self.examples[i]) == class).collect();
                 rng.shuffle(&mut members);
                 let mut held_out = (members.len() as f64 * val_fraction).round() as usize;
                 if val_fraction > 0.0 && members.len() >= 2 {
@@ -151,7 +210,31 @@ mod tests {
     #[test]
     fn images_are_kept_at_the_resized_size() {
         let data = dataset(&[("a", 1)], |_| None);
-        assert_eq!(data.examples()[0].image.dimensions(), (307, 256));
+        assert_eq!(data.examples()[0].image.as_ref().map(RgbImage::dimensions), Some((307, 256)));
+    }
+
+    #[test]
+    fn registered_images_hold_pixels_only_while_supplied() {
+        let mut data = dataset(&[("a", 2), ("b", 2)], |_| None);
+        let index = data.register("b/late.png", "b", None).unwrap();
+        assert_eq!(index, 4);
+        assert!(data.examples()[index].image.is_none());
+        data.supply(index, RgbImage::new(300, 256)).unwrap();
+        assert!(data.examples()[index].image.is_some());
+        data.release_supplied();
+        assert!(data.examples()[index].image.is_none());
+        assert!(data.examples()[0].image.is_some(), "images added with pixels stay");
+        assert!(data.supply(9, RgbImage::new(1, 1)).unwrap_err().to_string().contains("no image 9"));
+    }
+
+    #[test]
+    fn unusable_images_leave_the_split() {
+        let mut data = dataset(&[("a", 3), ("b", 3)], |_| None);
+        data.mark_unusable(1).unwrap();
+        let split = data.split(0.0, 1).unwrap();
+        assert_eq!(split.train.len(), 5);
+        assert!(split.train.iter().all(|&(i, _)| i != 1));
+        assert!(!data.is_usable(1) && data.is_usable(0) && !data.is_usable(99));
     }
 
     #[test]

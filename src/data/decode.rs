@@ -15,27 +15,44 @@ pub const MAX_PIXELS: u64 = 50_000_000;
 /// Grayscale, alpha (dropped, as PIL's `convert("RGB")` does), CMYK and 16-bit inputs become 8-bit
 /// RGB. `file` names the image in error messages.
 pub fn decode_image(file: &str, bytes: &[u8]) -> Result<RgbImage> {
-    let fail = |reason: String| Error::ImageDecode { file: file.to_string(), reason };
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|err| fail(err.to_string()))?;
+    let mut decoder = checked_decoder(file, bytes)?;
+    let orientation = decoder.orientation().map_err(|err| decode_error(file, err))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|err| decode_error(file, err))?;
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}
+
+/// The `(width, height)` an image file declares, from its header alone: what can be known of a
+/// file without decoding it (its format, its size within [`MAX_PIXELS`]). A file that passes may
+/// still fail to decode later, when its pixels turn out truncated or corrupt.
+pub fn probe_image(file: &str, bytes: &[u8]) -> Result<(u32, u32)> {
+    Ok(checked_decoder(file, bytes)?.dimensions())
+}
+
+fn decode_error(file: &str, reason: impl std::fmt::Display) -> Error {
+    Error::ImageDecode { file: file.to_string(), reason: reason.to_string() }
+}
+
+/// A decoder for `bytes` whose format is known and whose declared size is within the limits, so
+/// that decoding it allocates no more than the image justifies.
+fn checked_decoder<'a>(file: &str, bytes: &'a [u8]) -> Result<impl ImageDecoder + 'a> {
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|err| decode_error(file, err))?;
     if reader.format().is_none() {
-        return Err(fail("its contents are not a known image format".into()));
+        return Err(decode_error(file, "its contents are not a known image format"));
     }
     let mut limits = Limits::default();
     // Decoders' own buffers stay within the decoded image's size (4 bytes × 16 bit per pixel).
     limits.max_alloc = Some(MAX_PIXELS * 8);
     reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|err| fail(err.to_string()))?;
+    let decoder = reader.into_decoder().map_err(|err| decode_error(file, err))?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(Error::ImageTooLarge { file: file.to_string(), width, height, limit: MAX_PIXELS });
     }
     if width == 0 || height == 0 {
-        return Err(fail("it has no pixels".into()));
+        return Err(decode_error(file, "it has no pixels"));
     }
-    let orientation = decoder.orientation().map_err(|err| fail(err.to_string()))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|err| fail(err.to_string()))?;
-    image.apply_orientation(orientation);
-    Ok(image.into_rgb8())
+    Ok(decoder)
 }
 
 #[cfg(test)]
@@ -96,5 +113,19 @@ mod tests {
         bmp.extend_from_slice(&[0; 16]);
         let err = decode_image("bomb.bmp", &bmp).unwrap_err();
         assert!(matches!(err, Error::ImageTooLarge { width: 60000, height: 60000, .. }), "{err}");
+        let err = probe_image("bomb.bmp", &bmp).unwrap_err();
+        assert!(matches!(err, Error::ImageTooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_probe_reads_the_header_only() {
+        let rgb = DynamicImage::ImageRgb8(RgbImage::new(40, 30));
+        let png = encode(&rgb, ImageFormat::Png);
+        assert_eq!(probe_image("a.png", &png).unwrap(), (40, 30));
+        // Cut after the header: the probe passes, decoding names the file.
+        let cut = &png[..png.len() - 20];
+        assert_eq!(probe_image("cut.png", cut).unwrap(), (40, 30));
+        assert!(decode_image("cut.png", cut).unwrap_err().to_string().contains("cut.png"));
+        assert!(probe_image("notes.jpg", b"plain text").is_err());
     }
 }

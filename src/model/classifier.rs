@@ -1,7 +1,7 @@
 //! Backbone plus classification head, as torchvision's `resnet18` with its `fc` replaced; and
 //! what a weights file holds before that: a backbone, with or without its head.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
@@ -29,6 +29,15 @@ pub fn head_config(features: usize, num_classes: usize) -> LinearConfig {
     LinearConfig::new(features, num_classes)
 }
 
+/// A new head with its initial weights drawn now, from the device's generator as the caller just
+/// seeded it, rather than at first use (Burn initialises lazily), when other work may have drawn
+/// from it in between: so that a seeded run repeats exactly.
+pub fn new_head(features: usize, num_classes: usize, device: &Device) -> Linear {
+    let head = head_config(features, num_classes).init(device);
+    let _ = (head.weight.val(), head.bias.as_ref().map(Param::val));
+    head
+}
+
 impl ImageClassifier {
     /// Builds backbone and head from `source`; the head is read under the architecture's key.
     pub fn build(source: &mut impl ParamSource, architecture: Architecture, num_classes: usize) -> Self {
@@ -49,7 +58,7 @@ impl ImageClassifier {
     /// `backbone` with a fresh head for `num_classes` classes, as the transfer-learning recipe
     /// replaces `fc`.
     pub fn with_new_head(backbone: Backbone, num_classes: usize, device: &Device) -> Self {
-        let fc = head_config(backbone.architecture().features(), num_classes).init(device);
+        let fc = new_head(backbone.architecture().features(), num_classes, device);
         Self { backbone, fc }
     }
 

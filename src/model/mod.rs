@@ -19,7 +19,7 @@ pub use inverted_residual::{
     Stage,
 };
 
-pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config};
+pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config, new_head};
 pub use extractor::FeatureExtractor;
 pub use fold::FoldableNorm;
 pub use params::{FreshInit, ParamSource};

@@ -15,7 +15,7 @@ use crate::backend::{backend_error, read_back};
 use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
 use crate::error::{Error, Result};
 use crate::metrics::{ConfusionMatrix, argmax, softmax};
-use crate::model::{Backbone, FeatureExtractor, ImageClassifier, head_config};
+use crate::model::{Backbone, FeatureExtractor, ImageClassifier, new_head};
 use crate::rng::Rng;
 
 /// At most this many misclassified validation images are reported per epoch.
@@ -27,15 +27,14 @@ const EXTRACTION_BATCH: usize = 8;
 
 /// A batch of images whose backbone features the run needs, handed out by
 /// [`TrainingRun::claim_extraction`] so that several engines (one per Web Worker) can share the
-/// extraction; the features come back through [`TrainingRun::complete_extraction`].
-#[derive(Debug, Clone)]
+/// extraction, each decoding the images' files itself; the features come back through
+/// [`TrainingRun::complete_extraction`].
+#[derive(Debug, Clone, Serialize)]
 pub struct ExtractionJob {
     /// Position of the job's first image in the extraction order: the job's identity.
     pub first: usize,
-    pub images: usize,
-    pub side: usize,
-    /// Normalised `[images, 3, side, side]` pixels (the evaluation crop).
-    pub pixels: Vec<f32>,
+    /// The dataset indices of the job's images, in order.
+    pub examples: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -204,7 +203,7 @@ impl TrainingRun {
                     extractor: Some(Box::new(FeatureExtractor::new(&backbone))),
                     backbone: Box::new(backbone),
                     trainer: Box::new(HeadTrainer::new(
-                        continued_head.unwrap_or_else(|| head_config(features_width, classes).init(&device)),
+                        continued_head.unwrap_or_else(|| new_head(features_width, classes, &device)),
                         &config,
                     )),
                     features: vec![None; dataset.len()],
@@ -245,7 +244,7 @@ impl TrainingRun {
             continued,
         };
         if matches!(run.stage, Stage::Training { .. }) {
-            run.stage = run.start_epoch(1);
+            run.stage = run.start_epoch(1, dataset);
         }
         Ok(run)
     }
@@ -311,33 +310,51 @@ impl TrainingRun {
     }
 
     /// The next batch of images to extract features from, if any is left unclaimed.
-    pub fn claim_extraction(&mut self, dataset: &Dataset) -> Option<ExtractionJob> {
+    pub fn claim_extraction(&mut self) -> Option<ExtractionJob> {
         let Stage::Extracting { next: first, .. } = self.stage else { return None };
         let images = self.extraction_job_size(first);
         if images == 0 {
             return None;
         }
-        let batch = self.extraction_examples(first, images);
-        let pixels = self.pixels(dataset, &batch, false);
+        let examples = self.extraction_examples(first, images);
         if let Stage::Extracting { next, claimed } = &mut self.stage {
             claimed.push(first);
             *next += images;
         }
-        Some(ExtractionJob { first, images, side: self.preprocess.crop as usize, pixels })
+        Some(ExtractionJob { first, examples })
     }
 
-    /// The features of a job's images, `[images, width]` flattened, computed here.
-    pub async fn extract(&self, job: &ExtractionJob) -> Result<Vec<f32>> {
-        let extractor =
-            self.extractor().ok_or_else(|| Error::InvalidInput("this run is not extracting features".into()))?;
-        let shape = [job.images, 3, job.side, job.side];
-        let input = Tensor::from_data(TensorData::new(job.pixels.clone(), shape), &self.device);
-        read_back(extractor.forward(input)).await
+    /// The dataset indices whose pixels the next step reads and that are not in memory: the page
+    /// decodes their files and supplies them ([`Dataset::supply`]) or marks them unusable.
+    pub fn examples_needing_pixels(&self, dataset: &Dataset) -> Vec<usize> {
+        let batch_size = self.config.batch_size;
+        let candidates: Vec<usize> = match (&self.stage, &self.learner) {
+            (Stage::Extracting { next, .. }, _) => self.extraction_examples(*next, self.extraction_job_size(*next)),
+            (Stage::Training { order, next, .. }, Learner::Model { .. }) => {
+                order[*next..batch_end(*next, batch_size, order.len())].iter().map(|&k| self.split.train[k].0).collect()
+            }
+            (Stage::Evaluating { next, .. }, Learner::Model { .. }) => {
+                let val = &self.split.val;
+                val[*next..batch_end(*next, batch_size, val.len())].iter().map(|&(i, _)| i).collect()
+            }
+            _ => Vec::new(),
+        };
+        candidates.into_iter().filter(|&i| dataset.is_usable(i) && dataset.examples()[i].image.is_none()).collect()
+    }
+
+    /// Whether example `index` takes part in training and evaluation: its features were extracted
+    /// (strategy (a)), or its file has not failed to decode (the others).
+    fn takes_part(&self, dataset: &Dataset, index: usize) -> bool {
+        match &self.learner {
+            Learner::Head { features, .. } => features.get(index).is_some_and(Option::is_some),
+            Learner::Model { .. } => dataset.is_usable(index),
+        }
     }
 
     /// Stores the features of the job that started at `first` (computed here or by another
-    /// worker); the step that completes the last job starts the first epoch.
-    pub fn complete_extraction(&mut self, first: usize, values: &[f32]) -> Result<Progress> {
+    /// worker), one row per image of the job still usable in `dataset`, in order; the step that
+    /// completes the last job starts the first epoch.
+    pub fn complete_extraction(&mut self, dataset: &Dataset, first: usize, values: &[f32]) -> Result<Progress> {
         let images = self.extraction_job_size(first);
         let width = self.features_width;
         let Stage::Extracting { next, claimed } = &mut self.stage else {
@@ -346,15 +363,18 @@ impl TrainingRun {
         let Some(position) = claimed.iter().position(|&claim| claim == first) else {
             return Err(Error::InvalidInput(format!("no extraction job starts at image {first}")));
         };
-        if values.len() != images * width {
+        let examples: Vec<usize> =
+            self.split.train.iter().chain(&self.split.val).skip(first).take(images).map(|&(i, _)| i).collect();
+        let examples: Vec<usize> = examples.into_iter().filter(|&i| dataset.is_usable(i)).collect();
+        if values.len() != examples.len() * width {
             return Err(Error::InvalidInput(format!(
-                "expected {images}×{width} features for the job at image {first}, got {} values",
+                "expected {}×{width} features for the job at image {first}, got {} values",
+                examples.len(),
                 values.len()
             )));
         }
         claimed.swap_remove(position);
         let done = *next >= self.split.train.len() + self.split.val.len() && claimed.is_empty();
-        let examples = self.extraction_examples(first, images);
         let Learner::Head { features, extractor, .. } = &mut self.learner else {
             return Err(Error::InvalidInput("feature extraction without a head learner".into()));
         };
@@ -363,14 +383,15 @@ impl TrainingRun {
         }
         if done {
             *extractor = None;
-            self.stage = self.start_epoch(1);
+            self.stage = self.start_epoch(1, dataset);
         }
         self.steps_done += 1;
         Ok(self.progress(Phase::Extracting, 0, images, None))
     }
 
-    fn start_epoch(&mut self, epoch: usize) -> Stage {
-        let mut order: Vec<usize> = (0..self.split.train.len()).collect();
+    fn start_epoch(&mut self, epoch: usize, dataset: &Dataset) -> Stage {
+        let mut order: Vec<usize> =
+            (0..self.split.train.len()).filter(|&k| self.takes_part(dataset, self.split.train[k].0)).collect();
         if self.config.shuffle {
             self.rng.shuffle(&mut order);
         }
@@ -393,68 +414,83 @@ impl TrainingRun {
 
     /// Normalised `[n, 3, 224, 224]` input of the given examples: the evaluation crop, or the
     /// training augmentation.
-    fn input(&mut self, dataset: &Dataset, indices: &[usize], augmented: bool) -> Tensor<4> {
-        let crop = self.preprocess.crop as usize;
-        let values = self.pixels(dataset, indices, augmented);
-        Tensor::from_data(TensorData::new(values, [indices.len(), 3, crop, crop]), &self.device)
-    }
-
-    /// The values of [`Self::input`], on the host.
-    fn pixels(&mut self, dataset: &Dataset, indices: &[usize], augmented: bool) -> Vec<f32> {
+    fn input(&mut self, dataset: &Dataset, indices: &[usize], augmented: bool) -> Result<Tensor<4>> {
         let crop = self.preprocess.crop;
         let mut values = Vec::with_capacity(indices.len() * 3 * (crop * crop) as usize);
         for &i in indices {
-            let image = &dataset.examples()[i].image;
+            let example = &dataset.examples()[i];
+            let image = example
+                .image
+                .as_ref()
+                .ok_or_else(|| Error::InvalidInput(format!("the pixels of '{}' are not in memory", example.name)))?;
             let cropped = if augmented { augment(image, crop, &mut self.rng) } else { center_crop(image, crop, crop) };
             values.extend(self.preprocess.normalize(&cropped));
         }
-        values
+        let side = crop as usize;
+        Ok(Tensor::from_data(TensorData::new(values, [indices.len(), 3, side, side]), &self.device))
     }
 
     /// Does the next unit of work and says what it did.
+    /// Images registered by name must have their pixels supplied first
+    /// ([`TrainingRun::examples_needing_pixels`]); otherwise the step is refused and the run stays
+    /// as it was.
     pub async fn step(&mut self, dataset: &Dataset) -> Result<Progress> {
+        let missing = self.examples_needing_pixels(dataset);
+        if let Some(&first) = missing.first() {
+            return Err(Error::InvalidInput(format!(
+                "the pixels of {} image(s), '{}' first, were not supplied before the step",
+                missing.len(),
+                dataset.examples()[first].name
+            )));
+        }
         let batch_size = self.config.batch_size;
         match std::mem::replace(&mut self.stage, Stage::Finished) {
             Stage::Finished => Ok(self.progress(Phase::Finished, self.config.epochs, 0, None)),
             extracting @ Stage::Extracting { .. } => {
                 self.stage = extracting;
-                let job = self.claim_extraction(dataset).ok_or_else(|| {
+                let job = self.claim_extraction().ok_or_else(|| {
                     Error::InvalidInput("every image is being extracted by another worker: wait for them".into())
                 })?;
-                let features = self.extract(&job).await?;
-                self.complete_extraction(job.first, &features)
+                let usable: Vec<usize> = job.examples.iter().copied().filter(|&i| dataset.is_usable(i)).collect();
+                let features = if usable.is_empty() {
+                    Vec::new()
+                } else {
+                    let input = self.input(dataset, &usable, false)?;
+                    let extractor = self
+                        .extractor()
+                        .ok_or_else(|| Error::InvalidInput("this run is not extracting features".into()))?;
+                    read_back(extractor.forward(input)).await?
+                };
+                self.complete_extraction(dataset, job.first, &features)
             }
             Stage::Training { epoch, order, next } => {
-                let end = (next + batch_size).min(order.len());
-                let picked: Vec<(usize, usize)> = order[next..end].iter().map(|&k| self.split.train[k]).collect();
-                let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
-                let labels: Vec<usize> = picked.iter().map(|&(_, l)| l).collect();
-                let (loss, logits) = self.train_batch(dataset, &indices, &labels)?;
-                let loss = loss.into_scalar_async::<f32>().await.map_err(backend_error)?;
-                let logits = read_back(logits).await?;
-                let classes = self.split.classes.len();
-                for (row, &label) in labels.iter().enumerate() {
-                    self.tally.train.add(label, argmax(&logits[row * classes..(row + 1) * classes]));
-                }
-                self.tally.loss_sum += f64::from(loss);
-                self.tally.batches += 1;
+                let end = batch_end(next, batch_size, order.len());
+                let picked: Vec<(usize, usize)> = order[next..end]
+                    .iter()
+                    .map(|&k| self.split.train[k])
+                    .filter(|&(i, _)| self.takes_part(dataset, i))
+                    .collect();
+                // A batch whose every file failed to decode trains nothing.
+                let loss = if picked.is_empty() { None } else { Some(self.train_on(dataset, &picked).await?) };
                 self.steps_done += 1;
                 self.stage = if end < order.len() {
                     Stage::Training { epoch, order, next: end }
                 } else if self.split.val.is_empty() {
-                    self.end_epoch(epoch)
+                    self.end_epoch(epoch, dataset)
                 } else {
                     Stage::Evaluating { epoch, next: 0 }
                 };
-                let mut progress = self.progress(Phase::Training, epoch, picked.len(), Some(loss));
+                let mut progress = self.progress(Phase::Training, epoch, picked.len(), loss);
                 progress.epoch_report = self.completed_epoch.take();
                 Ok(progress)
             }
             Stage::Evaluating { epoch, next } => {
                 let size = if matches!(self.learner, Learner::Head { .. }) { self.split.val.len() } else { batch_size };
-                let end = (next + size).min(self.split.val.len());
-                let picked: Vec<(usize, usize)> = self.split.val[next..end].to_vec();
-                let logits = read_back(self.evaluate_batch(dataset, &picked)?).await?;
+                let end = batch_end(next, size, self.split.val.len());
+                let picked: Vec<(usize, usize)> =
+                    self.split.val[next..end].iter().copied().filter(|&(i, _)| self.takes_part(dataset, i)).collect();
+                let logits =
+                    if picked.is_empty() { Vec::new() } else { read_back(self.evaluate_batch(dataset, &picked)?).await? };
                 let classes = self.split.classes.len();
                 for (row, &(i, truth)) in picked.iter().enumerate() {
                     let probabilities = softmax(&logits[row * classes..(row + 1) * classes]);
@@ -470,13 +506,29 @@ impl TrainingRun {
                 self.stage = if end < self.split.val.len() {
                     Stage::Evaluating { epoch, next: end }
                 } else {
-                    self.end_epoch(epoch)
+                    self.end_epoch(epoch, dataset)
                 };
                 let mut progress = self.progress(Phase::Evaluating, epoch, picked.len(), None);
                 progress.epoch_report = self.completed_epoch.take();
                 Ok(progress)
             }
         }
+    }
+
+    /// One optimiser step on `picked` (index, label): its loss, with the batch's predictions tallied.
+    async fn train_on(&mut self, dataset: &Dataset, picked: &[(usize, usize)]) -> Result<f32> {
+        let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
+        let labels: Vec<usize> = picked.iter().map(|&(_, l)| l).collect();
+        let (loss, logits) = self.train_batch(dataset, &indices, &labels)?;
+        let loss = loss.into_scalar_async::<f32>().await.map_err(backend_error)?;
+        let logits = read_back(logits).await?;
+        let classes = self.split.classes.len();
+        for (row, &label) in labels.iter().enumerate() {
+            self.tally.train.add(label, argmax(&logits[row * classes..(row + 1) * classes]));
+        }
+        self.tally.loss_sum += f64::from(loss);
+        self.tally.batches += 1;
+        Ok(loss)
     }
 
     /// Loss and logits of one optimiser step, still on the device.
@@ -493,7 +545,7 @@ impl TrainingRun {
                 Ok(trainer.step(batch, labels))
             }
             Learner::Model { .. } => {
-                let input = self.input(dataset, indices, true);
+                let input = self.input(dataset, indices, true)?;
                 let Learner::Model { model, optimizer, learning_rate } = &mut self.learner else { unreachable!() };
                 let autodiff = model.fc.weight.device();
                 let logits = model.forward(input.to_device(&autodiff).autodiff());
@@ -516,14 +568,14 @@ impl TrainingRun {
                 Ok(trainer.head().forward(batch))
             }
             Learner::Model { .. } => {
-                let input = self.input(dataset, &indices, false);
+                let input = self.input(dataset, &indices, false)?;
                 Ok(self.model().forward(input))
             }
         }
     }
 
     /// Closes the epoch's tally into a report (handed out by the step that ended it) and moves on.
-    fn end_epoch(&mut self, epoch: usize) -> Stage {
+    fn end_epoch(&mut self, epoch: usize, dataset: &Dataset) -> Stage {
         let tally = &self.tally;
         let val_accuracy = tally.val.accuracy();
         self.completed_epoch = Some(EpochReport {
@@ -539,8 +591,13 @@ impl TrainingRun {
             confusion: if val_accuracy.is_some() { tally.val.clone() } else { tally.train.clone() },
             misclassified: tally.misclassified.clone(),
         });
-        if epoch < self.config.epochs { self.start_epoch(epoch + 1) } else { Stage::Finished }
+        if epoch < self.config.epochs { self.start_epoch(epoch + 1, dataset) } else { Stage::Finished }
     }
+}
+
+/// The end of the batch of at most `size` that starts at `next` in a list of `len`.
+fn batch_end(next: usize, size: usize, len: usize) -> usize {
+    (next + size).min(len)
 }
 
 #[cfg(test)]
