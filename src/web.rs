@@ -56,6 +56,7 @@ fn js_error(err: crate::Error) -> JsError {
 
 #[wasm_bindgen(start)]
 fn start() {
+    backend::run_constructors();
     console_error_panic_hook::set_once();
 }
 
