@@ -14,6 +14,11 @@
 #                             Chromium (BACKENDS, default "webgpu cpu"), beside scikit-learn's
 #                             logistic regression on the same features; for each WEIGHTS file
 #                             (default: every pretrained backbone in weights/)
+#   ./build.sh bench-scale [COUNT] [CLASSES] [SOURCE]
+#                             a folder of COUNT real-sized photos (default 10000) in CLASSES (100),
+#                             made from the photos in SOURCE (default ../shared/datasets/hymenoptera,
+#                             else the test fixtures), through the page head-only to the
+#                             end (wasm CPU): time to each phase, images/s, peak wasm memory, JS heap
 #
 # Each command installs what it needs first (wasm target, wasm-bindgen-cli, wasm-pack, Chromium,
 # chromedriver, npm packages) and skips what is already there. Cargo's target directory lives
@@ -123,6 +128,11 @@ try_resnet18_weights() {
   fi
 }
 
+# Pillow writes the generated photos of the hostile-file test and the scale runs.
+ensure_pillow() {
+  python3 -c "import PIL" 2>/dev/null || python3 -m pip install --quiet pillow
+}
+
 ensure_node_modules() {
   if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/onnxruntime-web ]; then
     step "installing npm packages"
@@ -171,7 +181,10 @@ cmd_test() {
   build_package --dev
   step "type-checking the embed example against the generated declarations"
   node_modules/.bin/tsc -p examples/embed
+  ensure_pillow
   node --test tests/e2e/
+  step "scale: 1,500 photos in 200 classes through the page, head only (memory stays flat)"
+  scale_run tests/fixtures/images 1500 200 640 3 --check
   step "PyTorch interoperability (exports into and out of PyTorch; skipped without torch)"
   scripts/test_pytorch_interop.sh
 }
@@ -265,10 +278,39 @@ cmd_bench_accuracy() {
   kill "$bench_server"
 }
 
+# scale_run SOURCE COUNT CLASSES LONG_SIDE EPOCHS [--check]: makes (or reuses) a folder of COUNT
+# photos from the real ones in SOURCE and drives the page through it (scripts/bench_scale.mjs)
+# with the offline MobileNetV2 weights on the wasm CPU path.
+scale_run() {
+  local source="$1" count="$2" classes="$3" long_side="$4" epochs="$5" check="${6:-}"
+  local folder
+  folder="$HOME/.cache/browser-finetune/photos-$(basename "$source")-$count-$classes-$long_side"
+  ensure_pillow
+  python3 scripts/make_photo_folder.py "$source" "$folder" "$count" "$classes" "$long_side"
+  python3 scripts/serve.py 8767 >/dev/null 2>&1 &
+  local server=$!
+  sleep 1
+  local status=0
+  node scripts/bench_scale.mjs http://127.0.0.1:8767 "$folder" "weights/$MOBILENET_FILE" "$epochs" $check || status=$?
+  kill "$server"
+  return "$status"
+}
+
+cmd_bench_scale() {
+  ensure_chromium
+  ensure_node_modules
+  ensure_offline_weights
+  build_app
+  local source="${3:-../shared/datasets/hymenoptera}"
+  [ -d "$source" ] || source=tests/fixtures/images
+  scale_run "$source" "${1:-10000}" "${2:-100}" 1024 10
+}
+
 case "${1:-}" in
   serve) shift; cmd_serve "$@" ;;
   test) cmd_test ;;
   bench) cmd_bench ;;
   bench-accuracy) shift; cmd_bench_accuracy "$@" ;;
-  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  bench-scale) shift; cmd_bench_scale "$@" ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

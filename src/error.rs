@@ -55,10 +55,18 @@ pub enum Error {
     ImageDecode { file: String, reason: String },
 
     #[error(
-        "image '{file}' is {width}×{height} pixels, more than the limit of {limit} pixels: \
-         scale it down before adding it"
+        "image '{file}' is {width}×{height} pixels ({} megapixels), more than the limit of {} \
+         megapixels: scale it down before adding it",
+        (u64::from(*.width) * u64::from(*.height)) / 1_000_000,
+        .limit / 1_000_000
     )]
     ImageTooLarge { file: String, width: u32, height: u32, limit: u64 },
+
+    #[error(
+        "image '{file}' is {width}×{height} pixels: one side is more than {limit} times the other, \
+         too elongated to resize to the model's input; crop it first"
+    )]
+    ImageAspectRatio { file: String, width: u32, height: u32, limit: u32 },
 
     #[error("invalid input: {0}")]
     InvalidInput(String),

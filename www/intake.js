@@ -5,6 +5,15 @@ export const IMAGE_EXTENSIONS = new Set(["jpg", "jpeg", "png", "webp", "gif", "b
 /** Larger files are skipped before they are read. */
 export const MAX_FILE_BYTES = 50 * 1024 * 1024;
 const VALIDATION_NAMES = new Set(["val", "valid", "validation"]);
+/** Image formats people have that are not read, with what to do instead. */
+const UNREAD_FORMATS = {
+  svg: "an SVG drawing: vector images are not read; export it as PNG",
+  heic: "a HEIC photo, which browsers cannot decode here: export it as JPEG",
+  heif: "a HEIF photo, which browsers cannot decode here: export it as JPEG",
+  avif: "an AVIF image, which is not read here: export it as JPEG or PNG",
+  tif: "a TIFF image, which is not read here: save it as PNG or JPEG",
+  tiff: "a TIFF image, which is not read here: save it as PNG or JPEG",
+};
 
 /** Every file under the dropped items, with its path, read recursively. */
 export async function filesFromDrop(dataTransfer) {
@@ -70,6 +79,10 @@ export function organise(files) {
       continue;
     }
     const ext = extension(file.name);
+    if (UNREAD_FORMATS[ext]) {
+      skipped.push({ name: path, reason: UNREAD_FORMATS[ext] });
+      continue;
+    }
     if (!IMAGE_EXTENSIONS.has(ext)) {
       skipped.push({ name: path, reason: `not an image (${ext ? "." + ext : "no extension"}); JPEG, PNG, WebP, GIF and BMP are read` });
       continue;

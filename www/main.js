@@ -4,7 +4,7 @@ import { $, element, percent, setText, thumbnail } from "./dom.js";
 import { classCounts, filesFromDrop, filesFromPicker, organise } from "./intake.js";
 import { describeOpenedModel, initModels, modelMessages } from "./models.js";
 import { registerServiceWorker } from "./offline.js";
-import { addLoss, clearReport, showEpoch, showReport } from "./report.js";
+import { addLoss, clearReport, recordFigures, showEpoch, showReport } from "./report.js";
 import { CACHE } from "./weights.js";
 
 const SETTINGS_KEY = "browser-finetune-settings";
@@ -214,10 +214,7 @@ const onMessage = {
   },
   progress({ progress, memory }) {
     showProgress(progress);
-    // For the benchmark: the engine worker's wasm memory, now and at its largest.
-    const data = $("progress-text").dataset;
-    data.wasmMemory = memory;
-    data.peakWasmMemory = Math.max(memory, Number(data.peakWasmMemory || 0));
+    recordFigures(progress, memory);
   },
   extracting({ workers }) { state.extractionWorkers = workers; },
   extracted({ workers, helperMemory, imagesBy, seconds }) {

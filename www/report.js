@@ -54,3 +54,19 @@ export function showReport({ plan, losses, epochs }, filesByName) {
   for (const epoch of epochs) summary = showEpoch(epoch, plan.classes, filesByName);
   return summary;
 }
+
+/**
+ * Keeps the run's figures on the progress line's data attributes, for the benchmarks: the engine
+ * worker's wasm `memory` now and at its largest, and for each epoch so far its memory at the end
+ * and when it ended (milliseconds since the page loaded), comma-separated.
+ */
+export function recordFigures(progress, memory) {
+  const data = $("progress-text").dataset;
+  data.wasmMemory = memory;
+  data.peakWasmMemory = Math.max(memory, Number(data.peakWasmMemory || 0));
+  const epoch = progress.epoch_report?.epoch;
+  if (!epoch) return;
+  const append = (list, value) => (epoch > 1 && list ? `${list},${value}` : `${value}`);
+  data.epochWasmMemory = append(data.epochWasmMemory, memory);
+  data.epochEnds = append(data.epochEnds, Math.round(performance.now()));
+}
