@@ -2,16 +2,20 @@
 """Serves the repository root (index.html, www/, pkg/, weights/) on 127.0.0.1 for development.
 
 Static files only, with the MIME types browsers insist on (`application/wasm` for streaming
-compilation, `text/javascript` for modules). Usage: serve.py [PORT] [PREFIX] [--isolated]
+compilation, `text/javascript` for modules). Usage: serve.py [PORT] [PREFIX] [--isolated] [--csp]
 (default 8000, "/"): with a PREFIX such as /tools/finetune/ the site is served under that path
 only, as on a host where it does not sit at the root. --isolated sends the two headers that make
 pages cross-origin isolated (COOP same-origin, COEP require-corp), without which browsers give
 no SharedArrayBuffer and so no multi-threaded WebAssembly (onnxruntime-web's threads, in the
-benchmark); every file here is same-origin, so the pages work the same with them.
+benchmark); every file here is same-origin, so the pages work the same with them. --csp sends
+the Content Security Policy that index.html declares in its <meta> tag as a header on every
+response too, as a host that sets headers would: then the workers, whose scripts a <meta> tag does
+not cover, run under it as well (the end-to-end tests serve so).
 """
 import argparse
 import functools
 import http.server
+import re
 from pathlib import Path
 
 
@@ -27,9 +31,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ".onnx": "application/octet-stream",
     }
 
-    def __init__(self, *args, prefix="/", isolated=False, **kwargs):
+    def __init__(self, *args, prefix="/", isolated=False, policy=None, **kwargs):
         self.prefix = prefix
         self.isolated = isolated
+        self.policy = policy
         super().__init__(*args, **kwargs)
 
     def translate_path(self, path):
@@ -42,6 +47,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if self.isolated:
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        if self.policy:
+            self.send_header("Content-Security-Policy", self.policy)
         super().end_headers()
 
     def log_message(self, fmt, *args):  # keep test output readable
@@ -53,10 +60,17 @@ def main() -> None:
     parser.add_argument("port", nargs="?", type=int, default=8000)
     parser.add_argument("prefix", nargs="?", default="")
     parser.add_argument("--isolated", action="store_true", help="send COOP/COEP: cross-origin isolated pages")
+    parser.add_argument("--csp", action="store_true", help="send index.html's Content Security Policy as a header")
     args = parser.parse_args()
     prefix = ("/" + args.prefix.strip("/") + "/").replace("//", "/")
     root = Path(__file__).resolve().parent.parent
-    handler = functools.partial(Handler, directory=str(root), prefix=prefix, isolated=args.isolated)
+    policy = None
+    if args.csp:
+        declared = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', (root / "index.html").read_text())
+        if not declared:
+            raise SystemExit("index.html declares no Content-Security-Policy")
+        policy = declared.group(1)
+    handler = functools.partial(Handler, directory=str(root), prefix=prefix, isolated=args.isolated, policy=policy)
     with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
         isolated = " (cross-origin isolated)" if args.isolated else ""
         print(f"serving {root} at http://127.0.0.1:{args.port}{prefix}{isolated}", flush=True)

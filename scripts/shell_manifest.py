@@ -16,6 +16,7 @@ PATTERNS = [
     "www/embed/*.js",
     "examples/embed/index.html",
     "examples/embed/*.js",
+    "examples/embed/*.css",
     "pkg/browser_finetune.js",
     "pkg/browser_finetune_bg.wasm",
 ]

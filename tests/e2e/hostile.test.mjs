@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchChromium } from "../../scripts/chromium.mjs";
-import { ROOT, withServer } from "./site.mjs";
+import { ROOT, watchPolicy, withServer } from "./site.mjs";
 
 test("hostile files: each bad one named with its reason, the good ones train, the engine stays usable", { timeout: 15 * 60 * 1000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "bft-hostile-"));
@@ -28,6 +28,7 @@ test("hostile files: each bad one named with its reason, the good ones train, th
       const pageErrors = [];
       page.on("pageerror", (err) => pageErrors.push(err.message));
       page.on("dialog", (dialog) => { pageErrors.push(`a dialog opened: ${dialog.message()}`); dialog.dismiss(); });
+      const policy = watchPolicy(page);
       const status = (id) => page.textContent(`#${id}`);
       const waitFor = (id, pattern, timeout = 300000) =>
         page.waitForFunction(([id, source]) => new RegExp(source).test(document.getElementById(id).textContent), [id, pattern.source], { timeout });
@@ -90,6 +91,7 @@ test("hostile files: each bad one named with its reason, the good ones train, th
       await waitFor("images-status", /images in \d+ classes ready/);
       await train();
       assert.deepEqual(pageErrors, []);
+      policy.check();
     } finally {
       await browser.close();
     }

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchChromium } from "../../scripts/chromium.mjs";
 import { encodePng } from "./png.mjs";
-import { ROOT, withServer } from "./site.mjs";
+import { ROOT, watchPolicy, withServer } from "./site.mjs";
 
 const PREFIX = "/tools/finetune/";
 
@@ -73,6 +73,7 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       await context.grantPermissions(["camera"]);
       const page = await context.newPage();
       page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
+      const pagePolicy = watchPolicy(page);
       await page.goto(`${base}index.html?seed=2`);
       await waitForText(page, "#weights-status", /EfficientNet-Lite0 ImageNet weights loaded/);
 
@@ -133,7 +134,9 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       // The embed example under the same sub-path: an image and the fake camera.
       const embed = await context.newPage();
       embed.on("pageerror", (err) => console.error(`embed error: ${err.message}`));
+      const embedPolicy = watchPolicy(embed);
       await embed.goto(`${base}examples/embed/`);
+      assert.ok(await embedPolicy.inForce(), "an inline script ran in the embed example");
       await embed.setInputFiles("#model-file", exportPath);
       await waitForText(embed, "#model-status", /Loaded page-export\.safetensors: EfficientNetLite0, labels cool, warm/);
       await embed.setInputFiles("#image-file", probe);
@@ -147,6 +150,7 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       // from the weights cache; training and prediction work.
       await page.evaluate(() => navigator.serviceWorker.ready);
       // A second page that is in front stops Playwright's folder upload to this one: close it.
+      embedPolicy.check();
       await embed.close();
       stop();
       await context.setOffline(true);
@@ -159,6 +163,7 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       await train(page, 1);
       assert.equal((await predict(page, probe)).length, 2);
       const offlineEmbed = await context.newPage();
+      const offlineEmbedPolicy = watchPolicy(offlineEmbed);
       await offlineEmbed.goto(`${base}examples/embed/`);
       await offlineEmbed.setInputFiles("#model-file", exportPath);
       await waitForText(offlineEmbed, "#model-status", /Loaded page-export\.safetensors/);
@@ -166,6 +171,8 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       await offlineEmbed.waitForSelector("#image-result li");
       await page.screenshot({ path: join(results, "keep.png"), fullPage: true });
       await offlineEmbed.screenshot({ path: join(results, "embed.png"), fullPage: true });
+      pagePolicy.check();
+      offlineEmbedPolicy.check();
     } finally {
       await browser.close();
     }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchChromium } from "../../scripts/chromium.mjs";
 import { encodePng } from "./png.mjs";
-import { ROOT, withServer } from "./site.mjs";
+import { ROOT, watchPolicy, withServer } from "./site.mjs";
 
 /** Three visually distinct classes of small noisy images, plus files the page must skip. */
 function makeDataset() {
@@ -40,7 +40,9 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       context.on("request", (request) => requests.push(request));
       const page = await context.newPage();
       page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
+      const policy = watchPolicy(page);
       await page.goto(`${ORIGIN}/index.html?seed=1`);
+      assert.ok(await policy.inForce(), "an inline script ran: the Content Security Policy is not in force");
 
       // ResNet18's ImageNet weights cannot be installed here, EfficientNet-Lite0's can (./build.sh
       // test fetches them): the page offers what is there and starts with it.
@@ -127,6 +129,7 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
         assert.equal(request.postData(), null, `a request carried a body: ${url}`);
       }
       console.log(`${requests.length} requests, all to ${ORIGIN}, none with a body`);
+      policy.check();
     } finally {
       await browser.close();
     }

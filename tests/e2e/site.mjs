@@ -1,5 +1,6 @@
 // The site under test: scripts/serve.py on a free port, at the root or under a sub-path.
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -8,7 +9,8 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** Serves the repository under `prefix` while `run({ origin, base, stop })` runs; `base` is the site's URL. */
 export async function withServer(prefix, run) {
   const port = 8000 + Math.floor(Math.random() * 1000);
-  const server = spawn("python3", [join(ROOT, "scripts", "serve.py"), String(port), prefix], { stdio: ["ignore", "pipe", "inherit"] });
+  // With the page's Content Security Policy as a header too, so that the workers run under it.
+  const server = spawn("python3", [join(ROOT, "scripts", "serve.py"), String(port), prefix, "--csp"], { stdio: ["ignore", "pipe", "inherit"] });
   await new Promise((resolve) => server.stdout.once("data", resolve));
   const origin = `http://127.0.0.1:${port}`;
   try {
@@ -16,4 +18,34 @@ export async function withServer(prefix, run) {
   } finally {
     server.kill();
   }
+}
+
+/**
+ * Collects what the page's Content Security Policy blocks (Chromium reports each on the console,
+ * for the page and its workers), and checks that the policy is in force: an inline script added
+ * to the document must not run. Call `check()` at the end: it throws listing any violation.
+ */
+export function watchPolicy(page) {
+  const probe = "window.inlineScriptRan = true";
+  // Chromium names a refused inline script by its hash: the probe's own refusal is expected.
+  const probeHash = createHash("sha256").update(probe).digest("base64");
+  const violations = [];
+  page.on("console", (message) => {
+    const text = message.text();
+    if (/Content Security Policy/i.test(text) && !text.includes(probeHash)) violations.push(text);
+  });
+  return {
+    async inForce() {
+      return page.evaluate((probe) => {
+        const script = document.createElement("script");
+        script.textContent = probe;
+        document.head.append(script);
+        script.remove();
+        return window.inlineScriptRan !== true;
+      }, probe);
+    },
+    check() {
+      if (violations.length) throw new Error(`Content Security Policy violations:\n${violations.join("\n")}`);
+    },
+  };
 }
