@@ -449,6 +449,22 @@ mod tests {
         }
     }
 
+    /// Makes the loaded weights a model trained on "blue" and "red", so that runs on those classes
+    /// continue its head: runs compared with each other then start from the same head, whatever
+    /// tests running alongside draw from the device's shared generator.
+    fn give_a_red_and_blue_head(engine: &mut Engine) {
+        let device = engine.device.clone();
+        let pretrained = engine.pretrained.as_mut().expect("weights loaded");
+        let architecture = pretrained.architecture();
+        pretrained.head = Some(crate::model::new_head(architecture.features(), 2, &device));
+        pretrained.card = Some(ModelCard {
+            architecture,
+            classes: vec!["blue".into(), "red".into()],
+            preprocess: architecture.preprocess(),
+            training: None,
+        });
+    }
+
     /// Registers files by name, as the page does, and returns them by index.
     fn register(engine: &mut Engine, files: Vec<(&'static str, String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
         files
@@ -570,8 +586,9 @@ mod tests {
         let (mut solo, mut shared, mut helper) = (engine(), engine(), engine());
         solo.use_random_weights(Architecture::MobileNetV2);
         // Random weights are drawn from the device's generator when first used: draw them now,
-        // so that both runs' new heads are drawn from the same point of the seeded generator.
+        // before the engines share them.
         block_on(solo.features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap();
+        give_a_red_and_blue_head(&mut solo);
         shared.pretrained = solo.pretrained.clone();
         helper.pretrained = solo.pretrained.clone();
         let settings = settings(2, 1e-2);
@@ -582,7 +599,7 @@ mod tests {
             }
             losses
         };
-        // One run after the other: each new head is drawn from the generator the run seeds.
+        // One run after the other, both continuing the same head.
         add_red_and_blue(&mut solo, 5);
         solo.start_training(&settings).unwrap();
         let solo_losses = train_to_the_end(&mut solo);
@@ -772,6 +789,7 @@ mod tests {
         let (mut kept, mut supplied) = (engine(), engine());
         kept.use_random_weights(Architecture::ResNet18);
         block_on(kept.features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap();
+        give_a_red_and_blue_head(&mut kept);
         supplied.pretrained = kept.pretrained.clone();
 
         add_red_and_blue(&mut kept, 3);
@@ -787,6 +805,7 @@ mod tests {
         assert_eq!(supplied.images_needed(), needed, "the refused step changed nothing");
         let (supplied_losses, failures) = run_supplying_files(&mut supplied, &files);
         assert!(failures.is_empty());
+        assert!(kept.trained.as_ref().is_some_and(|t| t.training.as_ref().is_some_and(|t| t["continued"] == true)));
         assert_eq!(supplied_losses, kept_losses);
         assert!(supplied.dataset.examples().iter().all(|example| example.image.is_none()), "pixels released");
     }

@@ -1,9 +1,11 @@
 // The page: user interface only. The model lives in a Web Worker (worker.js); this thread reads
 // folders, draws progress and never waits on training.
-import { $, element, percent, setText, thumbnail } from "./dom.js";
+import { $, element, setText, thumbnail } from "./dom.js";
 import { classCounts, filesFromDrop, filesFromPicker, organise } from "./intake.js";
 import { describeOpenedModel, initModels, modelMessages } from "./models.js";
 import { registerServiceWorker } from "./offline.js";
+import { showPredicting, showPrediction } from "./prediction.js";
+import { progressLine } from "./progress.js";
 import { addLoss, clearReport, recordFigures, showEpoch, showReport } from "./report.js";
 import { CACHE } from "./weights.js";
 
@@ -21,8 +23,7 @@ const state = {
   training: false,
   paused: false,
   plan: null,
-  startedAt: 0,
-  recent: [], // [time, images] for images/s
+  progress: progressLine(), // rate and time left of the run
   extractionWorkers: 1, // workers sharing the current run's feature extraction
 };
 
@@ -123,7 +124,14 @@ function startWorker() {
 
 const send = (message) => state.worker.postMessage(message);
 
+/** While a run trains, its images and weights stay as they are: says so where `id` shows status. */
+function refusedWhileTraining(id, what) {
+  if (state.training) setText(id, `Training is running: cancel it or let it finish before ${what}.`, true);
+  return state.training;
+}
+
 function loadWeights() {
+  if (refusedWhileTraining("weights-status", "changing the weights")) return;
   // Relative to the page, not to the worker's script.
   const url = new URL($("weights-url").value.trim(), location.href).href;
   $("progress").removeAttribute("value");
@@ -134,6 +142,7 @@ function loadWeights() {
 
 /** Opens a model file (an export of this page, or any weights file) dropped or picked by the user. */
 function openModelFile(file) {
+  if (refusedWhileTraining("weights-status", "opening a model")) return;
   setText("weights-status", `Opening ${file.name}…`);
   state.pendingWeights = { type: "loadModelFile", file };
   send(state.pendingWeights);
@@ -286,6 +295,7 @@ function renderClasses() {
 }
 
 function intake(files) {
+  if (refusedWhileTraining("images-status", "changing the images")) return;
   const known = new Set(state.collected.map((f) => f.path));
   state.collected.push(...files.filter((f) => !known.has(f.path)));
   const { items, skipped } = organise(state.collected);
@@ -322,8 +332,7 @@ function startTraining() {
   const { run } = readSettings();
   state.training = true;
   state.paused = false;
-  state.startedAt = performance.now();
-  state.recent = [];
+  state.progress.start();
   state.extractionWorkers = 1;
   state.lastAccuracy = "";
   window.frameGaps.max = 0;
@@ -332,55 +341,20 @@ function startTraining() {
   send({ type: "train", settings: run });
 }
 
-function phaseText(p) {
-  if (p.phase === "extracting") {
-    return state.extractionWorkers > 1 ? `Extracting features on ${state.extractionWorkers} workers` : "Extracting features";
-  }
-  if (p.phase === "evaluating") return `Epoch ${p.epoch} of ${p.epochs}: validating`;
-  if (p.phase === "training") return `Epoch ${p.epoch} of ${p.epochs}`;
-  return "Finished";
-}
-
 function showProgress(p) {
-  const now = performance.now();
-  state.recent.push([now, p.images]);
-  while (state.recent.length > 2 && now - state.recent[0][0] > 10000) state.recent.shift();
-  const span = (now - state.recent[0][0]) / 1000;
-  const images = state.recent.slice(1).reduce((sum, [, n]) => sum + n, 0);
-  const rate = span > 0 ? images / span : 0;
-  const elapsed = (now - state.startedAt) / 1000;
-  const eta = p.steps_done ? (elapsed / p.steps_done) * (p.steps_total - p.steps_done) : 0;
   $("progress").max = p.steps_total;
   $("progress").value = p.steps_done;
-  const status = `${phaseText(p)} · ${rate.toFixed(1)} images/s · ETA ${formatSeconds(eta)}`;
-  setText("progress-text", state.paused ? `Paused · ${status}` : status);
+  setText("progress-text", state.progress.describe(p, { paused: state.paused, workers: state.extractionWorkers }));
   if (p.loss != null) addLoss(p.loss);
   if (p.epoch_report) state.lastAccuracy = showEpoch(p.epoch_report, state.plan.classes, state.filesByName);
-}
-
-function formatSeconds(seconds) {
-  if (!Number.isFinite(seconds)) return "…";
-  const m = Math.floor(seconds / 60);
-  const s = Math.round(seconds % 60);
-  return m ? `${m} min ${s} s` : `${s} s`;
 }
 
 // ---- prediction --------------------------------------------------------------------------------
 
 function predict(file) {
   if (!file) return;
-  $("prediction").replaceChildren(thumbnail(file, file.name), element("p", { className: "muted", textContent: "Predicting…" }));
+  showPredicting(file);
   send({ type: "predict", file, topK: 5 });
-}
-
-function showPrediction(top) {
-  const rows = top.map(({ class: name, probability }) => element("div", { className: "row" }, [
-    element("span", { textContent: name }),
-    element("div", {}, [element("div", { className: "bar", style: `width:${(probability * 100).toFixed(1)}%` })]),
-    element("span", { textContent: percent(probability) }),
-  ]));
-  const image = $("prediction").querySelector("img");
-  $("prediction").replaceChildren(...(image ? [image] : []), ...rows);
 }
 
 // ---- wiring ------------------------------------------------------------------------------------
@@ -392,11 +366,14 @@ $("backbone").addEventListener("change", (event) => {
   loadWeights();
 });
 $("weights-form").addEventListener("submit", (event) => { event.preventDefault(); loadWeights(); });
-$("random-weights").addEventListener("click", () => send({ type: "useRandomWeights" }));
+$("random-weights").addEventListener("click", () => {
+  if (!refusedWhileTraining("weights-status", "changing the weights")) send({ type: "useRandomWeights" });
+});
 initModels(send, openModelFile);
 dropTarget($("weights-section"), (dataTransfer) => { if (dataTransfer.files[0]) openModelFile(dataTransfer.files[0]); });
 $("folder-picker").addEventListener("change", (event) => { intake(filesFromPicker(event.target.files)); event.target.value = ""; });
 $("clear-images").addEventListener("click", () => {
+  if (refusedWhileTraining("images-status", "changing the images")) return;
   state.collected = [];
   state.items = [];
   renderClasses();
@@ -419,7 +396,6 @@ $("cancel").addEventListener("click", () => send({ type: "cancel" }));
 $("settings").addEventListener("change", (event) => {
   saveSettings();
   if (event.target.name === "backend" && !state.training) startWorker();
-registerServiceWorker(new URL("../sw.js", import.meta.url));
 });
 startWorker();
 registerServiceWorker(new URL("../sw.js", import.meta.url));

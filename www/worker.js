@@ -42,6 +42,11 @@ const post = (message) => self.postMessage(message);
 const postProgress = (progress) => post({ type: "progress", progress, memory: wasm.memory.buffer.byteLength });
 const errorText = (err) => (err && err.message) || String(err);
 
+/** A run's images and weights stay as they are until it ends: other messages that would change them are refused. */
+function refuseDuringRun(what) {
+  if (run) throw new Error(`a training run is in progress: cancel it or let it finish before ${what}`);
+}
+
 /** Runs engine calls one at a time: the engine is not re-entrant. */
 function exclusive(task) {
   const result = queue.then(task);
@@ -98,20 +103,21 @@ async function extractWithHelpers() {
 }
 
 async function train(settings) {
-  const plan = await exclusive(() => engine.startTraining(settings));
-  post({ type: "plan", plan });
-  report = { plan, losses: [], epochs: [] };
-  model.classes = plan.classes;
-  const record = {
-    id: `run-${Date.now()}`,
-    name: `${model.architecture} · ${plan.classes.join(", ")}`,
-    architecture: model.architecture,
-    classes: plan.classes,
-    settings,
-  };
+  // Taken before the first await, so that messages refused during a run are refused from now on.
   run = { paused: false, cancelled: false, resume: null };
   const decoding = decoders(wasmModule, (name, bytes) => decodeResized(name, bytes, engine.resizeShorterSide));
   try {
+    const plan = await exclusive(() => engine.startTraining(settings));
+    post({ type: "plan", plan });
+    report = { plan, losses: [], epochs: [] };
+    model.classes = plan.classes;
+    const record = {
+      id: `run-${Date.now()}`,
+      name: `${model.architecture} · ${plan.classes.join(", ")}`,
+      architecture: model.architecture,
+      classes: plan.classes,
+      settings,
+    };
     if (usesHelpers(settings)) await extractWithHelpers();
     for (;;) {
       await yieldToEvents();
@@ -134,6 +140,10 @@ async function train(settings) {
         return;
       }
     }
+  } catch (err) {
+    // The run ends here; what it trained so far is kept for predictions and export.
+    await exclusive(() => engine.stopTraining());
+    throw err;
   } finally {
     run = null;
     await decoding.close();
@@ -210,6 +220,7 @@ const handlers = {
     post({ type: "ready", backend: engine.backend });
   },
   async loadWeights({ url }) {
+    refuseDuringRun("loading other weights");
     const { bytes, fromCache } = await fetchWeights(url, (loaded, total) => post({ type: "weightsProgress", loaded, total }));
     try {
       await load(bytes, { fromCache });
@@ -220,6 +231,7 @@ const handlers = {
     if (!fromCache) await rememberWeights(url, bytes);
   },
   async loadModelFile({ file }) {
+    refuseDuringRun("opening a model");
     try {
       await load(new Uint8Array(await file.arrayBuffer()), { fileName: file.name });
     } catch (err) {
@@ -227,12 +239,14 @@ const handlers = {
     }
   },
   async useRandomWeights() {
+    refuseDuringRun("changing the weights");
     await exclusive(() => engine.useRandomWeights("ResNet18"));
     weightsSource = { architecture: "ResNet18" };
     model = { architecture: "ResNet18", classes: [] };
     post({ type: "weightsLoaded", architecture: "ResNet18", classes: 1000, fromCache: false, random: true });
   },
   async addImages({ items, replace }) {
+    refuseDuringRun("changing the images");
     if (replace) {
       await exclusive(() => engine.clearImages());
       images = [];
@@ -240,6 +254,7 @@ const handlers = {
     await addImages(items);
   },
   async train({ settings }) {
+    refuseDuringRun("starting another");
     await train(settings);
   },
   pause() {
@@ -260,6 +275,7 @@ const handlers = {
     post({ type: "savedList", models: await listModels() });
   },
   async openSaved({ id }) {
+    refuseDuringRun("opening a saved model");
     const { record, bytes } = await loadModel(id);
     await load(bytes, { saved: { id: record.id, name: record.name } });
     report = record.report;

@@ -4,7 +4,8 @@
 // nested and hidden folders, __MACOSX, duplicate names, a class of one) through the page's folder
 // picker on the wasm CPU path. Every bad file is listed with its own reason, when dropped or when
 // the run reaches it; every good one trains; no name becomes markup; after every error a run and
-// a prediction still work.
+// a prediction still work; changing images or weights during a run is refused; a run cancelled
+// while extracting starts again.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -89,6 +90,16 @@ test("hostile files: each bad one named with its reason, the good ones train, th
       await page.click("#clear-images");
       await page.setInputFiles("#folder-picker", join(dir, "corpus"));
       await waitFor("images-status", /images in \d+ classes ready/);
+      // While a run trains, its images and weights stay: changing them is refused with a message.
+      // Cancelled during extraction, a run starts again and trains to the end.
+      await page.click("#start");
+      await waitFor("progress-text", /Extracting/);
+      await page.setInputFiles("#folder-picker", join(dir, "corpus", "single"));
+      await waitFor("images-status", /Training is running: cancel it or let it finish before changing the images/);
+      await page.click("#random-weights");
+      await waitFor("weights-status", /Training is running: cancel it or let it finish before changing the weights/);
+      await page.click("#cancel");
+      await waitFor("progress-text", /^Cancelled/);
       await train();
       assert.deepEqual(pageErrors, []);
       policy.check();

@@ -1,0 +1,40 @@
+// The progress line's words: the phase, images per second over the last ten seconds, and the time
+// left, from the worker's progress reports.
+
+/** Tracks a run's rate and time left; `describe(progress, { paused, workers })` gives the line. */
+export function progressLine() {
+  let startedAt = performance.now();
+  let recent = []; // [time, images] of the reports of the last ten seconds
+  return {
+    start() {
+      startedAt = performance.now();
+      recent = [];
+    },
+    describe(p, { paused, workers }) {
+      const now = performance.now();
+      recent.push([now, p.images]);
+      while (recent.length > 2 && now - recent[0][0] > 10000) recent.shift();
+      const span = (now - recent[0][0]) / 1000;
+      const images = recent.slice(1).reduce((sum, [, n]) => sum + n, 0);
+      const rate = span > 0 ? images / span : 0;
+      const elapsed = (now - startedAt) / 1000;
+      const eta = p.steps_done ? (elapsed / p.steps_done) * (p.steps_total - p.steps_done) : 0;
+      const status = `${phaseText(p, workers)} · ${rate.toFixed(1)} images/s · ETA ${formatSeconds(eta)}`;
+      return paused ? `Paused · ${status}` : status;
+    },
+  };
+}
+
+function phaseText(p, workers) {
+  if (p.phase === "extracting") return workers > 1 ? `Extracting features on ${workers} workers` : "Extracting features";
+  if (p.phase === "evaluating") return `Epoch ${p.epoch} of ${p.epochs}: validating`;
+  if (p.phase === "training") return `Epoch ${p.epoch} of ${p.epochs}`;
+  return "Finished";
+}
+
+function formatSeconds(seconds) {
+  if (!Number.isFinite(seconds)) return "…";
+  const m = Math.floor(seconds / 60);
+  const s = Math.round(seconds % 60);
+  return m ? `${m} min ${s} s` : `${s} s`;
+}
