@@ -7,9 +7,7 @@ import { registerServiceWorker } from "./offline.js";
 import { showPredicting, showPrediction } from "./prediction.js";
 import { progressLine } from "./progress.js";
 import { addLoss, clearReport, recordFigures, showEpoch, showReport } from "./report.js";
-import { CACHE } from "./weights.js";
-
-const SETTINGS_KEY = "browser-finetune-settings";
+import { presentBackbones, readSettings, restoreSettings, saveSettings } from "./settings.js";
 /** How the page names each backbone the engine reports. */
 const BACKBONE_NAMES = { ResNet18: "ResNet18", MobileNetV2: "MobileNetV2", EfficientNetLite0: "EfficientNet-Lite0" };
 
@@ -37,56 +35,6 @@ window.frameGaps = { max: 0, last: performance.now() };
 
 // ---- settings ----------------------------------------------------------------------------------
 
-function readSettings() {
-  const form = $("settings");
-  const value = (name) => form.elements[name].value;
-  const number = (name) => Number(value(name));
-  const strategy = value("strategy") === "last_stages"
-    ? { kind: "last_stages", stages: number("stages") }
-    : { kind: value("strategy") };
-  return {
-    backend: value("backend"),
-    run: {
-      strategy,
-      epochs: number("epochs"),
-      batch_size: number("batch_size"),
-      learning_rate: number("learning_rate"),
-      optimizer: value("optimizer") === "sgd" ? { kind: "sgd", momentum: number("momentum") } : { kind: "adam" },
-      shuffle: true,
-      val_fraction: number("val_fraction"),
-      // A fixed ?seed= repeats a run exactly (split, order, augmentation); otherwise each run differs.
-      seed: Number(new URLSearchParams(location.search).get("seed") ?? Math.floor(Math.random() * 2 ** 32)),
-    },
-  };
-}
-
-function restoreSettings() {
-  const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || "{}");
-  const form = $("settings");
-  for (const [name, value] of Object.entries(saved.fields || {})) if (form.elements[name]) form.elements[name].value = value;
-  const params = new URLSearchParams(location.search);
-  if (params.get("backend")) form.elements.backend.value = params.get("backend");
-  return { weightsUrl: params.get("weights") || saved.weightsUrl, explicitWeights: params.has("weights") };
-}
-
-/** Marks the backbones whose weights file is on the server or in this browser's cache. */
-async function presentBackbones() {
-  const cache = "caches" in window ? await caches.open(CACHE) : null;
-  const present = [];
-  for (const option of $("backbone").options) {
-    if (!option.value) continue;
-    const url = new URL(option.value, location.href).href;
-    let found = Boolean(cache && (await cache.match(url)));
-    if (!found) {
-      try { found = (await fetch(url, { method: "HEAD", cache: "no-store" })).ok; } catch { found = false; }
-    }
-    option.disabled = !found;
-    option.textContent = option.textContent.replace(/ \(weights missing\)$/, "") + (found ? "" : " (weights missing)");
-    if (found) present.push(option.value);
-  }
-  return present;
-}
-
 /** The saved choice if its weights are there, else the first backbone present in the menu's order. */
 async function chooseWeights(savedUrl) {
   const present = await presentBackbones();
@@ -104,13 +52,6 @@ async function chooseWeights(savedUrl) {
   loadWeights();
 }
 
-function saveSettings() {
-  const form = $("settings");
-  const fields = Object.fromEntries([...form.elements].filter((el) => el.name).map((el) => [el.name, el.value]));
-  const weightsUrl = state.weights?.url || $("weights-url").value;
-  localStorage.setItem(SETTINGS_KEY, JSON.stringify({ fields, weightsUrl }));
-}
-
 // ---- the worker --------------------------------------------------------------------------------
 
 function startWorker() {
@@ -123,6 +64,7 @@ function startWorker() {
 }
 
 const send = (message) => state.worker.postMessage(message);
+const rememberSettings = () => saveSettings(state.weights?.url || $("weights-url").value);
 
 /** While a run trains, its images and weights stay as they are: says so where `id` shows status. */
 function refusedWhileTraining(id, what) {
@@ -180,7 +122,7 @@ const onMessage = {
     const message = saved ? { type: "openSaved", id: saved.id } : state.pendingWeights;
     state.weights = random ? { random: true } : message ? { message } : { url: $("weights-url").value };
     state.pendingWeights = null;
-    saveSettings();
+    rememberSettings();
     $("progress").value = 0;
     setText("progress-text", "Idle.");
     const name = BACKBONE_NAMES[architecture] ?? architecture;
@@ -328,7 +270,7 @@ function updateButtons() {
 }
 
 function startTraining() {
-  saveSettings();
+  rememberSettings();
   const { run } = readSettings();
   state.training = true;
   state.paused = false;
@@ -394,7 +336,7 @@ $("start").addEventListener("click", startTraining);
 $("pause").addEventListener("click", () => send({ type: state.paused ? "resume" : "pause" }));
 $("cancel").addEventListener("click", () => send({ type: "cancel" }));
 $("settings").addEventListener("change", (event) => {
-  saveSettings();
+  rememberSettings();
   if (event.target.name === "backend" && !state.training) startWorker();
 });
 startWorker();

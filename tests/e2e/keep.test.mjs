@@ -75,6 +75,9 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
       const pagePolicy = watchPolicy(page);
       await page.goto(`${base}index.html?seed=2`);
+      // The page starts with MobileNetV2 (ResNet18's file is absent); this test keeps EfficientNet-Lite0.
+      await waitForText(page, "#weights-status", /MobileNetV2 ImageNet weights loaded/);
+      await page.selectOption("#backbone", "weights/efficientnet-lite0-57934424.pth");
       await waitForText(page, "#weights-status", /EfficientNet-Lite0 ImageNet weights loaded/);
 
       // Train two epochs: the worker saves after each one.
