@@ -6,10 +6,9 @@ import { describeOpenedModel, initModels, modelMessages } from "./models.js";
 import { registerServiceWorker } from "./offline.js";
 import { showPredicting, showPrediction } from "./prediction.js";
 import { progressLine } from "./progress.js";
+import { afterGpuLoss } from "./recovery.js";
 import { addLoss, clearReport, recordFigures, showEpoch, showReport } from "./report.js";
-import { CACHE } from "./weights.js";
-
-const SETTINGS_KEY = "browser-finetune-settings";
+import { presentBackbones, readSettings, restoreSettings, saveSettings } from "./settings.js";
 /** How the page names each backbone the engine reports. */
 const BACKBONE_NAMES = { ResNet18: "ResNet18", MobileNetV2: "MobileNetV2", EfficientNetLite0: "EfficientNet-Lite0" };
 
@@ -25,6 +24,10 @@ const state = {
   plan: null,
   progress: progressLine(), // rate and time left of the run
   extractionWorkers: 1, // workers sharing the current run's feature extraction
+  run: null, // the settings of the run training now, or that failed before its end
+  lastSave: null, // the autosave record of its last completed epoch
+  engineReady: { weights: false, images: false }, // what the current worker holds
+  resume: null, // after a lost GPU: { savedId, settings } of the run to resume (see recovery.js)
 };
 
 // Lets the end-to-end test check that this thread stays responsive while the worker trains.
@@ -36,56 +39,6 @@ window.frameGaps = { max: 0, last: performance.now() };
 })(performance.now());
 
 // ---- settings ----------------------------------------------------------------------------------
-
-function readSettings() {
-  const form = $("settings");
-  const value = (name) => form.elements[name].value;
-  const number = (name) => Number(value(name));
-  const strategy = value("strategy") === "last_stages"
-    ? { kind: "last_stages", stages: number("stages") }
-    : { kind: value("strategy") };
-  return {
-    backend: value("backend"),
-    run: {
-      strategy,
-      epochs: number("epochs"),
-      batch_size: number("batch_size"),
-      learning_rate: number("learning_rate"),
-      optimizer: value("optimizer") === "sgd" ? { kind: "sgd", momentum: number("momentum") } : { kind: "adam" },
-      shuffle: true,
-      val_fraction: number("val_fraction"),
-      // A fixed ?seed= repeats a run exactly (split, order, augmentation); otherwise each run differs.
-      seed: Number(new URLSearchParams(location.search).get("seed") ?? Math.floor(Math.random() * 2 ** 32)),
-    },
-  };
-}
-
-function restoreSettings() {
-  const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || "{}");
-  const form = $("settings");
-  for (const [name, value] of Object.entries(saved.fields || {})) if (form.elements[name]) form.elements[name].value = value;
-  const params = new URLSearchParams(location.search);
-  if (params.get("backend")) form.elements.backend.value = params.get("backend");
-  return { weightsUrl: params.get("weights") || saved.weightsUrl, explicitWeights: params.has("weights") };
-}
-
-/** Marks the backbones whose weights file is on the server or in this browser's cache. */
-async function presentBackbones() {
-  const cache = "caches" in window ? await caches.open(CACHE) : null;
-  const present = [];
-  for (const option of $("backbone").options) {
-    if (!option.value) continue;
-    const url = new URL(option.value, location.href).href;
-    let found = Boolean(cache && (await cache.match(url)));
-    if (!found) {
-      try { found = (await fetch(url, { method: "HEAD", cache: "no-store" })).ok; } catch { found = false; }
-    }
-    option.disabled = !found;
-    option.textContent = option.textContent.replace(/ \(weights missing\)$/, "") + (found ? "" : " (weights missing)");
-    if (found) present.push(option.value);
-  }
-  return present;
-}
 
 /** The saved choice if its weights are there, else the first backbone present in the menu's order. */
 async function chooseWeights(savedUrl) {
@@ -104,13 +57,6 @@ async function chooseWeights(savedUrl) {
   loadWeights();
 }
 
-function saveSettings() {
-  const form = $("settings");
-  const fields = Object.fromEntries([...form.elements].filter((el) => el.name).map((el) => [el.name, el.value]));
-  const weightsUrl = state.weights?.url || $("weights-url").value;
-  localStorage.setItem(SETTINGS_KEY, JSON.stringify({ fields, weightsUrl }));
-}
-
 // ---- the worker --------------------------------------------------------------------------------
 
 function startWorker() {
@@ -119,10 +65,20 @@ function startWorker() {
   state.worker.onmessage = ({ data }) => onMessage[data.type]?.(data);
   state.worker.onerror = (event) => setText("backend", `The engine stopped: ${event.message}`, true);
   setText("backend", "Starting the engine…");
+  state.engineReady = { weights: false, images: false };
   state.worker.postMessage({ type: "init", backend: readSettings().backend });
 }
 
+/** Resumes the run a lost GPU interrupted, once the new worker holds its model and images. */
+function resumeWhenReady() {
+  if (!state.resume || !state.engineReady.weights || !state.engineReady.images) return;
+  const { savedId, settings } = state.resume;
+  state.resume = null;
+  startTraining(settings, savedId);
+}
+
 const send = (message) => state.worker.postMessage(message);
+const rememberSettings = () => saveSettings(state.weights?.url || $("weights-url").value);
 
 /** While a run trains, its images and weights stay as they are: says so where `id` shows status. */
 function refusedWhileTraining(id, what) {
@@ -158,8 +114,9 @@ function sendImages() {
 const onMessage = {
   ready({ backend }) {
     const where = backend.kind === "webgpu" ? `WebGPU (${backend.adapter || "adapter"})` : "the CPU (WebAssembly)";
-    setText("backend", `Running on ${where}. ${backend.reason ? `Why: ${backend.reason}.` : ""}`);
-    if (state.weights?.random) send({ type: "useRandomWeights" });
+    if (!state.resume) setText("backend", `Running on ${where}. ${backend.reason ? `Why: ${backend.reason}.` : ""}`);
+    if (state.resume?.savedId) send({ type: "openSaved", id: state.resume.savedId });
+    else if (state.weights?.random) send({ type: "useRandomWeights" });
     else if (state.weights?.message) send(state.weights.message);
     else if (state.weights) loadWeights();
     else if (savedChoice.explicitWeights) chooseWeights(savedChoice.weightsUrl);
@@ -180,7 +137,8 @@ const onMessage = {
     const message = saved ? { type: "openSaved", id: saved.id } : state.pendingWeights;
     state.weights = random ? { random: true } : message ? { message } : { url: $("weights-url").value };
     state.pendingWeights = null;
-    saveSettings();
+    state.engineReady.weights = true;
+    rememberSettings();
     $("progress").value = 0;
     setText("progress-text", "Idle.");
     const name = BACKBONE_NAMES[architecture] ?? architecture;
@@ -190,6 +148,7 @@ const onMessage = {
         ? describeOpenedModel({ ...loaded, architecture: name })
         : `${name} ImageNet weights loaded (${classes ? `${classes}-class head` : "backbone only: predictions after training"}${fromCache ? ", from this browser's cache" : ""}).`);
     updateButtons();
+    resumeWhenReady();
   },
   report({ report }) {
     state.plan = report.plan;
@@ -212,9 +171,11 @@ const onMessage = {
   },
   imagesAdded({ count }) {
     state.imagesReady = count > 0;
+    state.engineReady.images = true;
     const classes = classCounts(state.items).length;
     setText("images-status", `${count} images in ${classes} classes ready.`);
     updateButtons();
+    resumeWhenReady();
   },
   plan({ plan }) {
     state.plan = plan;
@@ -237,6 +198,7 @@ const onMessage = {
   resumed() { state.paused = false; $("pause").textContent = "Pause"; },
   stopped({ reason }) {
     state.training = false;
+    state.run = null;
     state.paused = false;
     $("pause").textContent = "Pause";
     const prefix = reason === "cancelled" ? "Cancelled; the model trained so far is kept for predictions." : "Training finished.";
@@ -244,7 +206,23 @@ const onMessage = {
     updateButtons();
   },
   prediction({ top }) { showPrediction(top); },
-  autosaved: modelMessages.autosaved,
+  autosaved(message) {
+    state.lastSave = message.record;
+    modelMessages.autosaved(message);
+  },
+  deviceLost({ reason }) {
+    // The run may already have failed on the lost device (its error can come first): it resumes too.
+    const { message, resume } = afterGpuLoss(reason, state.run, state.lastSave);
+    setText("backend", message, true);
+    $("settings").elements.backend.value = "cpu";
+    rememberSettings();
+    state.training = false;
+    state.paused = false;
+    $("pause").textContent = "Pause";
+    state.resume = resume;
+    updateButtons();
+    startWorker();
+  },
   saveFailed: modelMessages.saveFailed,
   exported: modelMessages.exported,
   error({ scope, message }) {
@@ -327,18 +305,24 @@ function updateButtons() {
   $("cancel").disabled = !state.training;
 }
 
-function startTraining() {
-  saveSettings();
-  const { run } = readSettings();
+/**
+ * Starts a run with the form's settings, or, after a lost GPU, resumes one: `settings` with
+ * `resume_after`, from the saved model `resumes` (its report so far stays on the page).
+ */
+function startTraining(settings, resumes) {
+  rememberSettings();
+  const run = settings ?? readSettings().run;
+  state.run = run;
+  if (!resumes) state.lastSave = null;
   state.training = true;
   state.paused = false;
   state.progress.start();
   state.extractionWorkers = 1;
   state.lastAccuracy = "";
   window.frameGaps.max = 0;
-  clearReport();
+  if (!resumes) clearReport();
   updateButtons();
-  send({ type: "train", settings: run });
+  send({ type: "train", settings: run, resumes });
 }
 
 function showProgress(p) {
@@ -390,11 +374,11 @@ dropTarget($("drop-zone"), async (dataTransfer) => {
 });
 dropTarget($("predict-zone"), (dataTransfer) => predict(dataTransfer.files[0]));
 $("predict-picker").addEventListener("change", (event) => { predict(event.target.files[0]); event.target.value = ""; });
-$("start").addEventListener("click", startTraining);
+$("start").addEventListener("click", () => startTraining());
 $("pause").addEventListener("click", () => send({ type: state.paused ? "resume" : "pause" }));
 $("cancel").addEventListener("click", () => send({ type: "cancel" }));
 $("settings").addEventListener("change", (event) => {
-  saveSettings();
+  rememberSettings();
   if (event.target.name === "backend" && !state.training) startWorker();
 });
 startWorker();

@@ -74,7 +74,7 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       const page = await context.newPage();
       page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
       const pagePolicy = watchPolicy(page);
-      await page.goto(`${base}index.html?seed=2`);
+      await page.goto(`${base}index.html?seed=2&weights=weights/efficientnet-lite0-57934424.pth`);
       await waitForText(page, "#weights-status", /EfficientNet-Lite0 ImageNet weights loaded/);
 
       // Train two epochs: the worker saves after each one.

@@ -1,0 +1,63 @@
+// The training form and the backbone menu: reading and remembering the user's settings, and
+// which backbones' weights are there to choose from.
+import { $ } from "./dom.js";
+import { CACHE } from "./weights.js";
+
+const SETTINGS_KEY = "browser-finetune-settings";
+
+export function readSettings() {
+  const form = $("settings");
+  const value = (name) => form.elements[name].value;
+  const number = (name) => Number(value(name));
+  const strategy = value("strategy") === "last_stages"
+    ? { kind: "last_stages", stages: number("stages") }
+    : { kind: value("strategy") };
+  return {
+    backend: value("backend"),
+    run: {
+      strategy,
+      epochs: number("epochs"),
+      batch_size: number("batch_size"),
+      learning_rate: number("learning_rate"),
+      optimizer: value("optimizer") === "sgd" ? { kind: "sgd", momentum: number("momentum") } : { kind: "adam" },
+      shuffle: true,
+      val_fraction: number("val_fraction"),
+      // A fixed ?seed= repeats a run exactly (split, order, augmentation); otherwise each run differs.
+      seed: Number(new URLSearchParams(location.search).get("seed") ?? Math.floor(Math.random() * 2 ** 32)),
+    },
+  };
+}
+
+export function restoreSettings() {
+  const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || "{}");
+  const form = $("settings");
+  for (const [name, value] of Object.entries(saved.fields || {})) if (form.elements[name]) form.elements[name].value = value;
+  const params = new URLSearchParams(location.search);
+  if (params.get("backend")) form.elements.backend.value = params.get("backend");
+  return { weightsUrl: params.get("weights") || saved.weightsUrl, explicitWeights: params.has("weights") };
+}
+
+/** Marks the backbones whose weights file is on the server or in this browser's cache. */
+export async function presentBackbones() {
+  const cache = "caches" in window ? await caches.open(CACHE) : null;
+  const present = [];
+  for (const option of $("backbone").options) {
+    if (!option.value) continue;
+    const url = new URL(option.value, location.href).href;
+    let found = Boolean(cache && (await cache.match(url)));
+    if (!found) {
+      try { found = (await fetch(url, { method: "HEAD", cache: "no-store" })).ok; } catch { found = false; }
+    }
+    option.disabled = !found;
+    option.textContent = option.textContent.replace(/ \(weights missing\)$/, "") + (found ? "" : " (weights missing)");
+    if (found) present.push(option.value);
+  }
+  return present;
+}
+
+/** Remembers the form and `weightsUrl`, the weights to load next time. */
+export function saveSettings(weightsUrl) {
+  const form = $("settings");
+  const fields = Object.fromEntries([...form.elements].filter((el) => el.name).map((el) => [el.name, el.value]));
+  localStorage.setItem(SETTINGS_KEY, JSON.stringify({ fields, weightsUrl }));
+}
