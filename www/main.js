@@ -213,7 +213,6 @@ const onMessage = {
   deviceLost({ reason }) {
     // The run may already have failed on the lost device (its error can come first): it resumes too.
     const { message, resume } = afterGpuLoss(reason, state.run, state.lastSave);
-    setText("backend", message, true);
     $("settings").elements.backend.value = "cpu";
     rememberSettings();
     state.training = false;
@@ -222,6 +221,8 @@ const onMessage = {
     state.resume = resume;
     updateButtons();
     startWorker();
+    // After startWorker's "Starting the engine…": the new engine's ready leaves it while resuming.
+    setText("backend", message, true);
   },
   saveFailed: modelMessages.saveFailed,
   exported: modelMessages.exported,
