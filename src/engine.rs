@@ -809,4 +809,27 @@ mod tests {
         assert_eq!(supplied_losses, kept_losses);
         assert!(supplied.dataset.examples().iter().all(|example| example.image.is_none()), "pixels released");
     }
+
+    /// A run resumed after epoch 1 of 3 (the page does so when the GPU is lost) trains epochs 2
+    /// and 3, numbered so, and a resume with nothing left is refused.
+    #[test]
+    fn a_resumed_run_numbers_its_epochs_on_from_the_interrupted_one() {
+        let mut engine = engine();
+        engine.use_random_weights(Architecture::MobileNetV2);
+        add_red_and_blue(&mut engine, 3);
+        let plan = engine.start_training(&RunSettings { resume_after: 1, ..settings(3, 1e-2) }).unwrap();
+        let (mut steps, mut epochs) = (0, Vec::new());
+        while engine.run.is_some() {
+            let progress = block_on(engine.train_step()).unwrap();
+            assert_eq!(progress.epochs, 3);
+            epochs.extend(progress.epoch_report.map(|report| report.epoch));
+            steps += 1;
+        }
+        assert_eq!(epochs, [2, 3]);
+        assert_eq!(steps, plan.steps_total);
+        let summary = engine.trained.as_ref().and_then(|trained| trained.training.clone()).unwrap();
+        assert_eq!(summary["epochs_completed"], 3);
+        let err = engine.start_training(&RunSettings { resume_after: 3, ..settings(3, 1e-2) }).unwrap_err();
+        assert!(err.to_string().contains("nothing is left to train"), "{err}");
+    }
 }

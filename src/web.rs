@@ -14,10 +14,13 @@ export type Architecture = "ResNet18" | "MobileNetV2" | "EfficientNetLite0";
 export interface BackendInfo { kind: "webgpu" | "cpu"; adapter: string; software_adapter: boolean; reason: string }
 export type Strategy = { kind: "head_only" } | { kind: "last_stages"; stages: number } | { kind: "full" };
 export type Optimizer = { kind: "adam" } | { kind: "sgd"; momentum: number };
-/** Missing fields take the seed recipe's defaults: head only, 10 epochs, batch 32, Adam lr 1e-3. */
+/**
+ * Missing fields take the seed recipe's defaults: head only, 10 epochs, batch 32, Adam lr 1e-3.
+ * `resume_after`: the epochs an interrupted run completed; this one trains the rest of `epochs`.
+ */
 export interface RunSettings {
   strategy?: Strategy; epochs?: number; batch_size?: number; learning_rate?: number;
-  optimizer?: Optimizer; shuffle?: boolean; val_fraction?: number; seed?: number;
+  optimizer?: Optimizer; shuffle?: boolean; val_fraction?: number; seed?: number; resume_after?: number;
 }
 /** A run's settings with what it achieved, as an export's card records it. */
 export interface TrainingSummary extends RunSettings {

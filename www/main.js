@@ -6,6 +6,7 @@ import { describeOpenedModel, initModels, modelMessages } from "./models.js";
 import { registerServiceWorker } from "./offline.js";
 import { showPredicting, showPrediction } from "./prediction.js";
 import { progressLine } from "./progress.js";
+import { afterGpuLoss } from "./recovery.js";
 import { addLoss, clearReport, recordFigures, showEpoch, showReport } from "./report.js";
 import { presentBackbones, readSettings, restoreSettings, saveSettings } from "./settings.js";
 /** How the page names each backbone the engine reports. */
@@ -23,6 +24,10 @@ const state = {
   plan: null,
   progress: progressLine(), // rate and time left of the run
   extractionWorkers: 1, // workers sharing the current run's feature extraction
+  run: null, // the settings of the run training now, or that failed before its end
+  lastSave: null, // the autosave record of its last completed epoch
+  engineReady: { weights: false, images: false }, // what the current worker holds
+  resume: null, // after a lost GPU: { savedId, settings } of the run to resume (see recovery.js)
 };
 
 // Lets the end-to-end test check that this thread stays responsive while the worker trains.
@@ -60,7 +65,16 @@ function startWorker() {
   state.worker.onmessage = ({ data }) => onMessage[data.type]?.(data);
   state.worker.onerror = (event) => setText("backend", `The engine stopped: ${event.message}`, true);
   setText("backend", "Starting the engine…");
+  state.engineReady = { weights: false, images: false };
   state.worker.postMessage({ type: "init", backend: readSettings().backend });
+}
+
+/** Resumes the run a lost GPU interrupted, once the new worker holds its model and images. */
+function resumeWhenReady() {
+  if (!state.resume || !state.engineReady.weights || !state.engineReady.images) return;
+  const { savedId, settings } = state.resume;
+  state.resume = null;
+  startTraining(settings, savedId);
 }
 
 const send = (message) => state.worker.postMessage(message);
@@ -100,8 +114,9 @@ function sendImages() {
 const onMessage = {
   ready({ backend }) {
     const where = backend.kind === "webgpu" ? `WebGPU (${backend.adapter || "adapter"})` : "the CPU (WebAssembly)";
-    setText("backend", `Running on ${where}. ${backend.reason ? `Why: ${backend.reason}.` : ""}`);
-    if (state.weights?.random) send({ type: "useRandomWeights" });
+    if (!state.resume) setText("backend", `Running on ${where}. ${backend.reason ? `Why: ${backend.reason}.` : ""}`);
+    if (state.resume?.savedId) send({ type: "openSaved", id: state.resume.savedId });
+    else if (state.weights?.random) send({ type: "useRandomWeights" });
     else if (state.weights?.message) send(state.weights.message);
     else if (state.weights) loadWeights();
     else if (savedChoice.explicitWeights) chooseWeights(savedChoice.weightsUrl);
@@ -122,6 +137,7 @@ const onMessage = {
     const message = saved ? { type: "openSaved", id: saved.id } : state.pendingWeights;
     state.weights = random ? { random: true } : message ? { message } : { url: $("weights-url").value };
     state.pendingWeights = null;
+    state.engineReady.weights = true;
     rememberSettings();
     $("progress").value = 0;
     setText("progress-text", "Idle.");
@@ -132,6 +148,7 @@ const onMessage = {
         ? describeOpenedModel({ ...loaded, architecture: name })
         : `${name} ImageNet weights loaded (${classes ? `${classes}-class head` : "backbone only: predictions after training"}${fromCache ? ", from this browser's cache" : ""}).`);
     updateButtons();
+    resumeWhenReady();
   },
   report({ report }) {
     state.plan = report.plan;
@@ -154,9 +171,11 @@ const onMessage = {
   },
   imagesAdded({ count }) {
     state.imagesReady = count > 0;
+    state.engineReady.images = true;
     const classes = classCounts(state.items).length;
     setText("images-status", `${count} images in ${classes} classes ready.`);
     updateButtons();
+    resumeWhenReady();
   },
   plan({ plan }) {
     state.plan = plan;
@@ -179,6 +198,7 @@ const onMessage = {
   resumed() { state.paused = false; $("pause").textContent = "Pause"; },
   stopped({ reason }) {
     state.training = false;
+    state.run = null;
     state.paused = false;
     $("pause").textContent = "Pause";
     const prefix = reason === "cancelled" ? "Cancelled; the model trained so far is kept for predictions." : "Training finished.";
@@ -186,7 +206,24 @@ const onMessage = {
     updateButtons();
   },
   prediction({ top }) { showPrediction(top); },
-  autosaved: modelMessages.autosaved,
+  autosaved(message) {
+    state.lastSave = message.record;
+    modelMessages.autosaved(message);
+  },
+  deviceLost({ reason }) {
+    // The run may already have failed on the lost device (its error can come first): it resumes too.
+    const { message, resume } = afterGpuLoss(reason, state.run, state.lastSave);
+    $("settings").elements.backend.value = "cpu";
+    rememberSettings();
+    state.training = false;
+    state.paused = false;
+    $("pause").textContent = "Pause";
+    state.resume = resume;
+    updateButtons();
+    startWorker();
+    // After startWorker's "Starting the engine…": the new engine's ready leaves it while resuming.
+    setText("backend", message, true);
+  },
   saveFailed: modelMessages.saveFailed,
   exported: modelMessages.exported,
   error({ scope, message }) {
@@ -269,18 +306,24 @@ function updateButtons() {
   $("cancel").disabled = !state.training;
 }
 
-function startTraining() {
+/**
+ * Starts a run with the form's settings, or, after a lost GPU, resumes one: `settings` with
+ * `resume_after`, from the saved model `resumes` (its report so far stays on the page).
+ */
+function startTraining(settings, resumes) {
   rememberSettings();
-  const { run } = readSettings();
+  const run = settings ?? readSettings().run;
+  state.run = run;
+  if (!resumes) state.lastSave = null;
   state.training = true;
   state.paused = false;
   state.progress.start();
   state.extractionWorkers = 1;
   state.lastAccuracy = "";
   window.frameGaps.max = 0;
-  clearReport();
+  if (!resumes) clearReport();
   updateButtons();
-  send({ type: "train", settings: run });
+  send({ type: "train", settings: run, resumes });
 }
 
 function showProgress(p) {
@@ -332,7 +375,7 @@ dropTarget($("drop-zone"), async (dataTransfer) => {
 });
 dropTarget($("predict-zone"), (dataTransfer) => predict(dataTransfer.files[0]));
 $("predict-picker").addEventListener("change", (event) => { predict(event.target.files[0]); event.target.value = ""; });
-$("start").addEventListener("click", startTraining);
+$("start").addEventListener("click", () => startTraining());
 $("pause").addEventListener("click", () => send({ type: state.paused ? "resume" : "pause" }));
 $("cancel").addEventListener("click", () => send({ type: "cancel" }));
 $("settings").addEventListener("change", (event) => {

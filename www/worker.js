@@ -8,7 +8,7 @@
 //   {type:"addImages", items:[{file,name,label,subset}]}  {type:"imagesProgress", done, total}
 //                                                    {type:"skipped", name, reason}
 //                                                    {type:"imagesAdded", count}
-//   {type:"train", settings}                         {type:"plan", plan}, {type:"progress", progress, memory}
+//   {type:"train", settings, resumes}                {type:"plan", plan}, {type:"progress", progress, memory}
 //                                                    {type:"skipped", name, reason} (a file that fails to decode in a run)
 //   {type:"pause"} {type:"resume"} {type:"cancel"}   {type:"paused"} {type:"resumed"} {type:"stopped", reason}
 //   {type:"predict", file, topK}                     {type:"prediction", top}
@@ -22,13 +22,17 @@
 // The images stay `File`s, checked by their header when added and decoded when a step needs them.
 //   (a head-only run on the CPU, see extraction.js)  {type:"extracting", workers}
 //                                                    {type:"extracted", workers, helperMemory, imagesBy, seconds}
+//   (the WebGPU device is lost)                      {type:"deviceLost", reason}
 //                                                    {type:"error", scope, message}
+// `resumes`: the id of the saved model (opened with openSaved) of a run this one resumes, after
+// the GPU was lost: its saved entry and report go on.
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
 import { decoders, extractInParallel, helperCount } from "./extraction.js";
 import { deleteModel, isQuotaError, listModels, loadModel, saveModel } from "./storage.js";
 import { fetchWeights, forgetWeights, rememberWeights } from "./weights.js";
 
 let engine = null;
+let onGpu = false; // whether the engine runs on WebGPU (read once: the lost device's handler must not call it)
 let wasm = null; // the instance's exports, for its memory
 let wasmModule = null; // compiled once, shared with the extraction helpers
 let images = []; // the registered images by engine index: { file, name }
@@ -45,6 +49,26 @@ const errorText = (err) => (err && err.message) || String(err);
 /** A run's images and weights stay as they are until it ends: other messages that would change them are refused. */
 function refuseDuringRun(what) {
   if (run) throw new Error(`a training run is in progress: cancel it or let it finish before ${what}`);
+}
+
+/**
+ * Watches the WebGPU device the engine asks for: when it is lost while the engine runs on it (a
+ * driver reset, the GPU switched or removed), the page is told and starts a new worker on the CPU.
+ * The device stays reachable as `self.gpuDevice`, where a test destroys it to cause a loss.
+ */
+function watchGpuDevice() {
+  const adapter = self.GPUAdapter?.prototype;
+  if (!adapter || adapter.requestDevice.watched) return;
+  const requestDevice = adapter.requestDevice;
+  adapter.requestDevice = Object.assign(async function watchedRequestDevice(...args) {
+    const device = await requestDevice.apply(this, args);
+    self.gpuDevice = device;
+    // Only a loss while the engine runs on WebGPU matters ("auto" may have chosen the CPU).
+    device.lost.then((info) => {
+      if (onGpu) post({ type: "deviceLost", reason: info.message || String(info.reason) });
+    });
+    return device;
+  }, { watched: true });
 }
 
 /** Runs engine calls one at a time: the engine is not re-entrant. */
@@ -102,17 +126,18 @@ async function extractWithHelpers() {
   post({ type: "extracted", workers: Math.max(1, helpers), helperMemory, imagesBy, seconds: (performance.now() - started) / 1000 });
 }
 
-async function train(settings) {
+async function train(settings, resumes) {
   // Taken before the first await, so that messages refused during a run are refused from now on.
   run = { paused: false, cancelled: false, resume: null };
   const decoding = decoders(wasmModule, (name, bytes) => decodeResized(name, bytes, engine.resizeShorterSide));
   try {
     const plan = await exclusive(() => engine.startTraining(settings));
     post({ type: "plan", plan });
-    report = { plan, losses: [], epochs: [] };
+    // A resumed run's report goes on from the saved one (opened with it).
+    report = resumes && report ? { plan, losses: report.losses, epochs: report.epochs } : { plan, losses: [], epochs: [] };
     model.classes = plan.classes;
     const record = {
-      id: `run-${Date.now()}`,
+      id: resumes ?? `run-${Date.now()}`,
       name: `${model.architecture} · ${plan.classes.join(", ")}`,
       architecture: model.architecture,
       classes: plan.classes,
@@ -216,7 +241,9 @@ const handlers = {
   async init({ backend }) {
     wasmModule = await WebAssembly.compileStreaming(fetch(new URL("../pkg/browser_finetune_bg.wasm", import.meta.url)));
     wasm = await init({ module_or_path: wasmModule });
+    watchGpuDevice();
     engine = await WebEngine.create(backend || "auto");
+    onGpu = engine.backend.kind === "webgpu";
     post({ type: "ready", backend: engine.backend });
   },
   async loadWeights({ url }) {
@@ -253,9 +280,9 @@ const handlers = {
     }
     await addImages(items);
   },
-  async train({ settings }) {
+  async train({ settings, resumes }) {
     refuseDuringRun("starting another");
-    await train(settings);
+    await train(settings, resumes);
   },
   pause() {
     if (run) { run.paused = true; post({ type: "paused" }); }

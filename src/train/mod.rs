@@ -98,10 +98,13 @@ pub struct RunSettings {
     pub val_fraction: f64,
     /// Seeds the split, the shuffling and the augmentation.
     pub seed: u64,
+    /// Epochs the model already went through in an interrupted run that this one resumes (from
+    /// the model saved after them): its epochs are numbered on from there, up to `epochs`.
+    pub resume_after: usize,
 }
 
 impl Default for RunSettings {
     fn default() -> Self {
-        Self { strategy: Strategy::HeadOnly, config: TrainConfig::default(), val_fraction: 0.2, seed: 0 }
+        Self { strategy: Strategy::HeadOnly, config: TrainConfig::default(), val_fraction: 0.2, seed: 0, resume_after: 0 }
     }
 }

@@ -152,6 +152,8 @@ pub struct TrainingRun {
     completed_epoch: Option<EpochReport>,
     /// Whether the head started from a trained one (see [`TrainingRun::new`]).
     continued: bool,
+    /// The number of the run's first epoch: 1, or one past the epochs of a run it resumes.
+    first_epoch: usize,
 }
 
 /// The cached features of `indices` as one `[n, width]` batch.
@@ -175,7 +177,7 @@ impl TrainingRun {
         settings: &RunSettings,
         continue_from: Option<(&[String], Linear)>,
     ) -> Result<Self> {
-        let RunSettings { strategy, config, val_fraction, seed } = settings.clone();
+        let RunSettings { strategy, config, val_fraction, seed, resume_after } = settings.clone();
         strategy.validate()?;
         if config.epochs == 0
             || config.batch_size == 0
@@ -184,6 +186,13 @@ impl TrainingRun {
         {
             return Err(Error::InvalidInput("epochs, batch size and learning rate must be positive".into()));
         }
+        if resume_after >= config.epochs {
+            return Err(Error::InvalidInput(format!(
+                "the run to resume already completed {resume_after} of its {} epochs: nothing is left to train",
+                config.epochs
+            )));
+        }
+        let epochs_left = config.epochs - resume_after;
         let split = dataset.split(val_fraction, seed)?;
         // The new head's initial weights follow the run's seed too, so that a run can be repeated.
         device.seed(seed);
@@ -209,7 +218,7 @@ impl TrainingRun {
                     features: vec![None; dataset.len()],
                 };
                 let extraction_jobs = all.div_ceil(config.batch_size.min(EXTRACTION_BATCH));
-                let total = extraction_jobs + config.epochs * (batches(split.train.len()) + eval_steps);
+                let total = extraction_jobs + epochs_left * (batches(split.train.len()) + eval_steps);
                 (learner, Stage::Extracting { next: 0, claimed: Vec::new() }, total)
             }
             Strategy::LastStages { .. } | Strategy::Full => {
@@ -224,7 +233,7 @@ impl TrainingRun {
                     optimizer: optimizer(&config),
                     learning_rate: config.learning_rate,
                 };
-                let total = config.epochs * (batches(split.train.len()) + batches(split.val.len()));
+                let total = epochs_left * (batches(split.train.len()) + batches(split.val.len()));
                 (learner, Stage::Training { epoch: 0, order: Vec::new(), next: usize::MAX }, total)
             }
         };
@@ -242,9 +251,10 @@ impl TrainingRun {
             steps_total,
             completed_epoch: None,
             continued,
+            first_epoch: resume_after + 1,
         };
         if matches!(run.stage, Stage::Training { .. }) {
-            run.stage = run.start_epoch(1, dataset);
+            run.stage = run.start_epoch(run.first_epoch, dataset);
         }
         Ok(run)
     }
@@ -383,7 +393,7 @@ impl TrainingRun {
         }
         if done {
             *extractor = None;
-            self.stage = self.start_epoch(1, dataset);
+            self.stage = self.start_epoch(self.first_epoch, dataset);
         }
         self.steps_done += 1;
         Ok(self.progress(Phase::Extracting, 0, images, None))
@@ -626,6 +636,7 @@ mod tests {
             config: TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() },
             val_fraction: 0.0,
             seed: 1,
+            ..RunSettings::default()
         }
     }
 
