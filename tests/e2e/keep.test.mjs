@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchChromium } from "../../scripts/chromium.mjs";
 import { encodePng } from "./png.mjs";
-import { ROOT, watchPolicy, withServer } from "./site.mjs";
+import { ROOT, waitForText, watchPolicy, withServer } from "./site.mjs";
 
 const PREFIX = "/tools/finetune/";
 
@@ -41,8 +41,6 @@ function withHeaderEdit(bytes, from, to) {
 }
 
 const text = (page, selector) => page.textContent(selector);
-const waitForText = (page, selector, pattern, timeout = 120000) =>
-  page.waitForFunction(([s, p]) => new RegExp(p).test(document.querySelector(s)?.textContent ?? ""), [selector, pattern.source], { timeout });
 
 async function predict(page, file) {
   await page.evaluate(() => document.getElementById("prediction").replaceChildren());

@@ -49,3 +49,7 @@ export function watchPolicy(page) {
     },
   };
 }
+
+/** Waits until the text of `selector` on `page` matches `pattern`. */
+export const waitForText = (page, selector, pattern, timeout = 120000) =>
+  page.waitForFunction(([s, p]) => new RegExp(p).test(document.querySelector(s)?.textContent ?? ""), [selector, pattern.source], { timeout });
