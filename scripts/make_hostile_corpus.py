@@ -54,6 +54,27 @@ def jpeg_claiming(width, height):
     return bytes(data)
 
 
+def ycck_jpeg():
+    """A YCCK JPEG, as Photoshop writes CMYK: libjpeg's CMYK → YCCK conversion (jccolor.c) of the
+    inverted samples Adobe files hold, K kept, and the Adobe marker's transform set to 2 (YCCK).
+    PIL writes only plain CMYK, whose samples it inverts on the way out, so the YCCK values go in
+    inverted too and the marker is patched."""
+    cmyk = photo().convert("CMYK")
+    stored = [255 - value for value in cmyk.tobytes()]  # C, M, Y, K as an Adobe file holds them
+    ycck = bytearray()
+    for at in range(0, len(stored), 4):
+        r, g, b = (255 - sample for sample in stored[at : at + 3])
+        y = 0.299 * r + 0.587 * g + 0.114 * b
+        cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b + 128
+        cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b + 128
+        ycck += bytes(255 - min(255, max(0, round(v))) for v in (y, cb, cr, stored[at + 3]))
+    data = bytearray(encoded(Image.frombytes("CMYK", cmyk.size, bytes(ycck)), "JPEG", quality=90))
+    adobe = data.index(b"Adobe\0")
+    assert data[adobe + 11] == 0, "PIL no longer writes an Adobe marker with transform 0"
+    data[adobe + 11] = 2
+    return bytes(data)
+
+
 def exif_rotated(orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
@@ -77,6 +98,7 @@ def cases():
     yield "good/png_named.jpg", png, "trains", ""
     yield "good/garbage_after_end.jpg", good + b"\0trailing bytes after the image" * 10, "trains", ""
     yield "good/cmyk.jpg", encoded(photo().convert("CMYK"), "JPEG"), "trains", ""
+    yield "good/ycck.jpg", ycck_jpeg(), "trains", ""
     yield "good/deep_16bit.png", encoded(Image.new("I;16", (80, 60), 40000), "PNG"), "trains", ""
     yield "good/palette.png", encoded(photo().convert("P", palette=Image.ADAPTIVE), "PNG"), "trains", ""
     yield "good/gray_alpha.png", encoded(photo().convert("LA"), "PNG"), "trains", ""

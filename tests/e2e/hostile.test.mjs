@@ -1,8 +1,8 @@
 // End-to-end: a corpus of hostile and awkward files (scripts/make_hostile_corpus.py: empty,
-// truncated, mislabelled, decompression bombs, 100 megapixels, 60 MB, CMYK, 16-bit, palette,
-// animated, every EXIF rotation, 1×1 and 10000×1, names with emoji, RTL text, markup and quotes,
-// nested and hidden folders, __MACOSX, duplicate names, a class of one) through the page's folder
-// picker on the wasm CPU path. Every bad file is listed with its own reason, when dropped or when
+// truncated, mislabelled, decompression bombs, 100 megapixels, 60 MB, CMYK, YCCK, 16-bit,
+// palette, animated, every EXIF rotation, 1×1 and 10000×1, names with emoji, RTL text, markup and
+// quotes, nested and hidden folders, __MACOSX, duplicate names, a class of one) through the page's
+// folder picker on the wasm CPU path. Every bad file is listed with its own reason, when dropped or when
 // the run reaches it; every good one trains; no name becomes markup; after every error a run and
 // a prediction still work; changing images or weights during a run is refused; a run cancelled
 // while extracting starts again.
