@@ -4,9 +4,11 @@ must happen to it and the words the page's reason must contain.
 
 Usage: python3 scripts/make_hostile_corpus.py OUT
 
-Outcomes: "trains" (used for training), "refused" (listed as skipped when dropped), "fails"
-(passes the header check, listed as skipped when the run decodes it), "ignored" (hidden files,
-never listed). Everything is generated from the real photos in tests/fixtures/images.
+Outcomes: "trains" (used for training), "refused" (listed as skipped when dropped: files, and class
+folders without an image), "fails" (passes the header check, listed as skipped when the run
+decodes it), "ignored" (hidden files, never listed). A case whose data is None is a class folder,
+created empty unless other cases put files in it (only a drop lists a folder: a folder picker
+passes files alone). Everything is generated from the real photos in tests/fixtures/images.
 """
 
 import io
@@ -139,6 +141,17 @@ def cases():
     bad_crc = bytearray(png)
     bad_crc[len(png) // 2] ^= 0xFF
     yield "bad/bit_flipped.png", bytes(bad_crc), "fails", "could not be decoded"
+    # Class folders without an image: empty, only a hidden file, only files that are not images,
+    # only files whose header is refused.
+    yield "empty_class", None, "refused", "empty folder: no images, so it is not a class"
+    yield "mac_folder/.DS_Store", b"\0\0\0\1Bud1", "ignored", ""
+    yield "mac_folder", None, "refused", "empty folder: no images, so it is not a class"
+    yield "notes_only/readme.txt", b"Photos go in the other folders.\n", "refused", "not an image"
+    yield "notes_only/labels.csv", b"name,label\n", "refused", "not an image"
+    yield "notes_only", None, "refused", "no images among its 2 file"
+    yield "saved_pages/gallery.jpg", b"<!doctype html><html><body>a gallery</body></html>", "refused", "HTML"
+    yield "saved_pages/notes.png", b"Not a picture after all.\n" * 8, "refused", "not a known image format"
+    yield "saved_pages", None, "refused", "none of its files could be read as an image, so it is not a class"
     yield "bad/.DS_Store", b"\0\0\0\1Bud1", "ignored", ""
     yield "bad/.hidden_photo.jpg", good, "ignored", ""
     yield ".thumbnails/hidden_folder.jpg", good, "ignored", ""
@@ -152,9 +165,12 @@ def main():
     manifest = []
     for path, data, outcome, reason in cases():
         full = os.path.join(out, "corpus", path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "wb") as file:
-            file.write(data)
+        if data is None:
+            os.makedirs(full, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "wb") as file:
+                file.write(data)
         manifest.append({"name": "corpus/" + path, "outcome": outcome, "reason": reason})
     with open(os.path.join(out, "manifest.json"), "w") as file:
         json.dump(manifest, file, indent=1, ensure_ascii=False)

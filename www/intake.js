@@ -15,7 +15,11 @@ const UNREAD_FORMATS = {
   tiff: "a TIFF image, which is not read here: save it as PNG or JPEG",
 };
 
-/** Every file under the dropped items, with its path, read recursively. */
+/**
+ * Every file under the dropped items, with its path, read recursively, and every folder as
+ * `{ path, folder: true }`: a drop lists empty folders (a folder picker never does), which the page
+ * names rather than losing a class without a word.
+ */
 export async function filesFromDrop(dataTransfer) {
   const entries = [...dataTransfer.items].map((item) => item.webkitGetAsEntry?.()).filter(Boolean);
   const files = [];
@@ -24,6 +28,7 @@ export async function filesFromDrop(dataTransfer) {
     if (entry.isFile) {
       files.push({ file: await new Promise((resolve, reject) => entry.file(resolve, reject)), path });
     } else if (entry.isDirectory) {
+      files.push({ path, folder: true });
       const reader = entry.createReader();
       // readEntries returns at most ~100 entries per call: read until it returns none.
       for (;;) {
@@ -47,53 +52,91 @@ const extension = (name) => (name.includes(".") ? name.split(".").pop().toLowerC
 
 /**
  * Labels each file from its folders: `root/<class>/…`, several dropped `<class>/…` folders, or
- * ImageFolder's `root/train/<class>/…` + `root/val/<class>/…`. Returns the images to decode, the
- * files skipped with their reason, and the layout found. Hidden files are ignored.
+ * ImageFolder's `root/train/<class>/…` + `root/val/<class>/…`. Returns the images to decode, what
+ * is skipped with its reason (files, and class folders without an image: empty, or only files that
+ * are skipped), the layout found, and the class folders of each class (`classFolders`, label →
+ * paths). Hidden files and folders are ignored. The layout comes from the files alone.
  */
-export function organise(files) {
-  const visible = files
-    .map(({ file, path }) => ({ file, path, parts: path.split("/").filter(Boolean) }))
+export function organise(entries) {
+  const visible = entries
+    .map((entry) => ({ ...entry, parts: entry.path.split("/").filter(Boolean) }))
     .filter(({ parts }) => !isHidden(parts));
+  const files = visible.filter((entry) => !entry.folder);
   // One common root folder with class folders inside, or class folders dropped side by side.
-  const roots = new Set(visible.map(({ parts }) => parts[0]));
-  const depth = roots.size === 1 && visible.some(({ parts }) => parts.length > 2) ? 1 : 0;
-  const splitLayout = visible.some(({ parts }) => {
+  const roots = new Set(files.map(({ parts }) => parts[0]));
+  const depth = roots.size === 1 && files.some(({ parts }) => parts.length > 2) ? 1 : 0;
+  const splitLayout = files.some(({ parts }) => {
     const top = (parts[depth] || "").toLowerCase();
     return (top === "train" || VALIDATION_NAMES.has(top)) && parts.length > depth + 2;
   });
+  /** Where a path's class folder name is, and its subset; null outside train/ and val/. */
+  const place = (parts) => {
+    if (!splitLayout) return { subset: null, classIndex: depth };
+    const top = (parts[depth] || "").toLowerCase();
+    if (top === "train") return { subset: "train", classIndex: depth + 1 };
+    if (VALIDATION_NAMES.has(top)) return { subset: "val", classIndex: depth + 1 };
+    return null;
+  };
+  const folders = new Map(); // class folder path → { label, fileCount }
+  const classFolder = (parts, classIndex) => {
+    const path = parts.slice(0, classIndex + 1).join("/");
+    if (!folders.has(path)) folders.set(path, { label: parts[classIndex], fileCount: 0 });
+    return folders.get(path);
+  };
 
   const items = [];
   const skipped = [];
-  for (const { file, path, parts } of visible) {
-    let subset = null;
-    let classIndex = depth;
-    if (splitLayout) {
-      const top = parts[depth].toLowerCase();
-      if (top === "train") subset = "train";
-      else if (VALIDATION_NAMES.has(top)) subset = "val";
-      else { skipped.push({ name: path, reason: "outside train/ and val/ in an ImageFolder layout" }); continue; }
-      classIndex = depth + 1;
-    }
+  for (const { file, path, parts } of files) {
+    const where = place(parts);
+    if (!where) { skipped.push({ name: path, reason: "outside train/ and val/ in an ImageFolder layout" }); continue; }
+    const { subset, classIndex } = where;
     if (parts.length < classIndex + 2) {
       skipped.push({ name: path, reason: "not inside a class folder: put images in one folder per class" });
       continue;
     }
-    const ext = extension(file.name);
-    if (UNREAD_FORMATS[ext]) {
-      skipped.push({ name: path, reason: UNREAD_FORMATS[ext] });
-      continue;
-    }
-    if (!IMAGE_EXTENSIONS.has(ext)) {
-      skipped.push({ name: path, reason: `not an image (${ext ? "." + ext : "no extension"}); JPEG, PNG, WebP, GIF and BMP are read` });
-      continue;
-    }
-    if (file.size > MAX_FILE_BYTES) {
-      skipped.push({ name: path, reason: `too large (${(file.size / 1048576).toFixed(0)} MB, limit ${MAX_FILE_BYTES / 1048576} MB)` });
-      continue;
-    }
-    items.push({ file, name: path, label: parts[classIndex], subset });
+    classFolder(parts, classIndex).fileCount += 1;
+    const reason = fileProblem(file);
+    if (reason) skipped.push({ name: path, reason });
+    else items.push({ file, name: path, label: parts[classIndex], subset });
   }
-  return { items, skipped, layout: splitLayout ? "imagefolder" : "class-folders" };
+  for (const { parts } of visible.filter((entry) => entry.folder)) {
+    const where = place(parts);
+    if (where && parts.length === where.classIndex + 1) classFolder(parts, where.classIndex);
+  }
+
+  const labels = new Set(items.map((item) => item.label));
+  const classFolders = new Map();
+  for (const [path, { label, fileCount }] of folders) {
+    if (labels.has(label)) classFolders.set(label, [...(classFolders.get(label) || []), path]);
+    else if (fileCount) skipped.push({ name: path, reason: `no images among its ${fileCount} file(s), so it is not a class` });
+    else skipped.push({ name: path, reason: "empty folder: no images, so it is not a class" });
+  }
+  return { items, skipped, layout: splitLayout ? "imagefolder" : "class-folders", classFolders };
+}
+
+/** Why a file in a class folder is not read, from its name and size; null when it is read. */
+function fileProblem(file) {
+  const ext = extension(file.name);
+  if (UNREAD_FORMATS[ext]) return UNREAD_FORMATS[ext];
+  if (!IMAGE_EXTENSIONS.has(ext)) return `not an image (${ext ? "." + ext : "no extension"}); JPEG, PNG, WebP, GIF and BMP are read`;
+  if (file.size > MAX_FILE_BYTES) return `too large (${(file.size / 1048576).toFixed(0)} MB, limit ${MAX_FILE_BYTES / 1048576} MB)`;
+  return null;
+}
+
+/**
+ * Skipped-list entries for the classes of `classFolders` (from `organise`) that `items` no longer
+ * has: every file of theirs was refused when its header was checked. Those classes are removed
+ * from `classFolders`, so that each is named once.
+ */
+export function classesLeftEmpty(classFolders, items) {
+  const labels = new Set(items.map((item) => item.label));
+  const entries = [];
+  for (const [label, paths] of classFolders) {
+    if (labels.has(label)) continue;
+    classFolders.delete(label);
+    for (const name of paths) entries.push({ name, reason: "none of its files could be read as an image, so it is not a class" });
+  }
+  return entries;
 }
 
 /** Image counts per class (and per subset in an ImageFolder layout), classes sorted as ImageFolder does. */

@@ -1,7 +1,7 @@
 // The page: user interface only. The model lives in a Web Worker (worker.js); this thread reads
 // folders, draws progress and never waits on training.
 import { $, element, setText, thumbnail } from "./dom.js";
-import { classCounts, filesFromDrop, filesFromPicker, organise } from "./intake.js";
+import { classCounts, classesLeftEmpty, filesFromDrop, filesFromPicker, organise } from "./intake.js";
 import { describeOpenedModel, initModels, modelMessages } from "./models.js";
 import { registerServiceWorker } from "./offline.js";
 import { showPredicting, showPrediction } from "./prediction.js";
@@ -15,8 +15,9 @@ const BACKBONE_NAMES = { ResNet18: "ResNet18", MobileNetV2: "MobileNetV2", Effic
 const state = {
   worker: null,
   weights: null, // once loaded: { url }, { random: true } or { message } (what reloads them into a new worker)
-  collected: [], // [{ file, path }] from every drop and pick
+  collected: [], // [{ file, path }] (and [{ path, folder }] from a drop) from every drop and pick
   items: [], // labelled images sent to the worker
+  classFolders: new Map(), // label → its folders, for naming a class whose files are all refused
   filesByName: new Map(),
   imagesReady: false,
   training: false,
@@ -170,6 +171,7 @@ const onMessage = {
     renderClasses();
   },
   imagesAdded({ count }) {
+    addSkipped(classesLeftEmpty(state.classFolders, state.items));
     state.imagesReady = count > 0;
     state.engineReady.images = true;
     const classes = classCounts(state.items).length;
@@ -256,7 +258,7 @@ function addSkipped(entries) {
     list.append(element("li", {}, [element("code", { textContent: name }), ` — ${reason}`]));
   }
   $("skipped-details").hidden = false;
-  setText("skipped-summary", `${list.children.length} file(s) skipped`);
+  setText("skipped-summary", `${list.children.length} skipped`);
 }
 
 function renderClasses() {
@@ -277,11 +279,12 @@ function intake(files) {
   if (refusedWhileTraining("images-status", "changing the images")) return;
   const known = new Set(state.collected.map((f) => f.path));
   state.collected.push(...files.filter((f) => !known.has(f.path)));
-  const { items, skipped } = organise(state.collected);
+  const { items, skipped, classFolders } = organise(state.collected);
   $("skipped").replaceChildren();
   $("skipped-details").hidden = true;
   addSkipped(skipped);
   state.items = items;
+  state.classFolders = classFolders;
   state.filesByName = new Map(items.map((item) => [item.name, item.file]));
   renderClasses();
   if (items.length) sendImages();
@@ -361,6 +364,7 @@ $("clear-images").addEventListener("click", () => {
   if (refusedWhileTraining("images-status", "changing the images")) return;
   state.collected = [];
   state.items = [];
+  state.classFolders = new Map();
   renderClasses();
   $("skipped").replaceChildren();
   $("skipped-details").hidden = true;

@@ -1,11 +1,12 @@
 // End-to-end: a corpus of hostile and awkward files (scripts/make_hostile_corpus.py: empty,
-// truncated, mislabelled, decompression bombs, 100 megapixels, 60 MB, CMYK, YCCK, 16-bit,
+// truncated, mislabelled, decompression bombs, 100 megapixels, 60 MB, CMYK and YCCK, 16-bit,
 // palette, animated, every EXIF rotation, 1×1 and 10000×1, names with emoji, RTL text, markup and
-// quotes, nested and hidden folders, __MACOSX, duplicate names, a class of one) through the page's
-// folder picker on the wasm CPU path. Every bad file is listed with its own reason, when dropped or when
-// the run reaches it; every good one trains; no name becomes markup; after every error a run and
-// a prediction still work; changing images or weights during a run is refused; a run cancelled
-// while extracting starts again.
+// quotes, nested and hidden folders, __MACOSX, duplicate names, a class of one, class folders
+// without an image) dropped on the page (Chromium's own drag-and-drop, which lists empty folders),
+// then picked with the folder picker, on the wasm CPU path. Every bad file and image-less class
+// folder is listed with its own reason, when dropped or when the run reaches it; every good one
+// trains; no name becomes markup; after every error a run and a prediction still work; changing
+// images or weights during a run is refused; a run cancelled while extracting starts again.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -13,7 +14,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchChromium } from "../../scripts/chromium.mjs";
-import { ROOT, waitForText, watchPolicy, withServer } from "./site.mjs";
+import { ROOT, dropFolder, waitForText, watchPolicy, withServer } from "./site.mjs";
 
 test("hostile files: each bad one named with its reason, the good ones train, the engine stays usable", { timeout: 15 * 60 * 1000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "bft-hostile-"));
@@ -46,7 +47,7 @@ test("hostile files: each bad one named with its reason, the good ones train, th
       await page.fill("#settings [name=epochs]", "1");
       const scriptsBefore = await page.$$eval("script", (scripts) => scripts.length);
 
-      await page.setInputFiles("#folder-picker", join(dir, "corpus"));
+      await dropFolder(page, "#drop-zone", join(dir, "corpus"));
       await waitFor("images-status", /images in \d+ classes ready/);
       let skipped = await skippedList();
       for (const { name, reason } of byOutcome("refused")) {

@@ -53,3 +53,18 @@ export function watchPolicy(page) {
 /** Waits until the text of `selector` on `page` matches `pattern`. */
 export const waitForText = (page, selector, pattern, timeout = 120000) =>
   page.waitForFunction(([s, p]) => new RegExp(p).test(document.querySelector(s)?.textContent ?? ""), [selector, pattern.source], { timeout });
+
+/**
+ * Drops the folder at `path` (on this machine) on `selector` as a user drags it from their file
+ * manager: Chromium's own drag-and-drop, whose entries API lists the folder's files and folders,
+ * empty ones included (a folder picker passes the files alone).
+ */
+export async function dropFolder(page, selector, path) {
+  await page.locator(selector).scrollIntoViewIfNeeded();
+  const box = await page.locator(selector).boundingBox();
+  const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+  const devtools = await page.context().newCDPSession(page);
+  const data = { items: [], files: [path], dragOperationsMask: 1 };
+  for (const type of ["dragEnter", "dragOver", "drop"]) await devtools.send("Input.dispatchDragEvent", { type, x, y, data });
+  await devtools.detach();
+}
