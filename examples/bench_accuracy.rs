@@ -5,7 +5,9 @@
 //! 0–4 (`BENCH_SEEDS=N` for 0..N; the seed sets the head's initial weights and the batch order)
 //! and prints per run
 //! `native-cpu seed=… val_accuracy=… seconds_to_first_val=… images_per_s=…` (images/s from the
-//! folder to cached features: decoding, resizing and the backbone), then the mean. With
+//! folder to cached features: decoding, resizing and the backbone), then the mean; then the fitted
+//! classifiers (logistic regression, linear SVM; `C` by cross-validation) on the same features:
+//! `native-cpu strategy=… val_accuracy=… c=… cv_accuracy=… fit_seconds=…`. With
 //! FEATURES_OUT it writes seed 0's extracted features and labels (safetensors) for the reference
 //! classifier in scripts/bench_accuracy_reference.py. With `BENCH_EXPORT=DIR` it also exports seed
 //! 0's trained model there, f32 and f16 (`<backbone>.safetensors`, `<backbone>-f16.safetensors`),
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use browser_finetune::data::{Dataset, Subset};
-use browser_finetune::train::{Phase, RunSettings, TrainingRun};
+use browser_finetune::train::{Phase, RunSettings, Strategy, TrainingRun};
 use browser_finetune::weights::{ModelCard, Precision, export_safetensors, load_pretrained};
 use burn::tensor::Device;
 use safetensors::tensor::{Dtype, TensorView};
@@ -35,6 +37,21 @@ fn images_in(dir: &Path) -> Vec<(String, PathBuf)> {
     found
 }
 
+/// The dataset's images, decoded and resized as the page does.
+fn load(dataset: &str, architecture: browser_finetune::model::Architecture) -> Dataset {
+    let mut data = Dataset::default();
+    for (subset, dir) in [(Subset::Train, "train"), (Subset::Val, "val")] {
+        for (label, path) in images_in(&Path::new(dataset).join(dir)) {
+            let name = path.display().to_string();
+            let bytes = std::fs::read(&path).expect("image file");
+            if let Err(err) = data.add(&name, &bytes, &label, Some(subset), &architecture.preprocess()) {
+                eprintln!("skipped: {err}");
+            }
+        }
+    }
+    data
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [dataset, weights, ..] = args.as_slice() else {
@@ -50,16 +67,7 @@ fn main() {
     let seeds: u64 = std::env::var("BENCH_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(5);
     for seed in 0..seeds {
         let start = Instant::now();
-        let mut data = Dataset::default();
-        for (subset, dir) in [(Subset::Train, "train"), (Subset::Val, "val")] {
-            for (label, path) in images_in(&Path::new(dataset).join(dir)) {
-                let name = path.display().to_string();
-                let bytes = std::fs::read(&path).expect("image file");
-                if let Err(err) = data.add(&name, &bytes, &label, Some(subset), &architecture.preprocess()) {
-                    eprintln!("skipped: {err}");
-                }
-            }
-        }
+        let data = load(dataset, architecture);
         let settings = RunSettings { seed, ..RunSettings::default() };
         let mut run = TrainingRun::new(pretrained.backbone.clone(), &device, &data, &settings, None).expect("run");
         let (mut extracted, mut extraction_seconds, mut first_val, mut last_val) = (0, 0.0, None, None);
@@ -88,6 +96,31 @@ fn main() {
     let (min, max) = accuracies.iter().fold((1.0f32, 0.0f32), |(lo, hi), &a| (lo.min(a), hi.max(a)));
     println!("native-cpu mean_val_accuracy={mean:.4} min={min:.4} max={max:.4} runs={}", accuracies.len());
     let run = first_run.expect("at least one run");
+
+    let data = load(dataset, architecture);
+    for strategy in [Strategy::LogisticRegression, Strategy::LinearSvm] {
+        let settings = RunSettings { strategy, ..RunSettings::default() };
+        let mut fitted = TrainingRun::new(pretrained.backbone.clone(), &device, &data, &settings, None).expect("run");
+        let mut fit_start = Instant::now();
+        while !fitted.is_finished() {
+            let progress = futures_lite::future::block_on(fitted.step(&data)).expect("step");
+            if progress.phase == Phase::Extracting {
+                fit_start = Instant::now();
+            }
+            if let Some(report) = progress.epoch_report {
+                let fit = report.fit.expect("a fitted classifier's summary");
+                println!(
+                    "native-cpu strategy={} val_accuracy={:.4} c={} cv_accuracy={:.4} converged={} fit_seconds={:.2}",
+                    serde_json::to_value(fit.model).expect("name").as_str().unwrap_or_default(),
+                    report.val_accuracy.unwrap_or(0.0),
+                    fit.c,
+                    fit.cv_accuracy.unwrap_or(0.0),
+                    fit.converged,
+                    fit_start.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
 
     if let Ok(dir) = std::env::var("BENCH_EXPORT") {
         let card = ModelCard {

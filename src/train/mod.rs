@@ -2,6 +2,8 @@
 //! to the seed recipe), and the step-by-step [`TrainingRun`].
 
 mod head;
+mod lbfgs;
+mod linear_fit;
 mod run;
 
 use burn::optim::momentum::MomentumConfig;
@@ -9,6 +11,7 @@ use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 pub use head::HeadTrainer;
+pub use linear_fit::{C_GRID, FOLDS, FitSummary, LinearModel};
 pub use run::{EpochReport, ExtractionJob, Misclassified, Phase, Progress, TrainingRun};
 
 use crate::error::{Error, Result};
@@ -64,6 +67,11 @@ pub enum Strategy {
     LastStages { stages: usize },
     /// (c) Everything.
     Full,
+    /// Multinomial logistic regression fitted to convergence on the cached features, its L2
+    /// strength chosen by cross-validation ([`LinearModel::LogisticRegression`]).
+    LogisticRegression,
+    /// A linear SVM (one-vs-rest, squared hinge) fitted likewise ([`LinearModel::LinearSvm`]).
+    LinearSvm,
 }
 
 impl Strategy {
@@ -76,10 +84,24 @@ impl Strategy {
         }
     }
 
+    /// The classifier fitted on cached features, for the strategies that fit one.
+    pub fn linear_model(&self) -> Option<LinearModel> {
+        match self {
+            Strategy::LogisticRegression => Some(LinearModel::LogisticRegression),
+            Strategy::LinearSvm => Some(LinearModel::LinearSvm),
+            _ => None,
+        }
+    }
+
+    /// Whether the backbone stays frozen and its features are computed once per image.
+    pub fn uses_cached_features(&self) -> bool {
+        matches!(self, Strategy::HeadOnly | Strategy::LogisticRegression | Strategy::LinearSvm)
+    }
+
     /// Freezes what this strategy does not train: no gradients, and BatchNorm in evaluation mode.
     pub(crate) fn freeze(&self, model: ImageClassifier) -> ImageClassifier {
         let trained_stages = match self {
-            Strategy::HeadOnly => 0,
+            Strategy::HeadOnly | Strategy::LogisticRegression | Strategy::LinearSvm => 0,
             Strategy::LastStages { stages } => *stages,
             Strategy::Full => return model,
         };

@@ -2,7 +2,7 @@
 //! training batch, or an evaluation batch — so that the page's worker can report progress, pause
 //! and cancel between steps. Every read-back is asynchronous.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -10,7 +10,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
 use super::head::class_indices;
-use super::{HeadTrainer, RunSettings, Strategy, TrainConfig, optimizer};
+use super::linear_fit::{CrossValidation, Design, LinearHead};
+use super::{FitSummary, HeadTrainer, LinearModel, RunSettings, Strategy, TrainConfig, optimizer};
 use crate::backend::{backend_error, read_back};
 use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
 use crate::error::{Error, Result};
@@ -41,6 +42,8 @@ pub struct ExtractionJob {
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Extracting,
+    /// Fitting a classifier on the cached features (one cross-validation fit per step).
+    Fitting,
     Training,
     Evaluating,
     Finished,
@@ -73,6 +76,8 @@ pub struct EpochReport {
     pub per_class_accuracy: Vec<Option<f32>>,
     pub confusion: ConfusionMatrix,
     pub misclassified: Vec<Misclassified>,
+    /// How a fitted classifier's `C` was chosen (strategies that fit one).
+    pub fit: Option<FitSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +108,7 @@ enum Stage {
         next: usize,
         claimed: Vec<usize>,
     },
+    Fitting(Box<CrossValidation>),
     Training {
         epoch: usize,
         order: Vec<usize>,
@@ -154,6 +160,9 @@ pub struct TrainingRun {
     continued: bool,
     /// The number of the run's first epoch: 1, or one past the epochs of a run it resumes.
     first_epoch: usize,
+    /// The classifier fitted on the cached features instead of training the head by steps.
+    linear_model: Option<LinearModel>,
+    fit_summary: Option<FitSummary>,
 }
 
 /// The cached features of `indices` as one `[n, width]` batch.
@@ -164,6 +173,12 @@ fn feature_batch(features: &[Option<Vec<f32>>], indices: &[usize], width: usize,
         values.extend_from_slice(cached);
     }
     Ok(Tensor::from_data(TensorData::new(values, [indices.len(), width]), device))
+}
+
+/// The training examples whose features were extracted, as the fitted classifiers see them.
+fn training_design<'a>(features: &'a [Option<Vec<f32>>], train: &[(usize, usize)], classes: usize) -> Design<'a> {
+    let (rows, labels) = train.iter().filter_map(|&(i, label)| Some((features[i].as_deref()?, label))).unzip();
+    Design::new(rows, labels, classes)
 }
 
 impl TrainingRun {
@@ -177,8 +192,13 @@ impl TrainingRun {
         settings: &RunSettings,
         continue_from: Option<(&[String], Linear)>,
     ) -> Result<Self> {
-        let RunSettings { strategy, config, val_fraction, seed, resume_after } = settings.clone();
+        let RunSettings { strategy, mut config, val_fraction, seed, resume_after } = settings.clone();
         strategy.validate()?;
+        let linear_model = strategy.linear_model();
+        if linear_model.is_some() {
+            // A fit to convergence is one pass over the features: one "epoch".
+            config.epochs = 1;
+        }
         if config.epochs == 0
             || config.batch_size == 0
             || !config.learning_rate.is_finite()
@@ -205,7 +225,7 @@ impl TrainingRun {
         let device = device.clone();
         let batches = |n: usize| n.div_ceil(config.batch_size);
         let (learner, stage, steps_total) = match strategy {
-            Strategy::HeadOnly => {
+            Strategy::HeadOnly | Strategy::LogisticRegression | Strategy::LinearSvm => {
                 let all = split.train.len() + split.val.len();
                 let eval_steps = usize::from(!split.val.is_empty());
                 let learner = Learner::Head {
@@ -218,7 +238,11 @@ impl TrainingRun {
                     features: vec![None; dataset.len()],
                 };
                 let extraction_jobs = all.div_ceil(config.batch_size.min(EXTRACTION_BATCH));
-                let total = extraction_jobs + epochs_left * (batches(split.train.len()) + eval_steps);
+                let train_steps = match linear_model {
+                    Some(_) => CrossValidation::steps_for(split.train.iter().map(|&(_, label)| label), classes),
+                    None => batches(split.train.len()),
+                };
+                let total = extraction_jobs + epochs_left * (train_steps + eval_steps);
                 (learner, Stage::Extracting { next: 0, claimed: Vec::new() }, total)
             }
             Strategy::LastStages { .. } | Strategy::Full => {
@@ -252,6 +276,8 @@ impl TrainingRun {
             completed_epoch: None,
             continued,
             first_epoch: resume_after + 1,
+            linear_model,
+            fit_summary: None,
         };
         if matches!(run.stage, Stage::Training { .. }) {
             run.stage = run.start_epoch(run.first_epoch, dataset);
@@ -392,7 +418,17 @@ impl TrainingRun {
         }
         if done {
             *extractor = None;
-            self.stage = self.start_epoch(self.first_epoch, dataset);
+            self.stage = match self.linear_model {
+                Some(model) => {
+                    let design = training_design(features, &self.split.train, self.split.classes.len());
+                    let cross_validation = CrossValidation::new(model, &design);
+                    // Images that failed to decode may have made a class too small for all folds.
+                    let evaluation = usize::from(!self.split.val.is_empty());
+                    self.steps_total = self.steps_done + 1 + cross_validation.steps() + evaluation;
+                    Stage::Fitting(Box::new(cross_validation))
+                }
+                None => self.start_epoch(self.first_epoch, dataset),
+            };
         }
         self.steps_done += 1;
         Ok(self.progress(Phase::Extracting, 0, images, None))
@@ -472,6 +508,22 @@ impl TrainingRun {
                 };
                 self.complete_extraction(dataset, job.first, &features)
             }
+            Stage::Fitting(mut cross_validation) => {
+                let Learner::Head { features, .. } = &self.learner else {
+                    return Err(Error::InvalidInput("a classifier is fitted only on cached features".into()));
+                };
+                let design = training_design(features, &self.split.train, self.split.classes.len());
+                let fitted = cross_validation.step(&design);
+                let labels = design.labels().to_vec();
+                self.steps_done += 1;
+                match fitted {
+                    None => self.stage = Stage::Fitting(cross_validation),
+                    Some(head) => self.stage = self.adopt_fitted_head(head, &labels, dataset),
+                }
+                let mut progress = self.progress(Phase::Fitting, self.first_epoch, 0, None);
+                progress.epoch_report = self.completed_epoch.take();
+                Ok(progress)
+            }
             Stage::Training { epoch, order, next } => {
                 let end = batch_end(next, batch_size, order.len());
                 let picked: Vec<(usize, usize)> = order[next..end]
@@ -521,6 +573,32 @@ impl TrainingRun {
                 progress.epoch_report = self.completed_epoch.take();
                 Ok(progress)
             }
+        }
+    }
+
+    /// Makes the fitted classifier the run's head and tallies its training predictions; the
+    /// validation images are evaluated next.
+    fn adopt_fitted_head(&mut self, fitted: LinearHead, labels: &[usize], dataset: &Dataset) -> Stage {
+        let (width, classes) = (self.features_width, self.split.classes.len());
+        let weight = Tensor::from_data(TensorData::new(fitted.weight, [width, classes]), &self.device);
+        let bias = Tensor::from_data(TensorData::new(fitted.bias, [classes]), &self.device);
+        let head = Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) };
+        if let Learner::Head { trainer, .. } = &mut self.learner {
+            **trainer = HeadTrainer::new(head, &self.config);
+        }
+        self.tally = EpochTally::new(classes);
+        for (logits, &label) in fitted.train_logits.iter().zip(labels) {
+            let logits: Vec<f32> = logits.iter().map(|&l| l as f32).collect();
+            let probabilities = softmax(&logits);
+            self.tally.train.add(label, argmax(&probabilities));
+            self.tally.loss_sum -= f64::from(probabilities[label].max(f32::MIN_POSITIVE).ln()) / labels.len() as f64;
+        }
+        self.tally.batches = 1;
+        self.fit_summary = Some(fitted.summary);
+        if self.split.val.is_empty() {
+            self.end_epoch(self.first_epoch, dataset)
+        } else {
+            Stage::Evaluating { epoch: self.first_epoch, next: 0 }
         }
     }
 
@@ -599,6 +677,7 @@ impl TrainingRun {
             },
             confusion: if val_accuracy.is_some() { tally.val.clone() } else { tally.train.clone() },
             misclassified: tally.misclassified.clone(),
+            fit: self.fit_summary.clone(),
         });
         if epoch < self.config.epochs { self.start_epoch(epoch + 1, dataset) } else { Stage::Finished }
     }
@@ -613,6 +692,7 @@ fn batch_end(next: usize, size: usize, len: usize) -> usize {
 mod tests {
     use super::*;
     use crate::data::test_images::png;
+    use crate::train::C_GRID;
     use crate::model::{Architecture, FoldableNorm};
     use futures_lite::future::block_on;
 
@@ -702,5 +782,46 @@ mod tests {
         assert_ne!(values(before.layer4[1].conv2.weight.val()), values(after.layer4[1].conv2.weight.val()));
         assert_ne!(running_mean(&before.layer4[1].bn2), running_mean(&after.layer4[1].bn2));
         assert_eq!(trained.num_classes(), 2);
+    }
+
+    /// The fitted classifiers: extraction, one fit per cross-validation step, the final fit, then
+    /// the validation images through the fitted head — one epoch, its report saying how `C` was
+    /// chosen, and a model whose head gives the reported accuracy.
+    #[test]
+    fn fitted_classifiers_choose_c_by_cross_validation_and_become_the_head() {
+        let device = Device::flex();
+        let architecture = Architecture::MobileNetV2;
+        let backbone = ImageClassifier::random(architecture, 1000, &device).backbone;
+        let mut dataset = Dataset::default();
+        for i in 0..20 {
+            let (colour, class) = if i % 2 == 0 { ([200, 30, 30], "red") } else { ([30, 30, 200], "blue") };
+            dataset.add(&format!("{class}/{i}.png"), &png(colour, i), class, None, &architecture.preprocess()).unwrap();
+        }
+        for strategy in [Strategy::LogisticRegression, Strategy::LinearSvm] {
+            let settings = RunSettings { strategy, seed: 3, ..RunSettings::default() };
+            let mut run = TrainingRun::new(backbone.clone(), &device, &dataset, &settings, None).unwrap();
+            let (mut phases, mut reports) = (Vec::new(), Vec::new());
+            while !run.is_finished() {
+                let progress = block_on(run.step(&dataset)).unwrap();
+                assert_eq!(progress.epochs, 1, "{strategy:?}: a fit is one epoch");
+                phases.push(progress.phase);
+                reports.extend(progress.epoch_report);
+            }
+            let fits = phases.iter().filter(|&&phase| phase == Phase::Fitting).count();
+            assert_eq!(fits, 5 * C_GRID.len() + 1, "{strategy:?}: 8 training images per class, 5 folds");
+            assert_eq!(phases.len(), run.steps_total(), "{strategy:?}");
+            let [report] = reports.as_slice() else { panic!("{strategy:?}: one epoch report, got {}", reports.len()) };
+            let fit = report.fit.as_ref().expect("the fit's summary");
+            assert_eq!(Some(fit.model), strategy.linear_model());
+            assert!(fit.converged && fit.folds == 5 && C_GRID.contains(&fit.c), "{fit:?}");
+            assert_eq!(report.val_accuracy, Some(1.0), "{strategy:?}");
+            assert_eq!(report.train_accuracy, 1.0, "{strategy:?}");
+            // The run's model is the fitted head on the frozen backbone.
+            let model = run.model();
+            for (i, truth) in run.split().val.clone() {
+                let input = run.input(&dataset, &[i], false).unwrap();
+                assert_eq!(argmax(&values(model.forward(input))), truth, "{strategy:?}");
+            }
+        }
     }
 }
