@@ -25,6 +25,9 @@ pub struct Plan {
     pub steps_total: usize,
     /// The run continues training the head of the loaded model (same classes, same order).
     pub continued: bool,
+    /// The backbone is frozen and each image's features are computed once (extraction first),
+    /// which other workers can share.
+    pub cached_features: bool,
 }
 
 /// Features of image files ([`Engine::file_features`]): one row per decodable file, in order.
@@ -233,6 +236,7 @@ impl Engine {
             val_images: run.split().val.len(),
             steps_total: run.steps_total(),
             continued: run.continued(),
+            cached_features: settings.strategy.uses_cached_features(),
         };
         self.run = Some(ActiveRun { run, settings: settings.clone(), epochs_completed: 0, val_accuracy: None });
         // The run extracts with its own folded copy.

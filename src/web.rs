@@ -12,7 +12,9 @@ use crate::weights::Precision;
 const TYPES: &str = r#"
 export type Architecture = "ResNet18" | "MobileNetV2" | "EfficientNetLite0";
 export interface BackendInfo { kind: "webgpu" | "cpu"; adapter: string; software_adapter: boolean; reason: string }
-export type Strategy = { kind: "head_only" } | { kind: "last_stages"; stages: number } | { kind: "full" };
+export type Strategy =
+  | { kind: "head_only" } | { kind: "last_stages"; stages: number } | { kind: "full" }
+  | { kind: "logistic_regression" } | { kind: "linear_svm" };
 export type Optimizer = { kind: "adam" } | { kind: "sgd"; momentum: number };
 /**
  * Missing fields take the seed recipe's defaults: head only, 10 epochs, batch 32, Adam lr 1e-3.
@@ -34,14 +36,24 @@ export interface LoadedWeights {
   class_names: string[] | null;
   training: TrainingSummary | null;
 }
-export interface Plan { classes: string[]; train_images: number; val_images: number; steps_total: number; continued: boolean }
+export interface Plan {
+  classes: string[]; train_images: number; val_images: number; steps_total: number; continued: boolean;
+  /** The backbone stays frozen and each image's features are extracted once, first. */
+  cached_features: boolean;
+}
+/** How a fitted classifier's L2 strength C was chosen by cross-validation on the training split. */
+export interface FitSummary {
+  model: "logistic_regression" | "linear_svm"; c: number; cv_accuracy: number | null; folds: number;
+  iterations: number; converged: boolean;
+}
 export interface Misclassified { name: string; truth: number; predicted: number; confidence: number }
 export interface EpochReport {
   epoch: number; train_loss: number; train_accuracy: number; val_accuracy: number | null;
   per_class_accuracy: (number | null)[]; confusion: { counts: number[][] }; misclassified: Misclassified[];
+  fit: FitSummary | null;
 }
 export interface Progress {
-  phase: "extracting" | "training" | "evaluating" | "finished"; epoch: number; epochs: number;
+  phase: "extracting" | "fitting" | "training" | "evaluating" | "finished"; epoch: number; epochs: number;
   steps_done: number; steps_total: number; images: number; loss: number | null; epoch_report: EpochReport | null;
 }
 export interface Prediction { class: string; probability: number }

@@ -25,7 +25,7 @@ export function addLoss(loss) {
 export function showEpoch(report, classes, filesByName) {
   accuracyChart.add(0, report.epoch, report.train_accuracy);
   if (report.val_accuracy != null) accuracyChart.add(1, report.epoch, report.val_accuracy);
-  setText("accuracy-text", `Epoch ${report.epoch}: loss ${report.train_loss.toFixed(4)} · training accuracy ${percent(report.train_accuracy)} · validation accuracy ${percent(report.val_accuracy)}`);
+  setText("accuracy-text", `Epoch ${report.epoch}: loss ${report.train_loss.toFixed(4)} · training accuracy ${percent(report.train_accuracy)} · validation accuracy ${percent(report.val_accuracy)}${fitText(report.fit)}`);
   $("accuracy-text").dataset.valAccuracy = report.val_accuracy ?? "";
   $("accuracy-text").dataset.epoch = report.epoch;
 
@@ -44,6 +44,15 @@ export function showEpoch(report, classes, filesByName) {
   }));
   if (!report.misclassified.length) $("misclassified").append(element("p", { className: "muted", textContent: "None." }));
   return `Validation accuracy ${percent(report.val_accuracy)}, training ${percent(report.train_accuracy)}.`;
+}
+
+/** How a fitted classifier's C was chosen, in words. */
+function fitText(fit) {
+  if (!fit) return "";
+  const how = fit.cv_accuracy != null
+    ? `chosen by ${fit.folds}-fold cross-validation (held-out accuracy ${percent(fit.cv_accuracy)})`
+    : "(a class has one training image: no cross-validation)";
+  return ` · C = ${fit.c} ${how}${fit.converged ? "" : " · the fit did not fully converge"}`;
 }
 
 /** Redraws a saved run's whole report: `{ plan, losses, epochs }`. */

@@ -108,9 +108,8 @@ async function autosave(record, epochReport) {
   }
 }
 
-/** Head-only runs on the CPU share their feature extraction with helper workers (see extraction.js). */
-const usesHelpers = (settings) =>
-  (settings.strategy?.kind ?? "head_only") === "head_only" && engine.backend.kind === "cpu" && helperCount(false) > 0;
+/** Runs on cached features on the CPU share their extraction with helper workers (see extraction.js). */
+const usesHelpers = (plan) => plan.cached_features && engine.backend.kind === "cpu" && helperCount(false) > 0;
 
 async function extractWithHelpers() {
   const control = {
@@ -143,7 +142,7 @@ async function train(settings, resumes) {
       classes: plan.classes,
       settings,
     };
-    if (usesHelpers(settings)) await extractWithHelpers();
+    if (usesHelpers(plan)) await extractWithHelpers();
     for (;;) {
       await yieldToEvents();
       if (run.paused) await new Promise((resolve) => { run.resume = resolve; });

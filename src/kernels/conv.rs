@@ -259,10 +259,10 @@ mod tests {
         let (oh, ow) = (g.out_height(), g.out_width());
         let mut out = Vec::new();
         for b in 0..g.batch {
-            for co in 0..g.out_channels {
+            for (co, &channel_bias) in bias.iter().enumerate().take(g.out_channels) {
                 for i in 0..oh {
                     for j in 0..ow {
-                        let mut sum = bias[co];
+                        let mut sum = channel_bias;
                         for ci in 0..g.in_channels {
                             for ki in 0..g.kernel[0] {
                                 for kj in 0..g.kernel[1] {

@@ -184,7 +184,15 @@ fn add_penalty(params: &[f64], gradient: &mut [f64], width: usize, intercepts: b
 
 /// `(1/n) Σ loss(yᵢ sᵢ) + ‖·‖²/(2Cn)` of one binary problem with targets ±1, scikit-learn's
 /// objective divided by `Cn` (same minimum, gradients of a size the tolerance suits).
-fn binary_objective(model: LinearModel, design: &Design, positions: &[usize], targets: &[f64], c: f64, params: &[f64], gradient: &mut [f64]) -> f64 {
+fn binary_objective(
+    model: LinearModel,
+    design: &Design,
+    positions: &[usize],
+    targets: &[f64],
+    c: f64,
+    params: &[f64],
+    gradient: &mut [f64],
+) -> f64 {
     let n = positions.len() as f64;
     let scores = design.scores(&design.raw_weights(params), positions);
     let mut loss = 0.0;
@@ -403,7 +411,11 @@ mod tests {
         let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
         let rows = labels
             .iter()
-            .map(|&label| (0..16).map(|j| (noise() * 2.0 + if j % 3 == label { 1.0 } else { 0.0 }) * if j < 8 { 100.0 } else { 1.0 }).collect())
+            .map(|&label| {
+                (0..16)
+                    .map(|j| (noise() * 2.0 + if j % 3 == label { 1.0 } else { 0.0 }) * if j < 8 { 100.0 } else { 1.0 })
+                    .collect()
+            })
             .collect();
         (rows, labels)
     }
@@ -421,7 +433,10 @@ mod tests {
     /// The logits of the head on raw `row`, as the trained model computes them.
     fn head_logits(head: &LinearHead, row: &[f32], classes: usize) -> Vec<f64> {
         (0..classes)
-            .map(|k| f64::from(head.bias[k]) + row.iter().enumerate().map(|(j, &x)| f64::from(x * head.weight[j * classes + k])).sum::<f64>())
+            .map(|k| {
+                f64::from(head.bias[k])
+                    + row.iter().enumerate().map(|(j, &x)| f64::from(x * head.weight[j * classes + k])).sum::<f64>()
+            })
             .collect()
     }
 

@@ -216,8 +216,10 @@ impl TrainingRun {
         let split = dataset.split(val_fraction, seed)?;
         // The new head's initial weights follow the run's seed too, so that a run can be repeated.
         device.seed(seed);
-        let continued_head =
-            continue_from.filter(|(classes, _)| *classes == split.classes.as_slice()).map(|(_, head)| head);
+        // A fitted classifier starts from nothing: it is fitted to convergence.
+        let continued_head = continue_from
+            .filter(|(classes, _)| linear_model.is_none() && *classes == split.classes.as_slice())
+            .map(|(_, head)| head);
         let continued = continued_head.is_some();
         let classes = split.classes.len();
         let features_width = backbone.architecture().features();
@@ -550,8 +552,11 @@ impl TrainingRun {
                 let end = batch_end(next, size, self.split.val.len());
                 let picked: Vec<(usize, usize)> =
                     self.split.val[next..end].iter().copied().filter(|&(i, _)| self.takes_part(dataset, i)).collect();
-                let logits =
-                    if picked.is_empty() { Vec::new() } else { read_back(self.evaluate_batch(dataset, &picked)?).await? };
+                let logits = if picked.is_empty() {
+                    Vec::new()
+                } else {
+                    read_back(self.evaluate_batch(dataset, &picked)?).await?
+                };
                 let classes = self.split.classes.len();
                 for (row, &(i, truth)) in picked.iter().enumerate() {
                     let probabilities = softmax(&logits[row * classes..(row + 1) * classes]);
@@ -692,8 +697,8 @@ fn batch_end(next: usize, size: usize, len: usize) -> usize {
 mod tests {
     use super::*;
     use crate::data::test_images::png;
-    use crate::train::C_GRID;
     use crate::model::{Architecture, FoldableNorm};
+    use crate::train::C_GRID;
     use futures_lite::future::block_on;
 
     fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {

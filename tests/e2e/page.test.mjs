@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchChromium } from "../../scripts/chromium.mjs";
 import { encodePng } from "./png.mjs";
-import { ROOT, watchPolicy, withServer } from "./site.mjs";
+import { ROOT, waitForText, watchPolicy, withServer } from "./site.mjs";
 
 /** Three visually distinct classes of small noisy images, plus files the page must skip. */
 function makeDataset() {
@@ -123,6 +123,19 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       await page.setInputFiles("#predict-picker", join(dataset, "green_stripes", "0.png"));
       await page.waitForSelector("#prediction .row");
       assert.equal(await page.textContent("#prediction .row span"), "green_stripes");
+
+      // The seed's other strategy on the same features: logistic regression fitted to convergence,
+      // C chosen by cross-validation on the training split.
+      await page.selectOption("#settings [name=strategy]", "logistic_regression");
+      await page.click("#start");
+      await waitForText(page, "#accuracy-text", /C = |error|could not/i, 300000);
+      await waitForText(page, "#progress-text", /Training finished/, 60000);
+      const fitted = await page.textContent("#accuracy-text");
+      console.log(`logistic regression: ${fitted}`);
+      assert.match(fitted, /Epoch 1: .* C = [\d.e+-]+ chosen by 5-fold cross-validation \(held-out accuracy [\d.]+ ?%\)/);
+      assert.ok(Number(await page.getAttribute("#accuracy-text", "data-val-accuracy")) >= 0.8, fitted);
+      await page.setInputFiles("#predict-picker", join(dataset, "red_squares", "1.png"));
+      await page.waitForFunction(() => document.querySelector("#prediction .row span")?.textContent === "red_squares", null, { timeout: 60000 });
 
       mkdirSync(join(ROOT, "test-results"), { recursive: true });
       await page.screenshot({ path: join(ROOT, "test-results", "page.png"), fullPage: true });
