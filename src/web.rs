@@ -14,7 +14,10 @@ export type Architecture = "ResNet18" | "MobileNetV2" | "EfficientNetLite0";
 export interface BackendInfo { kind: "webgpu" | "cpu"; adapter: string; software_adapter: boolean; reason: string }
 export type Strategy =
   | { kind: "head_only" } | { kind: "last_stages"; stages: number } | { kind: "full" }
-  | { kind: "logistic_regression" } | { kind: "linear_svm" };
+  | { kind: "logistic_regression" } | { kind: "linear_svm" }
+  /** The head alone for `every` epochs, then one more stage every `every` epochs (up to 4), each
+   * at `lr_factor` times the rate of the stage after it. */
+  | { kind: "progressive"; every?: number; lr_factor?: number };
 export type Optimizer = { kind: "adam" } | { kind: "sgd"; momentum: number };
 /**
  * Missing fields take the seed recipe's defaults: head only, 10 epochs, batch 32, Adam lr 1e-3.
@@ -51,6 +54,8 @@ export interface EpochReport {
   epoch: number; train_loss: number; train_accuracy: number; val_accuracy: number | null;
   per_class_accuracy: (number | null)[]; confusion: { counts: number[][] }; misclassified: Misclassified[];
   fit: FitSummary | null;
+  /** Backbone stages trained in this epoch besides the head, from the last; null: all of it. */
+  trained_stages: number | null;
 }
 export interface Progress {
   phase: "extracting" | "fitting" | "training" | "evaluating" | "finished"; epoch: number; epochs: number;

@@ -25,7 +25,7 @@ export function addLoss(loss) {
 export function showEpoch(report, classes, filesByName) {
   accuracyChart.add(0, report.epoch, report.train_accuracy);
   if (report.val_accuracy != null) accuracyChart.add(1, report.epoch, report.val_accuracy);
-  setText("accuracy-text", `Epoch ${report.epoch}: loss ${report.train_loss.toFixed(4)} · training accuracy ${percent(report.train_accuracy)} · validation accuracy ${percent(report.val_accuracy)}${fitText(report.fit)}`);
+  setText("accuracy-text", `Epoch ${report.epoch}: loss ${report.train_loss.toFixed(4)} · training accuracy ${percent(report.train_accuracy)} · validation accuracy ${percent(report.val_accuracy)}${stagesText(report.trained_stages)}${fitText(report.fit)}`);
   $("accuracy-text").dataset.valAccuracy = report.val_accuracy ?? "";
   $("accuracy-text").dataset.epoch = report.epoch;
 
@@ -45,6 +45,9 @@ export function showEpoch(report, classes, filesByName) {
   if (!report.misclassified.length) $("misclassified").append(element("p", { className: "muted", textContent: "None." }));
   return `Validation accuracy ${percent(report.val_accuracy)}, training ${percent(report.train_accuracy)}.`;
 }
+
+/** Which part of the backbone trained in the epoch, when it was not all or none of it. */
+const stagesText = (stages) => (stages ? ` · trained: head + last ${stages} stage${stages > 1 ? "s" : ""}` : "");
 
 /** How a fitted classifier's C was chosen, in words. */
 function fitText(fit) {

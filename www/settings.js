@@ -9,9 +9,10 @@ export function readSettings() {
   const form = $("settings");
   const value = (name) => form.elements[name].value;
   const number = (name) => Number(value(name));
-  const strategy = value("strategy") === "last_stages"
-    ? { kind: "last_stages", stages: number("stages") }
-    : { kind: value("strategy") };
+  const kind = value("strategy");
+  const strategy = kind === "last_stages" ? { kind, stages: number("stages") }
+    : kind === "progressive" ? { kind, every: number("every"), lr_factor: number("lr_factor") }
+    : { kind };
   return {
     backend: value("backend"),
     run: {

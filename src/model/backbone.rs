@@ -1,7 +1,7 @@
 //! The backbone is a choice: torchvision's ResNet18, torchvision's MobileNetV2 or EfficientNet-Lite0.
 //! Everything after the pooled features (heads, strategies, training, the page) is the same for all.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +102,19 @@ pub enum Backbone {
     EfficientNetLite0(InvertedResidualNet),
 }
 
+/// The ids of a module's trainable (float) parameters, as the optimiser knows them.
+pub fn param_ids(module: &impl Module) -> Vec<ParamId> {
+    struct Collector(Vec<ParamId>);
+    impl ModuleVisitor for Collector {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut collector = Collector(Vec::new());
+    module.visit(&mut collector);
+    collector.0
+}
+
 impl Backbone {
     pub fn architecture(&self) -> Architecture {
         match self {
@@ -125,6 +138,32 @@ impl Backbone {
             Backbone::ResNet18(net) => Backbone::ResNet18(net.folded()),
             Backbone::MobileNetV2(net) => Backbone::MobileNetV2(net.folded()),
             Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(net.folded()),
+        }
+    }
+
+    /// The parameters of each of the last `stages` stages, the last stage first, as
+    /// [`Backbone::freeze_early_stages`] counts them: for learning rates that fall with depth.
+    pub fn stage_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
+        match self {
+            Backbone::ResNet18(net) => {
+                [&net.layer4, &net.layer3, &net.layer2, &net.layer1].into_iter().take(stages).map(param_ids).collect()
+            }
+            Backbone::MobileNetV2(net) | Backbone::EfficientNetLite0(net) => {
+                let Some(spec) = self.architecture().inverted_residual_spec() else { return Vec::new() };
+                let starts = spec.stage_starts();
+                (0..stages.min(starts.len()))
+                    .map(|i| {
+                        let first = starts[starts.len() - 1 - i];
+                        let end = if i == 0 { net.blocks.len() } else { starts[starts.len() - i] };
+                        let mut group = net.blocks[first..end].iter().flat_map(param_ids).collect::<Vec<_>>();
+                        // The final 1×1 convolution trains with the last stage.
+                        if i == 0 {
+                            group.extend(param_ids(&net.head));
+                        }
+                        group
+                    })
+                    .collect()
+            }
         }
     }
 

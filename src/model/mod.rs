@@ -13,7 +13,7 @@ mod inverted_residual;
 mod params;
 mod resnet;
 
-pub use backbone::{Architecture, Backbone};
+pub use backbone::{Architecture, Backbone, param_ids};
 pub use inverted_residual::{
     ConvNorm, EFFICIENTNET_LITE0, InvertedResidual, InvertedResidualNet, InvertedResidualSpec, Layer, MOBILENET_V2,
     Stage,

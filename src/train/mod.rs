@@ -6,6 +6,7 @@ mod lbfgs;
 mod linear_fit;
 mod run;
 
+use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
@@ -56,7 +57,7 @@ pub(crate) fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 }
 
 /// What is trained, as in the seed lesson.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Strategy {
     /// (a) Only a new head, on frozen backbone features computed once per image.
@@ -67,6 +68,15 @@ pub enum Strategy {
     LastStages { stages: usize },
     /// (c) Everything.
     Full,
+    /// Layer-wise unfreezing: the head alone for the first `every` epochs, then one more stage
+    /// (from the last) every `every` epochs, up to four. Each unfrozen stage learns at
+    /// `lr_factor` times the rate of the stage after it (1: all at the run's rate).
+    Progressive {
+        #[serde(default = "default_unfreeze_every")]
+        every: usize,
+        #[serde(default = "default_lr_factor")]
+        lr_factor: f64,
+    },
     /// Multinomial logistic regression fitted to convergence on the cached features, its L2
     /// strength chosen by cross-validation ([`LinearModel::LogisticRegression`]).
     LogisticRegression,
@@ -74,13 +84,42 @@ pub enum Strategy {
     LinearSvm,
 }
 
+fn default_unfreeze_every() -> usize {
+    2
+}
+
+fn default_lr_factor() -> f64 {
+    1.0
+}
+
+/// The backbone stages a run can train besides the head.
+pub const MAX_TRAINED_STAGES: usize = 4;
+
 impl Strategy {
     pub fn validate(&self) -> Result<()> {
         match self {
-            Strategy::LastStages { stages } if !(1..=4).contains(stages) => {
+            Strategy::LastStages { stages } if !(1..=MAX_TRAINED_STAGES).contains(stages) => {
                 Err(Error::InvalidInput(format!("the number of trained stages must be 1 to 4, got {stages}")))
             }
+            Strategy::Progressive { every: 0, .. } => {
+                Err(Error::InvalidInput("unfreeze a stage every 1 or more epochs, not every 0".into()))
+            }
+            Strategy::Progressive { lr_factor, .. } if !(*lr_factor > 0.0 && *lr_factor <= 1.0) => {
+                Err(Error::InvalidInput(format!(
+                    "the learning-rate factor per earlier stage must be in (0, 1], got {lr_factor}"
+                )))
+            }
             _ => Ok(()),
+        }
+    }
+
+    /// How many backbone stages train in `epoch` (1-based) besides the head; `None`: all of it.
+    pub fn trained_stages(&self, epoch: usize) -> Option<usize> {
+        match self {
+            Strategy::HeadOnly | Strategy::LogisticRegression | Strategy::LinearSvm => Some(0),
+            Strategy::LastStages { stages } => Some(*stages),
+            Strategy::Full => None,
+            Strategy::Progressive { every, .. } => Some((epoch.saturating_sub(1) / every).min(MAX_TRAINED_STAGES)),
         }
     }
 
@@ -98,14 +137,13 @@ impl Strategy {
         matches!(self, Strategy::HeadOnly | Strategy::LogisticRegression | Strategy::LinearSvm)
     }
 
-    /// Freezes what this strategy does not train: no gradients, and BatchNorm in evaluation mode.
-    pub(crate) fn freeze(&self, model: ImageClassifier) -> ImageClassifier {
-        let trained_stages = match self {
-            Strategy::HeadOnly | Strategy::LogisticRegression | Strategy::LinearSvm => 0,
-            Strategy::LastStages { stages } => *stages,
-            Strategy::Full => return model,
-        };
-        ImageClassifier { backbone: model.backbone.freeze_early_stages(trained_stages), fc: model.fc }
+    /// Freezes what this strategy does not train in `epoch`: no gradients, and BatchNorm in
+    /// evaluation mode. What an earlier epoch froze and this one trains is unfrozen first.
+    pub(crate) fn freeze(&self, model: ImageClassifier, epoch: usize) -> ImageClassifier {
+        let Some(trained_stages) = self.trained_stages(epoch) else { return model };
+        let backbone =
+            if matches!(self, Strategy::Progressive { .. }) { model.backbone.unfreeze() } else { model.backbone };
+        ImageClassifier { backbone: backbone.freeze_early_stages(trained_stages), fc: model.fc }
     }
 }
 
@@ -127,6 +165,12 @@ pub struct RunSettings {
 
 impl Default for RunSettings {
     fn default() -> Self {
-        Self { strategy: Strategy::HeadOnly, config: TrainConfig::default(), val_fraction: 0.2, seed: 0, resume_after: 0 }
+        Self {
+            strategy: Strategy::HeadOnly,
+            config: TrainConfig::default(),
+            val_fraction: 0.2,
+            seed: 0,
+            resume_after: 0,
+        }
     }
 }

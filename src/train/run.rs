@@ -6,7 +6,7 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use serde::Serialize;
 
 use super::head::class_indices;
@@ -16,7 +16,7 @@ use crate::backend::{backend_error, read_back};
 use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
 use crate::error::{Error, Result};
 use crate::metrics::{ConfusionMatrix, argmax, softmax};
-use crate::model::{Backbone, FeatureExtractor, ImageClassifier, new_head};
+use crate::model::{Backbone, FeatureExtractor, ImageClassifier, new_head, param_ids};
 use crate::rng::Rng;
 
 /// At most this many misclassified validation images are reported per epoch.
@@ -78,6 +78,9 @@ pub struct EpochReport {
     pub misclassified: Vec<Misclassified>,
     /// How a fitted classifier's `C` was chosen (strategies that fit one).
     pub fit: Option<FitSummary>,
+    /// Backbone stages trained in this epoch besides the head (counted from the last); `None`:
+    /// all of the backbone.
+    pub trained_stages: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +146,7 @@ impl EpochTally {
 }
 
 pub struct TrainingRun {
+    strategy: Strategy,
     split: Split,
     config: TrainConfig,
     preprocess: Preprocess,
@@ -247,13 +251,13 @@ impl TrainingRun {
                 let total = extraction_jobs + epochs_left * (train_steps + eval_steps);
                 (learner, Stage::Extracting { next: 0, claimed: Vec::new() }, total)
             }
-            Strategy::LastStages { .. } | Strategy::Full => {
+            Strategy::LastStages { .. } | Strategy::Full | Strategy::Progressive { .. } => {
                 let autodiff = device.clone().autodiff();
                 let model = match continued_head {
                     Some(fc) => ImageClassifier { backbone, fc },
                     None => ImageClassifier::with_new_head(backbone, classes, &device),
                 };
-                let model = strategy.freeze(model.fork(&autodiff).train());
+                let model = strategy.freeze(model.fork(&autodiff).train(), resume_after + 1);
                 let learner = Learner::Model {
                     model: Box::new(model),
                     optimizer: optimizer(&config),
@@ -264,6 +268,7 @@ impl TrainingRun {
             }
         };
         let mut run = Self {
+            strategy,
             tally: EpochTally::new(classes),
             split,
             config,
@@ -437,6 +442,12 @@ impl TrainingRun {
     }
 
     fn start_epoch(&mut self, epoch: usize, dataset: &Dataset) -> Stage {
+        // Progressive unfreezing: one more stage trains from this epoch on.
+        let unfreezes =
+            epoch > self.first_epoch && self.strategy.trained_stages(epoch) != self.strategy.trained_stages(epoch - 1);
+        if let (true, Learner::Model { model, .. }) = (unfreezes, &mut self.learner) {
+            **model = self.strategy.freeze(model.as_ref().clone(), epoch);
+        }
         let mut order: Vec<usize> =
             (0..self.split.train.len()).filter(|&k| self.takes_part(dataset, self.split.train[k].0)).collect();
         if self.config.shuffle {
@@ -534,7 +545,7 @@ impl TrainingRun {
                     .filter(|&(i, _)| self.takes_part(dataset, i))
                     .collect();
                 // A batch whose every file failed to decode trains nothing.
-                let loss = if picked.is_empty() { None } else { Some(self.train_on(dataset, &picked).await?) };
+                let loss = if picked.is_empty() { None } else { Some(self.train_on(dataset, &picked, epoch).await?) };
                 self.steps_done += 1;
                 self.stage = if end < order.len() {
                     Stage::Training { epoch, order, next: end }
@@ -608,10 +619,10 @@ impl TrainingRun {
     }
 
     /// One optimiser step on `picked` (index, label): its loss, with the batch's predictions tallied.
-    async fn train_on(&mut self, dataset: &Dataset, picked: &[(usize, usize)]) -> Result<f32> {
+    async fn train_on(&mut self, dataset: &Dataset, picked: &[(usize, usize)], epoch: usize) -> Result<f32> {
         let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
         let labels: Vec<usize> = picked.iter().map(|&(_, l)| l).collect();
-        let (loss, logits) = self.train_batch(dataset, &indices, &labels)?;
+        let (loss, logits) = self.train_batch(dataset, &indices, &labels, epoch)?;
         let loss = loss.into_scalar_async::<f32>().await.map_err(backend_error)?;
         let logits = read_back(logits).await?;
         let classes = self.split.classes.len();
@@ -623,12 +634,13 @@ impl TrainingRun {
         Ok(loss)
     }
 
-    /// Loss and logits of one optimiser step, still on the device.
+    /// Loss and logits of one optimiser step of `epoch`, still on the device.
     fn train_batch(
         &mut self,
         dataset: &Dataset,
         indices: &[usize],
         labels: &[usize],
+        epoch: usize,
     ) -> Result<(Tensor<1>, Tensor<2>)> {
         match &self.learner {
             Learner::Head { features, .. } => {
@@ -638,14 +650,28 @@ impl TrainingRun {
             }
             Learner::Model { .. } => {
                 let input = self.input(dataset, indices, true)?;
+                let stage_rates = match self.strategy {
+                    Strategy::Progressive { lr_factor, .. } if lr_factor < 1.0 => {
+                        self.strategy.trained_stages(epoch).map(|stages| (stages, lr_factor))
+                    }
+                    _ => None,
+                };
                 let Learner::Model { model, optimizer, learning_rate } = &mut self.learner else { unreachable!() };
                 let autodiff = model.fc.weight.device();
                 let logits = model.forward(input.to_device(&autodiff).autodiff());
                 let loss = CrossEntropyLossConfig::new()
                     .init(&autodiff)
                     .forward(logits.clone(), class_indices(labels, &autodiff));
-                let grads = GradientsParams::from_grads(loss.backward(), model.as_ref());
-                **model = optimizer.step(*learning_rate, model.as_ref().clone(), grads);
+                let trained = model.as_ref().clone();
+                **model = match stage_rates {
+                    Some((stages, factor)) => {
+                        step_by_stage(trained, optimizer, loss.backward(), *learning_rate, stages, factor)
+                    }
+                    None => {
+                        let grads = GradientsParams::from_grads(loss.backward(), &trained);
+                        optimizer.step(*learning_rate, trained, grads)
+                    }
+                };
                 Ok((loss.detach().inner(), logits.detach().inner()))
             }
         }
@@ -683,9 +709,31 @@ impl TrainingRun {
             confusion: if val_accuracy.is_some() { tally.val.clone() } else { tally.train.clone() },
             misclassified: tally.misclassified.clone(),
             fit: self.fit_summary.clone(),
+            trained_stages: self.strategy.trained_stages(epoch),
         });
         if epoch < self.config.epochs { self.start_epoch(epoch + 1, dataset) } else { Stage::Finished }
     }
+}
+
+/// One optimiser step in which the head learns at `learning_rate` and each of the last `stages`
+/// stages at `factor` times the rate of the stage after it (discriminative fine-tuning).
+fn step_by_stage(
+    model: ImageClassifier,
+    optimizer: &mut ModuleOptimizer,
+    mut grads: Gradients,
+    learning_rate: f64,
+    stages: usize,
+    factor: f64,
+) -> ImageClassifier {
+    // Every group's gradients are taken from the model they were computed on, before any update.
+    let head = param_ids(&model.fc);
+    let mut groups = vec![(learning_rate, GradientsParams::from_params(&mut grads, &model, &head))];
+    let mut rate = learning_rate;
+    for ids in model.backbone.stage_params(stages) {
+        rate *= factor;
+        groups.push((rate, GradientsParams::from_params(&mut grads, &model, &ids)));
+    }
+    groups.into_iter().fold(model, |model, (rate, grads)| optimizer.step(rate, model, grads))
 }
 
 /// The end of the batch of at most `size` that starts at `next` in a list of `len`.
@@ -828,5 +876,48 @@ mod tests {
                 assert_eq!(argmax(&values(model.forward(input))), truth, "{strategy:?}");
             }
         }
+    }
+
+    /// Progressive unfreezing, one stage per epoch at half the rate of the stage after it: epoch 1
+    /// trains the head alone, epoch 2 also layer4, epoch 3 also layer3, and the reports say so.
+    /// Adam's first step moves every parameter by its learning rate (times the gradient's sign),
+    /// which shows each stage's rate.
+    #[test]
+    fn progressive_unfreezing_adds_a_stage_per_period_at_a_falling_rate() {
+        let device = Device::flex();
+        let pretrained = ImageClassifier::random(Architecture::ResNet18, 1000, &device);
+        let dataset = two_colours(&Preprocess::imagenet());
+        let settings = RunSettings {
+            strategy: Strategy::Progressive { every: 1, lr_factor: 0.5 },
+            config: TrainConfig { epochs: 3, ..last_stage().config },
+            ..last_stage()
+        };
+        let mut run = TrainingRun::new(pretrained.backbone.clone(), &device, &dataset, &settings, None).unwrap();
+        let (mut models, mut trained_stages) = (vec![run.model()], Vec::new());
+        while !run.is_finished() {
+            if let Some(report) = block_on(run.step(&dataset)).unwrap().epoch_report {
+                trained_stages.push(report.trained_stages);
+                models.push(run.model());
+            }
+        }
+        assert_eq!(trained_stages, [Some(0), Some(1), Some(2)]);
+        let largest_change = |before: &ImageClassifier, after: &ImageClassifier, layer: usize| -> f32 {
+            let weights = |model: &ImageClassifier| {
+                let Backbone::ResNet18(net) = &model.backbone else { panic!("not a ResNet18") };
+                values([&net.layer1, &net.layer2, &net.layer3, &net.layer4][layer - 1][0].conv1.weight.val())
+            };
+            weights(before).iter().zip(weights(after)).fold(0.0, |m, (a, b)| m.max((a - b).abs()))
+        };
+        // Epoch 1: the head only.
+        assert_eq!(largest_change(&models[0], &models[1], 4), 0.0);
+        assert_ne!(values(models[0].fc.weight.val()), values(models[1].fc.weight.val()));
+        // Epoch 2: layer4 at half the rate; layer3 still frozen.
+        let step = largest_change(&models[1], &models[2], 4);
+        assert!((step - 0.5e-3).abs() < 1e-5, "layer4 moved {step}");
+        assert_eq!(largest_change(&models[1], &models[2], 3), 0.0);
+        // Epoch 3: layer3 at a quarter; layer2 still frozen.
+        let step = largest_change(&models[2], &models[3], 3);
+        assert!((step - 0.25e-3).abs() < 1e-5, "layer3 moved {step}");
+        assert_eq!(largest_change(&models[2], &models[3], 2), 0.0);
     }
 }

@@ -137,6 +137,16 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       await page.setInputFiles("#predict-picker", join(dataset, "red_squares", "1.png"));
       await page.waitForFunction(() => document.querySelector("#prediction .row span")?.textContent === "red_squares", null, { timeout: 60000 });
 
+      // Layer-wise unfreezing: epoch 1 trains the head, epoch 2 also the last stage, at half the rate.
+      await page.selectOption("#settings [name=strategy]", "progressive");
+      await page.fill("#settings [name=epochs]", "2");
+      await page.fill("#settings [name=every]", "1");
+      await page.fill("#settings [name=lr_factor]", "0.5");
+      await page.click("#start");
+      await waitForText(page, "#accuracy-text", /^Epoch 2: .*trained: head \+ last 1 stage|error|could not/i, 600000);
+      console.log(`progressive: ${await page.textContent("#accuracy-text")}`);
+      await waitForText(page, "#progress-text", /Training finished/, 60000);
+
       mkdirSync(join(ROOT, "test-results"), { recursive: true });
       await page.screenshot({ path: join(ROOT, "test-results", "page.png"), fullPage: true });
 
