@@ -55,18 +55,51 @@ export const modelMessages = {
   },
   savedList({ models }) {
     const body = $("saved-models").tBodies[0];
+    const best = bestRuns(models);
     body.replaceChildren(...models.map((m) => {
       const actions = element("td", {}, [
         button("Open", () => send({ type: "openSaved", id: m.id })),
+        button("Download", () => send({ type: "exportSaved", id: m.id })),
         button("Delete", () => { if (confirm(`Delete the saved model “${m.name}”?`)) send({ type: "deleteSaved", id: m.id }); }),
       ]);
-      return element("tr", {}, [cell(m.name), cell(m.architecture), cell(m.classes.join(", ")), cell(percent(m.valAccuracy)),
-        cell(`${m.epochs}`), cell(new Date(m.date).toLocaleString()), cell(megabytes(m.size)), actions]);
+      const accuracy = cell(`${percent(m.valAccuracy)}${best.has(m.id) ? " ★" : ""}`);
+      accuracy.classList.toggle("best", best.has(m.id));
+      return element("tr", {}, [cell(m.architecture), cell(m.classes.join(", ")), cell(describeRun(m)),
+        accuracy, cell(`${m.epochs}`), cell(m.seconds != null ? duration(m.seconds) : "–"),
+        cell(new Date(m.date).toLocaleString()), cell(megabytes(m.size)), actions]);
     }));
     $("saved-models").hidden = !models.length;
     $("saved-empty").hidden = models.length > 0;
   },
 };
+
+const duration = (seconds) => (seconds < 60 ? `${seconds.toFixed(0)} s` : `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`);
+
+/** The ids of the runs with the best validation accuracy (ties included) among those on the same classes. */
+function bestRuns(models) {
+  const task = (m) => m.classes.join("\n");
+  const best = new Map(); // classes → best accuracy
+  for (const m of models) if (m.valAccuracy != null) best.set(task(m), Math.max(best.get(task(m)) ?? 0, m.valAccuracy));
+  return new Set(models.filter((m) => m.valAccuracy != null && m.valAccuracy === best.get(task(m))).map((m) => m.id));
+}
+
+const STRATEGIES = {
+  head_only: () => "Head only",
+  last_stages: (s) => `Last ${s.stages} stage${s.stages > 1 ? "s" : ""} + head`,
+  full: () => "Full fine-tune",
+  progressive: (s) => `Progressive: a stage every ${(s.every ?? 2) === 1 ? "epoch" : `${s.every ?? 2} epochs`}${(s.lr_factor ?? 1) < 1 ? `, rate ×${s.lr_factor} per earlier stage` : ""}`,
+  logistic_regression: () => "Logistic regression",
+  linear_svm: () => "Linear SVM",
+};
+
+/** A run's strategy and the settings that matter for it, in words. */
+function describeRun({ settings: run = {}, fit }) {
+  const strategy = run.strategy ?? { kind: "head_only" };
+  const name = (STRATEGIES[strategy.kind] ?? (() => strategy.kind))(strategy);
+  if (fit) return `${name} · C ${fit.c}${fit.cv_accuracy != null ? ` (${fit.folds}-fold CV)` : ""}`;
+  const optimizer = run.optimizer?.kind === "sgd" ? `SGD momentum ${run.optimizer.momentum}` : "Adam";
+  return `${name} · ${optimizer} lr ${run.learning_rate ?? 0.001} · batch ${run.batch_size ?? 32}`;
+}
 
 /** What the status line says about a model opened from a file, a URL or this browser's storage. */
 export function describeOpenedModel({ architecture, class_names, training, saved, fileName }) {

@@ -17,6 +17,7 @@
 //   {type:"listSaved"}                               {type:"savedList", models}
 //   {type:"openSaved", id}                           {type:"weightsLoaded", …, saved}, {type:"report", report}
 //   {type:"deleteSaved", id}                         {type:"savedList", models}
+//   {type:"exportSaved", id}                         {type:"exported", bytes, fileName}
 //   (after every epoch, by itself)                   {type:"autosaved", record} or {type:"saveFailed", message, quota}
 // `memory`: the bytes of this worker's wasm memory, for the page's and the benchmark's figures.
 // The images stay `File`s, checked by their header when added and decoded when a step needs them.
@@ -96,6 +97,8 @@ async function autosave(record, epochReport) {
     Object.assign(record, {
       epochs: epochReport.epoch,
       valAccuracy: epochReport.val_accuracy,
+      seconds: report.seconds,
+      fit: epochReport.fit,
       date: new Date().toISOString(),
       size: bytes.length,
       report,
@@ -133,7 +136,11 @@ async function train(settings, resumes) {
     const plan = await exclusive(() => engine.startTraining(settings));
     post({ type: "plan", plan });
     // A resumed run's report goes on from the saved one (opened with it).
-    report = resumes && report ? { plan, losses: report.losses, epochs: report.epochs } : { plan, losses: [], epochs: [] };
+    report = resumes && report
+      ? { plan, losses: report.losses, epochs: report.epochs, seconds: report.seconds ?? 0 }
+      : { plan, losses: [], epochs: [], seconds: 0 };
+    // Training time, summed over the runs of a resumed one.
+    const startedAt = performance.now() - report.seconds * 1000;
     model.classes = plan.classes;
     const record = {
       id: resumes ?? `run-${Date.now()}`,
@@ -157,6 +164,7 @@ async function train(settings, resumes) {
       if (progress.loss != null) report.losses.push(progress.loss);
       if (progress.epoch_report) {
         report.epochs.push(progress.epoch_report);
+        report.seconds = (performance.now() - startedAt) / 1000;
         await autosave(record, progress.epoch_report);
       }
       if (progress.steps_done >= progress.steps_total || progress.phase === "finished") {
@@ -306,6 +314,10 @@ const handlers = {
     await load(bytes, { saved: { id: record.id, name: record.name } });
     report = record.report;
     post({ type: "report", report: record.report, settings: record.settings });
+  },
+  async exportSaved({ id }) {
+    const { record, bytes } = await loadModel(id);
+    self.postMessage({ type: "exported", bytes, fileName: exportName(record.architecture, record.classes) }, [bytes.buffer]);
   },
   async deleteSaved({ id }) {
     await deleteModel(id);

@@ -116,6 +116,19 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       await waitForText(page, "#weights-status", /Opened the model file page-export\.safetensors/);
       assert.deepEqual(await predict(page, probe), before);
 
+      // The runs table: the run with its strategy and settings, marked best of its classes; its
+      // row downloads the saved model, which predicts the same.
+      const row = await text(page, "#saved-models tbody tr");
+      assert.match(row, /Head only · Adam lr 0\.001 · batch \d+/);
+      assert.match(row, /★/);
+      const [saved] = await Promise.all([page.waitForEvent("download"), page.click("#saved-models tbody tr button:has-text('Download')")]);
+      assert.match(saved.suggestedFilename(), /^EfficientNetLite0-cool-warm-.*\.safetensors$/);
+      const savedPath = join(results, "saved-run.safetensors");
+      await saved.saveAs(savedPath);
+      await page.setInputFiles("#model-picker", savedPath);
+      await waitForText(page, "#weights-status", /Opened the model file saved-run\.safetensors/);
+      assert.deepEqual(await predict(page, probe), before);
+
       // Bad model files: each gets its message and the page keeps working.
       const bad = {
         "truncated.safetensors": [exported.subarray(0, exported.length >> 1), /truncated or corrupt/],
