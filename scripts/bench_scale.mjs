@@ -1,83 +1,135 @@
 // Usage: node scripts/bench_scale.mjs ORIGIN FOLDER WEIGHTS [EPOCHS] [--check]
 // Drives the real page like a user on a large photo folder (scripts/make_photo_folder.py): picks
 // FOLDER, trains the head on the wasm CPU path from WEIGHTS (a path under ORIGIN) for EPOCHS
-// (default 10) to the end, and prints one line: images, time to each phase, extraction images/s,
-// the engine worker's wasm memory (peak, at the end of each epoch), a helper's, the page's JS
-// heap, the validation accuracy.
-// --check (CI, EPOCHS ≥ 3): exits 1 unless the run finished, the engine's memory did not grow from
-// the second epoch to the last (the first autosave, after epoch 1, allocates the exported file
-// once), and its peak stayed below what keeping the decoded images would take alone.
+// (default 10) to the end, and prints one line: images, time to each phase, images/s, the engine
+// worker's wasm memory (peak, at the end of each epoch), a helper's, the JS heap of the page, of
+// the engine's worker and of the helper workers (peak of each), and what the engine's worker keeps
+// after each epoch (JS heap and ArrayBuffers after a garbage collection), the validation accuracy.
+// --check (CI, EPOCHS ≥ 3): exits 1 unless the run finished, the engine's wasm memory did not grow
+// from the second epoch to the last (the first autosave, after epoch 1, allocates the exported
+// file once), the engine worker's live JS heap grew by less than the run's reports can take (the
+// worker keeps them for the saved model), and the engine's peak stayed below what keeping the
+// decoded images would take alone.
 import { launchChromium } from "./chromium.mjs";
+import { watchWorkerHeaps } from "./worker_heaps.mjs";
 
 const args = process.argv.slice(2);
 const check = args.includes("--check");
-const [origin, folder, weights, epochsArg] = args.filter((arg) => arg !== "--check");
+const [origin, folder, weights, epochsArg] = args.filter((arg) => !arg.startsWith("--"));
 const epochs = Number(epochsArg || 10);
 /** What the engine kept per image before images stayed files: RGB at Resize(256) of a 4:3 photo. */
 const DECODED_IMAGE_BYTES = 341 * 256 * 3;
 const MB = 1048576;
+/** An upper bound of one epoch's report in the worker's JS heap: confusion matrix, misclassified names, losses. */
+const reportBytesPerEpoch = (classes, images) => 16 * classes * classes + 200 * images + 64 * 1024;
+/** The worker a heap belongs to, from its script. */
+const workerKind = (url) => (/\/worker\.js$/.test(url) ? "engine" : /\/extractor\.js$/.test(url) ? "helper" : "other");
+
+/**
+ * Runs in the engine's worker: notes, in wall-clock milliseconds, when it reports extraction
+ * progress and when it ends each epoch. The page's own record waits on the page's thread, which a
+ * large epoch report keeps busy for seconds.
+ */
+function noteProgressTimes() {
+  const post = self.postMessage.bind(self);
+  self.progressTimes = { lastExtraction: null, epochEnds: [] };
+  self.postMessage = (message, transfer) => {
+    const now = performance.timeOrigin + performance.now();
+    if (message?.type === "progress" && message.progress.phase === "extracting") self.progressTimes.lastExtraction = now;
+    if (message?.type === "progress" && message.progress.epoch_report) self.progressTimes.epochEnds.push(now);
+    return post(message, transfer);
+  };
+}
 
 const browser = await launchChromium(["--enable-precise-memory-info"]);
+const workerHeaps = await watchWorkerHeaps(browser);
 let failures = [];
 try {
   const page = await browser.newPage();
   page.on("pageerror", (err) => failures.push(`page error: ${err.message}`));
   const text = (id) => page.evaluate((id) => document.getElementById(id).textContent, id);
   const data = () => page.evaluate(() => ({ ...document.getElementById("progress-text").dataset }));
-  const heap = () => page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0);
-  const pageTime = () => page.evaluate(() => performance.now());
+  const pageHeap = () => page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0);
   await page.goto(`${origin}/index.html?${new URLSearchParams({ seed: "0", backend: "cpu", weights })}`);
   await page.waitForFunction(() => / weights loaded/.test(document.getElementById("weights-status").textContent), null, { timeout: 300000 });
   await page.fill("#settings [name=epochs]", String(epochs));
+  const engineWorker = page.workers().find((worker) => workerKind(worker.url()) === "engine");
+  await engineWorker.evaluate(noteProgressTimes);
 
   const start = Date.now();
   await page.setInputFiles("#folder-picker", folder);
   const picked = Date.now();
   await page.waitForFunction(() => /images in \d+ classes ready/.test(document.getElementById("images-status").textContent), null, { timeout: 1800000 });
   const ready = Date.now();
-  const images = Number((await text("images-status")).match(/(\d+) images/)[1]);
-  let peakHeap = await heap();
+  const [, images, classes] = (await text("images-status")).match(/(\d+) images in (\d+) classes/).map(Number);
 
-  // Times in the page's clock from here on: the page records when each epoch ended.
-  const trainStart = await pageTime();
+  // The workers are watched on their own, every 250 ms: the page's thread may be busy. After each
+  // epoch, what the engine's worker keeps (JS heap and ArrayBuffers after a garbage collection).
+  const peakHeap = { page: await pageHeap(), engine: 0, helper: 0 };
+  const liveByEpoch = [];
+  let training = true;
+  const watchWorkers = (async () => {
+    while (training) {
+      for (const { url, used } of await workerHeaps.sample()) peakHeap[workerKind(url)] = Math.max(peakHeap[workerKind(url)] ?? 0, used);
+      const { epochEnds } = await engineWorker.evaluate(() => self.progressTimes);
+      if (epochEnds.length > liveByEpoch.length) {
+        liveByEpoch[epochEnds.length - 1] = (await workerHeaps.sample({ collect: true, only: (url) => workerKind(url) === "engine" }))[0];
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+  const trainStart = Date.now();
   await page.click("#start");
-  let extractEnd = null;
   for (;;) {
     const status = await text("progress-text");
-    if (!extractEnd && /Epoch/.test(status)) extractEnd = await pageTime();
-    peakHeap = Math.max(peakHeap, await heap());
+    peakHeap.page = Math.max(peakHeap.page, await pageHeap());
     if (/Training finished|error|could not/i.test(status)) break;
     await page.waitForTimeout(500);
   }
+  training = false;
+  await watchWorkers;
   const end = Date.now();
   const final = await data();
+  const times = await engineWorker.evaluate(() => self.progressTimes);
   const accuracy = Number(await page.getAttribute("#accuracy-text", "data-val-accuracy"));
   const epochMemory = (final.epochWasmMemory || "").split(",").filter(Boolean).map(Number);
   const [second, last] = [epochMemory[1], epochMemory.at(-1)];
   const seconds = (from, to) => ((to - from) / 1000).toFixed(1);
-  const epochEnds = (final.epochEnds || "").split(",").filter(Boolean).map(Number);
-  // Extraction ends with the first training step: the first epoch is timed from the last
-  // extraction report the poll saw, at most half a second late.
-  const epochSeconds = epochEnds.map((t, i) => seconds(i ? epochEnds[i - 1] : extractEnd, t));
+  // Features are extracted first: the first epoch starts after the last extraction report.
+  const firstEpochStart = times.lastExtraction;
+  const epochSeconds = times.epochEnds.map((t, i) => seconds(i ? times.epochEnds[i - 1] : firstEpochStart, t));
+  const mb = (bytes) => (bytes / MB).toFixed(0);
+  const byEpoch = (figure) => Array.from({ length: epochs }, (_, i) => (liveByEpoch[i] ? figure(liveByEpoch[i]) : "-")).join(",");
   console.log([
-    `scale images=${images} epochs=${epochs}`,
+    `scale images=${images} classes=${classes} epochs=${epochs}`,
     `seconds_to_pick=${seconds(start, picked)} seconds_to_images_ready=${seconds(picked, ready)}`,
-    `extraction_s=${seconds(trainStart, extractEnd)} extract_images_per_s=${(images / ((extractEnd - trainStart) / 1000)).toFixed(2)}`,
+    `extraction_s=${seconds(trainStart, firstEpochStart)} extract_images_per_s=${(images / ((firstEpochStart - trainStart) / 1000)).toFixed(2)}`,
     `epoch_s=${epochSeconds.join(",")} seconds_total=${seconds(start, end)}`,
-    `engine_wasm_mb_peak=${(final.peakWasmMemory / MB).toFixed(0)} engine_wasm_mb_by_epoch=${epochMemory.map((m) => (m / MB).toFixed(0)).join(",")}`,
-    `helper_wasm_mb=${(final.helperMemory / MB).toFixed(0)} workers=${final.extractionWorkers}`,
-    `page_js_heap_mb_peak=${(peakHeap / MB).toFixed(0)} val_accuracy=${accuracy.toFixed(4)}`,
-    `keeping_decoded_images_would_take_mb=${((images * DECODED_IMAGE_BYTES) / MB).toFixed(0)}`,
+    `engine_wasm_mb_peak=${mb(final.peakWasmMemory)} engine_wasm_mb_by_epoch=${epochMemory.map(mb).join(",")}`,
+    `helper_wasm_mb=${mb(final.helperMemory)} workers=${final.extractionWorkers}`,
+    `page_js_heap_mb_peak=${mb(peakHeap.page)} engine_worker_js_heap_mb_peak=${mb(peakHeap.engine)} helper_js_heap_mb_peak=${mb(peakHeap.helper)}`,
+    `engine_worker_live_js_heap_mb_by_epoch=${byEpoch((live) => (live.used / MB).toFixed(1))}`,
+    `engine_worker_live_buffers_mb_by_epoch=${byEpoch((live) => (live.buffers / MB).toFixed(1))}`,
+    `val_accuracy=${accuracy.toFixed(4)} keeping_decoded_images_would_take_mb=${mb(images * DECODED_IMAGE_BYTES)}`,
   ].join(" "));
   if (check) {
     if (!/Training finished/.test(await text("progress-text"))) failures.push(`the run did not finish: ${await text("progress-text")}`);
-    if (epochEnds.length !== epochs) failures.push(`${epochEnds.length} epoch reports, not ${epochs}`);
+    if (times.epochEnds.length !== epochs) failures.push(`${times.epochEnds.length} epoch reports, not ${epochs}`);
     if (!(last > 0) || last !== second) failures.push(`the engine's wasm memory changed from ${second} bytes after epoch 2 to ${last} after epoch ${epochs}`);
+    // From the first epoch after the first that was measured (two epochs may end between polls).
+    const from = liveByEpoch.findIndex((live, i) => i >= 1 && live);
+    const heapGrowth = liveByEpoch[epochs - 1]?.used - liveByEpoch[from]?.used;
+    const reportGrowth = (epochs - 1 - from) * reportBytesPerEpoch(classes, images);
+    if (!(from >= 1 && from < epochs - 1)) failures.push("the engine worker's heap was not measured after two epochs from the second on");
+    else if (!(heapGrowth <= reportGrowth)) {
+      failures.push(`the engine worker's live JS heap grew by ${heapGrowth} bytes from epoch ${from + 1} to ${epochs}, more than the ${reportGrowth} bytes its reports can take`);
+    }
     if (!(final.peakWasmMemory < images * DECODED_IMAGE_BYTES)) {
       failures.push(`the engine's wasm memory peaked at ${final.peakWasmMemory} bytes: not below the ${images * DECODED_IMAGE_BYTES} bytes the decoded images alone would take`);
     }
   }
 } finally {
+  await workerHeaps.close().catch(() => {});
   await browser.close();
 }
 if (failures.length) {

@@ -69,8 +69,8 @@ export function showReport({ plan, losses, epochs }, filesByName) {
 
 /**
  * Keeps the run's figures on the progress line's data attributes, for the benchmarks: the engine
- * worker's wasm `memory` now and at its largest, and for each epoch so far its memory at the end
- * and when it ended (milliseconds since the page loaded), comma-separated.
+ * worker's wasm `memory` now and at its largest, and for each epoch so far its memory at the end,
+ * comma-separated.
  */
 export function recordFigures(progress, memory) {
   const data = $("progress-text").dataset;
@@ -78,7 +78,5 @@ export function recordFigures(progress, memory) {
   data.peakWasmMemory = Math.max(memory, Number(data.peakWasmMemory || 0));
   const epoch = progress.epoch_report?.epoch;
   if (!epoch) return;
-  const append = (list, value) => (epoch > 1 && list ? `${list},${value}` : `${value}`);
-  data.epochWasmMemory = append(data.epochWasmMemory, memory);
-  data.epochEnds = append(data.epochEnds, Math.round(performance.now()));
+  data.epochWasmMemory = epoch > 1 && data.epochWasmMemory ? `${data.epochWasmMemory},${memory}` : `${memory}`;
 }
