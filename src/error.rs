@@ -43,8 +43,8 @@ pub enum Error {
     NewerExportFormat { found: u32, supported: u32 },
 
     #[error(
-        "this model file is a {name}, which this version cannot run: it runs ResNet18, MobileNetV2 and \
-         EfficientNet-Lite0 exports"
+        "this model file is a {name}, which this version cannot run: it runs ResNet18, ResNet34, ResNet50, \
+         MobileNetV2 and EfficientNet-Lite0 exports"
     )]
     UnsupportedArchitecture { name: String },
 

@@ -1,5 +1,6 @@
 //! In a real browser (`wasm-pack test --headless --chrome`): WebGPU initialises, weights load from
-//! bytes, WebGPU features agree with the CPU for every backbone, a head trains on WebGPU as in
+//! bytes, WebGPU features agree with the CPU for every backbone (ResNet34 shares ResNet18's
+//! blocks), a head trains on WebGPU as in
 //! PyTorch, a model on WebGPU exports (asynchronous read-backs only) and loads back on the CPU with
 //! the same logits, and the CPU fallback works. Every read-back is asynchronous. Inputs are small (64×64)
 //! because SwiftShader is slow. Needs the offline weights in weights/ (`./build.sh test` fetches
@@ -103,6 +104,14 @@ async fn efficientnet_features_on_webgpu_match_the_cpu() {
 #[wasm_bindgen_test]
 async fn mobilenet_v2_features_on_webgpu_match_the_cpu() {
     compare_features("MobileNetV2", MOBILENET_V2, 1280).await;
+}
+
+/// ResNet50's bottleneck blocks (seeded weights under torchvision's keys).
+#[wasm_bindgen_test]
+async fn resnet50_features_on_webgpu_match_the_cpu() {
+    let keys = common::keys_from_json(include_bytes!("fixtures/resnet50_keys.json"));
+    let weights = common::seeded_state_dict(keys, |key, shape| Some((key.to_string(), shape)));
+    compare_features("ResNet50", &weights, 2048).await;
 }
 
 /// Export reads every parameter back from WebGPU asynchronously (a synchronous read would trap);

@@ -5,6 +5,7 @@
 mod common;
 
 use browser_finetune::data::{Preprocess, decode_image};
+use browser_finetune::model::{Architecture, ImageClassifier};
 use browser_finetune::weights::load_pretrained;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
@@ -45,24 +46,52 @@ fn transforms_match_torchvision_within_one_level() {
     println!("worst transform mean abs diff: {:.6} ({})", worst.0, worst.1);
 }
 
-#[test]
-fn seeded_resnet18_logits_match_torchvision() {
+/// Checks a model's logits on the fixture photos against torchvision's, `expected`: as trained and
+/// exported, and with the BatchNorms folded as feature extraction runs it. The difference may be
+/// `tolerance` times the largest logit (at least 1): float32 sums over deeper networks round more.
+fn assert_logits_match(model: &ImageClassifier, expected: &(Vec<usize>, Vec<f32>), label: &str, tolerance: f32) {
     let device = Device::flex();
-    let model = load_pretrained(&seeded_resnet18(), &device).unwrap().classifier().unwrap();
     let (images, reference) = reference_inputs();
     let mut batch = Vec::new();
     for name in &images {
         batch.extend_from_slice(&reference[name].1);
     }
     let input = Tensor::<4>::from_data(TensorData::new(batch, [images.len(), 3, 224, 224]), &device);
-    let expected = &safetensors_f32(&read_fixture("seeded_logits.safetensors"))["logits"];
     assert_eq!(expected.0, [images.len(), 1000]);
-    // As trained and exported, and with the BatchNorms folded as feature extraction runs it.
+    let scale = expected.1.iter().fold(1.0f32, |m, v| m.max(v.abs()));
     let folded = model.fc.forward(model.backbone.folded().forward(input.clone()));
     for (variant, logits) in [("as loaded", model.forward(input)), ("BatchNorm folded", folded)] {
         let diff = max_abs_diff(&logits.into_data().try_into_vec::<f32>().unwrap(), &expected.1);
-        println!("seeded resnet18 ({variant}) logits max abs diff over {} images: {diff:.3e}", images.len());
-        assert!(diff <= 1e-4, "{variant}: logits differ by {diff}");
+        println!(
+            "seeded {label} ({variant}) logits max abs diff over {} images: {diff:.3e} (largest logit {scale:.1}, relative {:.2e})",
+            images.len(),
+            diff / scale
+        );
+        assert!(diff <= tolerance * scale, "{label} {variant}: logits differ by {diff}");
+    }
+}
+
+#[test]
+fn seeded_resnet18_logits_match_torchvision() {
+    let model = load_pretrained(&seeded_resnet18(), &Device::flex()).unwrap().classifier().unwrap();
+    assert_logits_match(
+        &model,
+        &safetensors_f32(&read_fixture("seeded_logits.safetensors"))["logits"],
+        "resnet18",
+        1e-4,
+    );
+}
+
+/// ResNet34 and ResNet50 from torchvision's state_dict keys (strictly: every key, every shape),
+/// with seeded weights (logits up to 175 and 273), against torchvision.
+#[test]
+fn seeded_resnet34_and_resnet50_logits_match_torchvision() {
+    let expected = safetensors_f32(&read_fixture("seeded_family_logits.safetensors"));
+    for (model, architecture) in [("resnet34", Architecture::ResNet34), ("resnet50", Architecture::ResNet50)] {
+        let bytes = seeded_state_dict(torchvision_keys(model), |key, shape| Some((key.to_string(), shape)));
+        let pretrained = load_pretrained(&bytes, &Device::flex()).unwrap();
+        assert_eq!(pretrained.architecture(), architecture);
+        assert_logits_match(&pretrained.classifier().unwrap(), &expected[model], model, 2e-6);
     }
 }
 

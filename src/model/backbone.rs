@@ -1,51 +1,76 @@
-//! The backbone is a choice: torchvision's ResNet18, torchvision's MobileNetV2 or EfficientNet-Lite0.
+//! The backbone is a choice: torchvision's ResNet18, ResNet34, ResNet50 or MobileNetV2, or
+//! EfficientNet-Lite0.
 //! Everything after the pooled features (heads, strategies, training, the page) is the same for all.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    EFFICIENTNET_LITE0, FEATURES, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, ParamSource, ResNet18,
-};
+use super::resnet::{BasicBlock, Bottleneck, RESNET18, RESNET34, RESNET50, ResNet};
+use super::{EFFICIENTNET_LITE0, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, ParamSource};
 use crate::data::Preprocess;
 
 /// Serialised as its variant's name (`"ResNet18"`), the name a model export's card carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Architecture {
     ResNet18,
+    ResNet34,
+    ResNet50,
     MobileNetV2,
     EfficientNetLite0,
 }
 
 impl Architecture {
+    /// Every architecture this version runs.
+    pub const ALL: [Architecture; 5] = [
+        Architecture::ResNet18,
+        Architecture::ResNet34,
+        Architecture::ResNet50,
+        Architecture::MobileNetV2,
+        Architecture::EfficientNetLite0,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Architecture::ResNet18 => "torchvision ResNet18",
+            Architecture::ResNet34 => "torchvision ResNet34",
+            Architecture::ResNet50 => "torchvision ResNet50",
             Architecture::MobileNetV2 => "torchvision MobileNetV2",
             Architecture::EfficientNetLite0 => "EfficientNet-Lite0",
         }
     }
 
-    /// Recognises the architecture of a state_dict from its stem's key; ResNet18 when neither
-    /// EfficientNet's nor MobileNetV2's is there, so that an unknown file is reported against
+    /// Recognises the architecture of a state_dict from its keys: the stems of EfficientNet and
+    /// MobileNetV2, else a ResNet by its blocks (a third convolution: ResNet50; a third block in
+    /// layer1: ResNet34); ResNet18 otherwise, so that an unknown file is reported against
     /// ResNet18's keys.
     pub fn detect<'a>(keys: impl Iterator<Item = &'a str>) -> Self {
-        let mut detected = Architecture::ResNet18;
+        let (mut stem, mut bottleneck, mut deep) = (None, false, false);
         for key in keys {
             match key {
-                "_conv_stem.weight" => detected = Architecture::EfficientNetLite0,
-                "features.0.0.weight" => detected = Architecture::MobileNetV2,
+                "_conv_stem.weight" => stem = Some(Architecture::EfficientNetLite0),
+                "features.0.0.weight" => stem = Some(Architecture::MobileNetV2),
+                "layer1.0.conv3.weight" => bottleneck = true,
+                "layer1.2.conv1.weight" => deep = true,
                 _ => {}
             }
         }
-        detected
+        stem.unwrap_or(match (bottleneck, deep) {
+            (true, _) => Architecture::ResNet50,
+            (false, true) => Architecture::ResNet34,
+            (false, false) => Architecture::ResNet18,
+        })
     }
 
-    /// The spec of the inverted-residual networks; `None` for ResNet18.
+    /// Whether this is one of the ResNets (their stages are `layer1`–`layer4`).
+    pub fn is_resnet(self) -> bool {
+        matches!(self, Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet50)
+    }
+
+    /// The spec of the inverted-residual networks; `None` for the ResNets.
     pub fn inverted_residual_spec(self) -> Option<&'static InvertedResidualSpec> {
         match self {
-            Architecture::ResNet18 => None,
+            Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet50 => None,
             Architecture::MobileNetV2 => Some(&MOBILENET_V2),
             Architecture::EfficientNetLite0 => Some(&EFFICIENTNET_LITE0),
         }
@@ -54,7 +79,8 @@ impl Architecture {
     /// Width of the pooled features the head takes.
     pub fn features(self) -> usize {
         match self {
-            Architecture::ResNet18 => FEATURES,
+            Architecture::ResNet18 | Architecture::ResNet34 => ResNet::<BasicBlock>::FEATURES,
+            Architecture::ResNet50 => ResNet::<Bottleneck>::FEATURES,
             Architecture::MobileNetV2 => MOBILENET_V2.features,
             Architecture::EfficientNetLite0 => EFFICIENTNET_LITE0.features,
         }
@@ -64,18 +90,20 @@ impl Architecture {
     /// `classifier = Sequential(Dropout, Linear)`).
     pub fn head_key(self) -> &'static str {
         match self {
-            Architecture::ResNet18 => "fc",
+            Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet50 => "fc",
             Architecture::MobileNetV2 => "classifier.1",
             Architecture::EfficientNetLite0 => "_fc",
         }
     }
 
     /// The evaluation transforms the weights were trained with: torchvision's ImageNet recipe for
-    /// ResNet18 and MobileNetV2; `(x − 127) / 128` on the same 224/256 centre crop for EfficientNet-Lite0 (the
+    /// the ResNets and MobileNetV2; `(x − 127) / 128` on the same 224/256 centre crop for EfficientNet-Lite0 (the
     /// TensorFlow original's crop fraction, with bilinear instead of bicubic resizing).
     pub fn preprocess(self) -> Preprocess {
         match self {
-            Architecture::ResNet18 | Architecture::MobileNetV2 => Preprocess::imagenet(),
+            Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet50 | Architecture::MobileNetV2 => {
+                Preprocess::imagenet()
+            }
             Architecture::EfficientNetLite0 => {
                 Preprocess { resize_shorter: 256, crop: 224, mean: [127.0 / 255.0; 3], std: [128.0 / 255.0; 3] }
             }
@@ -84,7 +112,9 @@ impl Architecture {
 
     pub fn build(self, source: &mut impl ParamSource) -> Backbone {
         match self {
-            Architecture::ResNet18 => Backbone::ResNet18(ResNet18::build(source)),
+            Architecture::ResNet18 => Backbone::ResNet18(ResNet::build(&RESNET18, source)),
+            Architecture::ResNet34 => Backbone::ResNet34(ResNet::build(&RESNET34, source)),
+            Architecture::ResNet50 => Backbone::ResNet50(ResNet::build(&RESNET50, source)),
             Architecture::MobileNetV2 => Backbone::MobileNetV2(MOBILENET_V2.build(source)),
             Architecture::EfficientNetLite0 => Backbone::EfficientNetLite0(EFFICIENTNET_LITE0.build(source)),
         }
@@ -97,7 +127,9 @@ impl Architecture {
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
-    ResNet18(ResNet18),
+    ResNet18(ResNet<BasicBlock>),
+    ResNet34(ResNet<BasicBlock>),
+    ResNet50(ResNet<Bottleneck>),
     MobileNetV2(InvertedResidualNet),
     EfficientNetLite0(InvertedResidualNet),
 }
@@ -119,6 +151,8 @@ impl Backbone {
     pub fn architecture(&self) -> Architecture {
         match self {
             Backbone::ResNet18(_) => Architecture::ResNet18,
+            Backbone::ResNet34(_) => Architecture::ResNet34,
+            Backbone::ResNet50(_) => Architecture::ResNet50,
             Backbone::MobileNetV2(_) => Architecture::MobileNetV2,
             Backbone::EfficientNetLite0(_) => Architecture::EfficientNetLite0,
         }
@@ -126,7 +160,8 @@ impl Backbone {
 
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         match self {
-            Backbone::ResNet18(net) => net.forward(images),
+            Backbone::ResNet18(net) | Backbone::ResNet34(net) => net.forward(images),
+            Backbone::ResNet50(net) => net.forward(images),
             Backbone::MobileNetV2(net) | Backbone::EfficientNetLite0(net) => net.forward(images),
         }
     }
@@ -136,6 +171,8 @@ impl Backbone {
     pub fn folded(&self) -> Self {
         match self {
             Backbone::ResNet18(net) => Backbone::ResNet18(net.folded()),
+            Backbone::ResNet34(net) => Backbone::ResNet34(net.folded()),
+            Backbone::ResNet50(net) => Backbone::ResNet50(net.folded()),
             Backbone::MobileNetV2(net) => Backbone::MobileNetV2(net.folded()),
             Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(net.folded()),
         }
@@ -145,9 +182,10 @@ impl Backbone {
     /// [`Backbone::freeze_early_stages`] counts them: for learning rates that fall with depth.
     pub fn stage_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
         match self {
-            Backbone::ResNet18(net) => {
-                [&net.layer4, &net.layer3, &net.layer2, &net.layer1].into_iter().take(stages).map(param_ids).collect()
+            Backbone::ResNet18(net) | Backbone::ResNet34(net) => {
+                net.stages().into_iter().rev().take(stages).map(param_ids).collect()
             }
+            Backbone::ResNet50(net) => net.stages().into_iter().rev().take(stages).map(param_ids).collect(),
             Backbone::MobileNetV2(net) | Backbone::EfficientNetLite0(net) => {
                 let Some(spec) = self.architecture().inverted_residual_spec() else { return Vec::new() };
                 let starts = spec.stage_starts();
@@ -168,7 +206,7 @@ impl Backbone {
     }
 
     /// Freezes (no gradients, BatchNorm in evaluation mode) all but the last `trained_stages`
-    /// stages: ResNet18's layer1–layer4, the seven block groups of MobileNetV2 and EfficientNet
+    /// stages: the ResNets' layer1–layer4, the seven block groups of MobileNetV2 and EfficientNet
     /// (their final 1×1 convolution trains with the last stage). The stem is always frozen.
     pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
         let freeze_mobile = |net: InvertedResidualNet, spec: &InvertedResidualSpec| {
@@ -177,23 +215,9 @@ impl Backbone {
             net.freeze_before(first_trained, trained_stages == 0)
         };
         match self {
-            Backbone::ResNet18(net) => {
-                let ResNet18 { conv1, bn1, maxpool, layer1, layer2, layer3, layer4, avgpool } = net;
-                let first_trained = 4usize.saturating_sub(trained_stages);
-                let frozen_if_early = |index: usize, stage: Vec<super::BasicBlock>| {
-                    if index < first_trained { stage.freeze() } else { stage }
-                };
-                Backbone::ResNet18(ResNet18 {
-                    conv1: conv1.freeze(),
-                    bn1: bn1.freeze(),
-                    maxpool,
-                    layer1: frozen_if_early(0, layer1),
-                    layer2: frozen_if_early(1, layer2),
-                    layer3: frozen_if_early(2, layer3),
-                    layer4: frozen_if_early(3, layer4),
-                    avgpool,
-                })
-            }
+            Backbone::ResNet18(net) => Backbone::ResNet18(net.freeze_early_stages(trained_stages)),
+            Backbone::ResNet34(net) => Backbone::ResNet34(net.freeze_early_stages(trained_stages)),
+            Backbone::ResNet50(net) => Backbone::ResNet50(net.freeze_early_stages(trained_stages)),
             Backbone::MobileNetV2(net) => Backbone::MobileNetV2(freeze_mobile(net, &MOBILENET_V2)),
             Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(freeze_mobile(net, &EFFICIENTNET_LITE0)),
         }

@@ -1,5 +1,6 @@
-//! The backbones — torchvision's ResNet18 (`[B,3,H,W] → [B,512]`), torchvision's MobileNetV2 and
-//! EfficientNet-Lite0 (`→ [B,1280]`) — and the replaceable classification head.
+//! The backbones — torchvision's ResNet18 and ResNet34 (`[B,3,H,W] → [B,512]`) and ResNet50
+//! (`→ [B,2048]`), torchvision's MobileNetV2 and EfficientNet-Lite0 (`→ [B,1280]`) — and the
+//! replaceable classification head.
 //!
 //! Parameters come from a [`ParamSource`]: fresh initialisation or a weights file. The model code
 //! names every parameter with its torchvision key while it builds, so the architecture and the
@@ -23,4 +24,6 @@ pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config,
 pub use extractor::FeatureExtractor;
 pub use fold::FoldableNorm;
 pub use params::{FreshInit, ParamSource};
-pub use resnet::{BasicBlock, Downsample, FEATURES, MIN_INPUT_SIDE, ResNet18};
+pub use resnet::{
+    BasicBlock, Bottleneck, Downsample, MIN_INPUT_SIDE, RESNET18, RESNET34, RESNET50, ResNet, ResNetSpec, ResidualBlock,
+};

@@ -1,4 +1,6 @@
-//! The ResNet18 backbone: torchvision's `resnet18` without `fc`.
+//! torchvision's ResNets without `fc`: ResNet18 and ResNet34 (basic blocks) and ResNet50
+//! (bottleneck blocks, torchvision's "v1.5" with the stride on the 3×3 convolution), one network
+//! generic over its block, laid out by a [`ResNetSpec`].
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -10,11 +12,24 @@ use super::ParamSource;
 use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
 use crate::kernels::Activation;
 
-/// Width of the pooled feature vector the backbone produces.
-pub const FEATURES: usize = 512;
-
 /// The smallest input side the five stride-2 stages can take (the last feature map is then 1×1).
 pub const MIN_INPUT_SIDE: usize = 32;
+
+/// A residual block of a ResNet stage.
+pub trait ResidualBlock: Module + Sized {
+    /// Output channels per `planes` (torchvision's `expansion`).
+    const EXPANSION: usize;
+
+    /// Builds the block under `key` (`layer2.0`) from `in_ch` channels to `planes × EXPANSION`.
+    fn build(source: &mut impl ParamSource, key: &str, in_ch: usize, planes: usize, stride: usize) -> Self;
+
+    /// # Shapes
+    /// `[B, in, H, W] → [B, planes × EXPANSION, H/stride, W/stride]`
+    fn forward(&self, input: Tensor<4>) -> Tensor<4>;
+
+    /// The same block with every BatchNorm folded into its convolution, for inference.
+    fn folded(&self) -> Self;
+}
 
 /// torchvision's `BasicBlock`: two 3×3 convolutions with a residual connection.
 #[derive(Module, Debug)]
@@ -35,23 +50,6 @@ pub struct Downsample {
     pub bn: FoldableNorm,
 }
 
-/// The ResNet18 feature extractor.
-///
-/// # Shapes
-/// - input: `[batch, 3, height, width]`, height and width ≥ 32, ImageNet-normalised
-/// - output: `[batch, 512]`, the globally average-pooled features
-#[derive(Module, Debug)]
-pub struct ResNet18 {
-    pub conv1: Conv2d,
-    pub bn1: FoldableNorm,
-    pub maxpool: MaxPool2d,
-    pub layer1: Vec<BasicBlock>,
-    pub layer2: Vec<BasicBlock>,
-    pub layer3: Vec<BasicBlock>,
-    pub layer4: Vec<BasicBlock>,
-    pub avgpool: AdaptiveAvgPool2d,
-}
-
 fn conv(in_channels: usize, out_channels: usize, kernel: usize, stride: usize) -> Conv2dConfig {
     let pad = kernel / 2;
     Conv2dConfig::new([in_channels, out_channels], [kernel, kernel])
@@ -65,57 +63,155 @@ fn norm(channels: usize) -> BatchNormConfig {
     BatchNormConfig::new(channels).with_epsilon(1e-5).with_momentum(0.1)
 }
 
-impl BasicBlock {
-    fn build(source: &mut impl ParamSource, key: &str, in_ch: usize, out_ch: usize, stride: usize) -> Self {
-        let downsample = (stride != 1 || in_ch != out_ch).then(|| Downsample {
+/// torchvision's `Bottleneck`: 1×1 down to `planes`, 3×3 (with the stride), 1×1 up to
+/// `4 × planes`, with a residual connection.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    pub conv1: Conv2d,
+    pub bn1: FoldableNorm,
+    pub conv2: Conv2d,
+    pub bn2: FoldableNorm,
+    pub conv3: Conv2d,
+    pub bn3: FoldableNorm,
+    pub downsample: Option<Downsample>,
+}
+
+/// A convolution and its BatchNorm under `key.conv{n}` / `key.bn{n}`.
+fn conv_bn(source: &mut impl ParamSource, key: &str, n: usize, config: Conv2dConfig) -> (Conv2d, FoldableNorm) {
+    let channels = config.channels[1];
+    let conv = source.conv2d(&format!("{key}.conv{n}"), &config);
+    (conv, FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.bn{n}"), &norm(channels))))
+}
+
+impl Downsample {
+    /// The projection of the identity where a block changes width or stride; `None` elsewhere.
+    fn build(source: &mut impl ParamSource, key: &str, in_ch: usize, out_ch: usize, stride: usize) -> Option<Self> {
+        (stride != 1 || in_ch != out_ch).then(|| Downsample {
             conv: source.conv2d(&format!("{key}.downsample.0"), &conv(in_ch, out_ch, 1, stride)),
             bn: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.downsample.1"), &norm(out_ch))),
-        });
-        Self {
-            conv1: source.conv2d(&format!("{key}.conv1"), &conv(in_ch, out_ch, 3, stride)),
-            bn1: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.bn1"), &norm(out_ch))),
-            conv2: source.conv2d(&format!("{key}.conv2"), &conv(out_ch, out_ch, 3, 1)),
-            bn2: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.bn2"), &norm(out_ch))),
-            downsample,
+        })
+    }
+
+    /// A block's identity branch for `input`.
+    fn identity(down: &Option<Self>, input: &Tensor<4>) -> Tensor<4> {
+        match down {
+            Some(down) => conv_norm_act(&down.conv, &down.bn, input.clone(), None, Activation::Identity),
+            None => input.clone(),
         }
     }
 
-    /// # Shapes
-    /// `[B, in, H, W] → [B, out, H/stride, W/stride]`
-    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let identity = match &self.downsample {
-            Some(down) => conv_norm_act(&down.conv, &down.bn, input.clone(), None, Activation::Identity),
-            None => input.clone(),
-        };
+    fn folded(down: &Option<Self>) -> Option<Self> {
+        down.as_ref().map(|down| {
+            let (conv, bn) = fold_pair(&down.conv, &down.bn);
+            Downsample { conv, bn }
+        })
+    }
+}
+
+impl ResidualBlock for BasicBlock {
+    const EXPANSION: usize = 1;
+
+    fn build(source: &mut impl ParamSource, key: &str, in_ch: usize, planes: usize, stride: usize) -> Self {
+        let downsample = Downsample::build(source, key, in_ch, planes, stride);
+        let (conv1, bn1) = conv_bn(source, key, 1, conv(in_ch, planes, 3, stride));
+        let (conv2, bn2) = conv_bn(source, key, 2, conv(planes, planes, 3, 1));
+        Self { conv1, bn1, conv2, bn2, downsample }
+    }
+
+    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let identity = Downsample::identity(&self.downsample, &input);
         let out = conv_norm_act(&self.conv1, &self.bn1, input, None, Activation::Relu);
         conv_norm_act(&self.conv2, &self.bn2, out, Some(identity), Activation::Relu)
     }
 
-    /// The same block with every BatchNorm folded into its convolution, for inference.
-    pub fn folded(&self) -> Self {
+    fn folded(&self) -> Self {
         let (conv1, bn1) = fold_pair(&self.conv1, &self.bn1);
         let (conv2, bn2) = fold_pair(&self.conv2, &self.bn2);
-        let downsample = self.downsample.as_ref().map(|down| {
-            let (conv, bn) = fold_pair(&down.conv, &down.bn);
-            Downsample { conv, bn }
-        });
-        Self { conv1, bn1, conv2, bn2, downsample }
+        Self { conv1, bn1, conv2, bn2, downsample: Downsample::folded(&self.downsample) }
     }
 }
 
-impl ResNet18 {
-    /// Builds the backbone, taking each parameter from `source` under its torchvision key.
-    pub fn build(source: &mut impl ParamSource) -> Self {
-        let mut stage = |name: &str, in_ch: usize, out_ch: usize, stride: usize| {
-            vec![
-                BasicBlock::build(source, &format!("{name}.0"), in_ch, out_ch, stride),
-                BasicBlock::build(source, &format!("{name}.1"), out_ch, out_ch, 1),
-            ]
+impl ResidualBlock for Bottleneck {
+    const EXPANSION: usize = 4;
+
+    fn build(source: &mut impl ParamSource, key: &str, in_ch: usize, planes: usize, stride: usize) -> Self {
+        let downsample = Downsample::build(source, key, in_ch, planes * 4, stride);
+        let (conv1, bn1) = conv_bn(source, key, 1, conv(in_ch, planes, 1, 1));
+        let (conv2, bn2) = conv_bn(source, key, 2, conv(planes, planes, 3, stride));
+        let (conv3, bn3) = conv_bn(source, key, 3, conv(planes, planes * 4, 1, 1));
+        Self { conv1, bn1, conv2, bn2, conv3, bn3, downsample }
+    }
+
+    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let identity = Downsample::identity(&self.downsample, &input);
+        let out = conv_norm_act(&self.conv1, &self.bn1, input, None, Activation::Relu);
+        let out = conv_norm_act(&self.conv2, &self.bn2, out, None, Activation::Relu);
+        conv_norm_act(&self.conv3, &self.bn3, out, Some(identity), Activation::Relu)
+    }
+
+    fn folded(&self) -> Self {
+        let (conv1, bn1) = fold_pair(&self.conv1, &self.bn1);
+        let (conv2, bn2) = fold_pair(&self.conv2, &self.bn2);
+        let (conv3, bn3) = fold_pair(&self.conv3, &self.bn3);
+        Self { conv1, bn1, conv2, bn2, conv3, bn3, downsample: Downsample::folded(&self.downsample) }
+    }
+}
+
+/// The blocks per stage of a ResNet, as torchvision's `resnet18`, `resnet34`, `resnet50` call
+/// `ResNet(block, layers)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResNetSpec {
+    pub layers: [usize; 4],
+}
+
+pub const RESNET18: ResNetSpec = ResNetSpec { layers: [2, 2, 2, 2] };
+pub const RESNET34: ResNetSpec = ResNetSpec { layers: [3, 4, 6, 3] };
+pub const RESNET50: ResNetSpec = ResNetSpec { layers: [3, 4, 6, 3] };
+
+/// A ResNet feature extractor; `B` is its block.
+///
+/// # Shapes
+/// - input: `[batch, 3, height, width]`, height and width ≥ 32, ImageNet-normalised
+/// - output: `[batch, 512 × B::EXPANSION]`, the globally average-pooled features
+#[derive(Module, Debug)]
+pub struct ResNet<B> {
+    pub conv1: Conv2d,
+    pub bn1: FoldableNorm,
+    pub maxpool: MaxPool2d,
+    pub layer1: Vec<B>,
+    pub layer2: Vec<B>,
+    pub layer3: Vec<B>,
+    pub layer4: Vec<B>,
+    pub avgpool: AdaptiveAvgPool2d,
+}
+
+impl<B: ResidualBlock> ResNet<B> {
+    /// Width of the pooled features.
+    pub const FEATURES: usize = 512 * B::EXPANSION;
+
+    /// Builds the backbone laid out by `spec`, taking each parameter from `source` under its
+    /// torchvision key.
+    pub fn build(spec: &ResNetSpec, source: &mut impl ParamSource) -> Self {
+        let mut in_ch = 64;
+        let mut stage = |index: usize, planes: usize, stride: usize| -> Vec<B> {
+            (0..spec.layers[index])
+                .map(|i| {
+                    let block = B::build(
+                        source,
+                        &format!("layer{}.{i}", index + 1),
+                        in_ch,
+                        planes,
+                        if i == 0 { stride } else { 1 },
+                    );
+                    in_ch = planes * B::EXPANSION;
+                    block
+                })
+                .collect()
         };
-        let layer1 = stage("layer1", 64, 64, 1);
-        let layer2 = stage("layer2", 64, 128, 2);
-        let layer3 = stage("layer3", 128, 256, 2);
-        let layer4 = stage("layer4", 256, 512, 2);
+        let layer1 = stage(0, 64, 1);
+        let layer2 = stage(1, 128, 2);
+        let layer3 = stage(2, 256, 2);
+        let layer4 = stage(3, 512, 2);
         Self {
             conv1: source.conv2d("conv1", &conv(3, 64, 7, 2)),
             bn1: FoldableNorm::BatchNorm(source.batch_norm("bn1", &norm(64))),
@@ -131,12 +227,17 @@ impl ResNet18 {
         }
     }
 
+    /// The stages, first to last.
+    pub fn stages(&self) -> [&Vec<B>; 4] {
+        [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+    }
+
     /// # Shapes
-    /// `[B, 3, H, W] → [B, 512]` (H, W ≥ 32)
+    /// `[B, 3, H, W] → [B, FEATURES]` (H, W ≥ 32)
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = conv_norm_act(&self.conv1, &self.bn1, images, None, Activation::Relu);
         let mut x = self.maxpool.forward(x);
-        for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4) {
+        for block in self.stages().into_iter().flatten() {
             x = block.forward(x);
         }
         self.avgpool.forward(x).flatten(1, 3)
@@ -146,7 +247,7 @@ impl ResNet18 {
     /// with less work, for feature extraction with frozen weights.
     pub fn folded(&self) -> Self {
         let (conv1, bn1) = fold_pair(&self.conv1, &self.bn1);
-        let fold_stage = |stage: &[BasicBlock]| stage.iter().map(BasicBlock::folded).collect();
+        let fold_stage = |stage: &[B]| stage.iter().map(B::folded).collect();
         Self {
             conv1,
             bn1,
@@ -156,6 +257,24 @@ impl ResNet18 {
             layer3: fold_stage(&self.layer3),
             layer4: fold_stage(&self.layer4),
             avgpool: self.avgpool.clone(),
+        }
+    }
+
+    /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all but the last
+    /// `trained_stages` stages.
+    pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
+        let Self { conv1, bn1, maxpool, layer1, layer2, layer3, layer4, avgpool } = self;
+        let first_trained = 4usize.saturating_sub(trained_stages);
+        let frozen_if_early = |index: usize, stage: Vec<B>| if index < first_trained { stage.freeze() } else { stage };
+        Self {
+            conv1: conv1.freeze(),
+            bn1: bn1.freeze(),
+            maxpool,
+            layer1: frozen_if_early(0, layer1),
+            layer2: frozen_if_early(1, layer2),
+            layer3: frozen_if_early(2, layer3),
+            layer4: frozen_if_early(3, layer4),
+            avgpool,
         }
     }
 }
@@ -169,16 +288,29 @@ mod tests {
     #[test]
     fn features_are_512_wide_for_any_input_of_at_least_32() {
         let device = Device::flex();
-        let backbone = ResNet18::build(&mut FreshInit::new(&device));
+        let backbone = ResNet::<BasicBlock>::build(&RESNET18, &mut FreshInit::new(&device));
         for [h, w] in [[32, 32], [45, 64]] {
             let features = backbone.forward(Tensor::zeros([2, 3, h, w], &device));
-            assert_eq!(features.dims(), [2, FEATURES]);
+            assert_eq!(features.dims(), [2, 512]);
         }
+    }
+
+    /// torchvision's parameter counts without `fc` (resnet34: 21,797,672 − 513,000; resnet50:
+    /// 25,557,032 − 2,049,000), plus the BatchNorm running statistics, which Burn counts too.
+    #[test]
+    fn resnet34_and_resnet50_have_torchvision_sizes() {
+        let device = Device::flex();
+        let resnet34 = ResNet::<BasicBlock>::build(&RESNET34, &mut FreshInit::new(&device));
+        assert_eq!(resnet34.num_params(), 21_797_672 - 513_000 + 17_024);
+        let resnet50 = ResNet::<Bottleneck>::build(&RESNET50, &mut FreshInit::new(&device));
+        assert_eq!(resnet50.num_params(), 25_557_032 - 2_049_000 + 53_120);
+        assert_eq!(resnet50.forward(Tensor::zeros([1, 3, 32, 32], &device)).dims(), [1, 2048]);
+        assert!(resnet50.layer1[0].downsample.is_some(), "64 → 256 channels");
     }
 
     #[test]
     fn has_torchvision_block_layout() {
-        let backbone = ResNet18::build(&mut FreshInit::new(&Device::flex()));
+        let backbone = ResNet::<BasicBlock>::build(&RESNET18, &mut FreshInit::new(&Device::flex()));
         let stages = [&backbone.layer1, &backbone.layer2, &backbone.layer3, &backbone.layer4];
         assert!(stages.iter().all(|blocks| blocks.len() == 2));
         assert!(backbone.layer1[0].downsample.is_none());

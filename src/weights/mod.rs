@@ -77,7 +77,7 @@ pub fn read_tensors(bytes: &[u8]) -> Result<TensorMap> {
     }
 }
 
-/// The one public entry point: the bytes of a torchvision ResNet18 or MobileNetV2 or an
+/// The one public entry point: the bytes of a torchvision ResNet18, ResNet34, ResNet50 or MobileNetV2 or an
 /// EfficientNet-Lite0 state_dict → the backbone, with the head stored in the file (1000 ImageNet
 /// classes, or the N classes of a fine-tuned head) when there is one, and the model card of an
 /// export of this tool.

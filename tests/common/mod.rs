@@ -65,13 +65,23 @@ pub fn manifest() -> Manifest {
     serde_json::from_slice(&read_fixture("resnet18_keys.json")).unwrap()
 }
 
-/// torchvision's mobilenet_v2 state_dict keys, in order.
-pub fn mobilenet_v2_keys() -> Vec<KeySpec> {
+/// A torchvision model's state_dict keys, in order, from `<model>_keys.json`.
+pub fn torchvision_keys(model: &str) -> Vec<KeySpec> {
+    keys_from_json(&read_fixture(&format!("{model}_keys.json")))
+}
+
+/// The keys of a `<model>_keys.json` file's bytes (in the browser, where there is no file system).
+pub fn keys_from_json(json: &[u8]) -> Vec<KeySpec> {
     #[derive(serde::Deserialize)]
     struct Keys {
         keys: Vec<KeySpec>,
     }
-    serde_json::from_slice::<Keys>(&read_fixture("mobilenet_v2_keys.json")).unwrap().keys
+    serde_json::from_slice::<Keys>(json).unwrap().keys
+}
+
+/// torchvision's mobilenet_v2 state_dict keys, in order.
+pub fn mobilenet_v2_keys() -> Vec<KeySpec> {
+    torchvision_keys("mobilenet_v2")
 }
 
 fn fnv1a64(text: &str) -> u64 {
