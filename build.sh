@@ -18,7 +18,11 @@
 #                             a folder of COUNT real-sized photos (default 10000) in CLASSES (100),
 #                             made from the photos in SOURCE (default ../shared/datasets/hymenoptera,
 #                             else the test fixtures), through the page head-only to the
-#                             end (wasm CPU): time to each phase, images/s, peak wasm memory, JS heap
+#                             end (wasm CPU): time to each phase, images/s, peak wasm memory, the JS
+#                             heap of the page and its workers; BENCH_EPOCHS=N trains N epochs (10),
+#                             BENCH_STRATEGY=last_stages:1 the last stage + head instead (each
+#                             batch's photos decoded when its step needs them; any value of the
+#                             page's "What to train" menu, stages after a colon)
 #
 # Each command installs what it needs first (wasm target, wasm-bindgen-cli, wasm-pack, Chromium,
 # chromedriver, npm packages) and skips what is already there. Cargo's target directory lives
@@ -184,7 +188,7 @@ cmd_test() {
   ensure_pillow
   node --test tests/e2e/
   step "scale: 1,500 photos in 200 classes through the page, head only (memory stays flat)"
-  scale_run tests/fixtures/images 1500 200 640 3 --check
+  scale_run tests/fixtures/images 1500 200 640 3 head_only --check
   step "PyTorch interoperability (exports into and out of PyTorch; skipped without torch)"
   scripts/test_pytorch_interop.sh
 }
@@ -278,11 +282,11 @@ cmd_bench_accuracy() {
   kill "$bench_server"
 }
 
-# scale_run SOURCE COUNT CLASSES LONG_SIDE EPOCHS [--check]: makes (or reuses) a folder of COUNT
-# photos from the real ones in SOURCE and drives the page through it (scripts/bench_scale.mjs)
-# with the offline MobileNetV2 weights on the wasm CPU path.
+# scale_run SOURCE COUNT CLASSES LONG_SIDE EPOCHS STRATEGY [--check]: makes (or reuses) a folder
+# of COUNT photos from the real ones in SOURCE and drives the page through it with STRATEGY
+# (scripts/bench_scale.mjs) with the offline MobileNetV2 weights on the wasm CPU path.
 scale_run() {
-  local source="$1" count="$2" classes="$3" long_side="$4" epochs="$5" check="${6:-}"
+  local source="$1" count="$2" classes="$3" long_side="$4" epochs="$5" strategy="$6" check="${7:-}"
   local folder
   folder="$HOME/.cache/browser-finetune/photos-$(basename "$source")-$count-$classes-$long_side"
   ensure_pillow
@@ -291,7 +295,7 @@ scale_run() {
   local server=$!
   sleep 1
   local status=0
-  node scripts/bench_scale.mjs http://127.0.0.1:8767 "$folder" "weights/$MOBILENET_FILE" "$epochs" $check || status=$?
+  node scripts/bench_scale.mjs http://127.0.0.1:8767 "$folder" "weights/$MOBILENET_FILE" "$epochs" --strategy="$strategy" $check || status=$?
   kill "$server"
   return "$status"
 }
@@ -303,7 +307,7 @@ cmd_bench_scale() {
   build_app
   local source="${3:-../shared/datasets/hymenoptera}"
   [ -d "$source" ] || source=tests/fixtures/images
-  scale_run "$source" "${1:-10000}" "${2:-100}" 1024 10
+  scale_run "$source" "${1:-10000}" "${2:-100}" 1024 "${BENCH_EPOCHS:-10}" "${BENCH_STRATEGY:-head_only}"
 }
 
 case "${1:-}" in
@@ -312,5 +316,5 @@ case "${1:-}" in
   bench) cmd_bench ;;
   bench-accuracy) shift; cmd_bench_accuracy "$@" ;;
   bench-scale) shift; cmd_bench_scale "$@" ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

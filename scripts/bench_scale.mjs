@@ -1,22 +1,27 @@
-// Usage: node scripts/bench_scale.mjs ORIGIN FOLDER WEIGHTS [EPOCHS] [--check]
+// Usage: node scripts/bench_scale.mjs ORIGIN FOLDER WEIGHTS [EPOCHS] [--strategy=STRATEGY] [--check]
 // Drives the real page like a user on a large photo folder (scripts/make_photo_folder.py): picks
-// FOLDER, trains the head on the wasm CPU path from WEIGHTS (a path under ORIGIN) for EPOCHS
+// FOLDER, trains with STRATEGY on the wasm CPU path from WEIGHTS (a path under ORIGIN) for EPOCHS
 // (default 10) to the end, and prints one line: images, time to each phase, images/s, the engine
 // worker's wasm memory (peak, at the end of each epoch), a helper's, the JS heap of the page, of
 // the engine's worker and of the helper workers (peak of each), and what the engine's worker keeps
 // after each epoch (JS heap and ArrayBuffers after a garbage collection), the validation accuracy.
+// STRATEGY, a value of the page's "What to train" menu: head_only (default: features extracted once
+// per image on helper workers, then the head), last_stages:K (the last K stages + head: each
+// batch's files decoded when its step needs them, on a helper too), full, progressive, …
 // --check (CI, EPOCHS ≥ 3): exits 1 unless the run finished, the engine's wasm memory did not grow
 // from the second epoch to the last (the first autosave, after epoch 1, allocates the exported
 // file once), the engine worker's live JS heap grew by less than the run's reports can take (the
-// worker keeps them for the saved model), and the engine's peak stayed below what keeping the
-// decoded images would take alone.
+// worker keeps them for the saved model), and, when features were extracted once (head only), the
+// engine's peak stayed below what keeping the decoded images would take alone.
 import { launchChromium } from "./chromium.mjs";
 import { watchWorkerHeaps } from "./worker_heaps.mjs";
 
 const args = process.argv.slice(2);
+const option = (name) => args.find((arg) => arg.startsWith(`--${name}=`))?.split("=")[1];
 const check = args.includes("--check");
 const [origin, folder, weights, epochsArg] = args.filter((arg) => !arg.startsWith("--"));
 const epochs = Number(epochsArg || 10);
+const [strategy, stages] = (option("strategy") || "head_only").split(":");
 /** What the engine kept per image before images stayed files: RGB at Resize(256) of a 4:3 photo. */
 const DECODED_IMAGE_BYTES = 341 * 256 * 3;
 const MB = 1048576;
@@ -53,6 +58,8 @@ try {
   await page.goto(`${origin}/index.html?${new URLSearchParams({ seed: "0", backend: "cpu", weights })}`);
   await page.waitForFunction(() => / weights loaded/.test(document.getElementById("weights-status").textContent), null, { timeout: 300000 });
   await page.fill("#settings [name=epochs]", String(epochs));
+  await page.selectOption("#settings [name=strategy]", strategy);
+  if (stages) await page.fill("#settings [name=stages]", stages);
   const engineWorker = page.workers().find((worker) => workerKind(worker.url()) === "engine");
   await engineWorker.evaluate(noteProgressTimes);
 
@@ -95,23 +102,26 @@ try {
   const epochMemory = (final.epochWasmMemory || "").split(",").filter(Boolean).map(Number);
   const [second, last] = [epochMemory[1], epochMemory.at(-1)];
   const seconds = (from, to) => ((to - from) / 1000).toFixed(1);
-  // Features are extracted first: the first epoch starts after the last extraction report.
-  const firstEpochStart = times.lastExtraction;
+  // A run on cached features (head only) extracts them first: its first epoch starts after that.
+  const extracted = times.lastExtraction != null;
+  const firstEpochStart = extracted ? times.lastExtraction : trainStart;
   const epochSeconds = times.epochEnds.map((t, i) => seconds(i ? times.epochEnds[i - 1] : firstEpochStart, t));
   const mb = (bytes) => (bytes / MB).toFixed(0);
   const byEpoch = (figure) => Array.from({ length: epochs }, (_, i) => (liveByEpoch[i] ? figure(liveByEpoch[i]) : "-")).join(",");
   console.log([
-    `scale images=${images} classes=${classes} epochs=${epochs}`,
+    `scale images=${images} classes=${classes} epochs=${epochs} strategy=${strategy}${stages ? `:${stages}` : ""}`,
     `seconds_to_pick=${seconds(start, picked)} seconds_to_images_ready=${seconds(picked, ready)}`,
-    `extraction_s=${seconds(trainStart, firstEpochStart)} extract_images_per_s=${(images / ((firstEpochStart - trainStart) / 1000)).toFixed(2)}`,
+    extracted
+      ? `extraction_s=${seconds(trainStart, firstEpochStart)} extract_images_per_s=${(images / ((firstEpochStart - trainStart) / 1000)).toFixed(2)}`
+      : `images_per_s_in_epochs=${((images * times.epochEnds.length) / ((times.epochEnds.at(-1) - trainStart) / 1000)).toFixed(2)}`,
     `epoch_s=${epochSeconds.join(",")} seconds_total=${seconds(start, end)}`,
     `engine_wasm_mb_peak=${mb(final.peakWasmMemory)} engine_wasm_mb_by_epoch=${epochMemory.map(mb).join(",")}`,
-    `helper_wasm_mb=${mb(final.helperMemory)} workers=${final.extractionWorkers}`,
+    extracted ? `helper_wasm_mb=${mb(final.helperMemory)} workers=${final.extractionWorkers}` : "",
     `page_js_heap_mb_peak=${mb(peakHeap.page)} engine_worker_js_heap_mb_peak=${mb(peakHeap.engine)} helper_js_heap_mb_peak=${mb(peakHeap.helper)}`,
     `engine_worker_live_js_heap_mb_by_epoch=${byEpoch((live) => (live.used / MB).toFixed(1))}`,
     `engine_worker_live_buffers_mb_by_epoch=${byEpoch((live) => (live.buffers / MB).toFixed(1))}`,
     `val_accuracy=${accuracy.toFixed(4)} keeping_decoded_images_would_take_mb=${mb(images * DECODED_IMAGE_BYTES)}`,
-  ].join(" "));
+  ].filter(Boolean).join(" "));
   if (check) {
     if (!/Training finished/.test(await text("progress-text"))) failures.push(`the run did not finish: ${await text("progress-text")}`);
     if (times.epochEnds.length !== epochs) failures.push(`${times.epochEnds.length} epoch reports, not ${epochs}`);
@@ -124,7 +134,7 @@ try {
     else if (!(heapGrowth <= reportGrowth)) {
       failures.push(`the engine worker's live JS heap grew by ${heapGrowth} bytes from epoch ${from + 1} to ${epochs}, more than the ${reportGrowth} bytes its reports can take`);
     }
-    if (!(final.peakWasmMemory < images * DECODED_IMAGE_BYTES)) {
+    if (extracted && !(final.peakWasmMemory < images * DECODED_IMAGE_BYTES)) {
       failures.push(`the engine's wasm memory peaked at ${final.peakWasmMemory} bytes: not below the ${images * DECODED_IMAGE_BYTES} bytes the decoded images alone would take`);
     }
   }
