@@ -93,8 +93,8 @@ def parameter(key: str, shape, kind: str) -> np.ndarray:
     if len(shape) == 4:  # conv weight: Kaiming-uniform range for ReLU
         fan_in = shape[1] * shape[2] * shape[3]
         v = r * np.float32(math.sqrt(6.0 / fan_in))
-    elif key.startswith("fc."):
-        v = r * np.float32(1.0 / math.sqrt(512.0))
+    elif len(shape) == 2 or key.startswith("fc."):  # linear: 1/√fan_in; fc's bias as ResNet18's
+        v = r * np.float32(1.0 / math.sqrt(shape[1] if len(shape) == 2 else 512))
     elif leaf == "weight":
         v = np.float32(1.0) + np.float32(0.2) * r
     elif leaf in ("bias", "running_mean"):

@@ -10,7 +10,8 @@ use crate::weights::Precision;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
-export type Architecture = "ResNet18" | "ResNet34" | "ResNet50" | "MobileNetV2" | "EfficientNetLite0";
+export type Architecture =
+  | "ResNet18" | "ResNet34" | "ResNet50" | "MobileNetV2" | "MobileNetV3Small" | "MobileNetV3Large" | "EfficientNetLite0";
 export interface BackendInfo { kind: "webgpu" | "cpu"; adapter: string; software_adapter: boolean; reason: string }
 export type Strategy =
   | { kind: "head_only" } | { kind: "last_stages"; stages: number } | { kind: "full" }
@@ -105,7 +106,7 @@ impl WebEngine {
         to_js(self.0.backend())
     }
 
-    /// Loads a `.safetensors` or `.pth` ResNet18/34/50, MobileNetV2 or EfficientNet-Lite0 state_dict, or
+    /// Loads a `.safetensors` or `.pth` ResNet18/34/50, MobileNetV2/V3 or EfficientNet-Lite0 state_dict, or
     /// a model exported by [`WebEngine::export_model`] (which then predicts with its class names).
     #[wasm_bindgen(js_name = loadWeights, unchecked_return_type = "LoadedWeights")]
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {

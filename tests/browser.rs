@@ -114,6 +114,14 @@ async fn resnet50_features_on_webgpu_match_the_cpu() {
     compare_features("ResNet50", &weights, 2048).await;
 }
 
+/// MobileNetV3-Large's squeeze-excitation, Hardswish and linear layer after pooling.
+#[wasm_bindgen_test]
+async fn mobilenet_v3_features_on_webgpu_match_the_cpu() {
+    let keys = common::keys_from_json(include_bytes!("fixtures/mobilenet_v3_large_keys.json"));
+    let weights = common::seeded_state_dict(keys, |key, shape| Some((key.to_string(), shape)));
+    compare_features("MobileNetV3-Large", &weights, 1280).await;
+}
+
 /// Export reads every parameter back from WebGPU asynchronously (a synchronous read would trap);
 /// the file gives the same logits on the CPU.
 #[wasm_bindgen_test]

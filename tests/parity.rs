@@ -58,14 +58,15 @@ fn assert_logits_match(model: &ImageClassifier, expected: &(Vec<usize>, Vec<f32>
     }
     let input = Tensor::<4>::from_data(TensorData::new(batch, [images.len(), 3, 224, 224]), &device);
     assert_eq!(expected.0, [images.len(), 1000]);
-    let scale = expected.1.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let largest = expected.1.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let scale = largest.max(1.0);
     let folded = model.fc.forward(model.backbone.folded().forward(input.clone()));
     for (variant, logits) in [("as loaded", model.forward(input)), ("BatchNorm folded", folded)] {
         let diff = max_abs_diff(&logits.into_data().try_into_vec::<f32>().unwrap(), &expected.1);
         println!(
-            "seeded {label} ({variant}) logits max abs diff over {} images: {diff:.3e} (largest logit {scale:.1}, relative {:.2e})",
+            "seeded {label} ({variant}) logits max abs diff over {} images: {diff:.3e} (largest logit {largest:.2}, relative {:.2e})",
             images.len(),
-            diff / scale
+            diff / largest
         );
         assert!(diff <= tolerance * scale, "{label} {variant}: logits differ by {diff}");
     }
@@ -83,7 +84,7 @@ fn seeded_resnet18_logits_match_torchvision() {
 }
 
 /// ResNet34 and ResNet50 from torchvision's state_dict keys (strictly: every key, every shape),
-/// with seeded weights (logits up to 175 and 273), against torchvision.
+/// with seeded weights (logits up to 175 and 136), against torchvision.
 #[test]
 fn seeded_resnet34_and_resnet50_logits_match_torchvision() {
     let expected = safetensors_f32(&read_fixture("seeded_family_logits.safetensors"));
@@ -92,6 +93,21 @@ fn seeded_resnet34_and_resnet50_logits_match_torchvision() {
         let pretrained = load_pretrained(&bytes, &Device::flex()).unwrap();
         assert_eq!(pretrained.architecture(), architecture);
         assert_logits_match(&pretrained.classifier().unwrap(), &expected[model], model, 2e-6);
+    }
+}
+
+/// MobileNetV3-Small and -Large (squeeze-excitation, Hardswish, the linear layer after pooling)
+/// from torchvision's keys with seeded weights, against torchvision.
+#[test]
+fn seeded_mobilenet_v3_logits_match_torchvision() {
+    let expected = safetensors_f32(&read_fixture("seeded_family_logits.safetensors"));
+    for (model, architecture) in
+        [("mobilenet_v3_small", Architecture::MobileNetV3Small), ("mobilenet_v3_large", Architecture::MobileNetV3Large)]
+    {
+        let bytes = seeded_state_dict(torchvision_keys(model), |key, shape| Some((key.to_string(), shape)));
+        let pretrained = load_pretrained(&bytes, &Device::flex()).unwrap();
+        assert_eq!(pretrained.architecture(), architecture);
+        assert_logits_match(&pretrained.classifier().unwrap(), &expected[model], model, 1e-4);
     }
 }
 

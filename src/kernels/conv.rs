@@ -12,6 +12,8 @@ pub enum Activation {
     Identity = 0,
     Relu = 1,
     Relu6 = 2,
+    /// `x · relu6(x + 3) / 6` (MobileNetV3).
+    Hardswish = 3,
 }
 
 /// Sizes of one convolution: groups 1, no dilation, padding per side.
@@ -240,6 +242,7 @@ pub(super) fn activate(values: &mut [f32], activation: Activation) {
         Activation::Identity => {}
         Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
         Activation::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+        Activation::Hardswish => values.iter_mut().for_each(|v| *v *= (*v + 3.0).clamp(0.0, 6.0) / 6.0),
     }
 }
 
@@ -312,6 +315,8 @@ mod tests {
             ([1, 3, 12, 12, 5], [3, 3], [2, 2], [0, 0, 1, 1], Activation::Relu6),
             ([3, 7, 5, 6, 9], [1, 1], [1, 1], [0, 0, 0, 0], Activation::Relu6),
             ([1, 2, 4, 3, 3], [5, 5], [1, 1], [2, 2, 2, 2], Activation::Relu),
+            ([2, 3, 6, 7, 4], [3, 3], [1, 1], [1, 1, 1, 1], Activation::Hardswish),
+            ([1, 4, 9, 9, 5], [1, 1], [1, 1], [0, 0, 0, 0], Activation::Hardswish),
             // Outputs wider than a column block: two blocks and a remainder.
             ([1, 3, 40, 41, 64], [1, 1], [1, 1], [0, 0, 0, 0], Activation::Relu6),
             ([2, 3, 80, 81, 64], [3, 3], [2, 2], [1, 1, 1, 1], Activation::Relu),

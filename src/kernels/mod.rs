@@ -14,7 +14,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::{relu, relu6};
+use burn::tensor::activation::{hard_swish, relu, relu6};
 use burn::tensor::{Tensor, TensorData};
 
 pub use conv::Activation;
@@ -29,7 +29,7 @@ pub trait FusedConvBackend: Backend {
     /// A 3×3 convolution's weights `[out, in, 3, 3]` in Winograd's layout `[16, out, in]`.
     fn winograd_transform(weight: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// `activation(conv(x, weight) + bias)`, with `activation` 0 identity, 1 ReLU, 2 ReLU6.
+    /// `activation(conv(x, weight) + bias)`, with `activation` 0 identity, 1 ReLU, 2 ReLU6, 3 Hardswish.
     #[allow(clippy::too_many_arguments)]
     fn fused_conv2d(
         x: FloatTensor<Self>,
@@ -132,6 +132,7 @@ fn flex_conv(
     let activation = match activation {
         1 => Activation::Relu,
         2 => Activation::Relu6,
+        3 => Activation::Hardswish,
         _ => Activation::Identity,
     };
     // One input channel per filter and a filter per channel: depthwise (groups = channels).
@@ -237,5 +238,6 @@ pub fn add_and_activate(out: Tensor<4>, residual: Option<Tensor<4>>, activation:
         Activation::Identity => out,
         Activation::Relu => relu(out),
         Activation::Relu6 => relu6(out),
+        Activation::Hardswish => hard_swish(out),
     }
 }

@@ -1,5 +1,5 @@
-//! The backbone is a choice: torchvision's ResNet18, ResNet34, ResNet50 or MobileNetV2, or
-//! EfficientNet-Lite0.
+//! The backbone is a choice: torchvision's ResNet18, ResNet34, ResNet50, MobileNetV2,
+//! MobileNetV3-Small or -Large, or EfficientNet-Lite0.
 //! Everything after the pooled features (heads, strategies, training, the page) is the same for all.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
@@ -7,7 +7,10 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::resnet::{BasicBlock, Bottleneck, RESNET18, RESNET34, RESNET50, ResNet};
-use super::{EFFICIENTNET_LITE0, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, ParamSource};
+use super::{
+    EFFICIENTNET_LITE0, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, MOBILENET_V3_LARGE,
+    MOBILENET_V3_SMALL, ParamSource,
+};
 use crate::data::Preprocess;
 
 /// Serialised as its variant's name (`"ResNet18"`), the name a model export's card carries.
@@ -17,16 +20,20 @@ pub enum Architecture {
     ResNet34,
     ResNet50,
     MobileNetV2,
+    MobileNetV3Small,
+    MobileNetV3Large,
     EfficientNetLite0,
 }
 
 impl Architecture {
     /// Every architecture this version runs.
-    pub const ALL: [Architecture; 5] = [
+    pub const ALL: [Architecture; 7] = [
         Architecture::ResNet18,
         Architecture::ResNet34,
         Architecture::ResNet50,
         Architecture::MobileNetV2,
+        Architecture::MobileNetV3Small,
+        Architecture::MobileNetV3Large,
         Architecture::EfficientNetLite0,
     ];
 
@@ -36,24 +43,31 @@ impl Architecture {
             Architecture::ResNet34 => "torchvision ResNet34",
             Architecture::ResNet50 => "torchvision ResNet50",
             Architecture::MobileNetV2 => "torchvision MobileNetV2",
+            Architecture::MobileNetV3Small => "torchvision MobileNetV3-Small",
+            Architecture::MobileNetV3Large => "torchvision MobileNetV3-Large",
             Architecture::EfficientNetLite0 => "EfficientNet-Lite0",
         }
     }
 
     /// Recognises the architecture of a state_dict from its keys: the stems of EfficientNet and
-    /// MobileNetV2, else a ResNet by its blocks (a third convolution: ResNet50; a third block in
-    /// layer1: ResNet34); ResNet18 otherwise, so that an unknown file is reported against
-    /// ResNet18's keys.
+    /// the MobileNets (V3 by its `block` layers, Large by its 16th feature layer), else a ResNet
+    /// by its blocks (a third convolution: ResNet50; a third block in layer1: ResNet34);
+    /// ResNet18 otherwise, so that an unknown file is reported against ResNet18's keys.
     pub fn detect<'a>(keys: impl Iterator<Item = &'a str>) -> Self {
-        let (mut stem, mut bottleneck, mut deep) = (None, false, false);
+        let (mut stem, mut v3, mut large, mut bottleneck, mut deep) = (None, false, false, false, false);
         for key in keys {
             match key {
                 "_conv_stem.weight" => stem = Some(Architecture::EfficientNetLite0),
                 "features.0.0.weight" => stem = Some(Architecture::MobileNetV2),
+                "features.1.block.0.0.weight" => v3 = true,
+                "features.16.0.weight" => large = true,
                 "layer1.0.conv3.weight" => bottleneck = true,
                 "layer1.2.conv1.weight" => deep = true,
                 _ => {}
             }
+        }
+        if stem == Some(Architecture::MobileNetV2) && v3 {
+            stem = Some(if large { Architecture::MobileNetV3Large } else { Architecture::MobileNetV3Small });
         }
         stem.unwrap_or(match (bottleneck, deep) {
             (true, _) => Architecture::ResNet50,
@@ -72,6 +86,8 @@ impl Architecture {
         match self {
             Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet50 => None,
             Architecture::MobileNetV2 => Some(&MOBILENET_V2),
+            Architecture::MobileNetV3Small => Some(&MOBILENET_V3_SMALL),
+            Architecture::MobileNetV3Large => Some(&MOBILENET_V3_LARGE),
             Architecture::EfficientNetLite0 => Some(&EFFICIENTNET_LITE0),
         }
     }
@@ -81,8 +97,12 @@ impl Architecture {
         match self {
             Architecture::ResNet18 | Architecture::ResNet34 => ResNet::<BasicBlock>::FEATURES,
             Architecture::ResNet50 => ResNet::<Bottleneck>::FEATURES,
-            Architecture::MobileNetV2 => MOBILENET_V2.features,
-            Architecture::EfficientNetLite0 => EFFICIENTNET_LITE0.features,
+            Architecture::MobileNetV2
+            | Architecture::MobileNetV3Small
+            | Architecture::MobileNetV3Large
+            | Architecture::EfficientNetLite0 => {
+                self.inverted_residual_spec().map_or(0, InvertedResidualSpec::features)
+            }
         }
     }
 
@@ -92,6 +112,8 @@ impl Architecture {
         match self {
             Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet50 => "fc",
             Architecture::MobileNetV2 => "classifier.1",
+            // classifier = Sequential(Linear, Hardswish, Dropout, Linear): the first stays with the backbone.
+            Architecture::MobileNetV3Small | Architecture::MobileNetV3Large => "classifier.3",
             Architecture::EfficientNetLite0 => "_fc",
         }
     }
@@ -101,9 +123,12 @@ impl Architecture {
     /// TensorFlow original's crop fraction, with bilinear instead of bicubic resizing).
     pub fn preprocess(self) -> Preprocess {
         match self {
-            Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet50 | Architecture::MobileNetV2 => {
-                Preprocess::imagenet()
-            }
+            Architecture::ResNet18
+            | Architecture::ResNet34
+            | Architecture::ResNet50
+            | Architecture::MobileNetV2
+            | Architecture::MobileNetV3Small
+            | Architecture::MobileNetV3Large => Preprocess::imagenet(),
             Architecture::EfficientNetLite0 => {
                 Preprocess { resize_shorter: 256, crop: 224, mean: [127.0 / 255.0; 3], std: [128.0 / 255.0; 3] }
             }
@@ -116,6 +141,8 @@ impl Architecture {
             Architecture::ResNet34 => Backbone::ResNet34(ResNet::build(&RESNET34, source)),
             Architecture::ResNet50 => Backbone::ResNet50(ResNet::build(&RESNET50, source)),
             Architecture::MobileNetV2 => Backbone::MobileNetV2(MOBILENET_V2.build(source)),
+            Architecture::MobileNetV3Small => Backbone::MobileNetV3Small(MOBILENET_V3_SMALL.build(source)),
+            Architecture::MobileNetV3Large => Backbone::MobileNetV3Large(MOBILENET_V3_LARGE.build(source)),
             Architecture::EfficientNetLite0 => Backbone::EfficientNetLite0(EFFICIENTNET_LITE0.build(source)),
         }
     }
@@ -131,6 +158,8 @@ pub enum Backbone {
     ResNet34(ResNet<BasicBlock>),
     ResNet50(ResNet<Bottleneck>),
     MobileNetV2(InvertedResidualNet),
+    MobileNetV3Small(InvertedResidualNet),
+    MobileNetV3Large(InvertedResidualNet),
     EfficientNetLite0(InvertedResidualNet),
 }
 
@@ -154,6 +183,8 @@ impl Backbone {
             Backbone::ResNet34(_) => Architecture::ResNet34,
             Backbone::ResNet50(_) => Architecture::ResNet50,
             Backbone::MobileNetV2(_) => Architecture::MobileNetV2,
+            Backbone::MobileNetV3Small(_) => Architecture::MobileNetV3Small,
+            Backbone::MobileNetV3Large(_) => Architecture::MobileNetV3Large,
             Backbone::EfficientNetLite0(_) => Architecture::EfficientNetLite0,
         }
     }
@@ -162,7 +193,10 @@ impl Backbone {
         match self {
             Backbone::ResNet18(net) | Backbone::ResNet34(net) => net.forward(images),
             Backbone::ResNet50(net) => net.forward(images),
-            Backbone::MobileNetV2(net) | Backbone::EfficientNetLite0(net) => net.forward(images),
+            Backbone::MobileNetV2(net)
+            | Backbone::MobileNetV3Small(net)
+            | Backbone::MobileNetV3Large(net)
+            | Backbone::EfficientNetLite0(net) => net.forward(images),
         }
     }
 
@@ -174,6 +208,8 @@ impl Backbone {
             Backbone::ResNet34(net) => Backbone::ResNet34(net.folded()),
             Backbone::ResNet50(net) => Backbone::ResNet50(net.folded()),
             Backbone::MobileNetV2(net) => Backbone::MobileNetV2(net.folded()),
+            Backbone::MobileNetV3Small(net) => Backbone::MobileNetV3Small(net.folded()),
+            Backbone::MobileNetV3Large(net) => Backbone::MobileNetV3Large(net.folded()),
             Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(net.folded()),
         }
     }
@@ -186,7 +222,10 @@ impl Backbone {
                 net.stages().into_iter().rev().take(stages).map(param_ids).collect()
             }
             Backbone::ResNet50(net) => net.stages().into_iter().rev().take(stages).map(param_ids).collect(),
-            Backbone::MobileNetV2(net) | Backbone::EfficientNetLite0(net) => {
+            Backbone::MobileNetV2(net)
+            | Backbone::MobileNetV3Small(net)
+            | Backbone::MobileNetV3Large(net)
+            | Backbone::EfficientNetLite0(net) => {
                 let Some(spec) = self.architecture().inverted_residual_spec() else { return Vec::new() };
                 let starts = spec.stage_starts();
                 (0..stages.min(starts.len()))
@@ -194,9 +233,10 @@ impl Backbone {
                         let first = starts[starts.len() - 1 - i];
                         let end = if i == 0 { net.blocks.len() } else { starts[starts.len() - i] };
                         let mut group = net.blocks[first..end].iter().flat_map(param_ids).collect::<Vec<_>>();
-                        // The final 1×1 convolution trains with the last stage.
+                        // The final 1×1 convolution (and MobileNetV3's linear layer) trains with the last stage.
                         if i == 0 {
                             group.extend(param_ids(&net.head));
+                            group.extend(net.hidden.iter().flat_map(param_ids));
                         }
                         group
                     })
@@ -219,6 +259,8 @@ impl Backbone {
             Backbone::ResNet34(net) => Backbone::ResNet34(net.freeze_early_stages(trained_stages)),
             Backbone::ResNet50(net) => Backbone::ResNet50(net.freeze_early_stages(trained_stages)),
             Backbone::MobileNetV2(net) => Backbone::MobileNetV2(freeze_mobile(net, &MOBILENET_V2)),
+            Backbone::MobileNetV3Small(net) => Backbone::MobileNetV3Small(freeze_mobile(net, &MOBILENET_V3_SMALL)),
+            Backbone::MobileNetV3Large(net) => Backbone::MobileNetV3Large(freeze_mobile(net, &MOBILENET_V3_LARGE)),
             Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(freeze_mobile(net, &EFFICIENTNET_LITE0)),
         }
     }

