@@ -13,7 +13,11 @@
 #                             validation accuracy, time to first accuracy, images/s, natively and in
 #                             Chromium (BACKENDS, default "webgpu cpu"), beside scikit-learn's
 #                             logistic regression on the same features; for each WEIGHTS file
-#                             (default: every pretrained backbone in weights/)
+#                             (default: every pretrained backbone in weights/); the fitted
+#                             classifiers (logistic regression, linear SVM, C by cross-validation)
+#                             beside scikit-learn's with the same C grid and folds; the page runs
+#                             each strategy in BENCH_STRATEGIES (default: head_only
+#                             logistic_regression linear_svm)
 #   ./build.sh bench-scale [COUNT] [CLASSES] [SOURCE]
 #                             a folder of COUNT real-sized photos (default 10000) in CLASSES (100),
 #                             made from the photos in SOURCE (default ../shared/datasets/hymenoptera,
@@ -268,8 +272,10 @@ cmd_bench_accuracy() {
     step "reference: scikit-learn logistic regression on the same features"
     python3 scripts/bench_accuracy_reference.py "$features"
     for backend in $backends; do
-      step "headless Chromium, $backend ($weights)"
-      node scripts/bench_accuracy_browser.mjs "http://127.0.0.1:8766" "$dataset" "$backend" "$weights"
+      for strategy in ${BENCH_STRATEGIES:-head_only logistic_regression linear_svm}; do
+        step "headless Chromium, $backend, $strategy ($weights)"
+        node scripts/bench_accuracy_browser.mjs "http://127.0.0.1:8766" "$dataset" "$backend" "$weights" "$strategy"
+      done
     done
   done
   if [ ! -f "weights/$RESNET18_FILE" ]; then
@@ -316,5 +322,5 @@ case "${1:-}" in
   bench) cmd_bench ;;
   bench-accuracy) shift; cmd_bench_accuracy "$@" ;;
   bench-scale) shift; cmd_bench_scale "$@" ;;
-  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

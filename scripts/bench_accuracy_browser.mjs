@@ -1,11 +1,12 @@
-// Usage: node scripts/bench_accuracy_browser.mjs ORIGIN DATASET BACKEND [WEIGHTS]
-// Drives the real page like a user: picks the ImageFolder DATASET, trains the head with the
-// default settings on BACKEND (webgpu | cpu | auto) from WEIGHTS (a path under ORIGIN; default:
-// the page's own choice; `random`: ResNet18 with random weights, for timing only), and prints
-// `browser-BACKEND val_accuracy=… seconds_to_first_val=… extract_images_per_s=…`.
+// Usage: node scripts/bench_accuracy_browser.mjs ORIGIN DATASET BACKEND [WEIGHTS] [STRATEGY]
+// Drives the real page like a user: picks the ImageFolder DATASET, trains with the default
+// settings and STRATEGY (a value of the page's "What to train" menu; default head_only) on
+// BACKEND (webgpu | cpu | auto) from WEIGHTS (a path under ORIGIN; default: the page's own choice;
+// `random`: ResNet18 with random weights, for timing only), and prints
+// `browser-BACKEND strategy=… val_accuracy=… seconds_to_first_val=… extract_images_per_s=…`.
 import { launchChromium } from "./chromium.mjs";
 
-const [origin, dataset, backend, weights] = process.argv.slice(2);
+const [origin, dataset, backend, weights, strategy = "head_only"] = process.argv.slice(2);
 const browser = await launchChromium();
 const text = (page, id) => page.evaluate((id) => document.getElementById(id).textContent, id);
 try {
@@ -30,6 +31,7 @@ try {
   await page.waitForFunction(() => /images in \d+ classes ready/.test(document.getElementById("images-status").textContent), null, { timeout: 600000 });
   const imagesReady = Date.now();
   const images = Number((await text(page, "images-status")).match(/(\d+) images/)[1]);
+  await page.selectOption("#settings [name=strategy]", strategy);
   await page.click("#start");
   let extractStart = null;
   let extractEnd = null;
@@ -38,7 +40,7 @@ try {
     const status = await text(page, "progress-text");
     const now = Date.now();
     if (!extractStart && /Extracting/.test(status)) extractStart = now;
-    if (!extractEnd && /Epoch/.test(status)) extractEnd = now;
+    if (!extractEnd && /Epoch|Fitting/.test(status)) extractEnd = now;
     const epoch = await page.getAttribute("#accuracy-text", "data-epoch");
     if (!firstVal && epoch) firstVal = now;
     if (/Training finished|error/i.test(status)) break;
@@ -50,7 +52,8 @@ try {
   const workers = extraction.extractionWorkers
     ? ` workers=${extraction.extractionWorkers} images_here=${extraction.imagesHere} images_on_helpers=${extraction.imagesOnHelpers} extraction_s=${extraction.extractionSeconds} helper_wasm_mb=${(extraction.helperMemory / 1048576).toFixed(0)}`
     : "";
-  console.log(`browser-${backend} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} seconds_to_images_ready=${((imagesReady - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images}${workers} device="${device.replace(/\s+/g, " ")}"`);
+  const fit = (await text(page, "accuracy-text")).match(/C = \S+/)?.[0].replace(" = ", "=").replace(/^/, " ") ?? "";
+  console.log(`browser-${backend} strategy=${strategy}${fit} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} seconds_to_images_ready=${((imagesReady - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images}${workers} device="${device.replace(/\s+/g, " ")}"`);
 } finally {
   await browser.close();
 }

@@ -33,10 +33,7 @@ export function showEpoch(report, classes, filesByName) {
   setText("results-epoch", String(report.epoch));
   $("per-class").tBodies[0].replaceChildren(...classes.map((name, i) =>
     element("tr", {}, [element("td", { textContent: name }), element("td", { textContent: percent(report.per_class_accuracy[i]) })])));
-  const header = element("tr", {}, [element("th"), ...classes.map((name) => element("th", { textContent: name }))]);
-  const rows = report.confusion.counts.map((row, i) =>
-    element("tr", {}, [element("th", { textContent: classes[i] }), ...row.map((n) => element("td", { textContent: String(n) }))]));
-  $("confusion").replaceChildren(header, ...rows);
+  $("confusion").replaceChildren(...confusionRows(report.confusion.counts, classes));
   $("misclassified").replaceChildren(...report.misclassified.map((m) => {
     const file = filesByName.get(m.name);
     const caption = `${classes[m.predicted]} (${percent(m.confidence)}), truly ${classes[m.truth]}`;
@@ -44,6 +41,27 @@ export function showEpoch(report, classes, filesByName) {
   }));
   if (!report.misclassified.length) $("misclassified").append(element("p", { className: "muted", textContent: "None." }));
   return `Validation accuracy ${percent(report.val_accuracy)}, training ${percent(report.train_accuracy)}.`;
+}
+
+/** Up to this many classes the whole confusion matrix is drawn; beyond, its largest confusions. */
+const FULL_CONFUSION_CLASSES = 30;
+const LARGEST_CONFUSIONS = 15;
+
+/** The confusion matrix as table rows: whole for a few classes, else the most frequent mistakes
+ * (a 200-class matrix is 40,000 cells, redrawn every epoch). */
+function confusionRows(counts, classes) {
+  const cell = (tag, text) => element(tag, { textContent: text });
+  if (classes.length <= FULL_CONFUSION_CLASSES) {
+    const header = element("tr", {}, [cell("th", "true ↓ predicted →"), ...classes.map((name) => cell("th", name))]);
+    return [header, ...counts.map((row, i) => element("tr", {}, [cell("th", classes[i]), ...row.map((n) => cell("td", String(n)))]))];
+  }
+  const mistakes = counts.flatMap((row, truth) => row.map((n, predicted) => ({ truth, predicted, n })))
+    .filter(({ truth, predicted, n }) => truth !== predicted && n > 0)
+    .sort((a, b) => b.n - a.n)
+    .slice(0, LARGEST_CONFUSIONS);
+  const header = element("tr", {}, [cell("th", "True class"), cell("th", "Predicted as"), cell("th", "Images")]);
+  const rows = mistakes.map(({ truth, predicted, n }) => element("tr", {}, [cell("td", classes[truth]), cell("td", classes[predicted]), cell("td", String(n))]));
+  return [header, ...(rows.length ? rows : [element("tr", {}, [cell("td", "No confusions.")])])];
 }
 
 /** Which part of the backbone trained in the epoch, when it was not all or none of it. */
