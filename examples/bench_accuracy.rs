@@ -7,7 +7,9 @@
 //! `native-cpu seed=… val_accuracy=… seconds_to_first_val=… images_per_s=…` (images/s from the
 //! folder to cached features: decoding, resizing and the backbone), then the mean; then the fitted
 //! classifiers (logistic regression, linear SVM; `C` by cross-validation) on the same features:
-//! `native-cpu strategy=… val_accuracy=… c=… cv_accuracy=… fit_seconds=…`. With
+//! `native-cpu strategy=… val_accuracy=… c=… cv_accuracy=… fit_seconds=…`. `BENCH_STRATEGY`
+//! (the page's strategy as JSON, e.g. `{"kind":"progressive","every":2}`) trains the seeds' runs
+//! with that strategy instead of the head only. With
 //! FEATURES_OUT it writes seed 0's extracted features and labels (safetensors) for the reference
 //! classifier in scripts/bench_accuracy_reference.py. With `BENCH_EXPORT=DIR` it also exports seed
 //! 0's trained model there, f32 and f16 (`<backbone>.safetensors`, `<backbone>-f16.safetensors`),
@@ -35,6 +37,13 @@ fn images_in(dir: &Path) -> Vec<(String, PathBuf)> {
     }
     found.sort();
     found
+}
+
+/// The strategy of the seeds' runs: `BENCH_STRATEGY`, else the head only.
+fn seed_strategy() -> Strategy {
+    std::env::var("BENCH_STRATEGY").map_or(Strategy::HeadOnly, |json| {
+        serde_json::from_str(&json).unwrap_or_else(|err| panic!("BENCH_STRATEGY {json}: {err}"))
+    })
 }
 
 /// The dataset's images, decoded and resized as the page does.
@@ -68,7 +77,7 @@ fn main() {
     for seed in 0..seeds {
         let start = Instant::now();
         let data = load(dataset, architecture);
-        let settings = RunSettings { seed, ..RunSettings::default() };
+        let settings = RunSettings { seed, strategy: seed_strategy(), ..RunSettings::default() };
         let mut run = TrainingRun::new(pretrained.backbone.clone(), &device, &data, &settings, None).expect("run");
         let (mut extracted, mut extraction_seconds, mut first_val, mut last_val) = (0, 0.0, None, None);
         while !run.is_finished() {
@@ -85,7 +94,8 @@ fn main() {
         let accuracy = last_val.unwrap_or(0.0);
         accuracies.push(accuracy);
         println!(
-            "native-cpu seed={seed} backbone={architecture:?} images={} val_accuracy={accuracy:.4} seconds_to_first_val={:.1} images_per_s={:.2}",
+            "native-cpu seed={seed} backbone={architecture:?} strategy={} images={} val_accuracy={accuracy:.4} seconds_to_first_val={:.1} images_per_s={:.2}",
+            serde_json::to_string(&settings.strategy).unwrap_or_default(),
             data.len(),
             first_val.unwrap_or(0.0),
             extracted as f64 / extraction_seconds
@@ -144,7 +154,9 @@ fn main() {
         }
     }
 
-    if let Some(out) = args.get(2) {
+    // Only runs on cached features have features to write.
+    let extracted = run.split().train.first().is_some_and(|&(i, _)| run.cached_features(i).is_some());
+    if let Some(out) = args.get(2).filter(|_| extracted) {
         let split = run.split();
         let mut tensors: Vec<(String, Vec<u8>, Vec<usize>, Dtype)> = Vec::new();
         for (name, part) in [("train", &split.train), ("val", &split.val)] {
