@@ -83,32 +83,29 @@ fn seeded_resnet18_logits_match_torchvision() {
     );
 }
 
-/// ResNet34 and ResNet50 from torchvision's state_dict keys (strictly: every key, every shape),
-/// with seeded weights (logits up to 175 and 136), against torchvision.
-#[test]
-fn seeded_resnet34_and_resnet50_logits_match_torchvision() {
+/// A torchvision model of `scripts/make_family_fixtures.py`, loaded from its keys (strictly: every
+/// key, every shape) with seeded weights, is recognised as `architecture` and gives torchvision's
+/// logits within `tolerance` (see [`assert_logits_match`]).
+fn assert_family_model_matches(model: &str, architecture: Architecture, tolerance: f32) {
     let expected = safetensors_f32(&read_fixture("seeded_family_logits.safetensors"));
-    for (model, architecture) in [("resnet34", Architecture::ResNet34), ("resnet50", Architecture::ResNet50)] {
-        let bytes = seeded_state_dict(torchvision_keys(model), |key, shape| Some((key.to_string(), shape)));
-        let pretrained = load_pretrained(&bytes, &Device::flex()).unwrap();
-        assert_eq!(pretrained.architecture(), architecture);
-        assert_logits_match(&pretrained.classifier().unwrap(), &expected[model], model, 2e-6);
-    }
+    let bytes = seeded_state_dict(torchvision_keys(model), |key, shape| Some((key.to_string(), shape)));
+    let pretrained = load_pretrained(&bytes, &Device::flex()).unwrap();
+    assert_eq!(pretrained.architecture(), architecture);
+    assert_logits_match(&pretrained.classifier().unwrap(), &expected[model], model, tolerance);
 }
 
-/// MobileNetV3-Small and -Large (squeeze-excitation, Hardswish, the linear layer after pooling)
-/// from torchvision's keys with seeded weights, against torchvision.
+/// ResNet34 and ResNet50 (logits up to 175 and 136).
+#[test]
+fn seeded_resnet34_and_resnet50_logits_match_torchvision() {
+    assert_family_model_matches("resnet34", Architecture::ResNet34, 2e-6);
+    assert_family_model_matches("resnet50", Architecture::ResNet50, 2e-6);
+}
+
+/// MobileNetV3-Small and -Large (squeeze-excitation, Hardswish, the linear layer after pooling).
 #[test]
 fn seeded_mobilenet_v3_logits_match_torchvision() {
-    let expected = safetensors_f32(&read_fixture("seeded_family_logits.safetensors"));
-    for (model, architecture) in
-        [("mobilenet_v3_small", Architecture::MobileNetV3Small), ("mobilenet_v3_large", Architecture::MobileNetV3Large)]
-    {
-        let bytes = seeded_state_dict(torchvision_keys(model), |key, shape| Some((key.to_string(), shape)));
-        let pretrained = load_pretrained(&bytes, &Device::flex()).unwrap();
-        assert_eq!(pretrained.architecture(), architecture);
-        assert_logits_match(&pretrained.classifier().unwrap(), &expected[model], model, 1e-4);
-    }
+    assert_family_model_matches("mobilenet_v3_small", Architecture::MobileNetV3Small, 1e-4);
+    assert_family_model_matches("mobilenet_v3_large", Architecture::MobileNetV3Large, 1e-4);
 }
 
 /// Real files written by `torch.save` and by `safetensors.torch.save_file`, through the same entry
