@@ -8,6 +8,8 @@
 #   ./build.sh bench          backbone feature extraction, images/s at 224×224 (ResNet18, MobileNetV2,
 #                             EfficientNet-Lite0): ours natively and in Chromium (CPU, WebGPU), beside
 #                             PyTorch, onnxruntime and onnxruntime-web
+#   ./build.sh bench-gpu      the same extraction natively on a machine's GPU (Burn's WebGPU kernels
+#                             through Vulkan/Metal/DX12), batch 1, 8 and 64, beside PyTorch on that GPU
 #   ./build.sh bench-accuracy DATASET [BACKENDS] [WEIGHTS...]
 #                             head-only transfer learning on an ImageFolder DATASET (train/, val/):
 #                             validation accuracy, time to first accuracy, images/s, natively and in
@@ -246,6 +248,22 @@ cmd_bench() {
   echo "pkg/browser_finetune_bg.wasm: $(stat -c %s pkg/browser_finetune_bg.wasm) bytes, $(gzip -9 -c pkg/browser_finetune_bg.wasm | wc -c) gzipped"
 }
 
+# The page's GPU kernels measured where a real GPU is (no browser has one on the test machines).
+cmd_bench_gpu() {
+  local results
+  results=$(mktemp)
+  step "native GPU (Burn's WebGPU kernels through the machine's graphics API)"
+  cargo run --release --quiet --features gpu --example bench_forward -- --gpu 1 8 64 | tee -a "$results"
+  if python3 -c "import torch, torchvision, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
+    step "PyTorch on the same GPU"
+    python3 scripts/bench_torch.py --gpu 1 8 64 | tee -a "$results"
+  else
+    step "PyTorch sees no GPU here (or is not installed): no reference figures"
+  fi
+  step "summary (images/s at 224×224; ours ÷ reference, > 1: ours faster)"
+  python3 scripts/bench_summary.py "$results"
+}
+
 cmd_bench_accuracy() {
   local dataset="${1:?usage: ./build.sh bench-accuracy DATASET [BACKENDS] [WEIGHTS...]}" backends="${2:-webgpu cpu}"
   dataset=$(cd "$dataset" && pwd)
@@ -320,7 +338,8 @@ case "${1:-}" in
   serve) shift; cmd_serve "$@" ;;
   test) cmd_test ;;
   bench) cmd_bench ;;
+  bench-gpu) cmd_bench_gpu ;;
   bench-accuracy) shift; cmd_bench_accuracy "$@" ;;
   bench-scale) shift; cmd_bench_scale "$@" ;;
-  *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

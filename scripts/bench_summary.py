@@ -3,7 +3,8 @@
 without model= are ResNet18's): per backbone and batch size, every runtime's images/s and our
 figures divided by each peer reference's (> 1: ours is faster). Ours run in the browser
 (`browser-…`, compared with onnxruntime-web on as many threads, `ort-web-1t`/`ort-web-2t`) or
-natively (`burn-…`, compared with `pytorch` and `onnxruntime`, both on 2 threads).
+natively (`burn-…`, compared with `pytorch` and `onnxruntime`, both on 2 threads), or natively on
+a GPU (`burn-gpu`, compared with `pytorch-gpu` on the same card).
 
 Usage: bench_summary.py RESULTS_FILE
 """
@@ -12,7 +13,12 @@ import sys
 
 LINE = re.compile(r"(\S+) (?:model=(\S+) )?batch=(\d+) images_per_s=([\d.]+)")
 # Which references each kind of our figures is held against: like with like.
-REFERENCES = {"browser-": ["ort-web-1t", "ort-web-2t"], "burn-": ["pytorch", "onnxruntime"]}
+# The first prefix that matches a name decides.
+REFERENCES = {
+    "browser-": ["ort-web-1t", "ort-web-2t"],
+    "burn-gpu": ["pytorch-gpu"],
+    "burn-": ["pytorch", "onnxruntime"],
+}
 ALL_REFERENCES = [name for names in REFERENCES.values() for name in names]
 
 
