@@ -21,9 +21,9 @@ pub use conv::Activation;
 use conv::{ConvGeometry, conv2d_fused};
 use depthwise::depthwise_fused;
 
-/// The fused convolution as a backend operation: groups 1 or one per channel (depthwise), no
-/// dilation. `weight` is `[out, in/groups, kh, kw]`, or `[16, out, in]` as [`winograd_weights`]
-/// transformed it for a 3×3 stride-1 convolution.
+/// The fused convolution as a backend operation: groups 1 or one per channel (depthwise, 3×3
+/// or 5×5), no dilation. `weight` is `[out, in/groups, kh, kw]`, or `[16, out, in]`
+/// as [`winograd_weights`] transformed it for a 3×3 stride-1 convolution.
 #[backend_extension(Flex)]
 pub trait FusedConvBackend: Backend {
     /// A 3×3 convolution's weights `[out, in, 3, 3]` in Winograd's layout `[16, out, in]`.
@@ -175,7 +175,10 @@ pub fn conv2d_activation(
 ) -> Tensor<4> {
     let on_flex = crate::backend::is_cpu(&x.device());
     let [out_channels, channels_per_group, ..] = conv.weight.dims();
-    let depthwise = conv.groups == out_channels && channels_per_group == 1 && out_channels > 1;
+    let depthwise = conv.groups == out_channels
+        && channels_per_group == 1
+        && out_channels > 1
+        && depthwise::supports(conv.kernel_size);
     let plain = (conv.groups == 1 || depthwise) && conv.dilation == [1, 1] && conv.stride[0] == conv.stride[1];
     match (&conv.bias, on_flex && plain) {
         (Some(bias), true) => {
