@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the PyTorch references for the backbones added after the first three (ResNet34,
-ResNet50, MobileNetV3-Small and -Large), on the inputs make_fixtures.py wrote:
+ResNet50, MobileNetV3-Small and -Large, VGG11-BN, VGG16, AlexNet), on the inputs make_fixtures.py
+wrote:
 
 - <arch>_keys.json: torchvision's state_dict keys, shapes and dtypes, in order;
 - seeded_family_logits.safetensors: for each architecture, the logits of torchvision's model
@@ -20,7 +21,7 @@ from safetensors.numpy import load_file, save_file
 
 from make_fixtures import OUT, key_specs, parameter
 
-ARCHITECTURES = ["resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large"]
+ARCHITECTURES = ["resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large", "vgg11_bn", "vgg16", "alexnet"]
 
 
 def seeded(model: torch.nn.Module) -> torch.nn.Module:

@@ -11,7 +11,8 @@ use crate::weights::Precision;
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
 export type Architecture =
-  | "ResNet18" | "ResNet34" | "ResNet50" | "MobileNetV2" | "MobileNetV3Small" | "MobileNetV3Large" | "EfficientNetLite0";
+  | "ResNet18" | "ResNet34" | "ResNet50" | "MobileNetV2" | "MobileNetV3Small" | "MobileNetV3Large" | "EfficientNetLite0"
+  | "Vgg11Bn" | "Vgg16" | "AlexNet";
 export interface BackendInfo { kind: "webgpu" | "cpu"; adapter: string; software_adapter: boolean; reason: string }
 export type Strategy =
   | { kind: "head_only" } | { kind: "last_stages"; stages: number } | { kind: "full" }

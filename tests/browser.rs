@@ -122,6 +122,15 @@ async fn mobilenet_v3_features_on_webgpu_match_the_cpu() {
     compare_features("MobileNetV3-Large", &weights, 1280).await;
 }
 
+/// AlexNet: the plain networks' 11×11 stride-4 and 5×5 convolutions, max-pools, pooling to a 6×6
+/// grid and the classifier's hidden layers (VGG's 3×3 convolutions are ResNet's).
+#[wasm_bindgen_test]
+async fn alexnet_features_on_webgpu_match_the_cpu() {
+    let keys = common::keys_from_json(include_bytes!("fixtures/alexnet_keys.json"));
+    let weights = common::seeded_state_dict(keys, |key, shape| Some((key.to_string(), shape)));
+    compare_features("AlexNet", &weights, 4096).await;
+}
+
 /// Export reads every parameter back from WebGPU asynchronously (a synchronous read would trap);
 /// the file gives the same logits on the CPU.
 #[wasm_bindgen_test]

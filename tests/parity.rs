@@ -108,6 +108,15 @@ fn seeded_mobilenet_v3_logits_match_torchvision() {
     assert_family_model_matches("mobilenet_v3_large", Architecture::MobileNetV3Large, 1e-4);
 }
 
+/// VGG11-BN, VGG16 and AlexNet: plain stacks, the classifier's two hidden layers kept with the
+/// backbone (VGG16 is 138 million parameters: half a gigabyte of seeded weights).
+#[test]
+fn seeded_vgg_and_alexnet_logits_match_torchvision() {
+    assert_family_model_matches("vgg11_bn", Architecture::Vgg11Bn, 1e-4);
+    assert_family_model_matches("vgg16", Architecture::Vgg16, 1e-4);
+    assert_family_model_matches("alexnet", Architecture::AlexNet, 1e-4);
+}
+
 /// Real files written by `torch.save` and by `safetensors.torch.save_file`, through the same entry
 /// point, give torchvision's logits.
 #[test]

@@ -1,11 +1,12 @@
 //! The backbone is a choice: torchvision's ResNet18, ResNet34, ResNet50, MobileNetV2,
-//! MobileNetV3-Small or -Large, or EfficientNet-Lite0.
+//! MobileNetV3-Small or -Large, VGG11-BN, VGG16 or AlexNet, or EfficientNet-Lite0.
 //! Everything after the pooled features (heads, strategies, training, the page) is the same for all.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::plain::{ALEXNET, PLAIN_FEATURES, PlainNet, PlainSpec, VGG11_BN, VGG16};
 use super::resnet::{BasicBlock, Bottleneck, RESNET18, RESNET34, RESNET50, ResNet};
 use super::{
     EFFICIENTNET_LITE0, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, MOBILENET_V3_LARGE,
@@ -23,11 +24,14 @@ pub enum Architecture {
     MobileNetV3Small,
     MobileNetV3Large,
     EfficientNetLite0,
+    Vgg11Bn,
+    Vgg16,
+    AlexNet,
 }
 
 impl Architecture {
     /// Every architecture this version runs.
-    pub const ALL: [Architecture; 7] = [
+    pub const ALL: [Architecture; 10] = [
         Architecture::ResNet18,
         Architecture::ResNet34,
         Architecture::ResNet50,
@@ -35,6 +39,9 @@ impl Architecture {
         Architecture::MobileNetV3Small,
         Architecture::MobileNetV3Large,
         Architecture::EfficientNetLite0,
+        Architecture::Vgg11Bn,
+        Architecture::Vgg16,
+        Architecture::AlexNet,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,21 +53,30 @@ impl Architecture {
             Architecture::MobileNetV3Small => "torchvision MobileNetV3-Small",
             Architecture::MobileNetV3Large => "torchvision MobileNetV3-Large",
             Architecture::EfficientNetLite0 => "EfficientNet-Lite0",
+            Architecture::Vgg11Bn => "torchvision VGG11-BN",
+            Architecture::Vgg16 => "torchvision VGG16",
+            Architecture::AlexNet => "torchvision AlexNet",
         }
     }
 
     /// Recognises the architecture of a state_dict from its keys: the stems of EfficientNet and
-    /// the MobileNets (V3 by its `block` layers, Large by its 16th feature layer), else a ResNet
+    /// the MobileNets (V3 by its `block` layers, Large by its 16th feature layer); the plain
+    /// networks by their first convolution, `features.0` (AlexNet by its classifier's first
+    /// Linear at index 1, VGG11-BN by a BatchNorm at `features.1`, VGG16 otherwise); else a ResNet
     /// by its blocks (a third convolution: ResNet50; a third block in layer1: ResNet34);
     /// ResNet18 otherwise, so that an unknown file is reported against ResNet18's keys.
     pub fn detect<'a>(keys: impl Iterator<Item = &'a str>) -> Self {
         let (mut stem, mut v3, mut large, mut bottleneck, mut deep) = (None, false, false, false, false);
+        let (mut plain, mut alexnet, mut vgg_bn) = (false, false, false);
         for key in keys {
             match key {
                 "_conv_stem.weight" => stem = Some(Architecture::EfficientNetLite0),
                 "features.0.0.weight" => stem = Some(Architecture::MobileNetV2),
                 "features.1.block.0.0.weight" => v3 = true,
                 "features.16.0.weight" => large = true,
+                "features.0.weight" => plain = true,
+                "classifier.1.weight" => alexnet = true,
+                "features.1.running_mean" => vgg_bn = true,
                 "layer1.0.conv3.weight" => bottleneck = true,
                 "layer1.2.conv1.weight" => deep = true,
                 _ => {}
@@ -68,6 +84,13 @@ impl Architecture {
         }
         if stem == Some(Architecture::MobileNetV2) && v3 {
             stem = Some(if large { Architecture::MobileNetV3Large } else { Architecture::MobileNetV3Small });
+        }
+        if plain {
+            stem = Some(match (alexnet, vgg_bn) {
+                (true, _) => Architecture::AlexNet,
+                (false, true) => Architecture::Vgg11Bn,
+                (false, false) => Architecture::Vgg16,
+            });
         }
         stem.unwrap_or(match (bottleneck, deep) {
             (true, _) => Architecture::ResNet50,
@@ -89,6 +112,17 @@ impl Architecture {
             Architecture::MobileNetV3Small => Some(&MOBILENET_V3_SMALL),
             Architecture::MobileNetV3Large => Some(&MOBILENET_V3_LARGE),
             Architecture::EfficientNetLite0 => Some(&EFFICIENTNET_LITE0),
+            Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet => None,
+        }
+    }
+
+    /// The spec of the plain networks (VGG, AlexNet); `None` for the others.
+    pub fn plain_spec(self) -> Option<&'static PlainSpec> {
+        match self {
+            Architecture::Vgg11Bn => Some(&VGG11_BN),
+            Architecture::Vgg16 => Some(&VGG16),
+            Architecture::AlexNet => Some(&ALEXNET),
+            _ => None,
         }
     }
 
@@ -103,6 +137,7 @@ impl Architecture {
             | Architecture::EfficientNetLite0 => {
                 self.inverted_residual_spec().map_or(0, InvertedResidualSpec::features)
             }
+            Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet => PLAIN_FEATURES,
         }
     }
 
@@ -115,6 +150,8 @@ impl Architecture {
             // classifier = Sequential(Linear, Hardswish, Dropout, Linear): the first stays with the backbone.
             Architecture::MobileNetV3Small | Architecture::MobileNetV3Large => "classifier.3",
             Architecture::EfficientNetLite0 => "_fc",
+            // classifier ends with ReLU, (Dropout,) Linear: the hidden layers stay with the backbone.
+            Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet => "classifier.6",
         }
     }
 
@@ -128,7 +165,10 @@ impl Architecture {
             | Architecture::ResNet50
             | Architecture::MobileNetV2
             | Architecture::MobileNetV3Small
-            | Architecture::MobileNetV3Large => Preprocess::imagenet(),
+            | Architecture::MobileNetV3Large
+            | Architecture::Vgg11Bn
+            | Architecture::Vgg16
+            | Architecture::AlexNet => Preprocess::imagenet(),
             Architecture::EfficientNetLite0 => {
                 Preprocess { resize_shorter: 256, crop: 224, mean: [127.0 / 255.0; 3], std: [128.0 / 255.0; 3] }
             }
@@ -144,6 +184,9 @@ impl Architecture {
             Architecture::MobileNetV3Small => Backbone::MobileNetV3Small(MOBILENET_V3_SMALL.build(source)),
             Architecture::MobileNetV3Large => Backbone::MobileNetV3Large(MOBILENET_V3_LARGE.build(source)),
             Architecture::EfficientNetLite0 => Backbone::EfficientNetLite0(EFFICIENTNET_LITE0.build(source)),
+            Architecture::Vgg11Bn => Backbone::Vgg11Bn(VGG11_BN.build(source)),
+            Architecture::Vgg16 => Backbone::Vgg16(VGG16.build(source)),
+            Architecture::AlexNet => Backbone::AlexNet(ALEXNET.build(source)),
         }
     }
 }
@@ -161,6 +204,9 @@ pub enum Backbone {
     MobileNetV3Small(InvertedResidualNet),
     MobileNetV3Large(InvertedResidualNet),
     EfficientNetLite0(InvertedResidualNet),
+    Vgg11Bn(PlainNet),
+    Vgg16(PlainNet),
+    AlexNet(PlainNet),
 }
 
 /// The ids of a module's trainable (float) parameters, as the optimiser knows them.
@@ -186,6 +232,9 @@ impl Backbone {
             Backbone::MobileNetV3Small(_) => Architecture::MobileNetV3Small,
             Backbone::MobileNetV3Large(_) => Architecture::MobileNetV3Large,
             Backbone::EfficientNetLite0(_) => Architecture::EfficientNetLite0,
+            Backbone::Vgg11Bn(_) => Architecture::Vgg11Bn,
+            Backbone::Vgg16(_) => Architecture::Vgg16,
+            Backbone::AlexNet(_) => Architecture::AlexNet,
         }
     }
 
@@ -197,6 +246,7 @@ impl Backbone {
             | Backbone::MobileNetV3Small(net)
             | Backbone::MobileNetV3Large(net)
             | Backbone::EfficientNetLite0(net) => net.forward(images),
+            Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => net.forward(images),
         }
     }
 
@@ -211,6 +261,9 @@ impl Backbone {
             Backbone::MobileNetV3Small(net) => Backbone::MobileNetV3Small(net.folded()),
             Backbone::MobileNetV3Large(net) => Backbone::MobileNetV3Large(net.folded()),
             Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(net.folded()),
+            Backbone::Vgg11Bn(net) => Backbone::Vgg11Bn(net.folded()),
+            Backbone::Vgg16(net) => Backbone::Vgg16(net.folded()),
+            Backbone::AlexNet(net) => Backbone::AlexNet(net.folded()),
         }
     }
 
@@ -242,16 +295,34 @@ impl Backbone {
                     })
                     .collect()
             }
+            Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => {
+                let count = net.stage_starts.len();
+                (0..stages.min(count))
+                    .map(|i| {
+                        let mut group = net.stage(count - 1 - i).iter().flat_map(param_ids).collect::<Vec<_>>();
+                        // The hidden layers train with the last stage.
+                        if i == 0 {
+                            group.extend(net.hidden.iter().flat_map(param_ids));
+                        }
+                        group
+                    })
+                    .collect()
+            }
         }
     }
 
     /// Freezes (no gradients, BatchNorm in evaluation mode) all but the last `trained_stages`
     /// stages: the ResNets' layer1–layer4, the seven block groups of MobileNetV2 and EfficientNet
-    /// (their final 1×1 convolution trains with the last stage). The stem is always frozen.
+    /// (their final 1×1 convolution trains with the last stage), the convolution stages of VGG and
+    /// AlexNet (their hidden layers train with the last). The stem is always frozen.
     pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
         let freeze_mobile = |net: InvertedResidualNet, spec: &InvertedResidualSpec| {
             let starts = spec.stage_starts();
             let first_trained = starts[starts.len().saturating_sub(trained_stages.max(1))];
+            net.freeze_before(first_trained, trained_stages == 0)
+        };
+        let freeze_plain = |net: PlainNet| {
+            let first_trained = net.stage_starts.len().saturating_sub(trained_stages.max(1));
             net.freeze_before(first_trained, trained_stages == 0)
         };
         match self {
@@ -262,6 +333,9 @@ impl Backbone {
             Backbone::MobileNetV3Small(net) => Backbone::MobileNetV3Small(freeze_mobile(net, &MOBILENET_V3_SMALL)),
             Backbone::MobileNetV3Large(net) => Backbone::MobileNetV3Large(freeze_mobile(net, &MOBILENET_V3_LARGE)),
             Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(freeze_mobile(net, &EFFICIENTNET_LITE0)),
+            Backbone::Vgg11Bn(net) => Backbone::Vgg11Bn(freeze_plain(net)),
+            Backbone::Vgg16(net) => Backbone::Vgg16(freeze_plain(net)),
+            Backbone::AlexNet(net) => Backbone::AlexNet(freeze_plain(net)),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The backbones — torchvision's ResNet18 and ResNet34 (`[B,3,H,W] → [B,512]`) and ResNet50
-//! (`→ [B,2048]`), torchvision's MobileNetV2 and EfficientNet-Lite0 (`→ [B,1280]`) — and the
+//! (`→ [B,2048]`), torchvision's MobileNetV2 and -V3 and EfficientNet-Lite0 (`→ [B,1280]`;
+//! V3-Small 1024), torchvision's VGG11-BN, VGG16 and AlexNet (`→ [B,4096]`) — and the
 //! replaceable classification head.
 //!
 //! Parameters come from a [`ParamSource`]: fresh initialisation or a weights file. The model code
@@ -13,6 +14,7 @@ mod fold;
 mod inverted_residual;
 mod mobile_specs;
 mod params;
+mod plain;
 mod resnet;
 mod squeeze_excite;
 
@@ -27,6 +29,7 @@ pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config,
 pub use extractor::FeatureExtractor;
 pub use fold::FoldableNorm;
 pub use params::{FreshInit, ParamSource};
+pub use plain::{ALEXNET, ConvRelu, PLAIN_FEATURES, PlainConv, PlainNet, PlainSpec, VGG11_BN, VGG16};
 pub use resnet::{
     BasicBlock, Bottleneck, Downsample, MIN_INPUT_SIDE, RESNET18, RESNET34, RESNET50, ResNet, ResNetSpec, ResidualBlock,
 };

@@ -70,6 +70,25 @@ pub fn state_dict_key(architecture: Architecture, path: &[&str]) -> Option<State
             let key = format!("{}.{param}", architecture.head_key());
             return Some(StateDictKey { key, transposed: param == "weight" });
         }
+        ["backbone", rest @ ..] if architecture.plain_spec().is_some() => {
+            let spec = architecture.plain_spec()?;
+            match rest {
+                // A Linear: PyTorch stores its weight transposed.
+                ["hidden", index] => {
+                    let key = format!("{}.{param}", spec.hidden_keys().get(index.parse::<usize>().ok()?)?);
+                    return Some(StateDictKey { key, transposed: param == "weight" });
+                }
+                ["convs", index, part] => {
+                    let (conv, norm) = spec.conv_keys().into_iter().nth(index.parse().ok()?)?;
+                    match *part {
+                        "conv" => conv,
+                        "norm" => norm,
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            }
+        }
         ["backbone", rest @ ..] => match architecture.inverted_residual_spec() {
             None => {
                 rest.join(".").replace(".downsample.conv", ".downsample.0").replace(".downsample.bn", ".downsample.1")
@@ -182,5 +201,14 @@ mod tests {
             key(Architecture::EfficientNetLite0, &["backbone", "blocks", "x", "expand", "conv", "weight"]),
             None
         );
+        assert_eq!(
+            key(Architecture::Vgg11Bn, &["backbone", "convs", "1", "norm", "running_mean"]),
+            Some(("features.5.running_mean".into(), false))
+        );
+        assert_eq!(
+            key(Architecture::AlexNet, &["backbone", "hidden", "1", "weight"]),
+            Some(("classifier.4.weight".into(), true))
+        );
+        assert_eq!(key(Architecture::Vgg16, &["fc", "weight"]), Some(("classifier.6.weight".into(), true)));
     }
 }
