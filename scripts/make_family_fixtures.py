@@ -6,7 +6,9 @@ wrote:
 - <arch>_keys.json: torchvision's state_dict keys, shapes and dtypes, in order;
 - seeded_family_logits.safetensors: for each architecture, the logits of torchvision's model
   whose weights come from make_fixtures.py's deterministic generator (mirrored in
-  tests/common/mod.rs), on the photos of transforms.safetensors in the manifest's order.
+  tests/common/mod.rs), on the photos of transforms.safetensors in the manifest's order;
+- bicubic_resize.safetensors: Pillow's bicubic resize (EfficientNet-B0's transforms) of a 40×30
+  crop of coffee.png down to 17×13 and up to 59×44, with the crop itself (RGB values as float32).
 
 Run from the repository root:  python3 scripts/make_family_fixtures.py
 Needs: torch, torchvision, safetensors, numpy.
@@ -17,11 +19,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision
+from PIL import Image
 from safetensors.numpy import load_file, save_file
 
 from make_fixtures import OUT, key_specs, parameter
 
-ARCHITECTURES = ["resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large", "vgg11_bn", "vgg16", "alexnet"]
+ARCHITECTURES = [
+    "resnet34",
+    "resnet50",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "vgg11_bn",
+    "vgg16",
+    "alexnet",
+    "efficientnet_b0",
+]
 
 
 def seeded(model: torch.nn.Module) -> torch.nn.Module:
@@ -47,6 +59,13 @@ def main() -> None:
             logits[arch] = seeded(model)(batch).numpy()
         print(f"{arch}: logits up to {np.abs(logits[arch]).max():.1f}")
     save_file(logits, OUT / "seeded_family_logits.safetensors")
+    source = Image.open(OUT / "images" / "coffee.png").convert("RGB").crop((100, 80, 140, 110))
+    resized = {
+        "source": source,
+        "down": source.resize((17, 13), Image.BICUBIC),
+        "up": source.resize((59, 44), Image.BICUBIC),
+    }
+    save_file({name: np.asarray(image, dtype=np.float32) for name, image in resized.items()}, OUT / "bicubic_resize.safetensors")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ use image::RgbImage;
 use serde::Serialize;
 
 use crate::backend::{BackendInfo, read_back};
-use crate::data::{Dataset, Preprocess, Subset, decode_image, probe_image};
+use crate::data::{Dataset, Preprocess, Resizing, Subset, decode_image, probe_image};
 use crate::error::{Error, Result};
 use crate::metrics::softmax;
 use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE, Pretrained};
@@ -190,7 +190,7 @@ impl Engine {
     }
 
     /// The pixels of image `index`, decoded and resized elsewhere ([`crate::data::decode_resized`]
-    /// with [`Engine::resize_shorter_side`]): `rgb` holds `width × height` pixels, row by row.
+    /// with [`Engine::resizing`]): `rgb` holds `width × height` pixels, row by row.
     pub fn supply_image(&mut self, index: usize, width: u32, height: u32, rgb: Vec<u8>) -> Result<()> {
         let image = RgbImage::from_raw(width, height, rgb).ok_or_else(|| {
             Error::InvalidInput(format!("the pixels supplied for image {index} do not fill {width}×{height}"))
@@ -203,9 +203,9 @@ impl Engine {
         self.dataset.mark_unusable(index)
     }
 
-    /// The shorter side images are kept at, for decoding them elsewhere.
-    pub fn resize_shorter_side(&self) -> u32 {
-        self.preprocess().resize_shorter
+    /// How images are kept, for decoding them elsewhere.
+    pub fn resizing(&self) -> Resizing {
+        self.preprocess().resizing()
     }
 
     pub fn image_count(&self) -> usize {
@@ -485,11 +485,11 @@ mod tests {
     /// needs are decoded and supplied, or reported unusable. Returns the losses and the reasons.
     fn run_supplying_files(engine: &mut Engine, files: &[(String, Vec<u8>)]) -> (Vec<f32>, Vec<String>) {
         let (mut losses, mut failures) = (Vec::new(), Vec::new());
-        let side = engine.resize_shorter_side();
+        let resizing = engine.resizing();
         while engine.run.is_some() {
             for index in engine.images_needed() {
                 let (name, bytes) = &files[index];
-                match crate::data::decode_resized(name, bytes, side) {
+                match crate::data::decode_resized(name, bytes, resizing) {
                     Ok(image) => {
                         let (width, height) = image.dimensions();
                         engine.supply_image(index, width, height, image.into_raw()).unwrap();

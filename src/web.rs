@@ -12,7 +12,7 @@ use crate::weights::Precision;
 const TYPES: &str = r#"
 export type Architecture =
   | "ResNet18" | "ResNet34" | "ResNet50" | "MobileNetV2" | "MobileNetV3Small" | "MobileNetV3Large" | "EfficientNetLite0"
-  | "Vgg11Bn" | "Vgg16" | "AlexNet";
+  | "EfficientNetB0" | "Vgg11Bn" | "Vgg16" | "AlexNet";
 export interface BackendInfo { kind: "webgpu" | "cpu"; adapter: string; software_adapter: boolean; reason: string }
 export type Strategy =
   | { kind: "head_only" } | { kind: "last_stages"; stages: number } | { kind: "full" }
@@ -70,6 +70,7 @@ export interface ExtractionJob { first: number; examples: number[] }
 export interface FileFeatures { features: Float32Array; failed: { position: number; reason: string }[] }
 /** An image decoded and resized for training: RGB pixels, row by row. */
 export interface DecodedImage { width: number; height: number; pixels: Uint8Array }
+export interface Resizing { shorter_side: number; interpolation: "bilinear" | "bicubic" }
 "#;
 
 fn js_error(err: crate::Error) -> JsError {
@@ -160,10 +161,10 @@ impl WebEngine {
         self.0.image_failed(index).map_err(js_error)
     }
 
-    /// The shorter side images are kept at (`decodeResized`'s third argument).
-    #[wasm_bindgen(getter, js_name = resizeShorterSide)]
-    pub fn resize_shorter_side(&self) -> u32 {
-        self.0.resize_shorter_side()
+    /// How images are kept (`decodeResized`'s third argument).
+    #[wasm_bindgen(getter, unchecked_return_type = "Resizing")]
+    pub fn resizing(&self) -> Result<JsValue, JsError> {
+        to_js(&self.0.resizing())
     }
 
     #[wasm_bindgen(js_name = clearImages)]
@@ -219,8 +220,13 @@ impl WebEngine {
     /// The features of image files as a run extracts them (decoded, resized, centre-cropped,
     /// normalised), computed together; `names` and `files` (their bytes) pair up.
     #[wasm_bindgen(js_name = fileFeatures, unchecked_return_type = "FileFeatures")]
-    pub async fn file_features(&mut self, names: Vec<String>, files: Vec<js_sys::Uint8Array>) -> Result<JsValue, JsError> {
-        let files: Vec<(String, Vec<u8>)> = names.into_iter().zip(files.iter().map(js_sys::Uint8Array::to_vec)).collect();
+    pub async fn file_features(
+        &mut self,
+        names: Vec<String>,
+        files: Vec<js_sys::Uint8Array>,
+    ) -> Result<JsValue, JsError> {
+        let files: Vec<(String, Vec<u8>)> =
+            names.into_iter().zip(files.iter().map(js_sys::Uint8Array::to_vec)).collect();
         let result = self.0.file_features(&files).await.map_err(js_error)?;
         let fields = serde_json::json!({ "failed": result.failed });
         with_typed_array(fields, "features", js_sys::Float32Array::from(result.features.as_slice()).into())
@@ -272,11 +278,16 @@ impl WebEngine {
     }
 }
 
-/// Decodes an image file and resizes it as training keeps it (shorter side `shorter_side`), for
-/// decoding in several workers at once; throws a message naming the file when it cannot be used.
+/// Decodes an image file and resizes it as training keeps it (`engine.resizing`), for decoding in
+/// several workers at once; throws a message naming the file when it cannot be used.
 #[wasm_bindgen(js_name = decodeResized, unchecked_return_type = "DecodedImage")]
-pub fn decode_resized(name: &str, bytes: &[u8], shorter_side: u32) -> Result<JsValue, JsError> {
-    let image = crate::data::decode_resized(name, bytes, shorter_side).map_err(js_error)?;
+pub fn decode_resized(
+    name: &str,
+    bytes: &[u8],
+    #[wasm_bindgen(unchecked_param_type = "Resizing")] resizing: JsValue,
+) -> Result<JsValue, JsError> {
+    let resizing = from_js(resizing)?;
+    let image = crate::data::decode_resized(name, bytes, resizing).map_err(js_error)?;
     let fields = serde_json::json!({ "width": image.width(), "height": image.height() });
     with_typed_array(fields, "pixels", js_sys::Uint8Array::from(image.as_raw().as_slice()).into())
 }

@@ -122,6 +122,14 @@ async fn mobilenet_v3_features_on_webgpu_match_the_cpu() {
     compare_features("MobileNetV3-Large", &weights, 1280).await;
 }
 
+/// EfficientNet-B0's SiLU and sigmoid-gated squeeze-excitation.
+#[wasm_bindgen_test]
+async fn efficientnet_b0_features_on_webgpu_match_the_cpu() {
+    let keys = common::keys_from_json(include_bytes!("fixtures/efficientnet_b0_keys.json"));
+    let weights = common::seeded_state_dict(keys, |key, shape| Some((key.to_string(), shape)));
+    compare_features("EfficientNet-B0", &weights, 1280).await;
+}
+
 /// AlexNet: the plain networks' 11×11 stride-4 and 5×5 convolutions, max-pools, pooling to a 6×6
 /// grid and the classifier's hidden layers (VGG's 3×3 convolutions are ResNet's).
 #[wasm_bindgen_test]

@@ -4,11 +4,12 @@
 
 mod common;
 
-use browser_finetune::data::{Preprocess, decode_image};
+use browser_finetune::data::{Interpolation, Preprocess, decode_image, resize_to};
 use browser_finetune::model::{Architecture, ImageClassifier};
 use browser_finetune::weights::load_pretrained;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
+use image::RgbImage;
 
 /// Tensors by name: shape and values.
 type Tensors = std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>;
@@ -106,6 +107,32 @@ fn seeded_resnet34_and_resnet50_logits_match_torchvision() {
 fn seeded_mobilenet_v3_logits_match_torchvision() {
     assert_family_model_matches("mobilenet_v3_small", Architecture::MobileNetV3Small, 1e-4);
     assert_family_model_matches("mobilenet_v3_large", Architecture::MobileNetV3Large, 1e-4);
+}
+
+/// EfficientNet-B0: SiLU, squeeze-excitation to a quarter of each block's input with a sigmoid gate.
+#[test]
+fn seeded_efficientnet_b0_logits_match_torchvision() {
+    assert_family_model_matches("efficientnet_b0", Architecture::EfficientNetB0, 1e-4);
+}
+
+/// EfficientNet-B0's transforms resize bicubically: Pillow's filter, fixed-point weights and
+/// rounding, down (with its antialiasing) and up, to the last bit.
+#[test]
+fn bicubic_resize_matches_pillow_exactly() {
+    let reference = safetensors_f32(&read_fixture("bicubic_resize.safetensors"));
+    let image = |name: &str| {
+        let (shape, values) = &reference[name];
+        let bytes = values.iter().map(|&v| v as u8).collect();
+        RgbImage::from_raw(shape[1] as u32, shape[0] as u32, bytes).unwrap()
+    };
+    let source = image("source");
+    for name in ["down", "up"] {
+        let expected = image(name);
+        let ours = resize_to(&source, expected.width(), expected.height(), Interpolation::Bicubic);
+        assert_eq!(ours, expected, "{name}");
+    }
+    let preprocess = Architecture::EfficientNetB0.preprocess();
+    assert_eq!(preprocess.interpolation, Interpolation::Bicubic);
 }
 
 /// VGG11-BN, VGG16 and AlexNet: plain stacks, the classifier's two hidden layers kept with the

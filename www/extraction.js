@@ -52,7 +52,7 @@ export function startHelper(module, source) {
       return reply.features;
     },
     /** `{ width, height, pixels }` of an image file resized as training keeps it; rejects for a bad file. */
-    decode: (name, file, shorterSide) => request({ type: "decode", name, file, shorterSide }),
+    decode: (name, file, resizing) => request({ type: "decode", name, file, resizing }),
     close: () => worker.terminate(),
   };
   return request({ type: "init", module, ...source }).then(() => helper, (err) => {
@@ -141,7 +141,7 @@ export async function extractInParallel({ engine, exclusive, images, module, sou
 
 /**
  * Decoders for the files a training step needs: this worker (`decodeHere(name, bytes)`) and, where
- * there are cores to spare, helper workers started on first use. `decode(images, shorterSide)`
+ * there are cores to spare, helper workers started on first use. `decode(images, resizing)`
  * resolves to `{ decoded }` or `{ error }` per image (`{ name, file }`), in order; `close()` stops
  * the helpers. A helper that stops is dropped and its files decoded here.
  */
@@ -149,7 +149,7 @@ export function decoders(module, decodeHere) {
   let helpers = null;
   const here = async (name, file) => decodeHere(name, new Uint8Array(await file.arrayBuffer()));
   return {
-    async decode(images, shorterSide) {
+    async decode(images, resizing) {
       helpers ??= startHelpers(helperCount(true), module, {});
       const live = await helpers;
       const results = new Array(images.length);
@@ -167,7 +167,7 @@ export function decoders(module, decodeHere) {
       };
       const viaHelper = (helper) => async (name, file) => {
         try {
-          return await helper.decode(name, file, shorterSide);
+          return await helper.decode(name, file, resizing);
         } catch (err) {
           if (!err.helperStopped) throw err;
           return here(name, file);

@@ -4,7 +4,7 @@
 //
 // engine worker → helper                          helper → engine worker
 //   {type:"init", module[, weights | architecture]} {type:"ready"} | {type:"failed", message}
-//   {type:"decode", name, file, shorterSide}        {type:"decoded", width, height, pixels} | {type:"failed", message}
+//   {type:"decode", name, file, resizing}           {type:"decoded", width, height, pixels} | {type:"failed", message}
 //   {type:"fileFeatures", files:[{name, file}]}     {type:"features", features, failed, memory} | {type:"failed", message}
 //   {type:"features", pixels, images, side}         {type:"features", features, memory} | {type:"failed", message}
 // (`features` of normalised pixels: the benchmark's, comparable with other runtimes' tensors in.)
@@ -25,8 +25,8 @@ const handlers = {
     if (weights) engine.loadWeights(weights);
     else engine.useRandomWeights(architecture);
   },
-  async decode({ name, file, shorterSide }) {
-    const { width, height, pixels } = decodeResized(name, await bytesOf(file), shorterSide);
+  async decode({ name, file, resizing }) {
+    const { width, height, pixels } = decodeResized(name, await bytesOf(file), resizing);
     self.postMessage({ type: "decoded", width, height, pixels }, [pixels.buffer]);
   },
   async fileFeatures({ files }) {

@@ -131,7 +131,7 @@ async function extractWithHelpers() {
 async function train(settings, resumes) {
   // Taken before the first await, so that messages refused during a run are refused from now on.
   run = { paused: false, cancelled: false, resume: null };
-  const decoding = decoders(wasmModule, (name, bytes) => decodeResized(name, bytes, engine.resizeShorterSide));
+  const decoding = decoders(wasmModule, (name, bytes) => decodeResized(name, bytes, engine.resizing));
   try {
     const plan = await exclusive(() => engine.startTraining(settings));
     post({ type: "plan", plan });
@@ -186,7 +186,7 @@ async function train(settings, resumes) {
 async function supplyImages(decoding) {
   const needed = await exclusive(() => engine.imagesNeeded());
   if (!needed.length) return;
-  const results = await decoding.decode([...needed].map((index) => images[index]), engine.resizeShorterSide);
+  const results = await decoding.decode([...needed].map((index) => images[index]), engine.resizing);
   await exclusive(() => {
     for (const [position, index] of needed.entries()) {
       const { decoded, error } = results[position];

@@ -3,7 +3,7 @@
 
 use image::RgbImage;
 
-use super::transform::resize_to;
+use super::transform::{Interpolation, resize_to};
 use crate::rng::Rng;
 
 /// torchvision's `RandomResizedCrop.get_params`: the crop box `(top, left, height, width)`.
@@ -37,7 +37,8 @@ pub fn random_resized_crop_box(width: u32, height: u32, rng: &mut Rng) -> (u32, 
 pub fn augment(image: &RgbImage, size: u32, rng: &mut Rng) -> RgbImage {
     let (top, left, h, w) = random_resized_crop_box(image.width(), image.height(), rng);
     let crop = image::imageops::crop_imm(image, left, top, w, h).to_image();
-    let mut out = resize_to(&crop, size, size);
+    // torchvision's RandomResizedCrop resizes bilinearly, whatever the backbone's evaluation resize.
+    let mut out = resize_to(&crop, size, size, Interpolation::Bilinear);
     if rng.next_f64() < 0.5 {
         image::imageops::flip_horizontal_in_place(&mut out);
     }

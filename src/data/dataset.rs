@@ -3,7 +3,7 @@
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use super::{Preprocess, decode_image, resize_shorter_side};
+use super::{Preprocess, Resizing, decode_image, resize_shorter_side};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -38,9 +38,9 @@ pub struct Dataset {
     examples: Vec<Example>,
 }
 
-/// An image file decoded and resized as the dataset keeps it (shorter side `shorter_side`).
-pub fn decode_resized(name: &str, bytes: &[u8], shorter_side: u32) -> Result<RgbImage> {
-    Ok(resize_shorter_side(&decode_image(name, bytes)?, shorter_side))
+/// An image file decoded and resized as the dataset keeps it.
+pub fn decode_resized(name: &str, bytes: &[u8], resizing: Resizing) -> Result<RgbImage> {
+    Ok(resize_shorter_side(&decode_image(name, bytes)?, resizing))
 }
 
 /// Indices into the dataset's examples with their class index.
@@ -62,7 +62,7 @@ impl Dataset {
         subset: Option<Subset>,
         preprocess: &Preprocess,
     ) -> Result<()> {
-        let image = decode_resized(name, bytes, preprocess.resize_shorter)?;
+        let image = decode_resized(name, bytes, preprocess.resizing())?;
         self.add_decoded(name, image, class, subset)
     }
 
@@ -146,8 +146,7 @@ impl Dataset {
     /// or more), shuffled with `seed`. Unusable images are left out.
     pub fn split(&self, val_fraction: f64, seed: u64) -> Result<Split> {
         let usable = |i: &usize| !self.examples[*i].unusable;
-        let mut classes: Vec<String> =
-            self.examples.iter().filter(|e| !e.unusable).map(|e| e.class.clone()).collect();
+        let mut classes: Vec<String> = self.examples.iter().filter(|e| !e.unusable).map(|e| e.class.clone()).collect();
         classes.sort();
         classes.dedup();
         if classes.len() < 2 {

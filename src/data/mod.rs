@@ -9,7 +9,7 @@ pub use augment::{augment, random_resized_crop_box};
 pub use dataset::{Dataset, Example, Split, Subset, decode_resized};
 
 pub use decode::{MAX_PIXELS, decode_image, probe_image};
-pub use transform::{Preprocess, center_crop, resize_shorter_side, resize_to};
+pub use transform::{Interpolation, Preprocess, Resizing, center_crop, resize_shorter_side, resize_to};
 
 /// Small real PNG files for the crate's unit tests.
 #[cfg(test)]

@@ -1,14 +1,36 @@
 //! torchvision's evaluation transforms on PIL images, reproduced exactly:
-//! `Resize(256)` (PIL bilinear with its antialiasing), `CenterCrop(224)`, `ToTensor()`,
-//! `Normalize(mean, std)`.
+//! `Resize(256)` (PIL bilinear, or bicubic where the weights ask for it, with PIL's antialiasing),
+//! `CenterCrop(224)`, `ToTensor()`, `Normalize(mean, std)`.
 
 use image::RgbImage;
+
+/// PIL's resampling filter for `Resize`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interpolation {
+    /// torchvision's default.
+    #[default]
+    Bilinear,
+    /// EfficientNet-B0's weights (Keys' cubic, a = −0.5).
+    Bicubic,
+}
+
+/// How images are kept for training: the shorter side resized to `shorter_side` pixels with
+/// `interpolation` (what decoding elsewhere needs to know of a [`Preprocess`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Resizing {
+    pub shorter_side: u32,
+    pub interpolation: Interpolation,
+}
 
 /// The preprocessing a backbone expects.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Preprocess {
     /// The shorter side is resized to this many pixels (`Resize(256)`).
     pub resize_shorter: u32,
+    /// Bilinear unless said (model cards written before there was a choice do not say).
+    #[serde(default)]
+    pub interpolation: Interpolation,
     /// Then the centre square of this side is cut out (`CenterCrop(224)`).
     pub crop: u32,
     pub mean: [f32; 3],
@@ -18,12 +40,22 @@ pub struct Preprocess {
 impl Preprocess {
     /// The torchvision ImageNet recipe: Resize 256 → CenterCrop 224 → ImageNet mean and std.
     pub fn imagenet() -> Self {
-        Self { resize_shorter: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
+        Self {
+            resize_shorter: 256,
+            interpolation: Interpolation::Bilinear,
+            crop: 224,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
+    }
+
+    pub fn resizing(&self) -> Resizing {
+        Resizing { shorter_side: self.resize_shorter, interpolation: self.interpolation }
     }
 
     /// `[3, crop, crop]` values, channel-major, ready for the model.
     pub fn apply(&self, image: &RgbImage) -> Vec<f32> {
-        let resized = resize_shorter_side(image, self.resize_shorter);
+        let resized = resize_shorter_side(image, self.resizing());
         let cropped = center_crop(&resized, self.crop, self.crop);
         self.normalize(&cropped)
     }
@@ -49,9 +81,9 @@ pub fn shorter_side_size(width: u32, height: u32, size: u32) -> (u32, u32) {
     if width <= height { (size, new_long) } else { (new_long, size) }
 }
 
-pub fn resize_shorter_side(image: &RgbImage, size: u32) -> RgbImage {
-    let (width, height) = shorter_side_size(image.width(), image.height(), size);
-    resize_to(image, width, height)
+pub fn resize_shorter_side(image: &RgbImage, resizing: Resizing) -> RgbImage {
+    let (width, height) = shorter_side_size(image.width(), image.height(), resizing.shorter_side);
+    resize_to(image, width, height, resizing.interpolation)
 }
 
 /// Python's `round`: halves go to the even neighbour.
@@ -78,20 +110,48 @@ pub fn center_crop(image: &RgbImage, width: u32, height: u32) -> RgbImage {
 /// Pillow's fixed-point precision for 8-bit resampling.
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
+impl Interpolation {
+    /// Half the width of the filter, in input pixels at scale 1.
+    fn support(self) -> f64 {
+        match self {
+            Interpolation::Bilinear => 1.0,
+            Interpolation::Bicubic => 2.0,
+        }
+    }
+
+    /// Pillow's filter functions: the triangle, and Keys' cubic with a = −0.5.
+    fn weight(self, x: f64) -> f64 {
+        let x = x.abs();
+        match self {
+            Interpolation::Bilinear => (1.0 - x).max(0.0),
+            Interpolation::Bicubic => {
+                const A: f64 = -0.5;
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
 /// For each output pixel: the first input pixel it reads and its fixed-point weights.
-/// This is Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for the bilinear filter,
-/// whose support widens with the downscaling factor (that is the antialiasing).
-fn coefficients(in_size: u32, out_size: u32) -> Vec<(usize, Vec<i32>)> {
+/// This is Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`; the filter's support widens
+/// with the downscaling factor (that is the antialiasing).
+fn coefficients(in_size: u32, out_size: u32, interpolation: Interpolation) -> Vec<(usize, Vec<i32>)> {
     let scale = f64::from(in_size) / f64::from(out_size);
     let filter_scale = scale.max(1.0);
-    let support = filter_scale; // the bilinear (triangle) filter has support 1
+    let support = interpolation.support() * filter_scale;
     (0..out_size)
         .map(|xx| {
             let center = (f64::from(xx) + 0.5) * scale;
             let xmin = ((center - support + 0.5) as i64).max(0);
             let xmax = ((center + support + 0.5) as i64).min(i64::from(in_size));
             let weights: Vec<f64> =
-                (xmin..xmax).map(|x| (1.0 - ((x as f64 - center + 0.5) / filter_scale).abs()).max(0.0)).collect();
+                (xmin..xmax).map(|x| interpolation.weight((x as f64 - center + 0.5) / filter_scale)).collect();
             let total: f64 = weights.iter().sum();
             let fixed = weights
                 .iter()
@@ -110,15 +170,14 @@ fn clip8(sum: i32) -> u8 {
     (sum >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// Pillow's `Image.resize(size, Image.BILINEAR)` on an RGB image: a horizontal pass, rounded to
-/// 8 bits, then a vertical pass.
-pub fn resize_to(image: &RgbImage, width: u32, height: u32) -> RgbImage {
-    let horizontal =
-        if width != image.width() { horizontal_pass(image, width) } else { image.clone() };
+/// Pillow's `Image.resize(size, filter)` on an RGB image: a horizontal pass, rounded to 8 bits,
+/// then a vertical pass.
+pub fn resize_to(image: &RgbImage, width: u32, height: u32, interpolation: Interpolation) -> RgbImage {
+    let horizontal = if width != image.width() { horizontal_pass(image, width, interpolation) } else { image.clone() };
     if height == horizontal.height() {
         return horizontal;
     }
-    vertical_pass(&horizontal, height)
+    vertical_pass(&horizontal, height, interpolation)
 }
 
 /// Rounding offset of Pillow's fixed-point sums.
@@ -126,8 +185,8 @@ const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
 /// Every row resampled to `width` pixels, each output pixel a weighted sum of adjacent input
 /// pixels (slices rather than `get_pixel`, whose bounds checks cost more than the sums).
-fn horizontal_pass(image: &RgbImage, width: u32) -> RgbImage {
-    let coeffs = coefficients(image.width(), width);
+fn horizontal_pass(image: &RgbImage, width: u32, interpolation: Interpolation) -> RgbImage {
+    let coeffs = coefficients(image.width(), width, interpolation);
     let (in_row, out_row) = (image.width() as usize * 3, width as usize * 3);
     let mut out = vec![0u8; out_row * image.height() as usize];
     for (source, target) in image.as_raw().chunks_exact(in_row).zip(out.chunks_exact_mut(out_row)) {
@@ -146,8 +205,8 @@ fn horizontal_pass(image: &RgbImage, width: u32) -> RgbImage {
 
 /// Every column resampled to `height` pixels: each output row is a weighted sum of whole input
 /// rows, which vectorises.
-fn vertical_pass(image: &RgbImage, height: u32) -> RgbImage {
-    let coeffs = coefficients(image.height(), height);
+fn vertical_pass(image: &RgbImage, height: u32, interpolation: Interpolation) -> RgbImage {
+    let coeffs = coefficients(image.height(), height, interpolation);
     let row = image.width() as usize * 3;
     let source = image.as_raw();
     let mut out = vec![0u8; row * height as usize];
@@ -192,7 +251,7 @@ mod tests {
     #[test]
     fn resizing_a_flat_image_keeps_its_colour() {
         let image = RgbImage::from_pixel(97, 61, image::Rgb([200, 17, 90]));
-        let resized = resize_to(&image, 256, 40);
+        let resized = resize_to(&image, 256, 40, Interpolation::Bilinear);
         assert!(resized.pixels().all(|p| p == &image::Rgb([200, 17, 90])));
     }
 

@@ -14,6 +14,8 @@ pub enum Activation {
     Relu6 = 2,
     /// `x · relu6(x + 3) / 6` (MobileNetV3).
     Hardswish = 3,
+    /// `x · sigmoid(x)` (EfficientNet-B0).
+    Silu = 4,
 }
 
 /// Sizes of one convolution: groups 1, no dilation, padding per side.
@@ -243,6 +245,7 @@ pub(super) fn activate(values: &mut [f32], activation: Activation) {
         Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
         Activation::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
         Activation::Hardswish => values.iter_mut().for_each(|v| *v *= (*v + 3.0).clamp(0.0, 6.0) / 6.0),
+        Activation::Silu => values.iter_mut().for_each(|v| *v /= 1.0 + (-*v).exp()),
     }
 }
 
@@ -317,6 +320,7 @@ mod tests {
             ([1, 2, 4, 3, 3], [5, 5], [1, 1], [2, 2, 2, 2], Activation::Relu),
             ([2, 3, 6, 7, 4], [3, 3], [1, 1], [1, 1, 1, 1], Activation::Hardswish),
             ([1, 4, 9, 9, 5], [1, 1], [1, 1], [0, 0, 0, 0], Activation::Hardswish),
+            ([2, 3, 6, 7, 4], [3, 3], [2, 2], [1, 1, 1, 1], Activation::Silu),
             // Outputs wider than a column block: two blocks and a remainder.
             ([1, 3, 40, 41, 64], [1, 1], [1, 1], [0, 0, 0, 0], Activation::Relu6),
             ([2, 3, 80, 81, 64], [3, 3], [2, 2], [1, 1, 1, 1], Activation::Relu),

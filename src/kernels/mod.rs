@@ -14,7 +14,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::{hard_swish, relu, relu6};
+use burn::tensor::activation::{hard_swish, relu, relu6, silu};
 use burn::tensor::{Tensor, TensorData};
 
 pub use conv::Activation;
@@ -29,7 +29,8 @@ pub trait FusedConvBackend: Backend {
     /// A 3×3 convolution's weights `[out, in, 3, 3]` in Winograd's layout `[16, out, in]`.
     fn winograd_transform(weight: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// `activation(conv(x, weight) + bias)`, with `activation` 0 identity, 1 ReLU, 2 ReLU6, 3 Hardswish.
+    /// `activation(conv(x, weight) + bias)`, with `activation` 0 identity, 1 ReLU, 2 ReLU6, 3
+    /// Hardswish, 4 SiLU.
     #[allow(clippy::too_many_arguments)]
     fn fused_conv2d(
         x: FloatTensor<Self>,
@@ -133,6 +134,7 @@ fn flex_conv(
         1 => Activation::Relu,
         2 => Activation::Relu6,
         3 => Activation::Hardswish,
+        4 => Activation::Silu,
         _ => Activation::Identity,
     };
     // One input channel per filter and a filter per channel: depthwise (groups = channels).
@@ -242,5 +244,6 @@ pub fn add_and_activate(out: Tensor<4>, residual: Option<Tensor<4>>, activation:
         Activation::Relu => relu(out),
         Activation::Relu6 => relu6(out),
         Activation::Hardswish => hard_swish(out),
+        Activation::Silu => silu(out),
     }
 }

@@ -1,5 +1,5 @@
 //! The backbone is a choice: torchvision's ResNet18, ResNet34, ResNet50, MobileNetV2,
-//! MobileNetV3-Small or -Large, VGG11-BN, VGG16 or AlexNet, or EfficientNet-Lite0.
+//! MobileNetV3-Small or -Large, EfficientNet-B0, VGG11-BN, VGG16 or AlexNet, or EfficientNet-Lite0.
 //! Everything after the pooled features (heads, strategies, training, the page) is the same for all.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::plain::{ALEXNET, PLAIN_FEATURES, PlainNet, PlainSpec, VGG11_BN, VGG16};
 use super::resnet::{BasicBlock, Bottleneck, RESNET18, RESNET34, RESNET50, ResNet};
 use super::{
-    EFFICIENTNET_LITE0, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, MOBILENET_V3_LARGE,
+    EFFICIENTNET_B0, EFFICIENTNET_LITE0, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, MOBILENET_V3_LARGE,
     MOBILENET_V3_SMALL, ParamSource,
 };
-use crate::data::Preprocess;
+use crate::data::{Interpolation, Preprocess};
 
 /// Serialised as its variant's name (`"ResNet18"`), the name a model export's card carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +24,7 @@ pub enum Architecture {
     MobileNetV3Small,
     MobileNetV3Large,
     EfficientNetLite0,
+    EfficientNetB0,
     Vgg11Bn,
     Vgg16,
     AlexNet,
@@ -31,7 +32,7 @@ pub enum Architecture {
 
 impl Architecture {
     /// Every architecture this version runs.
-    pub const ALL: [Architecture; 10] = [
+    pub const ALL: [Architecture; 11] = [
         Architecture::ResNet18,
         Architecture::ResNet34,
         Architecture::ResNet50,
@@ -39,6 +40,7 @@ impl Architecture {
         Architecture::MobileNetV3Small,
         Architecture::MobileNetV3Large,
         Architecture::EfficientNetLite0,
+        Architecture::EfficientNetB0,
         Architecture::Vgg11Bn,
         Architecture::Vgg16,
         Architecture::AlexNet,
@@ -53,27 +55,30 @@ impl Architecture {
             Architecture::MobileNetV3Small => "torchvision MobileNetV3-Small",
             Architecture::MobileNetV3Large => "torchvision MobileNetV3-Large",
             Architecture::EfficientNetLite0 => "EfficientNet-Lite0",
+            Architecture::EfficientNetB0 => "torchvision EfficientNet-B0",
             Architecture::Vgg11Bn => "torchvision VGG11-BN",
             Architecture::Vgg16 => "torchvision VGG16",
             Architecture::AlexNet => "torchvision AlexNet",
         }
     }
 
-    /// Recognises the architecture of a state_dict from its keys: the stems of EfficientNet and
-    /// the MobileNets (V3 by its `block` layers, Large by its 16th feature layer); the plain
+    /// Recognises the architecture of a state_dict from its keys: the stems of EfficientNet-Lite0
+    /// and torchvision's inverted-residual networks (MobileNetV3 by its `block` layers, Large by
+    /// its 16th feature layer; EfficientNet-B0 by its stages of blocks); the plain
     /// networks by their first convolution, `features.0` (AlexNet by its classifier's first
     /// Linear at index 1, VGG11-BN by a BatchNorm at `features.1`, VGG16 otherwise); else a ResNet
     /// by its blocks (a third convolution: ResNet50; a third block in layer1: ResNet34);
     /// ResNet18 otherwise, so that an unknown file is reported against ResNet18's keys.
     pub fn detect<'a>(keys: impl Iterator<Item = &'a str>) -> Self {
         let (mut stem, mut v3, mut large, mut bottleneck, mut deep) = (None, false, false, false, false);
-        let (mut plain, mut alexnet, mut vgg_bn) = (false, false, false);
+        let (mut plain, mut alexnet, mut vgg_bn, mut b0) = (false, false, false, false);
         for key in keys {
             match key {
                 "_conv_stem.weight" => stem = Some(Architecture::EfficientNetLite0),
                 "features.0.0.weight" => stem = Some(Architecture::MobileNetV2),
                 "features.1.block.0.0.weight" => v3 = true,
                 "features.16.0.weight" => large = true,
+                "features.1.0.block.0.0.weight" => b0 = true,
                 "features.0.weight" => plain = true,
                 "classifier.1.weight" => alexnet = true,
                 "features.1.running_mean" => vgg_bn = true,
@@ -84,6 +89,9 @@ impl Architecture {
         }
         if stem == Some(Architecture::MobileNetV2) && v3 {
             stem = Some(if large { Architecture::MobileNetV3Large } else { Architecture::MobileNetV3Small });
+        }
+        if stem == Some(Architecture::MobileNetV2) && b0 {
+            stem = Some(Architecture::EfficientNetB0);
         }
         if plain {
             stem = Some(match (alexnet, vgg_bn) {
@@ -112,6 +120,7 @@ impl Architecture {
             Architecture::MobileNetV3Small => Some(&MOBILENET_V3_SMALL),
             Architecture::MobileNetV3Large => Some(&MOBILENET_V3_LARGE),
             Architecture::EfficientNetLite0 => Some(&EFFICIENTNET_LITE0),
+            Architecture::EfficientNetB0 => Some(&EFFICIENTNET_B0),
             Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet => None,
         }
     }
@@ -134,9 +143,8 @@ impl Architecture {
             Architecture::MobileNetV2
             | Architecture::MobileNetV3Small
             | Architecture::MobileNetV3Large
-            | Architecture::EfficientNetLite0 => {
-                self.inverted_residual_spec().map_or(0, InvertedResidualSpec::features)
-            }
+            | Architecture::EfficientNetLite0
+            | Architecture::EfficientNetB0 => self.inverted_residual_spec().map_or(0, InvertedResidualSpec::features),
             Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet => PLAIN_FEATURES,
         }
     }
@@ -146,7 +154,7 @@ impl Architecture {
     pub fn head_key(self) -> &'static str {
         match self {
             Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet50 => "fc",
-            Architecture::MobileNetV2 => "classifier.1",
+            Architecture::MobileNetV2 | Architecture::EfficientNetB0 => "classifier.1",
             // classifier = Sequential(Linear, Hardswish, Dropout, Linear): the first stays with the backbone.
             Architecture::MobileNetV3Small | Architecture::MobileNetV3Large => "classifier.3",
             Architecture::EfficientNetLite0 => "_fc",
@@ -170,7 +178,11 @@ impl Architecture {
             | Architecture::Vgg16
             | Architecture::AlexNet => Preprocess::imagenet(),
             Architecture::EfficientNetLite0 => {
-                Preprocess { resize_shorter: 256, crop: 224, mean: [127.0 / 255.0; 3], std: [128.0 / 255.0; 3] }
+                Preprocess { mean: [127.0 / 255.0; 3], std: [128.0 / 255.0; 3], ..Preprocess::imagenet() }
+            }
+            // torchvision's EfficientNet_B0_Weights transforms: bicubic resizing.
+            Architecture::EfficientNetB0 => {
+                Preprocess { interpolation: Interpolation::Bicubic, ..Preprocess::imagenet() }
             }
         }
     }
@@ -184,6 +196,7 @@ impl Architecture {
             Architecture::MobileNetV3Small => Backbone::MobileNetV3Small(MOBILENET_V3_SMALL.build(source)),
             Architecture::MobileNetV3Large => Backbone::MobileNetV3Large(MOBILENET_V3_LARGE.build(source)),
             Architecture::EfficientNetLite0 => Backbone::EfficientNetLite0(EFFICIENTNET_LITE0.build(source)),
+            Architecture::EfficientNetB0 => Backbone::EfficientNetB0(EFFICIENTNET_B0.build(source)),
             Architecture::Vgg11Bn => Backbone::Vgg11Bn(VGG11_BN.build(source)),
             Architecture::Vgg16 => Backbone::Vgg16(VGG16.build(source)),
             Architecture::AlexNet => Backbone::AlexNet(ALEXNET.build(source)),
@@ -204,6 +217,7 @@ pub enum Backbone {
     MobileNetV3Small(InvertedResidualNet),
     MobileNetV3Large(InvertedResidualNet),
     EfficientNetLite0(InvertedResidualNet),
+    EfficientNetB0(InvertedResidualNet),
     Vgg11Bn(PlainNet),
     Vgg16(PlainNet),
     AlexNet(PlainNet),
@@ -232,6 +246,7 @@ impl Backbone {
             Backbone::MobileNetV3Small(_) => Architecture::MobileNetV3Small,
             Backbone::MobileNetV3Large(_) => Architecture::MobileNetV3Large,
             Backbone::EfficientNetLite0(_) => Architecture::EfficientNetLite0,
+            Backbone::EfficientNetB0(_) => Architecture::EfficientNetB0,
             Backbone::Vgg11Bn(_) => Architecture::Vgg11Bn,
             Backbone::Vgg16(_) => Architecture::Vgg16,
             Backbone::AlexNet(_) => Architecture::AlexNet,
@@ -245,7 +260,8 @@ impl Backbone {
             Backbone::MobileNetV2(net)
             | Backbone::MobileNetV3Small(net)
             | Backbone::MobileNetV3Large(net)
-            | Backbone::EfficientNetLite0(net) => net.forward(images),
+            | Backbone::EfficientNetLite0(net)
+            | Backbone::EfficientNetB0(net) => net.forward(images),
             Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => net.forward(images),
         }
     }
@@ -261,6 +277,7 @@ impl Backbone {
             Backbone::MobileNetV3Small(net) => Backbone::MobileNetV3Small(net.folded()),
             Backbone::MobileNetV3Large(net) => Backbone::MobileNetV3Large(net.folded()),
             Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(net.folded()),
+            Backbone::EfficientNetB0(net) => Backbone::EfficientNetB0(net.folded()),
             Backbone::Vgg11Bn(net) => Backbone::Vgg11Bn(net.folded()),
             Backbone::Vgg16(net) => Backbone::Vgg16(net.folded()),
             Backbone::AlexNet(net) => Backbone::AlexNet(net.folded()),
@@ -278,7 +295,8 @@ impl Backbone {
             Backbone::MobileNetV2(net)
             | Backbone::MobileNetV3Small(net)
             | Backbone::MobileNetV3Large(net)
-            | Backbone::EfficientNetLite0(net) => {
+            | Backbone::EfficientNetLite0(net)
+            | Backbone::EfficientNetB0(net) => {
                 let Some(spec) = self.architecture().inverted_residual_spec() else { return Vec::new() };
                 let starts = spec.stage_starts();
                 (0..stages.min(starts.len()))
@@ -333,6 +351,7 @@ impl Backbone {
             Backbone::MobileNetV3Small(net) => Backbone::MobileNetV3Small(freeze_mobile(net, &MOBILENET_V3_SMALL)),
             Backbone::MobileNetV3Large(net) => Backbone::MobileNetV3Large(freeze_mobile(net, &MOBILENET_V3_LARGE)),
             Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(freeze_mobile(net, &EFFICIENTNET_LITE0)),
+            Backbone::EfficientNetB0(net) => Backbone::EfficientNetB0(freeze_mobile(net, &EFFICIENTNET_B0)),
             Backbone::Vgg11Bn(net) => Backbone::Vgg11Bn(freeze_plain(net)),
             Backbone::Vgg16(net) => Backbone::Vgg16(freeze_plain(net)),
             Backbone::AlexNet(net) => Backbone::AlexNet(freeze_plain(net)),

@@ -1,5 +1,5 @@
-//! Networks of inverted residual blocks — torchvision's MobileNetV2 and MobileNetV3 (Small,
-//! Large), and EfficientNet-Lite0 — as one module with a per-architecture
+//! Networks of inverted residual blocks — torchvision's MobileNetV2, MobileNetV3 (Small,
+//! Large) and EfficientNet-B0, and EfficientNet-Lite0 — as one module with a per-architecture
 //! [`InvertedResidualSpec`] (see [`super::mobile_specs`]): stages, activations, squeeze-excitation,
 //! padding, BatchNorm epsilon and the key of every layer. All are a 3×3 stride-2 stem, blocks of
 //! (1×1 expansion, depthwise k×k, squeeze-excitation in some, 1×1 linear projection, residual
@@ -15,7 +15,7 @@ use burn::tensor::activation::hard_swish;
 
 use super::ParamSource;
 use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
-use super::squeeze_excite::SqueezeExcite;
+use super::squeeze_excite::{SqueezeExcite, SqueezeExciteSpec};
 use crate::kernels::Activation;
 
 /// How wide a block's expansion is: a multiple of its input, or a number of channels.
@@ -33,8 +33,8 @@ pub struct Stage {
     pub stride: usize,
     pub expansion: Expansion,
     pub out_channels: usize,
-    /// Squeeze-excitation after the depthwise convolution.
-    pub squeeze_excite: bool,
+    /// Squeeze-excitation after the depthwise convolution, if the stage has one.
+    pub squeeze_excite: Option<SqueezeExciteSpec>,
     /// Of the expansion and the depthwise convolution.
     pub activation: Activation,
 }
@@ -148,9 +148,9 @@ impl InvertedResidualSpec {
                     (wide != in_ch).then(|| self.conv_norm(source, Layer::Expand { block }, [in_ch, wide], 1, 1, 1));
                 let depthwise =
                     self.conv_norm(source, Layer::Depthwise { block }, [wide, wide], stage.kernel, stride, wide);
-                let squeeze_excite = stage.squeeze_excite.then(|| {
+                let squeeze_excite = stage.squeeze_excite.map(|spec| {
                     let (fc1, fc2) = (self.keys)(Layer::SqueezeExcite { block });
-                    SqueezeExcite::build(source, &fc1, &fc2, wide, make_divisible(wide / 4))
+                    SqueezeExcite::build(source, [&fc1, &fc2], &spec, wide, spec.squeezed(in_ch, wide))
                 });
                 let project = self.conv_norm(source, Layer::Project { block }, [wide, stage.out_channels], 1, 1, 1);
                 let residual = stride == 1 && in_ch == stage.out_channels;

@@ -1,6 +1,7 @@
 //! The inverted-residual networks' specs: their stages and the names of their weights.
 
 use super::inverted_residual::{Expansion, InvertedResidualSpec, Layer, Stage};
+use super::squeeze_excite::{Gate, Squeeze, SqueezeExciteSpec};
 use crate::kernels::Activation;
 
 /// A MobileNetV2 / EfficientNet-Lite stage: ReLU6, no squeeze-excitation.
@@ -11,7 +12,7 @@ const fn stage(repeats: usize, kernel: usize, stride: usize, expansion: usize, o
         stride,
         expansion: Expansion::Ratio(expansion),
         out_channels,
-        squeeze_excite: false,
+        squeeze_excite: None,
         activation: Activation::Relu6,
     }
 }
@@ -96,6 +97,11 @@ pub const EFFICIENTNET_LITE0: InvertedResidualSpec = InvertedResidualSpec {
     },
 };
 
+/// MobileNetV3's squeeze-excitation: ReLU, Hardsigmoid gate, squeezed to a quarter of the
+/// expanded width.
+const V3_SQUEEZE_EXCITE: SqueezeExciteSpec =
+    SqueezeExciteSpec { squeeze: Squeeze::QuarterOfExpanded, activation: Activation::Relu, gate: Gate::Hardsigmoid };
+
 /// A row of torchvision's MobileNetV3 table (`bneck_conf`): one block of `kernel`, widened to
 /// `expanded` channels, to `out_channels`, with or without squeeze-excitation, ReLU or Hardswish.
 const fn bneck(kernel: usize, expanded: usize, out_channels: usize, se: bool, hardswish: bool, stride: usize) -> Stage {
@@ -105,7 +111,7 @@ const fn bneck(kernel: usize, expanded: usize, out_channels: usize, se: bool, ha
         stride,
         expansion: Expansion::Channels(expanded),
         out_channels,
-        squeeze_excite: se,
+        squeeze_excite: if se { Some(V3_SQUEEZE_EXCITE) } else { None },
         activation: if hardswish { Activation::Hardswish } else { Activation::Relu },
     }
 }
@@ -164,7 +170,7 @@ fn mobilenet_v3_keys(blocks: &[Stage], layer: Layer) -> (String, String) {
             (format!("{prefix}.fc1"), format!("{prefix}.fc2"))
         }
         Layer::Project { block } => {
-            let position = depthwise_at(block) + 1 + usize::from(blocks[block].squeeze_excite);
+            let position = depthwise_at(block) + 1 + usize::from(blocks[block].squeeze_excite.is_some());
             conv_norm(block_layer(block, position))
         }
         Layer::Head => conv_norm(format!("features.{}", blocks.len() + 1)),
@@ -199,4 +205,86 @@ pub const MOBILENET_V3_SMALL: InvertedResidualSpec = InvertedResidualSpec {
     bn_epsilon: 1e-3,
     bn_momentum: 0.01,
     keys: |layer| mobilenet_v3_keys(&MOBILENET_V3_SMALL_BLOCKS, layer),
+};
+
+/// EfficientNet-B0's squeeze-excitation: SiLU, sigmoid gate, squeezed to a quarter of the block's
+/// input.
+const B0_SQUEEZE_EXCITE: SqueezeExciteSpec =
+    SqueezeExciteSpec { squeeze: Squeeze::QuarterOfInput, activation: Activation::Silu, gate: Gate::Sigmoid };
+
+/// An EfficientNet-B0 stage (torchvision's `MBConvConfig`): SiLU, squeeze-excitation in every block.
+const fn mbconv(expansion: usize, kernel: usize, stride: usize, out_channels: usize, repeats: usize) -> Stage {
+    Stage {
+        repeats,
+        kernel,
+        stride,
+        expansion: Expansion::Ratio(expansion),
+        out_channels,
+        squeeze_excite: Some(B0_SQUEEZE_EXCITE),
+        activation: Activation::Silu,
+    }
+}
+
+const EFFICIENTNET_B0_STAGES: [Stage; 7] = [
+    mbconv(1, 3, 1, 16, 1),
+    mbconv(6, 3, 2, 24, 2),
+    mbconv(6, 5, 2, 40, 2),
+    mbconv(6, 3, 2, 80, 3),
+    mbconv(6, 5, 1, 112, 3),
+    mbconv(6, 5, 2, 192, 4),
+    mbconv(6, 3, 1, 320, 1),
+];
+
+/// torchvision's EfficientNet keys: `features.0` stem, `features.{s+1}.{r}.block.{j}` for the
+/// `r`-th block of stage `s` (expansion where the stage widens, depthwise, squeeze-excitation's
+/// `fc1`/`fc2`, projection; conv `.0`, BatchNorm `.1`), `features.8` the final convolution.
+fn efficientnet_keys(stages: &[Stage], layer: Layer) -> (String, String) {
+    let conv_norm = |prefix: String| (format!("{prefix}.0"), format!("{prefix}.1"));
+    // Stage and repeat of block `b`, and whether its stage widens (the first does not).
+    let locate = |block: usize| {
+        let mut first = 0;
+        for (index, stage) in stages.iter().enumerate() {
+            if block < first + stage.repeats {
+                return (index, block - first, usize::from(stage.expansion != Expansion::Ratio(1)));
+            }
+            first += stage.repeats;
+        }
+        (stages.len(), 0, 0)
+    };
+    let block_layer = |block: usize, offset: usize| {
+        let (stage, repeat, expands) = locate(block);
+        format!("features.{}.{repeat}.block.{}", stage + 1, expands + offset)
+    };
+    match layer {
+        Layer::Stem => conv_norm("features.0".into()),
+        Layer::Expand { block } => {
+            let (stage, repeat, _) = locate(block);
+            conv_norm(format!("features.{}.{repeat}.block.0", stage + 1))
+        }
+        Layer::Depthwise { block } => conv_norm(block_layer(block, 0)),
+        Layer::SqueezeExcite { block } => {
+            let prefix = block_layer(block, 1);
+            (format!("{prefix}.fc1"), format!("{prefix}.fc2"))
+        }
+        Layer::Project { block } => conv_norm(block_layer(block, 2)),
+        Layer::Head => conv_norm(format!("features.{}", stages.len() + 1)),
+        Layer::Hidden => absent(),
+    }
+}
+
+/// torchvision's `efficientnet_b0` (width and depth 1.0): BatchNorm eps 1e-5, momentum 0.1;
+/// symmetric padding; `classifier = Sequential(Dropout, Linear)`, the head replaced is
+/// `classifier.1`. Its StochasticDepth is the identity in evaluation mode; where its blocks
+/// train, PyTorch drops whole residual branches at random (up to 20 % in the last), this does not.
+pub const EFFICIENTNET_B0: InvertedResidualSpec = InvertedResidualSpec {
+    stages: &EFFICIENTNET_B0_STAGES,
+    stem_channels: 32,
+    stem_activation: Activation::Silu,
+    head_channels: 1280,
+    head_activation: Activation::Silu,
+    hidden: None,
+    tf_same_padding: false,
+    bn_epsilon: 1e-5,
+    bn_momentum: 0.1,
+    keys: |layer| efficientnet_keys(&EFFICIENTNET_B0_STAGES, layer),
 };

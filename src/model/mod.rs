@@ -1,5 +1,5 @@
 //! The backbones — torchvision's ResNet18 and ResNet34 (`[B,3,H,W] → [B,512]`) and ResNet50
-//! (`→ [B,2048]`), torchvision's MobileNetV2 and -V3 and EfficientNet-Lite0 (`→ [B,1280]`;
+//! (`→ [B,2048]`), torchvision's MobileNetV2, -V3 and EfficientNet-B0, and EfficientNet-Lite0 (`→ [B,1280]`;
 //! V3-Small 1024), torchvision's VGG11-BN, VGG16 and AlexNet (`→ [B,4096]`) — and the
 //! replaceable classification head.
 //!
@@ -22,8 +22,8 @@ pub use backbone::{Architecture, Backbone, param_ids};
 pub use inverted_residual::{
     ConvNorm, Expansion, InvertedResidual, InvertedResidualNet, InvertedResidualSpec, Layer, Stage, make_divisible,
 };
-pub use mobile_specs::{EFFICIENTNET_LITE0, MOBILENET_V2, MOBILENET_V3_LARGE, MOBILENET_V3_SMALL};
-pub use squeeze_excite::SqueezeExcite;
+pub use mobile_specs::{EFFICIENTNET_B0, EFFICIENTNET_LITE0, MOBILENET_V2, MOBILENET_V3_LARGE, MOBILENET_V3_SMALL};
+pub use squeeze_excite::{Gate, Squeeze, SqueezeExcite, SqueezeExciteSpec};
 
 pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config, new_head};
 pub use extractor::FeatureExtractor;
