@@ -93,7 +93,10 @@ def main():
     classes, pre, architecture = metadata["classes"], metadata["preprocess"], metadata["architecture"]
     strategy = args.strategy or (metadata.get("training") or {}).get("strategy", {}).get("kind", "head_only")
     normalize = [transforms.ToTensor(), transforms.Normalize(pre["mean"], pre["std"])]
-    evaluation = transforms.Compose([transforms.Resize(pre["resize_shorter"]), transforms.CenterCrop(pre["crop"]), *normalize])
+    # The card's resampling filter (bilinear unless it says otherwise: EfficientNet-B0's is bicubic).
+    interpolation = transforms.InterpolationMode(pre.get("interpolation", "bilinear"))
+    resize = transforms.Resize(pre["resize_shorter"], interpolation=interpolation)
+    evaluation = transforms.Compose([resize, transforms.CenterCrop(pre["crop"]), *normalize])
     augmented = transforms.Compose([transforms.RandomResizedCrop(pre["crop"]), transforms.RandomHorizontalFlip(), *normalize])
     root = Path(args.data)
     split = (root / "train").is_dir()

@@ -32,18 +32,31 @@ def read_export(path):
     return state_dict, metadata
 
 
+# The export's architecture names and torchvision's constructors of the same state_dict keys.
+TORCHVISION = {
+    "ResNet18": "resnet18",
+    "ResNet34": "resnet34",
+    "ResNet50": "resnet50",
+    "MobileNetV2": "mobilenet_v2",
+    "MobileNetV3Small": "mobilenet_v3_small",
+    "MobileNetV3Large": "mobilenet_v3_large",
+    "EfficientNetB0": "efficientnet_b0",
+    "Vgg11Bn": "vgg11_bn",
+    "Vgg16": "vgg16",
+    "AlexNet": "alexnet",
+}
+
+
 def build_model(architecture, num_classes):
     """The torch module whose state_dict names the export uses."""
-    if architecture == "ResNet18":
-        return torchvision.models.resnet18(num_classes=num_classes)
-    if architecture == "MobileNetV2":
-        return torchvision.models.mobilenet_v2(num_classes=num_classes)
+    if architecture in TORCHVISION:
+        return getattr(torchvision.models, TORCHVISION[architecture])(num_classes=num_classes)
     if architecture == "EfficientNetLite0":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from make_fixtures import EfficientNetLite0
 
         return EfficientNetLite0(num_classes=num_classes)
-    sys.exit(f"unknown architecture {architecture!r}: ResNet18, MobileNetV2 or EfficientNetLite0")
+    sys.exit(f"unknown architecture {architecture!r}: {', '.join([*TORCHVISION, 'EfficientNetLite0'])}")
 
 
 def load_model(path):

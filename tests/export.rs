@@ -4,7 +4,6 @@
 
 mod common;
 
-use browser_finetune::data::Preprocess;
 use browser_finetune::model::Architecture;
 use browser_finetune::weights::{ModelCard, Precision, export_safetensors, load_pretrained};
 use burn::tensor::Device;
@@ -19,7 +18,7 @@ fn export_matches_state_dict(keys: Vec<KeySpec>, architecture: Architecture) {
     let pretrained = load_pretrained(&original, &Device::flex()).unwrap();
     let model = pretrained.classifier().unwrap();
     let classes: Vec<String> = (0..model.num_classes()).map(|i| format!("class {i}")).collect();
-    let card = ModelCard { architecture, classes, preprocess: Preprocess::imagenet(), training: None };
+    let card = ModelCard { architecture, classes, preprocess: architecture.preprocess(), training: None };
     let exported = block_on(export_safetensors(&model, &card, Precision::F32)).unwrap();
 
     let expected = safetensors_f32(&original);
@@ -45,4 +44,20 @@ fn a_resnet18_export_is_torchvisions_state_dict() {
 #[test]
 fn a_mobilenet_v2_export_is_torchvisions_state_dict() {
     export_matches_state_dict(mobilenet_v2_keys(), Architecture::MobileNetV2);
+}
+
+/// The families added since: ResNet50's bottlenecks, MobileNetV3's squeeze-excitation and linear
+/// layer after pooling, EfficientNet-B0's stages of blocks (with its bicubic card), VGG's
+/// BatchNorms and AlexNet's hidden layers at other classifier indices.
+#[test]
+fn the_other_families_export_torchvisions_state_dicts() {
+    for (model, architecture) in [
+        ("resnet50", Architecture::ResNet50),
+        ("mobilenet_v3_large", Architecture::MobileNetV3Large),
+        ("efficientnet_b0", Architecture::EfficientNetB0),
+        ("vgg11_bn", Architecture::Vgg11Bn),
+        ("alexnet", Architecture::AlexNet),
+    ] {
+        export_matches_state_dict(torchvision_keys(model), architecture);
+    }
 }
