@@ -288,10 +288,8 @@ impl Backbone {
     /// [`Backbone::freeze_early_stages`] counts them: for learning rates that fall with depth.
     pub fn stage_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
         match self {
-            Backbone::ResNet18(net) | Backbone::ResNet34(net) => {
-                net.stages().into_iter().rev().take(stages).map(param_ids).collect()
-            }
-            Backbone::ResNet50(net) => net.stages().into_iter().rev().take(stages).map(param_ids).collect(),
+            Backbone::ResNet18(net) | Backbone::ResNet34(net) => net.last_stages_params(stages),
+            Backbone::ResNet50(net) => net.last_stages_params(stages),
             Backbone::MobileNetV2(net)
             | Backbone::MobileNetV3Small(net)
             | Backbone::MobileNetV3Large(net)

@@ -2,14 +2,14 @@
 //! (bottleneck blocks, torchvision's "v1.5" with the stride on the 3×3 convolution), one network
 //! generic over its block, laid out by a [`ResNetSpec`].
 
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 
-use super::ParamSource;
 use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
+use super::{ParamSource, param_ids};
 use crate::kernels::Activation;
 
 /// The smallest input side the five stride-2 stages can take (the last feature map is then 1×1).
@@ -230,6 +230,11 @@ impl<B: ResidualBlock> ResNet<B> {
     /// The stages, first to last.
     pub fn stages(&self) -> [&Vec<B>; 4] {
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+    }
+
+    /// The parameters of each of the last `stages` stages, the last first.
+    pub fn last_stages_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
+        self.stages().into_iter().rev().take(stages).map(param_ids).collect()
     }
 
     /// # Shapes
