@@ -109,24 +109,21 @@ async fn mobilenet_v2_features_on_webgpu_match_the_cpu() {
 /// ResNet50's bottleneck blocks (seeded weights under torchvision's keys).
 #[wasm_bindgen_test]
 async fn resnet50_features_on_webgpu_match_the_cpu() {
-    let keys = common::keys_from_json(include_bytes!("fixtures/resnet50_keys.json"));
-    let weights = common::seeded_state_dict(keys, |key, shape| Some((key.to_string(), shape)));
+    let weights = common::seeded_model(common::keys_from_json(include_bytes!("fixtures/resnet50_keys.json")));
     compare_features("ResNet50", &weights, 2048).await;
 }
 
 /// MobileNetV3-Large's squeeze-excitation, Hardswish and linear layer after pooling.
 #[wasm_bindgen_test]
 async fn mobilenet_v3_features_on_webgpu_match_the_cpu() {
-    let keys = common::keys_from_json(include_bytes!("fixtures/mobilenet_v3_large_keys.json"));
-    let weights = common::seeded_state_dict(keys, |key, shape| Some((key.to_string(), shape)));
+    let weights = common::seeded_model(common::keys_from_json(include_bytes!("fixtures/mobilenet_v3_large_keys.json")));
     compare_features("MobileNetV3-Large", &weights, 1280).await;
 }
 
 /// EfficientNet-B0's SiLU and sigmoid-gated squeeze-excitation.
 #[wasm_bindgen_test]
 async fn efficientnet_b0_features_on_webgpu_match_the_cpu() {
-    let keys = common::keys_from_json(include_bytes!("fixtures/efficientnet_b0_keys.json"));
-    let weights = common::seeded_state_dict(keys, |key, shape| Some((key.to_string(), shape)));
+    let weights = common::seeded_model(common::keys_from_json(include_bytes!("fixtures/efficientnet_b0_keys.json")));
     compare_features("EfficientNet-B0", &weights, 1280).await;
 }
 
@@ -134,8 +131,7 @@ async fn efficientnet_b0_features_on_webgpu_match_the_cpu() {
 /// grid and the classifier's hidden layers (VGG's 3×3 convolutions are ResNet's).
 #[wasm_bindgen_test]
 async fn alexnet_features_on_webgpu_match_the_cpu() {
-    let keys = common::keys_from_json(include_bytes!("fixtures/alexnet_keys.json"));
-    let weights = common::seeded_state_dict(keys, |key, shape| Some((key.to_string(), shape)));
+    let weights = common::seeded_model(common::keys_from_json(include_bytes!("fixtures/alexnet_keys.json")));
     compare_features("AlexNet", &weights, 4096).await;
 }
 

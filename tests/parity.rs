@@ -89,7 +89,7 @@ fn seeded_resnet18_logits_match_torchvision() {
 /// logits within `tolerance` (see [`assert_logits_match`]).
 fn assert_family_model_matches(model: &str, architecture: Architecture, tolerance: f32) {
     let expected = safetensors_f32(&read_fixture("seeded_family_logits.safetensors"));
-    let bytes = seeded_state_dict(torchvision_keys(model), |key, shape| Some((key.to_string(), shape)));
+    let bytes = seeded_model(torchvision_keys(model));
     let pretrained = load_pretrained(&bytes, &Device::flex()).unwrap();
     assert_eq!(pretrained.architecture(), architecture);
     assert_logits_match(&pretrained.classifier().unwrap(), &expected[model], model, tolerance);

@@ -147,9 +147,14 @@ pub fn seeded_state_dict(
     safetensors::serialize(views, None).unwrap()
 }
 
+/// A safetensors file with seeded values for every one of `keys`, unchanged.
+pub fn seeded_model(keys: Vec<KeySpec>) -> Vec<u8> {
+    seeded_state_dict(keys, |key, shape| Some((key.to_string(), shape)))
+}
+
 /// The unchanged seeded state_dict.
 pub fn seeded_resnet18() -> Vec<u8> {
-    seeded_safetensors(|key, shape| Some((key.to_string(), shape)))
+    seeded_model(manifest().keys)
 }
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
