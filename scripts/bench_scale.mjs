@@ -32,16 +32,17 @@ const workerKind = (url) => (/\/worker\.js$/.test(url) ? "engine" : /\/extractor
 
 /**
  * Runs in the engine's worker: notes, in wall-clock milliseconds, when it reports extraction
- * progress and when it ends each epoch. The page's own record waits on the page's thread, which a
- * large epoch report keeps busy for seconds.
+ * progress, when it ends each epoch and when that epoch's autosave is done. The page's own record
+ * waits on the page's thread, which a large epoch report keeps busy for seconds.
  */
 function noteProgressTimes() {
   const post = self.postMessage.bind(self);
-  self.progressTimes = { lastExtraction: null, epochEnds: [] };
+  self.progressTimes = { lastExtraction: null, epochEnds: [], saveEnds: [] };
   self.postMessage = (message, transfer) => {
     const now = performance.timeOrigin + performance.now();
     if (message?.type === "progress" && message.progress.phase === "extracting") self.progressTimes.lastExtraction = now;
     if (message?.type === "progress" && message.progress.epoch_report) self.progressTimes.epochEnds.push(now);
+    if (message?.type === "autosaved" || message?.type === "saveFailed") self.progressTimes.saveEnds.push(now);
     return post(message, transfer);
   };
 }
@@ -71,19 +72,26 @@ try {
   const [, images, classes] = (await text("images-status")).match(/(\d+) images in (\d+) classes/).map(Number);
 
   // The workers are watched on their own, every 250 ms: the page's thread may be busy. After each
-  // epoch, what the engine's worker keeps (JS heap and ArrayBuffers after a garbage collection).
+  // epoch's autosave, what the engine's worker keeps (JS heap and ArrayBuffers after a garbage
+  // collection). Not at the epoch's end: the autosave that follows holds the exported file and the
+  // record being stored, and after the last epoch nothing else would let them go before the sample.
   const peakHeap = { page: await pageHeap(), engine: 0, helper: 0 };
   const liveByEpoch = [];
   let training = true;
+  const watchOnce = async () => {
+    for (const { url, used } of await workerHeaps.sample()) peakHeap[workerKind(url)] = Math.max(peakHeap[workerKind(url)] ?? 0, used);
+    const { saveEnds } = await engineWorker.evaluate(() => self.progressTimes);
+    if (saveEnds.length > liveByEpoch.length) {
+      liveByEpoch[saveEnds.length - 1] = (await workerHeaps.sample({ collect: true, only: (url) => workerKind(url) === "engine" }))[0];
+    }
+  };
   const watchWorkers = (async () => {
     while (training) {
-      for (const { url, used } of await workerHeaps.sample()) peakHeap[workerKind(url)] = Math.max(peakHeap[workerKind(url)] ?? 0, used);
-      const { epochEnds } = await engineWorker.evaluate(() => self.progressTimes);
-      if (epochEnds.length > liveByEpoch.length) {
-        liveByEpoch[epochEnds.length - 1] = (await workerHeaps.sample({ collect: true, only: (url) => workerKind(url) === "engine" }))[0];
-      }
+      await watchOnce();
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
+    // The last epoch's autosave ends just before the page says the run finished.
+    await watchOnce();
   })();
   const trainStart = Date.now();
   await page.click("#start");
