@@ -50,7 +50,7 @@ try {
   const rate = images / ((extractEnd - (extractStart ?? start)) / 1000);
   const extraction = await page.evaluate(() => ({ ...document.getElementById("progress-text").dataset }));
   const workers = extraction.extractionWorkers
-    ? ` workers=${extraction.extractionWorkers} images_here=${extraction.imagesHere} images_on_helpers=${extraction.imagesOnHelpers} extraction_s=${extraction.extractionSeconds} helper_wasm_mb=${(extraction.helperMemory / 1048576).toFixed(0)}`
+    ? ` workers=${extraction.extractionWorkers} images_here=${extraction.imagesHere} images_on_helpers=${extraction.imagesOnHelpers} extraction_s=${extraction.extractionSeconds} helpers_start_s=${extraction.helpersStartSeconds} helper_wasm_mb=${(extraction.helperMemory / 1048576).toFixed(0)}`
     : "";
   const fit = (await text(page, "accuracy-text")).match(/C = \S+/)?.[0].replace(" = ", "=").replace(/^/, " ") ?? "";
   console.log(`browser-${backend} strategy=${strategy}${fit} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} seconds_to_images_ready=${((imagesReady - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images}${workers} device="${device.replace(/\s+/g, " ")}"`);

@@ -84,11 +84,14 @@ export async function fileFeaturesHere(engine, exclusive, files) {
  * - `onStarted(workers)` once the helpers are ready, `onProgress(progress)` after each batch,
  *   `onFailed(image, reason)` for a file that could not be decoded (the run goes on without it).
  * A helper that fails is dropped and its batches computed here, so a failure costs time, not the run.
- * Returns `{ helpers, helperMemory, imagesBy }`: how many helpers took part, the largest helper's
- * wasm memory, and the images extracted `here` and by the `helpers`.
+ * Returns `{ helpers, helperMemory, imagesBy, startSeconds }`: how many helpers took part, the
+ * largest helper's wasm memory, the images extracted `here` and by the `helpers`, and the seconds
+ * the helpers took to start (their backbones loaded).
  */
 export async function extractInParallel({ engine, exclusive, images, module, source, control, onStarted, onProgress, onFailed }) {
+  const starting = performance.now();
   const helpers = await startHelpers(helperCount(false), module, source);
+  const startSeconds = (performance.now() - starting) / 1000;
   onStarted(Math.max(1, helpers.length));
   const computeHere = (files) => fileFeaturesHere(engine, exclusive, files);
   const imagesBy = { here: 0, helpers: 0 };
@@ -133,7 +136,7 @@ export async function extractInParallel({ engine, exclusive, images, module, sou
       return [drain(compute, "helpers"), drain(compute, "helpers")];
     });
     await Promise.all(helpers.length ? viaHelpers : [drain(computeHere, "here")]);
-    return { helpers: helpers.length, helperMemory: Math.max(0, ...helpers.map((helper) => helper.memory)), imagesBy };
+    return { helpers: helpers.length, helperMemory: Math.max(0, ...helpers.map((helper) => helper.memory)), imagesBy, startSeconds };
   } finally {
     for (const helper of helpers) helper.close();
   }

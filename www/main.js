@@ -189,10 +189,10 @@ const onMessage = {
     recordFigures(progress, memory);
   },
   extracting({ workers }) { state.extractionWorkers = workers; },
-  extracted({ workers, helperMemory, imagesBy, seconds }) {
+  extracted({ workers, helperMemory, imagesBy, seconds, startSeconds }) {
     // For the benchmark: how the extraction was shared and what a helper worker's memory came to.
     Object.assign($("progress-text").dataset, {
-      extractionWorkers: workers, helperMemory, extractionSeconds: seconds.toFixed(1),
+      extractionWorkers: workers, helperMemory, extractionSeconds: seconds.toFixed(1), helpersStartSeconds: startSeconds.toFixed(2),
       imagesHere: imagesBy.here, imagesOnHelpers: imagesBy.helpers,
     });
   },

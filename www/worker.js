@@ -22,7 +22,7 @@
 // `memory`: the bytes of this worker's wasm memory, for the page's and the benchmark's figures.
 // The images stay `File`s, checked by their header when added and decoded when a step needs them.
 //   (a head-only run on the CPU, see extraction.js)  {type:"extracting", workers}
-//                                                    {type:"extracted", workers, helperMemory, imagesBy, seconds}
+//                                                    {type:"extracted", workers, helperMemory, imagesBy, seconds, startSeconds}
 //   (the WebGPU device is lost)                      {type:"deviceLost", reason}
 //                                                    {type:"error", scope, message}
 // `resumes`: the id of the saved model (opened with openSaved) of a run this one resumes, after
@@ -122,10 +122,10 @@ async function extractWithHelpers() {
   const started = performance.now();
   const onStarted = (workers) => post({ type: "extracting", workers });
   const onFailed = (image, reason) => post({ type: "skipped", name: image.name, reason });
-  const { helpers, helperMemory, imagesBy } = await extractInParallel({
+  const { helpers, helperMemory, imagesBy, startSeconds } = await extractInParallel({
     engine, exclusive, images, module: wasmModule, source: weightsSource, control, onStarted, onProgress: postProgress, onFailed,
   });
-  post({ type: "extracted", workers: Math.max(1, helpers), helperMemory, imagesBy, seconds: (performance.now() - started) / 1000 });
+  post({ type: "extracted", workers: Math.max(1, helpers), helperMemory, imagesBy, seconds: (performance.now() - started) / 1000, startSeconds });
 }
 
 async function train(settings, resumes) {
