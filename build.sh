@@ -142,19 +142,31 @@ ensure_node_modules() {
 }
 
 # build_package --release|--dev: the wasm package in pkg/ (with its TypeScript declarations) and
-# the service worker's manifest of the app shell, which must follow every build. The release
-# wasm loses its name section (function names for stack traces: a fifth of the download), and
-# functions that compiled to identical code (monomorphised copies) are kept once: 40 kB less
-# gzipped, and nothing that runs changes. That is binaryen's wasm-opt from npm (132): Debian's
-# (108) turns wasm-bindgen's externref table into a function table, and the module no longer
-# starts. Its -O/-Os/-Oz were measured too: they reorder the functions, which makes the gzipped
-# download larger (-Oz: 3.14 MB against 3.04).
+# the service worker's manifest of the app shell, which must follow every build. Two builds of the
+# wasm: the plain one and, with the `relaxed-simd` feature, browser_finetune_relaxed_bg.wasm,
+# whose matrix products use relaxed SIMD's fused multiply-add (www/wasm-build.js picks one per
+# browser). Only the second's wasm is kept: its JS glue is the same, which is checked. The
+# feature changes only gemm and the crates above it, so the second build recompiles those alone.
+# The release wasm loses its name section (function names for stack traces: a fifth of the
+# download), and functions that compiled to identical code (monomorphised copies) are kept once:
+# 40 kB less gzipped, and nothing that runs changes. That is binaryen's wasm-opt from npm (132):
+# Debian's (108) turns wasm-bindgen's externref table into a function table, and the module no
+# longer starts. Its -O/-Os/-Oz were measured too: they reorder the functions, which makes the
+# gzipped download larger (-Oz: 3.14 MB against 3.04).
 build_package() {
+  local relaxed="$CARGO_TARGET_DIR/pkg-relaxed" wasm
   wasm-pack build "$1" --target web --out-dir pkg --no-pack
+  wasm-pack build "$1" --target web --out-dir "$relaxed" --no-pack -- --features relaxed-simd
+  if ! cmp -s pkg/browser_finetune.js "$relaxed/browser_finetune.js"; then
+    echo "the relaxed-SIMD build's JS glue differs from the plain build's: pkg/ cannot serve both" >&2
+    return 1
+  fi
+  cp "$relaxed/browser_finetune_bg.wasm" pkg/browser_finetune_relaxed_bg.wasm
   if [ "$1" = --release ]; then
-    python3 scripts/strip_wasm_names.py pkg/browser_finetune_bg.wasm
-    node_modules/.bin/wasm-opt --duplicate-function-elimination --strip-target-features \
-      pkg/browser_finetune_bg.wasm -o pkg/browser_finetune_bg.wasm
+    for wasm in pkg/browser_finetune_bg.wasm pkg/browser_finetune_relaxed_bg.wasm; do
+      python3 scripts/strip_wasm_names.py "$wasm"
+      node_modules/.bin/wasm-opt --duplicate-function-elimination --strip-target-features "$wasm" -o "$wasm"
+    done
   fi
   python3 scripts/shell_manifest.py > sw-manifest.js
 }
@@ -220,7 +232,10 @@ cmd_bench() {
   build_app
   local results pages
   results=$(mktemp)
-  pages=("http://127.0.0.1:8765/www/bench.html?batches=1,8")
+  # The page's CPU figures come from the relaxed-SIMD build where Chromium has relaxed SIMD; the
+  # plain build's (browser-cpu-plain) are measured beside them.
+  pages=("http://127.0.0.1:8765/www/bench.html?batches=1,8"
+         "http://127.0.0.1:8765/www/bench.html?backends=cpu&simd=plain&batches=1,8")
   step "native CPU (Burn flex)"
   cargo run --release --quiet --example bench_forward 1 8 | tee -a "$results"
   if python3 -c "import torch, torchvision" 2>/dev/null; then
@@ -233,7 +248,7 @@ cmd_bench() {
   else
     step "PyTorch not installed: no reference figures (pip install torch torchvision)"
   fi
-  step "headless Chromium (ours: CPU, WebGPU; onnxruntime-web: 1, then 2 threads)"
+  step "headless Chromium (ours: CPU, WebGPU, CPU on the plain build; onnxruntime-web: 1, then 2 threads)"
   # Cross-origin isolated for onnxruntime-web's threads; our page loads only same-origin files.
   python3 scripts/serve.py 8765 --isolated >/dev/null 2>&1 &
   bench_server=$!
@@ -244,7 +259,10 @@ cmd_bench() {
   step "summary (images/s at 224×224; ours ÷ reference, > 1: ours faster)"
   python3 scripts/bench_summary.py "$results"
   step "download size of the app's WebAssembly (both backends)"
-  echo "pkg/browser_finetune_bg.wasm: $(stat -c %s pkg/browser_finetune_bg.wasm) bytes, $(gzip -9 -c pkg/browser_finetune_bg.wasm | wc -c) gzipped"
+  local wasm
+  for wasm in pkg/browser_finetune_bg.wasm pkg/browser_finetune_relaxed_bg.wasm; do
+    echo "$wasm: $(stat -c %s "$wasm") bytes, $(gzip -9 -c "$wasm" | wc -c) gzipped"
+  done
 }
 
 # The page's GPU kernels measured where a real GPU is (no browser has one on the test machines).

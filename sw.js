@@ -11,8 +11,15 @@ const SHELL_CACHE = `browser-finetune-shell-${self.SHELL.version}`;
 const SHELL_PREFIX = "browser-finetune-shell-";
 const scoped = (path) => new URL(path, self.registration.scope).href;
 
+// Of the two wasm builds (www/wasm-build.js), the one the registering page runs (?wasm=, set by
+// www/offline.js); both when it did not say.
+const WASM_BUILDS = { "relaxed-simd": "pkg/browser_finetune_relaxed_bg.wasm", simd128: "pkg/browser_finetune_bg.wasm" };
+const build = new URL(location.href).searchParams.get("wasm");
+const otherBuilds = build in WASM_BUILDS ? Object.entries(WASM_BUILDS).filter(([name]) => name !== build).map(([, file]) => file) : [];
+const shellFiles = self.SHELL.files.filter((file) => !otherBuilds.includes(file));
+
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(self.SHELL.files.map(scoped))));
+  event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(shellFiles.map(scoped))));
 });
 
 self.addEventListener("activate", (event) => {

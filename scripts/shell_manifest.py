@@ -19,6 +19,7 @@ PATTERNS = [
     "examples/embed/*.css",
     "pkg/browser_finetune.js",
     "pkg/browser_finetune_bg.wasm",
+    "pkg/browser_finetune_relaxed_bg.wasm",
 ]
 # The benchmark pages are tools, not part of the app.
 EXCLUDED = {"www/bench.js", "www/bench-ort.js"}
@@ -32,7 +33,8 @@ def main() -> None:
         for path in root.glob(pattern)
         if str(path.relative_to(root)) not in EXCLUDED
     )
-    missing = [p for p in ("pkg/browser_finetune.js", "pkg/browser_finetune_bg.wasm") if p not in files]
+    built = ("pkg/browser_finetune.js", "pkg/browser_finetune_bg.wasm", "pkg/browser_finetune_relaxed_bg.wasm")
+    missing = [p for p in built if p not in files]
     if missing:
         raise SystemExit(f"build the wasm package first: {', '.join(missing)} missing")
     digest = hashlib.sha256()

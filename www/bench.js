@@ -4,6 +4,7 @@
 // window.benchResults once window.benchDone is set. Lines: `NAME model=M batch=B images_per_s=X`.
 import init, { WebEngine } from "../pkg/browser_finetune.js";
 import { startHelper } from "./extraction.js";
+import { wasmBuild, wasmUrl } from "./wasm-build.js";
 
 const params = new URLSearchParams(location.search);
 const list = (name, fallback) => (params.get(name) || fallback).split(",").filter(Boolean);
@@ -11,6 +12,9 @@ const batches = list("batches", "1,8").map(Number);
 const backends = list("backends", "cpu,webgpu");
 const models = list("models", "ResNet18,MobileNetV2,EfficientNetLite0");
 const workers = Number(params.get("workers") || navigator.hardwareConcurrency || 1);
+// ?simd=plain: the plain wasm build where the relaxed-SIMD one would run; its lines say "-plain".
+const build = wasmBuild({ plain: params.get("simd") === "plain" });
+const cpuName = params.get("simd") === "plain" ? "browser-cpu-plain" : "browser-cpu";
 const MODEL_NAMES = { ResNet18: "resnet18", MobileNetV2: "mobilenet_v2", EfficientNetLite0: "efficientnet_lite0" };
 const SIDE = 224;
 const out = document.getElementById("results");
@@ -46,14 +50,16 @@ async function helperWorkers(helpers, batch) {
 }
 
 try {
-  const module = await WebAssembly.compileStreaming(fetch(new URL("../pkg/browser_finetune_bg.wasm", import.meta.url)));
+  const module = await WebAssembly.compileStreaming(fetch(wasmUrl(build)));
   await init({ module_or_path: module });
   for (const backend of backends) {
     const engine = await WebEngine.create(backend);
     const adapter = backend === "webgpu" ? ` adapter="${engine.backend.adapter}"` : "";
     for (const architecture of models) {
       engine.useRandomWeights(architecture);
-      for (const batch of batches) report(`browser-${backend}`, architecture, batch, await oneEngine(engine, batch), adapter);
+      const name = backend === "cpu" ? cpuName : `browser-${backend}`;
+      const extra = backend === "cpu" ? ` wasm_build=${build}` : adapter;
+      for (const batch of batches) report(name, architecture, batch, await oneEngine(engine, batch), extra);
     }
     engine.free();
   }
@@ -62,7 +68,7 @@ try {
       const helpers = await Promise.all(Array.from({ length: workers }, () => startHelper(module, { architecture })));
       for (const batch of batches) {
         const rate = await helperWorkers(helpers, batch);
-        report(`browser-cpu-${workers}w`, architecture, batch, rate, ` wasm_memory_per_worker_mb=${(helpers[0].memory / 1048576).toFixed(0)}`);
+        report(`${cpuName}-${workers}w`, architecture, batch, rate, ` wasm_memory_per_worker_mb=${(helpers[0].memory / 1048576).toFixed(0)} wasm_build=${build}`);
       }
       for (const helper of helpers) helper.close();
     }

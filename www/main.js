@@ -67,7 +67,9 @@ function startWorker() {
   state.worker.onerror = (event) => setText("backend", `The engine stopped: ${event.message}`, true);
   setText("backend", "Starting the engine…");
   state.engineReady = { weights: false, images: false };
-  state.worker.postMessage({ type: "init", backend: readSettings().backend });
+  // ?simd=plain: the plain wasm build even where relaxed SIMD is there (for comparing them).
+  const plainSimd = new URLSearchParams(location.search).get("simd") === "plain";
+  state.worker.postMessage({ type: "init", backend: readSettings().backend, plainSimd });
 }
 
 /** Resumes the run a lost GPU interrupted, once the new worker holds its model and images. */
@@ -113,8 +115,9 @@ function sendImages() {
 }
 
 const onMessage = {
-  ready({ backend }) {
-    const where = backend.kind === "webgpu" ? `WebGPU (${backend.adapter || "adapter"})` : "the CPU (WebAssembly)";
+  ready({ backend, wasmBuild }) {
+    const simd = wasmBuild === "relaxed-simd" ? "WebAssembly, relaxed SIMD" : "WebAssembly";
+    const where = backend.kind === "webgpu" ? `WebGPU (${backend.adapter || "adapter"})` : `the CPU (${simd})`;
     if (!state.resume) setText("backend", `Running on ${where}. ${backend.reason ? `Why: ${backend.reason}.` : ""}`);
     if (state.resume?.savedId) send({ type: "openSaved", id: state.resume.savedId });
     else if (state.weights?.random) send({ type: "useRandomWeights" });

@@ -2,7 +2,7 @@
 // talks to it only through the messages below, so the main thread never waits on the model.
 //
 // page → worker                                    worker → page
-//   {type:"init", backend}                           {type:"ready", backend}
+//   {type:"init", backend, plainSimd}                {type:"ready", backend, wasmBuild}
 //   {type:"loadWeights", url}                        {type:"weightsProgress", loaded, total}
 //   {type:"useRandomWeights"}                        {type:"weightsLoaded", architecture, classes, fromCache, random}
 //   {type:"addImages", items:[{file,name,label,subset}]}  {type:"imagesProgress", done, total}
@@ -30,6 +30,7 @@
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
 import { decoders, extractInParallel, helperCount } from "./extraction.js";
 import { deleteModel, isQuotaError, listModels, loadModel, saveModel } from "./storage.js";
+import { wasmBuild, wasmUrl } from "./wasm-build.js";
 import { fetchWeights, forgetWeights, rememberWeights } from "./weights.js";
 
 let engine = null;
@@ -245,13 +246,14 @@ async function load(bytes, extra) {
 }
 
 const handlers = {
-  async init({ backend }) {
-    wasmModule = await WebAssembly.compileStreaming(fetch(new URL("../pkg/browser_finetune_bg.wasm", import.meta.url)));
+  async init({ backend, plainSimd }) {
+    const build = wasmBuild({ plain: plainSimd });
+    wasmModule = await WebAssembly.compileStreaming(fetch(wasmUrl(build)));
     wasm = await init({ module_or_path: wasmModule });
     watchGpuDevice();
     engine = await WebEngine.create(backend || "auto");
     onGpu = engine.backend.kind === "webgpu";
-    post({ type: "ready", backend: engine.backend });
+    post({ type: "ready", backend: engine.backend, wasmBuild: build });
   },
   async loadWeights({ url }) {
     refuseDuringRun("loading other weights");

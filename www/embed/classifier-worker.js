@@ -3,6 +3,7 @@
 //   {id, type:"classify", image, topK}      → {id, result: [{label, probability}]}
 // Errors come back as {id, error}.
 import init, { WebEngine } from "../../pkg/browser_finetune.js";
+import { wasmBuild, wasmUrl } from "../wasm-build.js";
 
 let engine = null;
 
@@ -17,7 +18,7 @@ function pixels(bitmap) {
 
 const handlers = {
   async load({ device, bytes }) {
-    await init();
+    await init({ module_or_path: wasmUrl(wasmBuild()) });
     engine = await WebEngine.create(device);
     const loaded = engine.loadWeights(bytes);
     if (!loaded.class_names) {
