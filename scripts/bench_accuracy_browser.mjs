@@ -4,6 +4,7 @@
 // BACKEND (webgpu | cpu | auto) from WEIGHTS (a path under ORIGIN; default: the page's own choice;
 // `random`: ResNet18 with random weights, for timing only), and prints
 // `browser-BACKEND strategy=… val_accuracy=… seconds_to_first_val=… extract_images_per_s=…`.
+// BENCH_SIMD=plain: the plain wasm build where the relaxed-SIMD one would run (www/wasm-build.js).
 import { launchChromium } from "./chromium.mjs";
 
 const [origin, dataset, backend, weights, strategy = "head_only"] = process.argv.slice(2);
@@ -16,7 +17,8 @@ try {
     if (message.type() === "warning" || message.type() === "error") console.error(`page ${message.type()}: ${message.text()}`);
   });
   const random = weights === "random";
-  const query = new URLSearchParams({ seed: "0", backend, ...(weights && !random ? { weights } : {}) });
+  const simd = process.env.BENCH_SIMD ? { simd: process.env.BENCH_SIMD } : {};
+  const query = new URLSearchParams({ seed: "0", backend, ...simd, ...(weights && !random ? { weights } : {}) });
   await page.goto(`${origin}/index.html?${query}`);
   const weightsStatus = (pattern) =>
     page.waitForFunction((source) => new RegExp(source).test(document.getElementById("weights-status").textContent), pattern, { timeout: 300000 });
