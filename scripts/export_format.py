@@ -44,6 +44,7 @@ TORCHVISION = {
     "Vgg11Bn": "vgg11_bn",
     "Vgg16": "vgg16",
     "AlexNet": "alexnet",
+    "DenseNet121": "densenet121",
 }
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the PyTorch references for the backbones added after the first three (ResNet34,
-ResNet50, MobileNetV3-Small and -Large, VGG11-BN, VGG16, AlexNet), on the inputs make_fixtures.py
-wrote:
+ResNet50, MobileNetV3-Small and -Large, VGG11-BN, VGG16, AlexNet, EfficientNet-B0, DenseNet121),
+on the inputs make_fixtures.py wrote:
 
 - <arch>_keys.json: torchvision's state_dict keys, shapes and dtypes, in order;
 - seeded_family_logits.safetensors: for each architecture, the logits of torchvision's model
@@ -33,6 +33,7 @@ ARCHITECTURES = [
     "vgg16",
     "alexnet",
     "efficientnet_b0",
+    "densenet121",
 ]
 
 

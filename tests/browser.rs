@@ -135,6 +135,13 @@ async fn alexnet_features_on_webgpu_match_the_cpu() {
     compare_features("AlexNet", &weights, 4096).await;
 }
 
+/// DenseNet121: concatenation, BatchNorm before the convolutions (kept when folded), average pooling.
+#[wasm_bindgen_test]
+async fn densenet121_features_on_webgpu_match_the_cpu() {
+    let weights = common::seeded_model(common::keys_from_json(include_bytes!("fixtures/densenet121_keys.json")));
+    compare_features("DenseNet121", &weights, 1024).await;
+}
+
 /// Export reads every parameter back from WebGPU asynchronously (a synchronous read would trap);
 /// the file gives the same logits on the CPU.
 #[wasm_bindgen_test]

@@ -48,7 +48,7 @@ fn a_mobilenet_v2_export_is_torchvisions_state_dict() {
 
 /// The families added since: ResNet50's bottlenecks, MobileNetV3's squeeze-excitation and linear
 /// layer after pooling, EfficientNet-B0's stages of blocks (with its bicubic card), VGG's
-/// BatchNorms and AlexNet's hidden layers at other classifier indices.
+/// BatchNorms, AlexNet's hidden layers at other classifier indices and DenseNet121's named blocks.
 #[test]
 fn the_other_families_export_torchvisions_state_dicts() {
     for (model, architecture) in [
@@ -57,6 +57,7 @@ fn the_other_families_export_torchvisions_state_dicts() {
         ("efficientnet_b0", Architecture::EfficientNetB0),
         ("vgg11_bn", Architecture::Vgg11Bn),
         ("alexnet", Architecture::AlexNet),
+        ("densenet121", Architecture::DenseNet121),
     ] {
         export_matches_state_dict(torchvision_keys(model), architecture);
     }

@@ -115,6 +115,13 @@ fn seeded_efficientnet_b0_logits_match_torchvision() {
     assert_family_model_matches("efficientnet_b0", Architecture::EfficientNetB0, 1e-4);
 }
 
+/// DenseNet121: dense blocks concatenating every layer's output, BatchNorm before each
+/// convolution, transitions with average pooling.
+#[test]
+fn seeded_densenet121_logits_match_torchvision() {
+    assert_family_model_matches("densenet121", Architecture::DenseNet121, 1e-4);
+}
+
 /// EfficientNet-B0's transforms resize bicubically: Pillow's filter, fixed-point weights and
 /// rounding, down (with its antialiasing) and up, to the last bit.
 #[test]

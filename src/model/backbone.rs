@@ -1,11 +1,13 @@
 //! The backbone is a choice: torchvision's ResNet18, ResNet34, ResNet50, MobileNetV2,
-//! MobileNetV3-Small or -Large, EfficientNet-B0, VGG11-BN, VGG16 or AlexNet, or EfficientNet-Lite0.
+//! MobileNetV3-Small or -Large, EfficientNet-B0, VGG11-BN, VGG16, AlexNet or DenseNet121, or
+//! EfficientNet-Lite0.
 //! Everything after the pooled features (heads, strategies, training, the page) is the same for all.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::densenet::{DENSENET121, DenseNet};
 use super::plain::{ALEXNET, PLAIN_FEATURES, PlainNet, PlainSpec, VGG11_BN, VGG16};
 use super::resnet::{BasicBlock, Bottleneck, RESNET18, RESNET34, RESNET50, ResNet};
 use super::{
@@ -28,11 +30,12 @@ pub enum Architecture {
     Vgg11Bn,
     Vgg16,
     AlexNet,
+    DenseNet121,
 }
 
 impl Architecture {
     /// Every architecture this version runs.
-    pub const ALL: [Architecture; 11] = [
+    pub const ALL: [Architecture; 12] = [
         Architecture::ResNet18,
         Architecture::ResNet34,
         Architecture::ResNet50,
@@ -44,6 +47,7 @@ impl Architecture {
         Architecture::Vgg11Bn,
         Architecture::Vgg16,
         Architecture::AlexNet,
+        Architecture::DenseNet121,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +63,7 @@ impl Architecture {
             Architecture::Vgg11Bn => "torchvision VGG11-BN",
             Architecture::Vgg16 => "torchvision VGG16",
             Architecture::AlexNet => "torchvision AlexNet",
+            Architecture::DenseNet121 => "torchvision DenseNet121",
         }
     }
 
@@ -66,12 +71,14 @@ impl Architecture {
     /// and torchvision's inverted-residual networks (MobileNetV3 by its `block` layers, Large by
     /// its 16th feature layer; EfficientNet-B0 by its stages of blocks); the plain
     /// networks by their first convolution, `features.0` (AlexNet by its classifier's first
-    /// Linear at index 1, VGG11-BN by a BatchNorm at `features.1`, VGG16 otherwise); else a ResNet
+    /// Linear at index 1, VGG11-BN by a BatchNorm at `features.1`, VGG16 otherwise); DenseNet121 by
+    /// its named stem convolution, `features.conv0`; else a ResNet
     /// by its blocks (a third convolution: ResNet50; a third block in layer1: ResNet34);
     /// ResNet18 otherwise, so that an unknown file is reported against ResNet18's keys.
     pub fn detect<'a>(keys: impl Iterator<Item = &'a str>) -> Self {
         let (mut stem, mut v3, mut large, mut bottleneck, mut deep) = (None, false, false, false, false);
         let (mut plain, mut alexnet, mut vgg_bn, mut b0) = (false, false, false, false);
+        let mut densenet = false;
         for key in keys {
             match key {
                 "_conv_stem.weight" => stem = Some(Architecture::EfficientNetLite0),
@@ -84,6 +91,7 @@ impl Architecture {
                 "features.1.running_mean" => vgg_bn = true,
                 "layer1.0.conv3.weight" => bottleneck = true,
                 "layer1.2.conv1.weight" => deep = true,
+                "features.conv0.weight" => densenet = true,
                 _ => {}
             }
         }
@@ -99,6 +107,9 @@ impl Architecture {
                 (false, true) => Architecture::Vgg11Bn,
                 (false, false) => Architecture::Vgg16,
             });
+        }
+        if densenet {
+            stem = Some(Architecture::DenseNet121);
         }
         stem.unwrap_or(match (bottleneck, deep) {
             (true, _) => Architecture::ResNet50,
@@ -121,7 +132,7 @@ impl Architecture {
             Architecture::MobileNetV3Large => Some(&MOBILENET_V3_LARGE),
             Architecture::EfficientNetLite0 => Some(&EFFICIENTNET_LITE0),
             Architecture::EfficientNetB0 => Some(&EFFICIENTNET_B0),
-            Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet => None,
+            Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet | Architecture::DenseNet121 => None,
         }
     }
 
@@ -146,6 +157,7 @@ impl Architecture {
             | Architecture::EfficientNetLite0
             | Architecture::EfficientNetB0 => self.inverted_residual_spec().map_or(0, InvertedResidualSpec::features),
             Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet => PLAIN_FEATURES,
+            Architecture::DenseNet121 => DENSENET121.features(),
         }
     }
 
@@ -160,6 +172,7 @@ impl Architecture {
             Architecture::EfficientNetLite0 => "_fc",
             // classifier ends with ReLU, (Dropout,) Linear: the hidden layers stay with the backbone.
             Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet => "classifier.6",
+            Architecture::DenseNet121 => "classifier",
         }
     }
 
@@ -176,7 +189,8 @@ impl Architecture {
             | Architecture::MobileNetV3Large
             | Architecture::Vgg11Bn
             | Architecture::Vgg16
-            | Architecture::AlexNet => Preprocess::imagenet(),
+            | Architecture::AlexNet
+            | Architecture::DenseNet121 => Preprocess::imagenet(),
             Architecture::EfficientNetLite0 => {
                 Preprocess { mean: [127.0 / 255.0; 3], std: [128.0 / 255.0; 3], ..Preprocess::imagenet() }
             }
@@ -200,6 +214,7 @@ impl Architecture {
             Architecture::Vgg11Bn => Backbone::Vgg11Bn(VGG11_BN.build(source)),
             Architecture::Vgg16 => Backbone::Vgg16(VGG16.build(source)),
             Architecture::AlexNet => Backbone::AlexNet(ALEXNET.build(source)),
+            Architecture::DenseNet121 => Backbone::DenseNet121(DENSENET121.build(source)),
         }
     }
 }
@@ -221,6 +236,7 @@ pub enum Backbone {
     Vgg11Bn(PlainNet),
     Vgg16(PlainNet),
     AlexNet(PlainNet),
+    DenseNet121(DenseNet),
 }
 
 /// The ids of a module's trainable (float) parameters, as the optimiser knows them.
@@ -250,6 +266,7 @@ impl Backbone {
             Backbone::Vgg11Bn(_) => Architecture::Vgg11Bn,
             Backbone::Vgg16(_) => Architecture::Vgg16,
             Backbone::AlexNet(_) => Architecture::AlexNet,
+            Backbone::DenseNet121(_) => Architecture::DenseNet121,
         }
     }
 
@@ -263,6 +280,7 @@ impl Backbone {
             | Backbone::EfficientNetLite0(net)
             | Backbone::EfficientNetB0(net) => net.forward(images),
             Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => net.forward(images),
+            Backbone::DenseNet121(net) => net.forward(images),
         }
     }
 
@@ -281,6 +299,7 @@ impl Backbone {
             Backbone::Vgg11Bn(net) => Backbone::Vgg11Bn(net.folded()),
             Backbone::Vgg16(net) => Backbone::Vgg16(net.folded()),
             Backbone::AlexNet(net) => Backbone::AlexNet(net.folded()),
+            Backbone::DenseNet121(net) => Backbone::DenseNet121(net.folded()),
         }
     }
 
@@ -324,13 +343,15 @@ impl Backbone {
                     })
                     .collect()
             }
+            Backbone::DenseNet121(net) => net.last_stages_params(stages),
         }
     }
 
     /// Freezes (no gradients, BatchNorm in evaluation mode) all but the last `trained_stages`
     /// stages: the ResNets' layer1–layer4, the seven block groups of MobileNetV2 and EfficientNet
     /// (their final 1×1 convolution trains with the last stage), the convolution stages of VGG and
-    /// AlexNet (their hidden layers train with the last). The stem is always frozen.
+    /// AlexNet (their hidden layers train with the last), DenseNet's dense blocks with the transition
+    /// after each (its last BatchNorm trains with the last). The stem is always frozen.
     pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
         let freeze_mobile = |net: InvertedResidualNet, spec: &InvertedResidualSpec| {
             let starts = spec.stage_starts();
@@ -353,6 +374,7 @@ impl Backbone {
             Backbone::Vgg11Bn(net) => Backbone::Vgg11Bn(freeze_plain(net)),
             Backbone::Vgg16(net) => Backbone::Vgg16(freeze_plain(net)),
             Backbone::AlexNet(net) => Backbone::AlexNet(freeze_plain(net)),
+            Backbone::DenseNet121(net) => Backbone::DenseNet121(net.freeze_early_stages(trained_stages)),
         }
     }
 }

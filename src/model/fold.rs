@@ -88,6 +88,19 @@ pub fn fold_pair(conv: &Conv2d, bn: &FoldableNorm) -> (Conv2d, FoldableNorm) {
     }
 }
 
+/// A convolution that no BatchNorm follows, made ready for the fused path as a folded one is: a
+/// zero bias where it has none (DenseNet's), and on the CPU Winograd's weights where they apply.
+pub fn prepare_bare_conv(conv: &Conv2d) -> (Conv2d, Option<Param<Tensor<3>>>) {
+    let mut prepared = conv.clone();
+    if prepared.bias.is_none() {
+        let weight = conv.weight.val();
+        let [out_channels, ..] = weight.dims();
+        prepared.bias = Some(Param::from_tensor(Tensor::zeros([out_channels], &weight.device())));
+    }
+    let transformed = winograd_weights(&prepared).map(Param::from_tensor);
+    (prepared, transformed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

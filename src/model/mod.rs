@@ -1,6 +1,7 @@
 //! The backbones — torchvision's ResNet18 and ResNet34 (`[B,3,H,W] → [B,512]`) and ResNet50
 //! (`→ [B,2048]`), torchvision's MobileNetV2, -V3 and EfficientNet-B0, and EfficientNet-Lite0 (`→ [B,1280]`;
-//! V3-Small 1024), torchvision's VGG11-BN, VGG16 and AlexNet (`→ [B,4096]`) — and the
+//! V3-Small 1024), torchvision's VGG11-BN, VGG16 and AlexNet (`→ [B,4096]`), torchvision's
+//! DenseNet121 (`→ [B,1024]`) — and the
 //! replaceable classification head.
 //!
 //! Parameters come from a [`ParamSource`]: fresh initialisation or a weights file. The model code
@@ -9,6 +10,7 @@
 
 mod backbone;
 mod classifier;
+mod densenet;
 mod extractor;
 mod fold;
 mod inverted_residual;
@@ -26,6 +28,7 @@ pub use mobile_specs::{EFFICIENTNET_B0, EFFICIENTNET_LITE0, MOBILENET_V2, MOBILE
 pub use squeeze_excite::{Gate, Squeeze, SqueezeExcite, SqueezeExciteSpec};
 
 pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config, new_head};
+pub use densenet::{DENSENET121, DenseLayer, DenseNet, DenseNetSpec, Transition, layer_key, transition_key};
 pub use extractor::FeatureExtractor;
 pub use fold::FoldableNorm;
 pub use params::{FreshInit, ParamSource};

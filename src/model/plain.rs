@@ -7,7 +7,7 @@
 //! extracted in evaluation mode; where the hidden layers train (the last stage), PyTorch would
 //! drop half their inputs.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -15,8 +15,8 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
 use super::ParamSource;
-use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
-use crate::kernels::{Activation, conv2d_activation, winograd_weights};
+use super::fold::{FoldableNorm, conv_norm_act, fold_pair, prepare_bare_conv};
+use crate::kernels::{Activation, conv2d_activation};
 
 /// A convolution of a stage: output channels, square kernel, stride and padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +123,10 @@ impl ConvRelu {
     fn folded(&self) -> Self {
         let (conv, norm) = match &self.norm {
             Some(norm) => fold_pair(&self.conv, norm),
-            None => (self.conv.clone(), FoldableNorm::Folded(winograd_weights(&self.conv).map(Param::from_tensor))),
+            None => {
+                let (conv, transformed) = prepare_bare_conv(&self.conv);
+                (conv, FoldableNorm::Folded(transformed))
+            }
         };
         Self { conv, norm: Some(norm) }
     }

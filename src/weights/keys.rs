@@ -2,48 +2,73 @@
 //! model is built with, and the model's own parameter paths become state_dict keys for export.
 
 use super::TensorMap;
-use crate::model::{Architecture, Layer};
+use crate::model::{Architecture, Layer, layer_key, transition_key};
 
-/// Renames the original PyTorch MobileNetV2's keys (tonylins/pytorch-mobilenet-v2, the layout of
-/// the MobileNetV2 weights installable offline) to torchvision's; other files pass unchanged.
-///
-/// That implementation numbers each block's layers flat, ReLU6 included (`conv.0` 1×1 conv,
-/// `conv.1` BN, `conv.3` depthwise conv, `conv.4` BN, `conv.6` 1×1 conv, `conv.7` BN), where
-/// torchvision nests conv+BN+ReLU6 triples (`conv.0.0`, `conv.0.1`, `conv.1.0`, `conv.1.1`,
-/// `conv.2`, `conv.3`). The first block has no expansion: `conv.0`/`conv.1` depthwise,
-/// `conv.3`/`conv.4` projection become `conv.0.0`/`conv.0.1`, `conv.1`/`conv.2`.
+/// Renames other layouts' keys to torchvision's current ones; other files pass unchanged: the
+/// original PyTorch MobileNetV2's ([`mobilenet_v2_names`]) and torchvision's own DenseNet files
+/// ([`densenet_names`]).
 pub fn to_torchvision_names(tensors: TensorMap) -> TensorMap {
-    if !tensors.contains_key("features.1.conv.0.weight") {
-        return tensors;
-    }
-    let expanded = |block: &str| tensors.contains_key(&format!("features.{block}.conv.6.weight"));
-    let renamed: Vec<(String, String)> = tensors
-        .keys()
-        .filter_map(|key| {
-            let rest = key.strip_prefix("features.")?;
-            let (block, rest) = rest.split_once(".conv.")?;
-            let (layer, param) = rest.split_once('.')?;
-            let torchvision_layer = match (expanded(block), layer) {
-                (_, "0") => "0.0",
-                (_, "1") => "0.1",
-                (true, "3") => "1.0",
-                (true, "4") => "1.1",
-                (true, "6") => "2",
-                (true, "7") => "3",
-                (false, "3") => "1",
-                (false, "4") => "2",
-                _ => return None,
-            };
-            Some((key.clone(), format!("features.{block}.conv.{torchvision_layer}.{param}")))
-        })
-        .collect();
-    let mut tensors = tensors;
+    densenet_names(mobilenet_v2_names(tensors))
+}
+
+/// Renames `tensors`' keys by `rename`, which returns the new key of those it renames.
+fn rename_keys(mut tensors: TensorMap, rename: impl Fn(&str) -> Option<String>) -> TensorMap {
+    let renamed: Vec<(String, String)> = tensors.keys().filter_map(|key| Some((key.clone(), rename(key)?))).collect();
     for (from, to) in renamed {
         if let Some(tensor) = tensors.remove(&from) {
             tensors.insert(to, tensor);
         }
     }
     tensors
+}
+
+/// torchvision's DenseNet files (`densenet121-a639ec97.pth`) predate its layer names: a dense
+/// layer's `norm1`, `conv1`, `norm2`, `conv2` are `norm.1`, `conv.1`, `norm.2`, `conv.2` there
+/// (torchvision renames them the same way when it loads them).
+fn densenet_names(tensors: TensorMap) -> TensorMap {
+    rename_keys(tensors, |key| {
+        let (layer, rest) = key.split_once(".denselayer")?;
+        let (index, rest) = rest.split_once('.')?;
+        let (kind, rest) = rest.split_once('.')?;
+        let (number, param) = rest.split_once('.')?;
+        let valid = matches!(kind, "norm" | "conv") && matches!(number, "1" | "2");
+        valid.then(|| format!("{layer}.denselayer{index}.{kind}{number}.{param}"))
+    })
+}
+
+/// Renames the original PyTorch MobileNetV2's keys (tonylins/pytorch-mobilenet-v2, the layout of
+/// the MobileNetV2 weights installable offline) to torchvision's.
+///
+/// That implementation numbers each block's layers flat, ReLU6 included (`conv.0` 1×1 conv,
+/// `conv.1` BN, `conv.3` depthwise conv, `conv.4` BN, `conv.6` 1×1 conv, `conv.7` BN), where
+/// torchvision nests conv+BN+ReLU6 triples (`conv.0.0`, `conv.0.1`, `conv.1.0`, `conv.1.1`,
+/// `conv.2`, `conv.3`). The first block has no expansion: `conv.0`/`conv.1` depthwise,
+/// `conv.3`/`conv.4` projection become `conv.0.0`/`conv.0.1`, `conv.1`/`conv.2`.
+fn mobilenet_v2_names(tensors: TensorMap) -> TensorMap {
+    if !tensors.contains_key("features.1.conv.0.weight") {
+        return tensors;
+    }
+    let expanded: std::collections::HashSet<String> = tensors
+        .keys()
+        .filter_map(|key| Some(key.strip_prefix("features.")?.strip_suffix(".conv.6.weight")?.to_string()))
+        .collect();
+    rename_keys(tensors, |key| {
+        let rest = key.strip_prefix("features.")?;
+        let (block, rest) = rest.split_once(".conv.")?;
+        let (layer, param) = rest.split_once('.')?;
+        let torchvision_layer = match (expanded.contains(block), layer) {
+            (_, "0") => "0.0",
+            (_, "1") => "0.1",
+            (true, "3") => "1.0",
+            (true, "4") => "1.1",
+            (true, "6") => "2",
+            (true, "7") => "3",
+            (false, "3") => "1",
+            (false, "4") => "2",
+            _ => return None,
+        };
+        Some(format!("features.{block}.conv.{torchvision_layer}.{param}"))
+    })
 }
 
 /// Where a parameter of the model goes in a state_dict.
@@ -70,6 +95,15 @@ pub fn state_dict_key(architecture: Architecture, path: &[&str]) -> Option<State
             let key = format!("{}.{param}", architecture.head_key());
             return Some(StateDictKey { key, transposed: param == "weight" });
         }
+        // DenseNet: Burn's fields carry torchvision's names, blocks and layers counted from 0.
+        ["backbone", rest @ ..] if architecture == Architecture::DenseNet121 => match rest {
+            ["denseblocks", block, layer, part] => {
+                format!("{}.{part}", layer_key(block.parse().ok()?, layer.parse().ok()?))
+            }
+            ["transitions", block, part] => format!("{}.{part}", transition_key(block.parse().ok()?)),
+            [part @ ("conv0" | "norm0" | "norm5")] => format!("features.{part}"),
+            _ => return None,
+        },
         ["backbone", rest @ ..] if architecture.plain_spec().is_some() => {
             let spec = architecture.plain_spec()?;
             match rest {
@@ -173,6 +207,24 @@ mod tests {
     }
 
     #[test]
+    fn torchvisions_densenet_file_names_become_its_current_names() {
+        let file = map(&[
+            "features.denseblock1.denselayer1.norm.1.running_mean",
+            "features.denseblock4.denselayer16.conv.2.weight",
+            "features.transition1.norm.weight",
+            "features.norm5.bias",
+        ]);
+        let keys: Vec<String> = to_torchvision_names(file).into_keys().collect();
+        let expected = [
+            "features.denseblock1.denselayer1.norm1.running_mean",
+            "features.denseblock4.denselayer16.conv2.weight",
+            "features.norm5.bias",
+            "features.transition1.norm.weight",
+        ];
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
     fn torchvision_and_other_files_pass_unchanged() {
         for keys in [&["features.1.conv.0.0.weight", "features.1.conv.1.weight"][..], &["conv1.weight", "fc.bias"]] {
             let names: Vec<String> = to_torchvision_names(map(keys)).into_keys().collect();
@@ -210,5 +262,18 @@ mod tests {
             Some(("classifier.4.weight".into(), true))
         );
         assert_eq!(key(Architecture::Vgg16, &["fc", "weight"]), Some(("classifier.6.weight".into(), true)));
+        assert_eq!(
+            key(Architecture::DenseNet121, &["backbone", "denseblocks", "2", "23", "norm2", "gamma"]),
+            Some(("features.denseblock3.denselayer24.norm2.weight".into(), false))
+        );
+        assert_eq!(
+            key(Architecture::DenseNet121, &["backbone", "transitions", "0", "conv", "weight"]),
+            Some(("features.transition1.conv.weight".into(), false))
+        );
+        assert_eq!(
+            key(Architecture::DenseNet121, &["backbone", "norm0", "beta"]),
+            Some(("features.norm0.bias".into(), false))
+        );
+        assert_eq!(key(Architecture::DenseNet121, &["fc", "bias"]), Some(("classifier.bias".into(), false)));
     }
 }

@@ -1,0 +1,308 @@
+//! torchvision's DenseNet121 without `classifier`: a stem (7×7 convolution, BatchNorm, ReLU,
+//! max-pool), four dense blocks joined by transitions, a last BatchNorm and ReLU, then global
+//! average pooling. A dense layer sees the concatenation of every feature map before it in its
+//! block and adds `growth` channels: BatchNorm, ReLU, 1×1 convolution to `bottleneck × growth`,
+//! BatchNorm, ReLU, 3×3 convolution. A transition halves the channels (BatchNorm, ReLU, 1×1
+//! convolution) and the side (2×2 average pooling).
+//!
+//! Its BatchNorms mostly come *before* a convolution, on the concatenation, with a ReLU in between,
+//! so folding merges only those that follow one (the stem's and each layer's second); the others
+//! stay, in evaluation mode, as per-channel scale and shift. The convolutions without bias that no
+//! BatchNorm follows get a zero bias when folded, so that they take the fused path too.
+
+use burn::module::{Module, Param, ParamId};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{
+    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig,
+};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
+
+use super::fold::{FoldableNorm, conv_norm_act, fold_pair, prepare_bare_conv};
+use super::{ParamSource, param_ids};
+use crate::kernels::{Activation, conv2d_activation};
+
+/// The layout of a DenseNet, as torchvision's `densenet121` calls `DenseNet(growth_rate,
+/// block_config, num_init_features)` (with `bn_size` 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DenseNetSpec {
+    /// Channels each dense layer adds.
+    pub growth: usize,
+    /// Dense layers per block.
+    pub blocks: [usize; 4],
+    /// Channels out of the stem.
+    pub stem_channels: usize,
+    /// The bottleneck's width per `growth` (torchvision's `bn_size`).
+    pub bottleneck: usize,
+}
+
+/// torchvision's `densenet121`.
+pub const DENSENET121: DenseNetSpec =
+    DenseNetSpec { growth: 32, blocks: [6, 12, 24, 16], stem_channels: 64, bottleneck: 4 };
+
+impl DenseNetSpec {
+    /// Width of the pooled features: the last block's output (transitions halve the channels).
+    pub const fn features(&self) -> usize {
+        let mut channels = self.stem_channels;
+        let mut block = 0;
+        while block < 4 {
+            channels += self.blocks[block] * self.growth;
+            if block < 3 {
+                channels /= 2;
+            }
+            block += 1;
+        }
+        channels
+    }
+
+    pub fn build(&self, source: &mut impl ParamSource) -> DenseNet {
+        let mut channels = self.stem_channels;
+        let mut denseblocks = Vec::new();
+        let mut transitions = Vec::new();
+        for (block, &layers) in self.blocks.iter().enumerate() {
+            let layers = (0..layers)
+                .map(|layer| {
+                    let dense = DenseLayer::build(source, &layer_key(block, layer), channels, self);
+                    channels += self.growth;
+                    dense
+                })
+                .collect();
+            denseblocks.push(layers);
+            if block < self.blocks.len() - 1 {
+                transitions.push(Transition::build(source, &transition_key(block), channels));
+                channels /= 2;
+            }
+        }
+        DenseNet {
+            conv0: source.conv2d("features.conv0", &conv(3, self.stem_channels, 7, 2)),
+            norm0: FoldableNorm::BatchNorm(source.batch_norm("features.norm0", &norm(self.stem_channels))),
+            pool0: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            denseblocks,
+            transitions,
+            norm5: source.batch_norm("features.norm5", &norm(channels)),
+            avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+        }
+    }
+}
+
+/// The key prefix of dense layer `layer` of block `block` (both from 0):
+/// `features.denseblock1.denselayer1`.
+pub fn layer_key(block: usize, layer: usize) -> String {
+    format!("features.denseblock{}.denselayer{}", block + 1, layer + 1)
+}
+
+/// The key prefix of the transition after block `block` (from 0): `features.transition1`.
+pub fn transition_key(block: usize) -> String {
+    format!("features.transition{}", block + 1)
+}
+
+/// A square convolution without bias, padded to keep the side at stride 1.
+fn conv(in_channels: usize, out_channels: usize, kernel: usize, stride: usize) -> Conv2dConfig {
+    let pad = kernel / 2;
+    Conv2dConfig::new([in_channels, out_channels], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(false)
+}
+
+/// torchvision's BatchNorm2d defaults: eps 1e-5, momentum 0.1.
+fn norm(channels: usize) -> BatchNormConfig {
+    BatchNormConfig::new(channels).with_epsilon(1e-5).with_momentum(0.1)
+}
+
+/// `relu(norm(x))`: the BatchNorm and ReLU in front of a convolution.
+fn pre_activation(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    relu(norm.forward(x))
+}
+
+/// torchvision's `_DenseLayer`.
+///
+/// # Shapes
+/// `[B, in, H, W] → [B, growth, H, W]` (the new channels only; the block concatenates them)
+#[derive(Module, Debug)]
+pub struct DenseLayer {
+    pub norm1: BatchNorm,
+    pub conv1: Conv2d,
+    pub norm2: FoldableNorm,
+    pub conv2: Conv2d,
+    /// Once folded, `conv2`'s weights for Winograd's method on the CPU (see [`prepare_bare_conv`]).
+    pub conv2_winograd: Option<Param<Tensor<3>>>,
+}
+
+impl DenseLayer {
+    fn build(source: &mut impl ParamSource, key: &str, in_channels: usize, spec: &DenseNetSpec) -> Self {
+        let width = spec.bottleneck * spec.growth;
+        Self {
+            norm1: source.batch_norm(&format!("{key}.norm1"), &norm(in_channels)),
+            conv1: source.conv2d(&format!("{key}.conv1"), &conv(in_channels, width, 1, 1)),
+            norm2: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.norm2"), &norm(width))),
+            conv2: source.conv2d(&format!("{key}.conv2"), &conv(width, spec.growth, 3, 1)),
+            conv2_winograd: None,
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = pre_activation(&self.norm1, x);
+        let x = conv_norm_act(&self.conv1, &self.norm2, x, None, Activation::Relu);
+        conv2d_activation(
+            &self.conv2,
+            self.conv2_winograd.as_ref().map(Param::val).as_ref(),
+            x,
+            None,
+            Activation::Identity,
+        )
+    }
+
+    fn folded(&self) -> Self {
+        let (conv1, norm2) = fold_pair(&self.conv1, &self.norm2);
+        let (conv2, conv2_winograd) = prepare_bare_conv(&self.conv2);
+        Self { norm1: self.norm1.clone(), conv1, norm2, conv2, conv2_winograd }
+    }
+}
+
+/// torchvision's `_Transition`: BatchNorm, ReLU, 1×1 convolution to half the channels, 2×2
+/// average pooling.
+#[derive(Module, Debug)]
+pub struct Transition {
+    pub norm: BatchNorm,
+    pub conv: Conv2d,
+    pub pool: AvgPool2d,
+}
+
+impl Transition {
+    fn build(source: &mut impl ParamSource, key: &str, in_channels: usize) -> Self {
+        Self {
+            norm: source.batch_norm(&format!("{key}.norm"), &norm(in_channels)),
+            conv: source.conv2d(&format!("{key}.conv"), &conv(in_channels, in_channels / 2, 1, 1)),
+            pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = pre_activation(&self.norm, x);
+        self.pool.forward(conv2d_activation(&self.conv, None, x, None, Activation::Identity))
+    }
+
+    fn folded(&self) -> Self {
+        // A 1×1 convolution has no Winograd weights.
+        let (conv, _) = prepare_bare_conv(&self.conv);
+        Self { norm: self.norm.clone(), conv, pool: self.pool.clone() }
+    }
+}
+
+/// A DenseNet feature extractor.
+///
+/// # Shapes
+/// - input: `[batch, 3, height, width]`, height and width ≥ 32, ImageNet-normalised
+/// - output: `[batch, features]` (1024 for DenseNet121), the globally average-pooled features
+#[derive(Module, Debug)]
+pub struct DenseNet {
+    pub conv0: Conv2d,
+    pub norm0: FoldableNorm,
+    pub pool0: MaxPool2d,
+    /// The dense layers of each block.
+    pub denseblocks: Vec<Vec<DenseLayer>>,
+    /// The transition after each block but the last.
+    pub transitions: Vec<Transition>,
+    pub norm5: BatchNorm,
+    pub avgpool: AdaptiveAvgPool2d,
+}
+
+impl DenseNet {
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = conv_norm_act(&self.conv0, &self.norm0, images, None, Activation::Relu);
+        let mut x = self.pool0.forward(x);
+        for (block, layers) in self.denseblocks.iter().enumerate() {
+            for layer in layers {
+                let new = layer.forward(x.clone());
+                x = Tensor::cat(vec![x, new], 1);
+            }
+            if let Some(transition) = self.transitions.get(block) {
+                x = transition.forward(x);
+            }
+        }
+        self.avgpool.forward(pre_activation(&self.norm5, x)).flatten(1, 3)
+    }
+
+    /// The same network with the BatchNorms that follow a convolution folded into it, for feature
+    /// extraction with frozen weights.
+    pub fn folded(&self) -> Self {
+        let (conv0, norm0) = fold_pair(&self.conv0, &self.norm0);
+        Self {
+            conv0,
+            norm0,
+            pool0: self.pool0.clone(),
+            denseblocks: self
+                .denseblocks
+                .iter()
+                .map(|layers| layers.iter().map(DenseLayer::folded).collect())
+                .collect(),
+            transitions: self.transitions.iter().map(Transition::folded).collect(),
+            norm5: self.norm5.clone(),
+            avgpool: self.avgpool.clone(),
+        }
+    }
+
+    /// The parameters of each of the last `stages` stages, the last first: a stage is a dense
+    /// block with the transition after it; the last BatchNorm trains with the last block.
+    pub fn last_stages_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
+        (0..self.denseblocks.len())
+            .rev()
+            .take(stages)
+            .map(|block| {
+                let mut group = param_ids(&self.denseblocks[block]);
+                match self.transitions.get(block) {
+                    Some(transition) => group.extend(param_ids(transition)),
+                    None => group.extend(param_ids(&self.norm5)),
+                }
+                group
+            })
+            .collect()
+    }
+
+    /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all but the last
+    /// `trained_stages` stages (the last BatchNorm with the last).
+    pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
+        let Self { conv0, norm0, pool0, denseblocks, transitions, norm5, avgpool } = self;
+        let first_trained = denseblocks.len().saturating_sub(trained_stages);
+        let frozen_if_early =
+            |index: usize, module: Vec<DenseLayer>| if index < first_trained { module.freeze() } else { module };
+        Self {
+            conv0: conv0.freeze(),
+            norm0: norm0.freeze(),
+            pool0,
+            denseblocks: denseblocks.into_iter().enumerate().map(|(i, layers)| frozen_if_early(i, layers)).collect(),
+            transitions: transitions
+                .into_iter()
+                .enumerate()
+                .map(|(i, transition)| if i < first_trained { transition.freeze() } else { transition })
+                .collect(),
+            norm5: if trained_stages == 0 { norm5.freeze() } else { norm5 },
+            avgpool,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FreshInit;
+    use burn::tensor::Device;
+
+    /// torchvision's densenet121 without `classifier` (7,978,856 − 1,025,000 parameters), plus the
+    /// BatchNorm running statistics, which Burn counts too.
+    #[test]
+    fn densenet121_has_torchvision_sizes() {
+        let device = Device::flex();
+        let net = DENSENET121.build(&mut FreshInit::new(&device));
+        assert_eq!(DENSENET121.features(), 1024);
+        assert_eq!(net.denseblocks.iter().map(Vec::len).collect::<Vec<_>>(), [6, 12, 24, 16]);
+        assert_eq!(net.num_params(), 7_978_856 - 1_025_000 + 2 * 41_824);
+        assert_eq!(net.forward(Tensor::zeros([1, 3, 32, 32], &device)).dims(), [1, 1024]);
+        assert_eq!(layer_key(2, 23), "features.denseblock3.denselayer24");
+    }
+}
