@@ -15,12 +15,19 @@ const RELAXED_SIMD_PROBE = (() => {
   ]);
 })();
 
-/** `"relaxed-simd"` where this browser validates relaxed SIMD, else `"simd128"`; `plain` forces the latter. */
+/**
+ * `"relaxed-simd"` where this browser validates relaxed SIMD, else `"simd128"`; `plain` forces the latter.
+ * @param {{ plain?: boolean }} [options]
+ * @returns {"relaxed-simd" | "simd128"}
+ */
 export function wasmBuild({ plain = false } = {}) {
   return !plain && WebAssembly.validate(RELAXED_SIMD_PROBE) ? "relaxed-simd" : "simd128";
 }
 
-/** The URL of that build's wasm file. */
+/**
+ * The URL of that build's wasm file.
+ * @param {"relaxed-simd" | "simd128"} build
+ */
 export function wasmUrl(build) {
   const file = build === "relaxed-simd" ? "browser_finetune_relaxed_bg.wasm" : "browser_finetune_bg.wasm";
   return new URL(`../pkg/${file}`, import.meta.url);
