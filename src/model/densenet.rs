@@ -12,12 +12,11 @@
 
 use burn::module::{Module, Param, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{
-    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig,
-};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
+use burn::tensor::module::adaptive_avg_pool2d;
 
 use super::fold::{FoldableNorm, conv_norm_act, fold_pair, prepare_bare_conv};
 use super::{ParamSource, param_ids};
@@ -56,19 +55,27 @@ impl DenseNetSpec {
         channels
     }
 
+    /// Where each block's first layer is in the flat list of dense layers.
+    pub fn block_starts(&self) -> Vec<usize> {
+        self.blocks.iter().scan(0, |start, layers| Some(std::mem::replace(start, *start + layers))).collect()
+    }
+
+    /// The block and the layer within it (both from 0) of dense layer `index` of the flat list.
+    pub fn layer_position(&self, index: usize) -> Option<(usize, usize)> {
+        let starts = self.block_starts();
+        let block = starts.iter().rposition(|&start| start <= index)?;
+        (index < starts[block] + self.blocks[block]).then(|| (block, index - starts[block]))
+    }
+
     pub fn build(&self, source: &mut impl ParamSource) -> DenseNet {
         let mut channels = self.stem_channels;
-        let mut denseblocks = Vec::new();
+        let mut layers = Vec::new();
         let mut transitions = Vec::new();
-        for (block, &layers) in self.blocks.iter().enumerate() {
-            let layers = (0..layers)
-                .map(|layer| {
-                    let dense = DenseLayer::build(source, &layer_key(block, layer), channels, self);
-                    channels += self.growth;
-                    dense
-                })
-                .collect();
-            denseblocks.push(layers);
+        for (block, &count) in self.blocks.iter().enumerate() {
+            for layer in 0..count {
+                layers.push(DenseLayer::build(source, &layer_key(block, layer), channels, self));
+                channels += self.growth;
+            }
             if block < self.blocks.len() - 1 {
                 transitions.push(Transition::build(source, &transition_key(block), channels));
                 channels /= 2;
@@ -81,10 +88,11 @@ impl DenseNetSpec {
                 .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(),
-            denseblocks,
+            layers,
             transitions,
             norm5: source.batch_norm("features.norm5", &norm(channels)),
             avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            block_starts: self.block_starts(),
         }
     }
 }
@@ -164,13 +172,23 @@ impl DenseLayer {
     }
 }
 
+/// torchvision's `AvgPool2d(2, stride=2)`: the mean of each 2×2 square, an odd last row or column
+/// left out. Computed as adaptive average pooling to half the side, which on even sides averages
+/// the same squares: the networks already use that kernel, and another pooling kernel (on the CPU,
+/// on WebGPU and their gradients) cost 33 kB of the gzipped download.
+fn halve(x: Tensor<4>) -> Tensor<4> {
+    let [batch, channels, height, width] = x.dims();
+    let [half_height, half_width] = [height / 2, width / 2];
+    let even = x.slice([0..batch, 0..channels, 0..2 * half_height, 0..2 * half_width]);
+    adaptive_avg_pool2d(even, [half_height, half_width])
+}
+
 /// torchvision's `_Transition`: BatchNorm, ReLU, 1×1 convolution to half the channels, 2×2
 /// average pooling.
 #[derive(Module, Debug)]
 pub struct Transition {
     pub norm: BatchNorm,
     pub conv: Conv2d,
-    pub pool: AvgPool2d,
 }
 
 impl Transition {
@@ -178,19 +196,18 @@ impl Transition {
         Self {
             norm: source.batch_norm(&format!("{key}.norm"), &norm(in_channels)),
             conv: source.conv2d(&format!("{key}.conv"), &conv(in_channels, in_channels / 2, 1, 1)),
-            pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = pre_activation(&self.norm, x);
-        self.pool.forward(conv2d_activation(&self.conv, None, x, None, Activation::Identity))
+        halve(conv2d_activation(&self.conv, None, x, None, Activation::Identity))
     }
 
     fn folded(&self) -> Self {
         // A 1×1 convolution has no Winograd weights.
         let (conv, _) = prepare_bare_conv(&self.conv);
-        Self { norm: self.norm.clone(), conv, pool: self.pool.clone() }
+        Self { norm: self.norm.clone(), conv }
     }
 }
 
@@ -204,20 +221,23 @@ pub struct DenseNet {
     pub conv0: Conv2d,
     pub norm0: FoldableNorm,
     pub pool0: MaxPool2d,
-    /// The dense layers of each block.
-    pub denseblocks: Vec<Vec<DenseLayer>>,
+    /// The dense layers of all blocks, in order (one list: a list per block costs download size).
+    pub layers: Vec<DenseLayer>,
     /// The transition after each block but the last.
     pub transitions: Vec<Transition>,
     pub norm5: BatchNorm,
     pub avgpool: AdaptiveAvgPool2d,
+    /// Where each block starts in `layers`.
+    #[module(skip)]
+    pub block_starts: Vec<usize>,
 }
 
 impl DenseNet {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = conv_norm_act(&self.conv0, &self.norm0, images, None, Activation::Relu);
         let mut x = self.pool0.forward(x);
-        for (block, layers) in self.denseblocks.iter().enumerate() {
-            for layer in layers {
+        for block in 0..self.block_starts.len() {
+            for layer in self.block(block) {
                 let new = layer.forward(x.clone());
                 x = Tensor::cat(vec![x, new], 1);
             }
@@ -236,25 +256,28 @@ impl DenseNet {
             conv0,
             norm0,
             pool0: self.pool0.clone(),
-            denseblocks: self
-                .denseblocks
-                .iter()
-                .map(|layers| layers.iter().map(DenseLayer::folded).collect())
-                .collect(),
+            layers: self.layers.iter().map(DenseLayer::folded).collect(),
             transitions: self.transitions.iter().map(Transition::folded).collect(),
             norm5: self.norm5.clone(),
             avgpool: self.avgpool.clone(),
+            block_starts: self.block_starts.clone(),
         }
+    }
+
+    /// The dense layers of block `block`.
+    pub fn block(&self, block: usize) -> &[DenseLayer] {
+        let end = self.block_starts.get(block + 1).copied().unwrap_or(self.layers.len());
+        &self.layers[self.block_starts[block]..end]
     }
 
     /// The parameters of each of the last `stages` stages, the last first: a stage is a dense
     /// block with the transition after it; the last BatchNorm trains with the last block.
     pub fn last_stages_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
-        (0..self.denseblocks.len())
+        (0..self.block_starts.len())
             .rev()
             .take(stages)
             .map(|block| {
-                let mut group = param_ids(&self.denseblocks[block]);
+                let mut group = self.block(block).iter().flat_map(param_ids).collect::<Vec<_>>();
                 match self.transitions.get(block) {
                     Some(transition) => group.extend(param_ids(transition)),
                     None => group.extend(param_ids(&self.norm5)),
@@ -267,15 +290,18 @@ impl DenseNet {
     /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all but the last
     /// `trained_stages` stages (the last BatchNorm with the last).
     pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
-        let Self { conv0, norm0, pool0, denseblocks, transitions, norm5, avgpool } = self;
-        let first_trained = denseblocks.len().saturating_sub(trained_stages);
-        let frozen_if_early =
-            |index: usize, module: Vec<DenseLayer>| if index < first_trained { module.freeze() } else { module };
+        let Self { conv0, norm0, pool0, layers, transitions, norm5, avgpool, block_starts } = self;
+        let first_trained = block_starts.len().saturating_sub(trained_stages);
+        let first_trained_layer = block_starts.get(first_trained).copied().unwrap_or(layers.len());
         Self {
             conv0: conv0.freeze(),
             norm0: norm0.freeze(),
             pool0,
-            denseblocks: denseblocks.into_iter().enumerate().map(|(i, layers)| frozen_if_early(i, layers)).collect(),
+            layers: layers
+                .into_iter()
+                .enumerate()
+                .map(|(i, layer)| if i < first_trained_layer { layer.freeze() } else { layer })
+                .collect(),
             transitions: transitions
                 .into_iter()
                 .enumerate()
@@ -283,6 +309,7 @@ impl DenseNet {
                 .collect(),
             norm5: if trained_stages == 0 { norm5.freeze() } else { norm5 },
             avgpool,
+            block_starts,
         }
     }
 }
@@ -291,7 +318,7 @@ impl DenseNet {
 mod tests {
     use super::*;
     use crate::model::FreshInit;
-    use burn::tensor::Device;
+    use burn::tensor::{Device, Int};
 
     /// torchvision's densenet121 without `classifier` (7,978,856 − 1,025,000 parameters), plus the
     /// BatchNorm running statistics, which Burn counts too.
@@ -300,9 +327,22 @@ mod tests {
         let device = Device::flex();
         let net = DENSENET121.build(&mut FreshInit::new(&device));
         assert_eq!(DENSENET121.features(), 1024);
-        assert_eq!(net.denseblocks.iter().map(Vec::len).collect::<Vec<_>>(), [6, 12, 24, 16]);
+        assert_eq!(net.block_starts, [0, 6, 18, 42]);
+        assert_eq!(net.layers.len(), 58);
+        assert_eq!(DENSENET121.layer_position(17), Some((1, 11)));
+        assert_eq!(DENSENET121.layer_position(58), None);
         assert_eq!(net.num_params(), 7_978_856 - 1_025_000 + 2 * 41_824);
         assert_eq!(net.forward(Tensor::zeros([1, 3, 32, 32], &device)).dims(), [1, 1024]);
         assert_eq!(layer_key(2, 23), "features.denseblock3.denselayer24");
+    }
+
+    /// The 2×2 average pooling of the transitions, odd sides included (7×5 → 3×2).
+    #[test]
+    fn halving_averages_each_two_by_two_square() {
+        let device = Device::flex();
+        let x = Tensor::<1, Int>::arange(0..35, &device).float().reshape([1, 1, 7, 5]);
+        let halved = halve(x).into_data().try_to_vec::<f32>().unwrap();
+        // Squares at rows 0–1, 2–3, 4–5 and columns 0–1, 2–3: (0 + 1 + 5 + 6) / 4 = 3, …
+        assert_eq!(halved, [3.0, 5.0, 13.0, 15.0, 23.0, 25.0]);
     }
 }

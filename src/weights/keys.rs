@@ -2,7 +2,7 @@
 //! model is built with, and the model's own parameter paths become state_dict keys for export.
 
 use super::TensorMap;
-use crate::model::{Architecture, Layer, layer_key, transition_key};
+use crate::model::{Architecture, DENSENET121, Layer, layer_key, transition_key};
 
 /// Renames other layouts' keys to torchvision's current ones; other files pass unchanged: the
 /// original PyTorch MobileNetV2's ([`mobilenet_v2_names`]) and torchvision's own DenseNet files
@@ -95,10 +95,11 @@ pub fn state_dict_key(architecture: Architecture, path: &[&str]) -> Option<State
             let key = format!("{}.{param}", architecture.head_key());
             return Some(StateDictKey { key, transposed: param == "weight" });
         }
-        // DenseNet: Burn's fields carry torchvision's names, blocks and layers counted from 0.
+        // DenseNet: Burn's fields carry torchvision's names; its dense layers are one list.
         ["backbone", rest @ ..] if architecture == Architecture::DenseNet121 => match rest {
-            ["denseblocks", block, layer, part] => {
-                format!("{}.{part}", layer_key(block.parse().ok()?, layer.parse().ok()?))
+            ["layers", index, part] => {
+                let (block, layer) = DENSENET121.layer_position(index.parse().ok()?)?;
+                format!("{}.{part}", layer_key(block, layer))
             }
             ["transitions", block, part] => format!("{}.{part}", transition_key(block.parse().ok()?)),
             [part @ ("conv0" | "norm0" | "norm5")] => format!("features.{part}"),
@@ -263,7 +264,7 @@ mod tests {
         );
         assert_eq!(key(Architecture::Vgg16, &["fc", "weight"]), Some(("classifier.6.weight".into(), true)));
         assert_eq!(
-            key(Architecture::DenseNet121, &["backbone", "denseblocks", "2", "23", "norm2", "gamma"]),
+            key(Architecture::DenseNet121, &["backbone", "layers", "41", "norm2", "gamma"]),
             Some(("features.denseblock3.denselayer24.norm2.weight".into(), false))
         );
         assert_eq!(
