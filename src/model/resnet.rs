@@ -50,7 +50,9 @@ pub struct Downsample {
     pub bn: FoldableNorm,
 }
 
-fn conv(in_channels: usize, out_channels: usize, kernel: usize, stride: usize) -> Conv2dConfig {
+/// A square convolution without bias, padded to keep the side at stride 1 (torchvision's
+/// `conv3x3`, `conv1x1` and the stems of the ResNets and DenseNet).
+pub(super) fn conv(in_channels: usize, out_channels: usize, kernel: usize, stride: usize) -> Conv2dConfig {
     let pad = kernel / 2;
     Conv2dConfig::new([in_channels, out_channels], [kernel, kernel])
         .with_stride([stride, stride])
@@ -58,8 +60,8 @@ fn conv(in_channels: usize, out_channels: usize, kernel: usize, stride: usize) -
         .with_bias(false)
 }
 
-fn norm(channels: usize) -> BatchNormConfig {
-    // torchvision's BatchNorm2d defaults: eps 1e-5, momentum 0.1
+/// torchvision's BatchNorm2d defaults: eps 1e-5, momentum 0.1.
+pub(super) fn norm(channels: usize) -> BatchNormConfig {
     BatchNormConfig::new(channels).with_epsilon(1e-5).with_momentum(0.1)
 }
 
