@@ -45,13 +45,19 @@ TORCHVISION = {
     "Vgg16": "vgg16",
     "AlexNet": "alexnet",
     "DenseNet121": "densenet121",
+    "InceptionV3": "inception_v3",
 }
+
+# Constructor options the exported state_dict needs: Inception v3 without its auxiliary classifier
+# (the export has none) and with transform_input off (the card's normalisation includes it).
+OPTIONS = {"InceptionV3": {"aux_logits": False, "transform_input": False, "init_weights": False}}
 
 
 def build_model(architecture, num_classes):
     """The torch module whose state_dict names the export uses."""
     if architecture in TORCHVISION:
-        return getattr(torchvision.models, TORCHVISION[architecture])(num_classes=num_classes)
+        options = OPTIONS.get(architecture, {})
+        return getattr(torchvision.models, TORCHVISION[architecture])(num_classes=num_classes, **options)
     if architecture == "EfficientNetLite0":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from make_fixtures import EfficientNetLite0

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the PyTorch references for the backbones added after the first three (ResNet34,
-ResNet50, MobileNetV3-Small and -Large, VGG11-BN, VGG16, AlexNet, EfficientNet-B0, DenseNet121),
+ResNet50, MobileNetV3-Small and -Large, VGG11-BN, VGG16, AlexNet, EfficientNet-B0, DenseNet121, Inception v3),
 on the inputs make_fixtures.py wrote:
 
 - <arch>_keys.json: torchvision's state_dict keys, shapes and dtypes, in order;
@@ -34,6 +34,7 @@ ARCHITECTURES = [
     "alexnet",
     "efficientnet_b0",
     "densenet121",
+    "inception_v3",
 ]
 
 
@@ -54,7 +55,10 @@ def main() -> None:
     batch = torch.from_numpy(np.stack([inputs[name].astype(np.float32) for name in names]))
     logits = {}
     for arch in ARCHITECTURES:
-        model = getattr(torchvision.models, arch)(weights=None)
+        # Inception v3 as torchvision builds it without weights: transform_input off, with its
+        # auxiliary classifier (in the keys; unused in evaluation mode).
+        options = {"init_weights": False} if arch == "inception_v3" else {}
+        model = getattr(torchvision.models, arch)(weights=None, **options)
         (OUT / f"{arch}_keys.json").write_text(json.dumps({"keys": key_specs(model.state_dict())}, indent=1) + "\n")
         with torch.no_grad():
             logits[arch] = seeded(model)(batch).numpy()

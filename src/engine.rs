@@ -12,7 +12,7 @@ use crate::backend::{BackendInfo, read_back};
 use crate::data::{Dataset, Preprocess, Resizing, Subset, decode_image, probe_image};
 use crate::error::{Error, Result};
 use crate::metrics::softmax;
-use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, MIN_INPUT_SIDE, Pretrained};
+use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, Pretrained};
 use crate::train::{ExtractionJob, Progress, RunSettings, TrainingRun};
 use crate::weights::{self, ModelCard, Precision};
 
@@ -375,8 +375,13 @@ impl Engine {
                 images.len()
             )));
         }
-        if height < MIN_INPUT_SIDE || width < MIN_INPUT_SIDE {
-            return Err(Error::InvalidInput(format!("images must be at least 32×32 pixels, got {height}×{width}")));
+        let architecture = self.pretrained.as_ref().map_or(Architecture::ResNet18, Pretrained::architecture);
+        let min = architecture.min_input_side();
+        if height < min || width < min {
+            return Err(Error::InvalidInput(format!(
+                "a {} takes images of at least {min}×{min} pixels, got {height}×{width}",
+                architecture.name()
+            )));
         }
         Ok(Tensor::from_data(TensorData::new(images, [batch, 3, height, width]), &self.device))
     }
@@ -525,6 +530,9 @@ mod tests {
         assert!(err.to_string().contains("3072"), "{err}");
         let err = block_on(engine.logits(vec![0.0; 3 * 16 * 16], 1, 16, 16)).unwrap_err();
         assert!(err.to_string().contains("at least 32"), "{err}");
+        engine.use_random_weights(Architecture::InceptionV3);
+        let err = block_on(engine.logits(vec![0.0; 3 * 74 * 74], 1, 74, 74)).unwrap_err();
+        assert!(err.to_string().contains("Inception v3 takes images of at least 75×75"), "{err}");
     }
 
     #[test]

@@ -44,8 +44,8 @@ pub enum Error {
 
     #[error(
         "this model file is a {name}, which this version cannot run: it runs ResNet18, ResNet34, ResNet50, \
-         MobileNetV2, MobileNetV3, EfficientNet-B0, VGG11-BN, VGG16, AlexNet, DenseNet121 and EfficientNet-Lite0 \
-         exports"
+         MobileNetV2, MobileNetV3, EfficientNet-B0, VGG11-BN, VGG16, AlexNet, DenseNet121, Inception v3 \
+         and EfficientNet-Lite0 exports"
     )]
     UnsupportedArchitecture { name: String },
 

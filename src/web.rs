@@ -12,7 +12,7 @@ use crate::weights::Precision;
 const TYPES: &str = r#"
 export type Architecture =
   | "ResNet18" | "ResNet34" | "ResNet50" | "MobileNetV2" | "MobileNetV3Small" | "MobileNetV3Large" | "EfficientNetLite0"
-  | "EfficientNetB0" | "Vgg11Bn" | "Vgg16" | "AlexNet" | "DenseNet121";
+  | "EfficientNetB0" | "Vgg11Bn" | "Vgg16" | "AlexNet" | "DenseNet121" | "InceptionV3";
 export interface BackendInfo { kind: "webgpu" | "cpu"; adapter: string; software_adapter: boolean; reason: string }
 export type Strategy =
   | { kind: "head_only" } | { kind: "last_stages"; stages: number } | { kind: "full" }

@@ -32,9 +32,9 @@ fn weights() -> Vec<u8> {
 
 const SIDE: usize = 64;
 
-/// Two deterministic "images" of normalised values.
-fn images() -> Vec<f32> {
-    (0..2 * 3 * SIDE * SIDE).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 2.0).collect()
+/// Two deterministic `side`×`side` "images" of normalised values.
+fn images(side: usize) -> Vec<f32> {
+    (0..2 * 3 * side * side).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 2.0).collect()
 }
 
 /// Shown by `wasm-pack test … -- --nocapture` (and with any failure).
@@ -60,7 +60,9 @@ const MOBILENET_V2: &[u8] = include_bytes!("../weights/mobilenetv2_bottleneck_wt
 async fn features(weights: &[u8], device: &Device, folded: bool) -> Vec<f32> {
     let backbone = load_pretrained(weights, device).unwrap().backbone;
     let backbone = if folded { backbone.folded() } else { backbone };
-    let input = Tensor::<4>::from_data(TensorData::new(images(), [2, 3, SIDE, SIDE]), device);
+    // Small images, as large as the architecture needs (Inception v3: 75×75).
+    let side = SIDE.max(backbone.architecture().min_input_side());
+    let input = Tensor::<4>::from_data(TensorData::new(images(side), [2, 3, side, side]), device);
     let data = backbone.forward(input).into_data_async().await.unwrap();
     data.try_into_vec::<f32>().unwrap()
 }
@@ -142,6 +144,14 @@ async fn densenet121_features_on_webgpu_match_the_cpu() {
     compare_features("DenseNet121", &weights, 1024).await;
 }
 
+/// Inception v3: parallel branches concatenated, 1×7 and 7×1 convolutions, the average pooling
+/// computed as a depthwise convolution (the auxiliary classifier in the file left out).
+#[wasm_bindgen_test]
+async fn inception_v3_features_on_webgpu_match_the_cpu() {
+    let weights = common::seeded_model(common::keys_from_json(include_bytes!("fixtures/inception_v3_keys.json")));
+    compare_features("Inception v3", &weights, 2048).await;
+}
+
 /// Export reads every parameter back from WebGPU asynchronously (a synchronous read would trap);
 /// the file gives the same logits on the CPU.
 #[wasm_bindgen_test]
@@ -152,7 +162,7 @@ async fn a_model_on_webgpu_exports_and_loads_back_on_the_cpu() {
     let card =
         ModelCard { architecture: model.architecture(), classes, preprocess: Preprocess::imagenet(), training: None };
     let bytes = export_safetensors(&model, &card, Precision::F32).await.unwrap();
-    let input = |device: &Device| Tensor::<4>::from_data(TensorData::new(images(), [2, 3, SIDE, SIDE]), device);
+    let input = |device: &Device| Tensor::<4>::from_data(TensorData::new(images(SIDE), [2, 3, SIDE, SIDE]), device);
     let on_gpu = model.forward(input(&gpu)).into_data_async().await.unwrap().try_into_vec::<f32>().unwrap();
     let (cpu, _) = backend::cpu("test");
     let reopened = load_pretrained(&bytes, &cpu).unwrap();
@@ -174,7 +184,7 @@ async fn the_cpu_fallback_loads_infers_and_trains() {
     let (device, info) = backend::cpu("test");
     let mut engine = Engine::new(device.clone(), info);
     assert_eq!(engine.load_weights(&weights()).unwrap().classes, Some(10));
-    let logits = engine.logits(images(), 2, SIDE, SIDE).await.unwrap();
+    let logits = engine.logits(images(SIDE), 2, SIDE, SIDE).await.unwrap();
     assert_eq!(logits.len(), 2 * 10);
     assert!(logits.iter().all(|v| v.is_finite()));
     head_follows_pytorch("CPU", &device).await;

@@ -62,3 +62,12 @@ fn the_other_families_export_torchvisions_state_dicts() {
         export_matches_state_dict(torchvision_keys(model), architecture);
     }
 }
+
+/// Inception v3's export is the state_dict of torchvision's `inception_v3(aux_logits=False)`: the
+/// auxiliary classifier in the file it was loaded from is not part of the model.
+#[test]
+fn an_inception_v3_export_leaves_the_auxiliary_classifier_out() {
+    let keys =
+        torchvision_keys("inception_v3").into_iter().filter(|spec| !spec.key.starts_with("AuxLogits.")).collect();
+    export_matches_state_dict(keys, Architecture::InceptionV3);
+}

@@ -122,6 +122,14 @@ fn seeded_densenet121_logits_match_torchvision() {
     assert_family_model_matches("densenet121", Architecture::DenseNet121, 1e-4);
 }
 
+/// Inception v3: parallel branches concatenated, factorised 1×7/7×1 and forked 1×3/3×1
+/// convolutions, average pooling that counts the padding, BatchNorm eps 0.001; the file's
+/// auxiliary classifier left out.
+#[test]
+fn seeded_inception_v3_logits_match_torchvision() {
+    assert_family_model_matches("inception_v3", Architecture::InceptionV3, 1e-4);
+}
+
 /// EfficientNet-B0's transforms resize bicubically: Pillow's filter, fixed-point weights and
 /// rounding, down (with its antialiasing) and up, to the last bit.
 #[test]

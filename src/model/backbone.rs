@@ -1,6 +1,6 @@
 //! The backbone is a choice: torchvision's ResNet18, ResNet34, ResNet50, MobileNetV2,
-//! MobileNetV3-Small or -Large, EfficientNet-B0, VGG11-BN, VGG16, AlexNet or DenseNet121, or
-//! EfficientNet-Lite0.
+//! MobileNetV3-Small or -Large, EfficientNet-B0, VGG11-BN, VGG16, AlexNet, DenseNet121 or Inception v3,
+//! or EfficientNet-Lite0.
 //! Everything after the pooled features (heads, strategies, training, the page) is the same for all.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
@@ -8,8 +8,9 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::densenet::{DENSENET121, DenseNet};
+use super::inception::{INCEPTION_FEATURES, INCEPTION_MIN_INPUT_SIDE, InceptionV3};
 use super::plain::{ALEXNET, PLAIN_FEATURES, PlainNet, PlainSpec, VGG11_BN, VGG16};
-use super::resnet::{BasicBlock, Bottleneck, RESNET18, RESNET34, RESNET50, ResNet};
+use super::resnet::{BasicBlock, Bottleneck, MIN_INPUT_SIDE, RESNET18, RESNET34, RESNET50, ResNet};
 use super::{
     EFFICIENTNET_B0, EFFICIENTNET_LITE0, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, MOBILENET_V3_LARGE,
     MOBILENET_V3_SMALL, ParamSource,
@@ -31,11 +32,12 @@ pub enum Architecture {
     Vgg16,
     AlexNet,
     DenseNet121,
+    InceptionV3,
 }
 
 impl Architecture {
     /// Every architecture this version runs.
-    pub const ALL: [Architecture; 12] = [
+    pub const ALL: [Architecture; 13] = [
         Architecture::ResNet18,
         Architecture::ResNet34,
         Architecture::ResNet50,
@@ -48,6 +50,7 @@ impl Architecture {
         Architecture::Vgg16,
         Architecture::AlexNet,
         Architecture::DenseNet121,
+        Architecture::InceptionV3,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Architecture {
             Architecture::Vgg16 => "torchvision VGG16",
             Architecture::AlexNet => "torchvision AlexNet",
             Architecture::DenseNet121 => "torchvision DenseNet121",
+            Architecture::InceptionV3 => "torchvision Inception v3",
         }
     }
 
@@ -72,13 +76,14 @@ impl Architecture {
     /// its 16th feature layer; EfficientNet-B0 by its stages of blocks); the plain
     /// networks by their first convolution, `features.0` (AlexNet by its classifier's first
     /// Linear at index 1, VGG11-BN by a BatchNorm at `features.1`, VGG16 otherwise); DenseNet121 by
-    /// its named stem convolution, `features.conv0`; else a ResNet
+    /// its named stem convolution, `features.conv0`; Inception v3 by its first
+    /// convolution, `Conv2d_1a_3x3`; else a ResNet
     /// by its blocks (a third convolution: ResNet50; a third block in layer1: ResNet34);
     /// ResNet18 otherwise, so that an unknown file is reported against ResNet18's keys.
     pub fn detect<'a>(keys: impl Iterator<Item = &'a str>) -> Self {
         let (mut stem, mut v3, mut large, mut bottleneck, mut deep) = (None, false, false, false, false);
         let (mut plain, mut alexnet, mut vgg_bn, mut b0) = (false, false, false, false);
-        let mut densenet = false;
+        let (mut densenet, mut inception) = (false, false);
         for key in keys {
             match key {
                 "_conv_stem.weight" => stem = Some(Architecture::EfficientNetLite0),
@@ -92,6 +97,7 @@ impl Architecture {
                 "layer1.0.conv3.weight" => bottleneck = true,
                 "layer1.2.conv1.weight" => deep = true,
                 "features.conv0.weight" => densenet = true,
+                "Conv2d_1a_3x3.conv.weight" => inception = true,
                 _ => {}
             }
         }
@@ -110,6 +116,9 @@ impl Architecture {
         }
         if densenet {
             stem = Some(Architecture::DenseNet121);
+        }
+        if inception {
+            stem = Some(Architecture::InceptionV3);
         }
         stem.unwrap_or(match (bottleneck, deep) {
             (true, _) => Architecture::ResNet50,
@@ -132,7 +141,11 @@ impl Architecture {
             Architecture::MobileNetV3Large => Some(&MOBILENET_V3_LARGE),
             Architecture::EfficientNetLite0 => Some(&EFFICIENTNET_LITE0),
             Architecture::EfficientNetB0 => Some(&EFFICIENTNET_B0),
-            Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet | Architecture::DenseNet121 => None,
+            Architecture::Vgg11Bn
+            | Architecture::Vgg16
+            | Architecture::AlexNet
+            | Architecture::DenseNet121
+            | Architecture::InceptionV3 => None,
         }
     }
 
@@ -158,6 +171,7 @@ impl Architecture {
             | Architecture::EfficientNetB0 => self.inverted_residual_spec().map_or(0, InvertedResidualSpec::features),
             Architecture::Vgg11Bn | Architecture::Vgg16 | Architecture::AlexNet => PLAIN_FEATURES,
             Architecture::DenseNet121 => DENSENET121.features(),
+            Architecture::InceptionV3 => INCEPTION_FEATURES,
         }
     }
 
@@ -165,7 +179,9 @@ impl Architecture {
     /// `classifier = Sequential(Dropout, Linear)`).
     pub fn head_key(self) -> &'static str {
         match self {
-            Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet50 => "fc",
+            Architecture::ResNet18 | Architecture::ResNet34 | Architecture::ResNet50 | Architecture::InceptionV3 => {
+                "fc"
+            }
             Architecture::MobileNetV2 | Architecture::EfficientNetB0 => "classifier.1",
             // classifier = Sequential(Linear, Hardswish, Dropout, Linear): the first stays with the backbone.
             Architecture::MobileNetV3Small | Architecture::MobileNetV3Large => "classifier.3",
@@ -198,6 +214,11 @@ impl Architecture {
             Architecture::EfficientNetB0 => {
                 Preprocess { interpolation: Interpolation::Bicubic, ..Preprocess::imagenet() }
             }
+            // torchvision's Inception_V3_Weights transforms (Resize 342, CenterCrop 299), ImageNet's
+            // normalisation followed by the model's `transform_input`: together `(x − 0.5) / 0.5`.
+            Architecture::InceptionV3 => {
+                Preprocess { resize_shorter: 342, crop: 299, mean: [0.5; 3], std: [0.5; 3], ..Preprocess::imagenet() }
+            }
         }
     }
 
@@ -215,6 +236,17 @@ impl Architecture {
             Architecture::Vgg16 => Backbone::Vgg16(VGG16.build(source)),
             Architecture::AlexNet => Backbone::AlexNet(ALEXNET.build(source)),
             Architecture::DenseNet121 => Backbone::DenseNet121(DENSENET121.build(source)),
+            Architecture::InceptionV3 => Backbone::InceptionV3(InceptionV3::build(source)),
+        }
+    }
+
+    /// The smallest input side the network takes: where its last feature map is still 1×1.
+    pub fn min_input_side(self) -> usize {
+        match self {
+            Architecture::InceptionV3 => INCEPTION_MIN_INPUT_SIDE,
+            // Its three 3×3 stride-2 max-pools and the stride-4 stem: 63 → 15 → 7 → 3 → 1.
+            Architecture::AlexNet => 63,
+            _ => MIN_INPUT_SIDE,
         }
     }
 }
@@ -237,6 +269,7 @@ pub enum Backbone {
     Vgg16(PlainNet),
     AlexNet(PlainNet),
     DenseNet121(DenseNet),
+    InceptionV3(InceptionV3),
 }
 
 /// The ids of a module's trainable (float) parameters, as the optimiser knows them.
@@ -267,6 +300,7 @@ impl Backbone {
             Backbone::Vgg16(_) => Architecture::Vgg16,
             Backbone::AlexNet(_) => Architecture::AlexNet,
             Backbone::DenseNet121(_) => Architecture::DenseNet121,
+            Backbone::InceptionV3(_) => Architecture::InceptionV3,
         }
     }
 
@@ -281,6 +315,7 @@ impl Backbone {
             | Backbone::EfficientNetB0(net) => net.forward(images),
             Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => net.forward(images),
             Backbone::DenseNet121(net) => net.forward(images),
+            Backbone::InceptionV3(net) => net.forward(images),
         }
     }
 
@@ -300,6 +335,7 @@ impl Backbone {
             Backbone::Vgg16(net) => Backbone::Vgg16(net.folded()),
             Backbone::AlexNet(net) => Backbone::AlexNet(net.folded()),
             Backbone::DenseNet121(net) => Backbone::DenseNet121(net.folded()),
+            Backbone::InceptionV3(net) => Backbone::InceptionV3(net.folded()),
         }
     }
 
@@ -344,6 +380,7 @@ impl Backbone {
                     .collect()
             }
             Backbone::DenseNet121(net) => net.last_stages_params(stages),
+            Backbone::InceptionV3(net) => net.last_stages_params(stages),
         }
     }
 
@@ -351,7 +388,8 @@ impl Backbone {
     /// stages: the ResNets' layer1–layer4, the seven block groups of MobileNetV2 and EfficientNet
     /// (their final 1×1 convolution trains with the last stage), the convolution stages of VGG and
     /// AlexNet (their hidden layers train with the last), DenseNet's dense blocks with the transition
-    /// after each (its last BatchNorm trains with the last). The stem is always frozen.
+    /// after each (its last BatchNorm trains with the last), Inception v3's four groups of blocks. The
+    /// stem is always frozen.
     pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
         let freeze_mobile = |net: InvertedResidualNet, spec: &InvertedResidualSpec| {
             let starts = spec.stage_starts();
@@ -375,6 +413,7 @@ impl Backbone {
             Backbone::Vgg16(net) => Backbone::Vgg16(freeze_plain(net)),
             Backbone::AlexNet(net) => Backbone::AlexNet(freeze_plain(net)),
             Backbone::DenseNet121(net) => Backbone::DenseNet121(net.freeze_early_stages(trained_stages)),
+            Backbone::InceptionV3(net) => Backbone::InceptionV3(net.freeze_early_stages(trained_stages)),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The backbones — torchvision's ResNet18 and ResNet34 (`[B,3,H,W] → [B,512]`) and ResNet50
 //! (`→ [B,2048]`), torchvision's MobileNetV2, -V3 and EfficientNet-B0, and EfficientNet-Lite0 (`→ [B,1280]`;
 //! V3-Small 1024), torchvision's VGG11-BN, VGG16 and AlexNet (`→ [B,4096]`), torchvision's
-//! DenseNet121 (`→ [B,1024]`) — and the
-//! replaceable classification head.
+//! DenseNet121 (`→ [B,1024]`), torchvision's Inception v3 (`→ [B,2048]`) — and the replaceable
+//! classification head.
 //!
 //! Parameters come from a [`ParamSource`]: fresh initialisation or a weights file. The model code
 //! names every parameter with its torchvision key while it builds, so the architecture and the
@@ -13,6 +13,7 @@ mod classifier;
 mod densenet;
 mod extractor;
 mod fold;
+mod inception;
 mod inverted_residual;
 mod mobile_specs;
 mod params;
@@ -31,6 +32,10 @@ pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config,
 pub use densenet::{DENSENET121, DenseLayer, DenseNet, DenseNetSpec, Transition, layer_key, transition_key};
 pub use extractor::FeatureExtractor;
 pub use fold::FoldableNorm;
+pub use inception::{
+    BasicConv, BlockSpec, Branch, BranchPool, BranchSpec, ConvSpec, INCEPTION_FEATURES, INCEPTION_MIN_INPUT_SIDE,
+    INCEPTION_STAGE_STARTS, InceptionBlock, InceptionV3, STEM as INCEPTION_STEM, branch_conv_key, inception_v3_blocks,
+};
 pub use params::{FreshInit, ParamSource};
 pub use plain::{ALEXNET, ConvRelu, PLAIN_FEATURES, PlainConv, PlainNet, PlainSpec, VGG11_BN, VGG16};
 pub use resnet::{

@@ -2,7 +2,7 @@
 //! model is built with, and the model's own parameter paths become state_dict keys for export.
 
 use super::TensorMap;
-use crate::model::{Architecture, DENSENET121, Layer, layer_key, transition_key};
+use crate::model::{Architecture, DENSENET121, INCEPTION_STEM, Layer, branch_conv_key, layer_key, transition_key};
 
 /// Renames other layouts' keys to torchvision's current ones; other files pass unchanged: the
 /// original PyTorch MobileNetV2's ([`mobilenet_v2_names`]) and torchvision's own DenseNet files
@@ -103,6 +103,16 @@ pub fn state_dict_key(architecture: Architecture, path: &[&str]) -> Option<State
             }
             ["transitions", block, part] => format!("{}.{part}", transition_key(block.parse().ok()?)),
             [part @ ("conv0" | "norm0" | "norm5")] => format!("features.{part}"),
+            _ => return None,
+        },
+        // Inception v3: the stem's and the blocks' convolutions are lists laid out by its spec; each
+        // is torchvision's BasicConv2d, whose `conv` and `bn` Burn's fields name.
+        ["backbone", rest @ ..] if architecture == Architecture::InceptionV3 => match rest {
+            ["stem", index, part] => format!("{}.{part}", INCEPTION_STEM.get(index.parse::<usize>().ok()?)?.0.name),
+            ["blocks", block, "branches", branch, list @ ("convs" | "fork"), index, part] => {
+                let (block, branch, index) = (block.parse().ok()?, branch.parse().ok()?, index.parse().ok()?);
+                format!("{}.{part}", branch_conv_key(block, branch, *list == "fork", index)?)
+            }
             _ => return None,
         },
         ["backbone", rest @ ..] if architecture.plain_spec().is_some() => {
@@ -276,5 +286,13 @@ mod tests {
             Some(("features.norm0.bias".into(), false))
         );
         assert_eq!(key(Architecture::DenseNet121, &["fc", "bias"]), Some(("classifier.bias".into(), false)));
+        assert_eq!(
+            key(Architecture::InceptionV3, &["backbone", "blocks", "10", "branches", "2", "fork", "0", "bn", "gamma"]),
+            Some(("Mixed_7c.branch3x3dbl_3a.bn.weight".into(), false))
+        );
+        assert_eq!(
+            key(Architecture::InceptionV3, &["backbone", "stem", "4", "conv", "weight"]),
+            Some(("Conv2d_4a_3x3.conv.weight".into(), false))
+        );
     }
 }

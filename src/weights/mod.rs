@@ -77,18 +77,20 @@ pub fn read_tensors(bytes: &[u8]) -> Result<TensorMap> {
     }
 }
 
-/// The one public entry point: the bytes of a torchvision ResNet18, ResNet34, ResNet50 or MobileNetV2 or an
-/// EfficientNet-Lite0 state_dict → the backbone, with the head stored in the file (1000 ImageNet
-/// classes, or the N classes of a fine-tuned head) when there is one, and the model card of an
-/// export of this tool.
+/// The one public entry point: the bytes of a state_dict of one of the [`Architecture`]s → the
+/// backbone, with the head stored in the file (1000 ImageNet classes, or the N classes of a
+/// fine-tuned head) when there is one, and the model card of an export of this tool.
 pub fn load_pretrained(bytes: &[u8], device: &Device) -> Result<Pretrained> {
     // The card first: a newer format or an unknown architecture is named before the tensors are.
     let card = match detect_format(bytes)? {
         Format::Safetensors => ModelCard::from_metadata(&safetensors::metadata(bytes)?)?,
         Format::TorchZip | Format::TorchLegacy => None,
     };
-    let tensors = keys::to_torchvision_names(read_tensors(bytes)?);
+    let mut tensors = keys::to_torchvision_names(read_tensors(bytes)?);
     let architecture = Architecture::detect(tensors.keys().map(String::as_str));
+    if architecture == Architecture::InceptionV3 {
+        tensors.retain(|key, _| !is_auxiliary_classifier(key));
+    }
     let head_key = architecture.head_key();
     let has_head = tensors.keys().any(|key| key.strip_prefix(head_key).is_some_and(|rest| rest.starts_with('.')));
     let num_classes = match tensors.get(&format!("{head_key}.weight")).map(|t| t.shape.as_slice()) {
@@ -125,6 +127,12 @@ fn check_card(card: &ModelCard, architecture: Architecture, head_classes: Option
         ));
     }
     Ok(())
+}
+
+/// Inception v3's auxiliary classifier, which torchvision uses only for an extra loss term in
+/// training: this version trains without it (as `inception_v3(aux_logits=False)`).
+fn is_auxiliary_classifier(key: &str) -> bool {
+    key.starts_with("AuxLogits.")
 }
 
 /// Keys that torchvision's state_dict carries but that have no role at inference or in training.

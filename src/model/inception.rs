@@ -1,0 +1,516 @@
+//! torchvision's Inception v3 without `fc`: a stem of five convolutions with two max-pools, then
+//! eleven Inception blocks (`Mixed_5b` … `Mixed_7c`), each the concatenation of parallel branches
+//! of convolutions, one of which starts with a pooling; then global average pooling to 2048
+//! features. Every convolution is torchvision's `BasicConv2d`: convolution without bias,
+//! BatchNorm (eps 0.001), ReLU, so folding merges every BatchNorm.
+//!
+//! The layout is data ([`STEM`], [`inception_v3_blocks`]) and the network is generic over it: the
+//! five kinds of torchvision's blocks (`InceptionA` … `InceptionE`) differ only in their branches.
+//!
+//! torchvision's pretrained weights come with `transform_input=True`, which turns ImageNet-normalised
+//! input into `(x − 0.5) / 0.5`; this version normalises that way directly
+//! ([`crate::model::Architecture::preprocess`]), the same affine map. Their auxiliary classifier
+//! (`AuxLogits`) only adds a loss term in torchvision's training; this version has none (as
+//! `inception_v3(aux_logits=False)`), and the loader leaves its weights out.
+
+use burn::module::{Module, Param, ParamId};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::MaxPool2dConfig;
+use burn::nn::{BatchNormConfig, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn::tensor::module::adaptive_avg_pool2d;
+
+use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
+use super::{ParamSource, param_ids};
+use crate::kernels::{Activation, conv2d_activation};
+
+/// Width of the pooled features.
+pub const INCEPTION_FEATURES: usize = 2048;
+
+/// The smallest input side (torchvision's): `Mixed_7a` then sees a 3×3 map.
+pub const INCEPTION_MIN_INPUT_SIDE: usize = 75;
+
+/// One `BasicConv2d` of the layout: its torchvision name, output channels, kernel (rows, columns),
+/// stride, and whether it is padded by half the kernel on each side (keeping the side at stride 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvSpec {
+    pub name: &'static str,
+    pub out_channels: usize,
+    pub kernel: [usize; 2],
+    pub stride: usize,
+    pub padded: bool,
+}
+
+/// A stride-1 convolution padded to keep the side.
+const fn same(name: &'static str, out_channels: usize, kernel: [usize; 2]) -> ConvSpec {
+    ConvSpec { name, out_channels, kernel, stride: 1, padded: true }
+}
+
+/// An unpadded square convolution.
+const fn valid(name: &'static str, out_channels: usize, kernel: usize, stride: usize) -> ConvSpec {
+    ConvSpec { name, out_channels, kernel: [kernel, kernel], stride, padded: false }
+}
+
+/// The stem's convolutions, each with whether a 3×3 stride-2 max-pool follows it.
+pub const STEM: [(ConvSpec, bool); 5] = [
+    (valid("Conv2d_1a_3x3", 32, 3, 2), false),
+    (valid("Conv2d_2a_3x3", 32, 3, 1), false),
+    (same("Conv2d_2b_3x3", 64, [3, 3]), true),
+    (valid("Conv2d_3b_1x1", 80, 1, 1), false),
+    (valid("Conv2d_4a_3x3", 192, 3, 1), true),
+];
+
+/// What a branch does to the block's input before its convolutions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BranchPool {
+    None,
+    /// `F.avg_pool2d(x, 3, stride=1, padding=1)`, the padding counted.
+    Average,
+    /// `F.max_pool2d(x, 3, stride=2)`; such a branch has no convolutions.
+    Max,
+}
+
+/// A branch: an optional pooling, convolutions in a row, then optionally a fork of convolutions
+/// that each take the last output and are concatenated (`InceptionE`'s `2a`/`2b`, `3a`/`3b`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchSpec {
+    pub pool: BranchPool,
+    pub convs: Vec<ConvSpec>,
+    pub fork: Vec<ConvSpec>,
+}
+
+/// A block: its torchvision name and its branches, concatenated in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockSpec {
+    pub name: &'static str,
+    pub branches: Vec<BranchSpec>,
+}
+
+fn branch(pool: BranchPool, convs: &[ConvSpec]) -> BranchSpec {
+    BranchSpec { pool, convs: convs.to_vec(), fork: Vec::new() }
+}
+
+fn forked(convs: &[ConvSpec], fork: [ConvSpec; 2]) -> BranchSpec {
+    BranchSpec { pool: BranchPool::None, convs: convs.to_vec(), fork: fork.to_vec() }
+}
+
+/// torchvision's `InceptionA(in, pool_features)` (35×35).
+fn inception_a(name: &'static str, pool_features: usize) -> BlockSpec {
+    let branches = vec![
+        branch(BranchPool::None, &[same("branch1x1", 64, [1, 1])]),
+        branch(BranchPool::None, &[same("branch5x5_1", 48, [1, 1]), same("branch5x5_2", 64, [5, 5])]),
+        branch(
+            BranchPool::None,
+            &[
+                same("branch3x3dbl_1", 64, [1, 1]),
+                same("branch3x3dbl_2", 96, [3, 3]),
+                same("branch3x3dbl_3", 96, [3, 3]),
+            ],
+        ),
+        branch(BranchPool::Average, &[same("branch_pool", pool_features, [1, 1])]),
+    ];
+    BlockSpec { name, branches }
+}
+
+/// torchvision's `InceptionB` (35×35 → 17×17).
+fn inception_b(name: &'static str) -> BlockSpec {
+    let branches = vec![
+        branch(BranchPool::None, &[valid("branch3x3", 384, 3, 2)]),
+        branch(
+            BranchPool::None,
+            &[
+                same("branch3x3dbl_1", 64, [1, 1]),
+                same("branch3x3dbl_2", 96, [3, 3]),
+                valid("branch3x3dbl_3", 96, 3, 2),
+            ],
+        ),
+        branch(BranchPool::Max, &[]),
+    ];
+    BlockSpec { name, branches }
+}
+
+/// torchvision's `InceptionC(in, channels_7x7)` (17×17, factorised 7×7 convolutions).
+fn inception_c(name: &'static str, c7: usize) -> BlockSpec {
+    let branches = vec![
+        branch(BranchPool::None, &[same("branch1x1", 192, [1, 1])]),
+        branch(
+            BranchPool::None,
+            &[same("branch7x7_1", c7, [1, 1]), same("branch7x7_2", c7, [1, 7]), same("branch7x7_3", 192, [7, 1])],
+        ),
+        branch(
+            BranchPool::None,
+            &[
+                same("branch7x7dbl_1", c7, [1, 1]),
+                same("branch7x7dbl_2", c7, [7, 1]),
+                same("branch7x7dbl_3", c7, [1, 7]),
+                same("branch7x7dbl_4", c7, [7, 1]),
+                same("branch7x7dbl_5", 192, [1, 7]),
+            ],
+        ),
+        branch(BranchPool::Average, &[same("branch_pool", 192, [1, 1])]),
+    ];
+    BlockSpec { name, branches }
+}
+
+/// torchvision's `InceptionD` (17×17 → 8×8).
+fn inception_d(name: &'static str) -> BlockSpec {
+    let branches = vec![
+        branch(BranchPool::None, &[same("branch3x3_1", 192, [1, 1]), valid("branch3x3_2", 320, 3, 2)]),
+        branch(
+            BranchPool::None,
+            &[
+                same("branch7x7x3_1", 192, [1, 1]),
+                same("branch7x7x3_2", 192, [1, 7]),
+                same("branch7x7x3_3", 192, [7, 1]),
+                valid("branch7x7x3_4", 192, 3, 2),
+            ],
+        ),
+        branch(BranchPool::Max, &[]),
+    ];
+    BlockSpec { name, branches }
+}
+
+/// torchvision's `InceptionE` (8×8, forked 1×3 and 3×1 convolutions).
+fn inception_e(name: &'static str) -> BlockSpec {
+    let branches = vec![
+        branch(BranchPool::None, &[same("branch1x1", 320, [1, 1])]),
+        forked(
+            &[same("branch3x3_1", 384, [1, 1])],
+            [same("branch3x3_2a", 384, [1, 3]), same("branch3x3_2b", 384, [3, 1])],
+        ),
+        forked(
+            &[same("branch3x3dbl_1", 448, [1, 1]), same("branch3x3dbl_2", 384, [3, 3])],
+            [same("branch3x3dbl_3a", 384, [1, 3]), same("branch3x3dbl_3b", 384, [3, 1])],
+        ),
+        branch(BranchPool::Average, &[same("branch_pool", 192, [1, 1])]),
+    ];
+    BlockSpec { name, branches }
+}
+
+/// torchvision's `inception_v3` blocks, in order.
+pub fn inception_v3_blocks() -> Vec<BlockSpec> {
+    vec![
+        inception_a("Mixed_5b", 32),
+        inception_a("Mixed_5c", 64),
+        inception_a("Mixed_5d", 64),
+        inception_b("Mixed_6a"),
+        inception_c("Mixed_6b", 128),
+        inception_c("Mixed_6c", 160),
+        inception_c("Mixed_6d", 160),
+        inception_c("Mixed_6e", 192),
+        inception_d("Mixed_7a"),
+        inception_e("Mixed_7b"),
+        inception_e("Mixed_7c"),
+    ]
+}
+
+/// Where each of the four stages starts among the blocks: the 35×35 blocks (`Mixed_5b`–`5d`), the
+/// 17×17 ones in two halves (`Mixed_6a`–`6c`, `Mixed_6d`–`6e`), the 8×8 ones (`Mixed_7a`–`7c`).
+pub const INCEPTION_STAGE_STARTS: [usize; 4] = [0, 3, 6, 8];
+
+/// The state_dict key prefix of a convolution: `Mixed_7b.branch3x3_2a`, from the block's index,
+/// the branch's, whether the convolution is in the branch's fork, and its index there.
+pub fn branch_conv_key(block: usize, branch: usize, fork: bool, index: usize) -> Option<String> {
+    let blocks = inception_v3_blocks();
+    let block = blocks.get(block)?;
+    let branch = block.branches.get(branch)?;
+    let conv = if fork { branch.fork.get(index)? } else { branch.convs.get(index)? };
+    Some(format!("{}.{}", block.name, conv.name))
+}
+
+/// torchvision's `BasicConv2d`: convolution without bias, BatchNorm, ReLU.
+///
+/// # Shapes
+/// `[B, in, H, W] → [B, out, H', W']`
+#[derive(Module, Debug)]
+pub struct BasicConv {
+    pub conv: Conv2d,
+    pub bn: FoldableNorm,
+}
+
+impl BasicConv {
+    fn build(source: &mut impl ParamSource, key: &str, in_channels: usize, spec: &ConvSpec) -> Self {
+        let [kh, kw] = spec.kernel;
+        let [ph, pw] = if spec.padded { [kh / 2, kw / 2] } else { [0, 0] };
+        let config = Conv2dConfig::new([in_channels, spec.out_channels], spec.kernel)
+            .with_stride([spec.stride, spec.stride])
+            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+            .with_bias(false);
+        // torchvision's BasicConv2d: BatchNorm2d(eps=0.001), momentum 0.1.
+        let norm = BatchNormConfig::new(spec.out_channels).with_epsilon(1e-3).with_momentum(0.1);
+        Self {
+            conv: source.conv2d(&format!("{key}.conv"), &config),
+            bn: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.bn"), &norm)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        conv_norm_act(&self.conv, &self.bn, x, None, Activation::Relu)
+    }
+
+    fn folded(&self) -> Self {
+        let (conv, bn) = fold_pair(&self.conv, &self.bn);
+        Self { conv, bn }
+    }
+}
+
+/// One branch of a block, laid out by a [`BranchSpec`].
+#[derive(Module, Debug)]
+pub struct Branch {
+    pub convs: Vec<BasicConv>,
+    pub fork: Vec<BasicConv>,
+    #[module(skip)]
+    pub pool: BranchPool,
+}
+
+impl Branch {
+    /// # Shapes
+    /// `[B, in, H, W] → [B, out, H', W']`
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = match self.pool {
+            BranchPool::None => x,
+            BranchPool::Average => average_3x3(x),
+            BranchPool::Max => max_pool_3x3(x),
+        };
+        for conv in &self.convs {
+            x = conv.forward(x);
+        }
+        if self.fork.is_empty() {
+            return x;
+        }
+        Tensor::cat(self.fork.iter().map(|conv| conv.forward(x.clone())).collect(), 1)
+    }
+
+    fn folded(&self) -> Self {
+        Self {
+            convs: self.convs.iter().map(BasicConv::folded).collect(),
+            fork: self.fork.iter().map(BasicConv::folded).collect(),
+            pool: self.pool,
+        }
+    }
+}
+
+/// An Inception block: its branches side by side, concatenated along the channels.
+#[derive(Module, Debug)]
+pub struct InceptionBlock {
+    pub branches: Vec<Branch>,
+}
+
+impl InceptionBlock {
+    /// Builds the block under `spec.name` from `in_channels`; returns it and its output channels.
+    fn build(source: &mut impl ParamSource, spec: &BlockSpec, in_channels: usize) -> (Self, usize) {
+        let mut out_channels = 0;
+        let branches = spec
+            .branches
+            .iter()
+            .map(|branch| {
+                let mut channels = in_channels;
+                let convs = branch
+                    .convs
+                    .iter()
+                    .map(|conv| {
+                        let built = BasicConv::build(source, &format!("{}.{}", spec.name, conv.name), channels, conv);
+                        channels = conv.out_channels;
+                        built
+                    })
+                    .collect();
+                let fork = branch
+                    .fork
+                    .iter()
+                    .map(|conv| BasicConv::build(source, &format!("{}.{}", spec.name, conv.name), channels, conv))
+                    .collect();
+                out_channels += match branch.fork.is_empty() {
+                    true => channels,
+                    false => branch.fork.iter().map(|conv| conv.out_channels).sum(),
+                };
+                Branch { convs, fork, pool: branch.pool }
+            })
+            .collect();
+        (Self { branches }, out_channels)
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        Tensor::cat(self.branches.iter().map(|branch| branch.forward(x.clone())).collect(), 1)
+    }
+
+    fn folded(&self) -> Self {
+        Self { branches: self.branches.iter().map(Branch::folded).collect() }
+    }
+}
+
+/// `F.avg_pool2d(x, 3, stride=1, padding=1)` with torchvision's `count_include_pad`: each output
+/// is the sum of its 3×3 square (zeros in the padding) divided by 9. Computed as a depthwise
+/// convolution with constant weights 1/9: the mobile networks' fused depthwise kernel on the CPU, a
+/// grouped convolution elsewhere. A pooling kernel of its own (on the CPU, on WebGPU, and their
+/// gradients) would add about 7 kB to the gzipped download.
+fn average_3x3(x: Tensor<4>) -> Tensor<4> {
+    let [_, channels, ..] = x.dims();
+    let device = x.device();
+    let mean = Conv2d {
+        weight: Param::from_tensor(Tensor::full([channels, 1, 3, 3], 1.0 / 9.0, &device)).set_require_grad(false),
+        bias: Some(Param::from_tensor(Tensor::zeros([channels], &device)).set_require_grad(false)),
+        stride: [1, 1],
+        kernel_size: [3, 3],
+        dilation: [1, 1],
+        groups: channels,
+        padding: PaddingConfig2d::Explicit(1, 1, 1, 1),
+    };
+    conv2d_activation(&mean, None, x, None, Activation::Identity)
+}
+
+/// `F.max_pool2d(x, 3, stride=2)`, unpadded.
+fn max_pool_3x3(x: Tensor<4>) -> Tensor<4> {
+    MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init().forward(x)
+}
+
+/// torchvision's Inception v3 feature extractor.
+///
+/// # Shapes
+/// - input: `[batch, 3, height, width]`, height and width ≥ 75, normalised to `(x − 0.5) / 0.5`
+/// - output: `[batch, 2048]`, the globally average-pooled features
+#[derive(Module, Debug)]
+pub struct InceptionV3 {
+    pub stem: Vec<BasicConv>,
+    pub blocks: Vec<InceptionBlock>,
+}
+
+impl InceptionV3 {
+    /// Builds the network, taking each parameter from `source` under its torchvision key.
+    pub fn build(source: &mut impl ParamSource) -> Self {
+        let mut channels = 3;
+        let stem = STEM
+            .iter()
+            .map(|(spec, _)| {
+                let conv = BasicConv::build(source, spec.name, channels, spec);
+                channels = spec.out_channels;
+                conv
+            })
+            .collect();
+        let blocks = inception_v3_blocks()
+            .iter()
+            .map(|spec| {
+                let (block, out_channels) = InceptionBlock::build(source, spec, channels);
+                channels = out_channels;
+                block
+            })
+            .collect();
+        Self { stem, blocks }
+    }
+
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = images;
+        for (conv, (_, pool_after)) in self.stem.iter().zip(STEM) {
+            x = conv.forward(x);
+            if pool_after {
+                x = max_pool_3x3(x);
+            }
+        }
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        adaptive_avg_pool2d(x, [1, 1]).flatten(1, 3)
+    }
+
+    /// The same network with every BatchNorm folded into its convolution.
+    pub fn folded(&self) -> Self {
+        Self {
+            stem: self.stem.iter().map(BasicConv::folded).collect(),
+            blocks: self.blocks.iter().map(InceptionBlock::folded).collect(),
+        }
+    }
+
+    /// The blocks of stage `stage` (from 0, of [`INCEPTION_STAGE_STARTS`]).
+    fn stage(&self, stage: usize) -> &[InceptionBlock] {
+        let end = INCEPTION_STAGE_STARTS.get(stage + 1).copied().unwrap_or(self.blocks.len());
+        &self.blocks[INCEPTION_STAGE_STARTS[stage]..end]
+    }
+
+    /// The parameters of each of the last `stages` stages, the last first.
+    pub fn last_stages_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
+        (0..INCEPTION_STAGE_STARTS.len())
+            .rev()
+            .take(stages)
+            .map(|stage| self.stage(stage).iter().flat_map(param_ids).collect())
+            .collect()
+    }
+
+    /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all but the last
+    /// `trained_stages` stages.
+    pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
+        let stages = INCEPTION_STAGE_STARTS.len();
+        let first_trained = match trained_stages {
+            0 => self.blocks.len(),
+            trained => INCEPTION_STAGE_STARTS[stages.saturating_sub(trained)],
+        };
+        Self {
+            stem: self.stem.into_iter().map(Module::freeze).collect(),
+            blocks: self
+                .blocks
+                .into_iter()
+                .enumerate()
+                .map(|(i, block)| if i < first_trained { block.freeze() } else { block })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FreshInit;
+    use burn::tensor::{Device, Distribution, Int, TensorData};
+
+    /// torchvision's inception_v3 without `fc` and `AuxLogits` (27,161,264 − 2,049,000 −
+    /// 3,326,696 parameters), plus the BatchNorm running statistics, which Burn counts too.
+    #[test]
+    fn inception_v3_has_torchvision_sizes() {
+        let device = Device::flex();
+        let net = InceptionV3::build(&mut FreshInit::new(&device));
+        assert_eq!(net.blocks.len(), 11);
+        assert_eq!(net.num_params(), 27_161_264 - 2_049_000 - 3_326_696 + 2 * 17_216);
+        let side = INCEPTION_MIN_INPUT_SIDE;
+        assert_eq!(net.forward(Tensor::zeros([1, 3, side, side], &device)).dims(), [1, INCEPTION_FEATURES]);
+        assert_eq!(branch_conv_key(9, 2, true, 1).as_deref(), Some("Mixed_7b.branch3x3dbl_3b"));
+        assert_eq!(branch_conv_key(3, 2, false, 0), None, "the max-pool branch has no convolution");
+    }
+
+    /// The poolings follow torchvision's: the average one counts the padding (a corner of a 3×3 map
+    /// of ones averages four ones and five zeros); the max-pool is unpadded (5×5 → 2×2).
+    #[test]
+    fn poolings_match_torchvisions() {
+        let device = Device::flex();
+        let ones = Tensor::<4>::ones([1, 2, 3, 3], &device);
+        let pooled = average_3x3(ones).into_data().try_to_vec::<f32>().unwrap();
+        let expected = [4.0, 6.0, 4.0, 6.0, 9.0, 6.0, 4.0, 6.0, 4.0].map(|sum: f32| sum / 9.0);
+        for (value, expected) in pooled.iter().zip(expected.iter().chain(&expected)) {
+            assert!((value - expected).abs() < 1e-6, "{value} ≠ {expected}");
+        }
+        let x = Tensor::<1, Int>::arange(0..25, &device).float().reshape([1, 1, 5, 5]);
+        assert_eq!(max_pool_3x3(x).into_data(), TensorData::from([[[[12.0f32, 14.0], [22.0, 24.0]]]]));
+    }
+
+    /// The average pooling trains: each input's gradient is the share of the 3×3 windows that
+    /// contain it (a corner is in four windows, an edge in six, each weighing it 1/9).
+    #[test]
+    fn average_pooling_passes_gradients_back() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::ones([1, 1, 3, 3], &device).require_grad();
+        let grads = average_3x3(x.clone()).sum().backward();
+        let grad = x.grad(&grads).expect("a gradient for the input").into_data().try_to_vec::<f32>().unwrap();
+        let expected = [4.0, 6.0, 4.0, 6.0, 9.0, 6.0, 4.0, 6.0, 4.0].map(|windows: f32| windows / 9.0);
+        for (value, expected) in grad.iter().zip(expected) {
+            assert!((value - expected).abs() < 1e-6, "{value} ≠ {expected}");
+        }
+    }
+
+    /// Folding merges every BatchNorm, 1×7 and 7×1 convolutions included, and keeps the features.
+    #[test]
+    fn folding_keeps_the_features() {
+        let device = Device::flex();
+        device.seed(3);
+        let net = InceptionV3::build(&mut FreshInit::new(&device));
+        let x = Tensor::<4>::random([1, 3, 80, 91], Distribution::Normal(0.0, 1.0), &device);
+        let expected = net.forward(x.clone()).into_data();
+        net.folded().forward(x).into_data().assert_approx_eq::<f32>(&expected, burn::tensor::Tolerance::absolute(1e-4));
+    }
+}
