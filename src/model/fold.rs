@@ -59,6 +59,28 @@ impl FoldableNorm {
     }
 }
 
+/// A bias-free convolution followed by BatchNorm (or, folded, a convolution with bias): the block
+/// most networks are made of (torchvision's `Conv2dNormActivation`, `BasicConv2d`, a ResNet's
+/// `downsample`), its fields named as torchvision names them.
+#[derive(Module, Debug)]
+pub struct ConvNorm {
+    pub conv: Conv2d,
+    pub bn: FoldableNorm,
+}
+
+impl ConvNorm {
+    /// `activation(bn(conv(x)) + residual)`.
+    pub fn forward(&self, x: Tensor<4>, residual: Option<Tensor<4>>, activation: Activation) -> Tensor<4> {
+        conv_norm_act(&self.conv, &self.bn, x, residual, activation)
+    }
+
+    /// The same with the BatchNorm folded in.
+    pub fn folded(&self) -> Self {
+        let (conv, bn) = fold_pair(&self.conv, &self.bn);
+        Self { conv, bn }
+    }
+}
+
 /// `activation(bn(conv(x)) + residual)`. A folded pair (no BatchNorm left) runs as one fused
 /// operation on the CPU backend (see [`crate::kernels`]).
 pub fn conv_norm_act(

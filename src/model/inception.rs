@@ -20,7 +20,7 @@ use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::module::adaptive_avg_pool2d;
 
-use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
+use super::fold::{ConvNorm, FoldableNorm};
 use super::{ParamSource, param_ids};
 use crate::kernels::{Activation, conv2d_activation};
 
@@ -208,133 +208,59 @@ pub fn inception_v3_blocks() -> Vec<BlockSpec> {
 /// 17×17 ones in two halves (`Mixed_6a`–`6c`, `Mixed_6d`–`6e`), the 8×8 ones (`Mixed_7a`–`7c`).
 pub const INCEPTION_STAGE_STARTS: [usize; 4] = [0, 3, 6, 8];
 
-/// The state_dict key prefix of a convolution: `Mixed_7b.branch3x3_2a`, from the block's index,
-/// the branch's, whether the convolution is in the branch's fork, and its index there.
-pub fn branch_conv_key(block: usize, branch: usize, fork: bool, index: usize) -> Option<String> {
-    let blocks = inception_v3_blocks();
-    let block = blocks.get(block)?;
-    let branch = block.branches.get(branch)?;
-    let conv = if fork { branch.fork.get(index)? } else { branch.convs.get(index)? };
-    Some(format!("{}.{}", block.name, conv.name))
+/// One convolution of the blocks, in the order of [`InceptionV3::convs`]: block by block, branch
+/// by branch, a branch's row before its fork.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockConv {
+    /// Its state_dict key prefix: `Mixed_7b.branch3x3_2a`.
+    pub key: String,
+    /// The block it is in.
+    pub block: usize,
+    pub in_channels: usize,
+    pub spec: ConvSpec,
 }
 
-/// torchvision's `BasicConv2d`: convolution without bias, BatchNorm, ReLU.
-///
-/// # Shapes
-/// `[B, in, H, W] → [B, out, H', W']`
-#[derive(Module, Debug)]
-pub struct BasicConv {
-    pub conv: Conv2d,
-    pub bn: FoldableNorm,
-}
-
-impl BasicConv {
-    fn build(source: &mut impl ParamSource, key: &str, in_channels: usize, spec: &ConvSpec) -> Self {
-        let [kh, kw] = spec.kernel;
-        let [ph, pw] = if spec.padded { [kh / 2, kw / 2] } else { [0, 0] };
-        let config = Conv2dConfig::new([in_channels, spec.out_channels], spec.kernel)
-            .with_stride([spec.stride, spec.stride])
-            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
-            .with_bias(false);
-        // torchvision's BasicConv2d: BatchNorm2d(eps=0.001), momentum 0.1.
-        let norm = BatchNormConfig::new(spec.out_channels).with_epsilon(1e-3).with_momentum(0.1);
-        Self {
-            conv: source.conv2d(&format!("{key}.conv"), &config),
-            bn: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.bn"), &norm)),
+/// Every convolution of [`inception_v3_blocks`] with its input width (the stem gives 192).
+pub fn inception_v3_convs() -> Vec<BlockConv> {
+    let mut convs = Vec::new();
+    let mut block_input = STEM[STEM.len() - 1].0.out_channels;
+    for (index, block) in inception_v3_blocks().iter().enumerate() {
+        let mut block_output = 0;
+        for branch in &block.branches {
+            let mut channels = block_input;
+            let mut push = |spec: &ConvSpec, in_channels: usize| {
+                let key = format!("{}.{}", block.name, spec.name);
+                convs.push(BlockConv { key, block: index, in_channels, spec: *spec });
+            };
+            for spec in &branch.convs {
+                push(spec, channels);
+                channels = spec.out_channels;
+            }
+            for spec in &branch.fork {
+                push(spec, channels);
+            }
+            block_output += match branch.fork.is_empty() {
+                true => channels,
+                false => branch.fork.iter().map(|spec| spec.out_channels).sum(),
+            };
         }
+        block_input = block_output;
     }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        conv_norm_act(&self.conv, &self.bn, x, None, Activation::Relu)
-    }
-
-    fn folded(&self) -> Self {
-        let (conv, bn) = fold_pair(&self.conv, &self.bn);
-        Self { conv, bn }
-    }
+    convs
 }
 
-/// One branch of a block, laid out by a [`BranchSpec`].
-#[derive(Module, Debug)]
-pub struct Branch {
-    pub convs: Vec<BasicConv>,
-    pub fork: Vec<BasicConv>,
-    #[module(skip)]
-    pub pool: BranchPool,
-}
-
-impl Branch {
-    /// # Shapes
-    /// `[B, in, H, W] → [B, out, H', W']`
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = match self.pool {
-            BranchPool::None => x,
-            BranchPool::Average => average_3x3(x),
-            BranchPool::Max => max_pool_3x3(x),
-        };
-        for conv in &self.convs {
-            x = conv.forward(x);
-        }
-        if self.fork.is_empty() {
-            return x;
-        }
-        Tensor::cat(self.fork.iter().map(|conv| conv.forward(x.clone())).collect(), 1)
-    }
-
-    fn folded(&self) -> Self {
-        Self {
-            convs: self.convs.iter().map(BasicConv::folded).collect(),
-            fork: self.fork.iter().map(BasicConv::folded).collect(),
-            pool: self.pool,
-        }
-    }
-}
-
-/// An Inception block: its branches side by side, concatenated along the channels.
-#[derive(Module, Debug)]
-pub struct InceptionBlock {
-    pub branches: Vec<Branch>,
-}
-
-impl InceptionBlock {
-    /// Builds the block under `spec.name` from `in_channels`; returns it and its output channels.
-    fn build(source: &mut impl ParamSource, spec: &BlockSpec, in_channels: usize) -> (Self, usize) {
-        let mut out_channels = 0;
-        let branches = spec
-            .branches
-            .iter()
-            .map(|branch| {
-                let mut channels = in_channels;
-                let convs = branch
-                    .convs
-                    .iter()
-                    .map(|conv| {
-                        let built = BasicConv::build(source, &format!("{}.{}", spec.name, conv.name), channels, conv);
-                        channels = conv.out_channels;
-                        built
-                    })
-                    .collect();
-                let fork = branch
-                    .fork
-                    .iter()
-                    .map(|conv| BasicConv::build(source, &format!("{}.{}", spec.name, conv.name), channels, conv))
-                    .collect();
-                out_channels += match branch.fork.is_empty() {
-                    true => channels,
-                    false => branch.fork.iter().map(|conv| conv.out_channels).sum(),
-                };
-                Branch { convs, fork, pool: branch.pool }
-            })
-            .collect();
-        (Self { branches }, out_channels)
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        Tensor::cat(self.branches.iter().map(|branch| branch.forward(x.clone())).collect(), 1)
-    }
-
-    fn folded(&self) -> Self {
-        Self { branches: self.branches.iter().map(Branch::folded).collect() }
+/// torchvision's `BasicConv2d` under `key`: convolution without bias, BatchNorm (eps 0.001).
+fn basic_conv(source: &mut impl ParamSource, key: &str, in_channels: usize, spec: &ConvSpec) -> ConvNorm {
+    let [kh, kw] = spec.kernel;
+    let [ph, pw] = if spec.padded { [kh / 2, kw / 2] } else { [0, 0] };
+    let config = Conv2dConfig::new([in_channels, spec.out_channels], spec.kernel)
+        .with_stride([spec.stride, spec.stride])
+        .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+        .with_bias(false);
+    let norm = BatchNormConfig::new(spec.out_channels).with_epsilon(1e-3).with_momentum(0.1);
+    ConvNorm {
+        conv: source.conv2d(&format!("{key}.conv"), &config),
+        bn: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.bn"), &norm)),
     }
 }
 
@@ -363,15 +289,17 @@ fn max_pool_3x3(x: Tensor<4>) -> Tensor<4> {
     MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init().forward(x)
 }
 
-/// torchvision's Inception v3 feature extractor.
+/// torchvision's Inception v3 feature extractor. Its blocks' convolutions are one list laid out
+/// by [`inception_v3_blocks`] (a module type per block and branch would cost download size).
 ///
 /// # Shapes
 /// - input: `[batch, 3, height, width]`, height and width ≥ 75, normalised to `(x − 0.5) / 0.5`
 /// - output: `[batch, 2048]`, the globally average-pooled features
 #[derive(Module, Debug)]
 pub struct InceptionV3 {
-    pub stem: Vec<BasicConv>,
-    pub blocks: Vec<InceptionBlock>,
+    pub stem: Vec<ConvNorm>,
+    /// The blocks' convolutions, in the order of [`inception_v3_convs`].
+    pub convs: Vec<ConvNorm>,
 }
 
 impl InceptionV3 {
@@ -381,32 +309,48 @@ impl InceptionV3 {
         let stem = STEM
             .iter()
             .map(|(spec, _)| {
-                let conv = BasicConv::build(source, spec.name, channels, spec);
+                let conv = basic_conv(source, spec.name, channels, spec);
                 channels = spec.out_channels;
                 conv
             })
             .collect();
-        let blocks = inception_v3_blocks()
+        let convs = inception_v3_convs()
             .iter()
-            .map(|spec| {
-                let (block, out_channels) = InceptionBlock::build(source, spec, channels);
-                channels = out_channels;
-                block
-            })
+            .map(|conv| basic_conv(source, &conv.key, conv.in_channels, &conv.spec))
             .collect();
-        Self { stem, blocks }
+        Self { stem, convs }
     }
 
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let relu = |conv: &ConvNorm, x| conv.forward(x, None, Activation::Relu);
         let mut x = images;
         for (conv, (_, pool_after)) in self.stem.iter().zip(STEM) {
-            x = conv.forward(x);
+            x = relu(conv, x);
             if pool_after {
                 x = max_pool_3x3(x);
             }
         }
-        for block in &self.blocks {
-            x = block.forward(x);
+        let mut convs = self.convs.as_slice();
+        for block in inception_v3_blocks() {
+            let mut outputs = Vec::with_capacity(block.branches.len());
+            for branch in &block.branches {
+                let (row, rest) = convs.split_at(branch.convs.len());
+                let (fork, rest) = rest.split_at(branch.fork.len());
+                convs = rest;
+                let mut y = match branch.pool {
+                    BranchPool::None => x.clone(),
+                    BranchPool::Average => average_3x3(x.clone()),
+                    BranchPool::Max => max_pool_3x3(x.clone()),
+                };
+                for conv in row {
+                    y = relu(conv, y);
+                }
+                match fork {
+                    [] => outputs.push(y),
+                    fork => outputs.extend(fork.iter().map(|conv| relu(conv, y.clone()))),
+                }
+            }
+            x = Tensor::cat(outputs, 1);
         }
         adaptive_avg_pool2d(x, [1, 1]).flatten(1, 3)
     }
@@ -414,41 +358,48 @@ impl InceptionV3 {
     /// The same network with every BatchNorm folded into its convolution.
     pub fn folded(&self) -> Self {
         Self {
-            stem: self.stem.iter().map(BasicConv::folded).collect(),
-            blocks: self.blocks.iter().map(InceptionBlock::folded).collect(),
+            stem: self.stem.iter().map(ConvNorm::folded).collect(),
+            convs: self.convs.iter().map(ConvNorm::folded).collect(),
         }
     }
 
-    /// The blocks of stage `stage` (from 0, of [`INCEPTION_STAGE_STARTS`]).
-    fn stage(&self, stage: usize) -> &[InceptionBlock] {
-        let end = INCEPTION_STAGE_STARTS.get(stage + 1).copied().unwrap_or(self.blocks.len());
-        &self.blocks[INCEPTION_STAGE_STARTS[stage]..end]
+    /// The first block of each stage's in [`Self::convs`], as positions there.
+    fn stage_conv_starts() -> Vec<usize> {
+        let convs = inception_v3_convs();
+        INCEPTION_STAGE_STARTS
+            .iter()
+            .map(|&block| convs.iter().position(|conv| conv.block == block).unwrap_or(0))
+            .collect()
     }
 
     /// The parameters of each of the last `stages` stages, the last first.
     pub fn last_stages_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
-        (0..INCEPTION_STAGE_STARTS.len())
+        let starts = Self::stage_conv_starts();
+        (0..starts.len())
             .rev()
             .take(stages)
-            .map(|stage| self.stage(stage).iter().flat_map(param_ids).collect())
+            .map(|stage| {
+                let end = starts.get(stage + 1).copied().unwrap_or(self.convs.len());
+                self.convs[starts[stage]..end].iter().flat_map(param_ids).collect()
+            })
             .collect()
     }
 
     /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all but the last
     /// `trained_stages` stages.
     pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
-        let stages = INCEPTION_STAGE_STARTS.len();
+        let starts = Self::stage_conv_starts();
         let first_trained = match trained_stages {
-            0 => self.blocks.len(),
-            trained => INCEPTION_STAGE_STARTS[stages.saturating_sub(trained)],
+            0 => self.convs.len(),
+            trained => starts[starts.len().saturating_sub(trained)],
         };
         Self {
             stem: self.stem.into_iter().map(Module::freeze).collect(),
-            blocks: self
-                .blocks
+            convs: self
+                .convs
                 .into_iter()
                 .enumerate()
-                .map(|(i, block)| if i < first_trained { block.freeze() } else { block })
+                .map(|(i, conv)| if i < first_trained { conv.freeze() } else { conv })
                 .collect(),
         }
     }
@@ -466,12 +417,19 @@ mod tests {
     fn inception_v3_has_torchvision_sizes() {
         let device = Device::flex();
         let net = InceptionV3::build(&mut FreshInit::new(&device));
-        assert_eq!(net.blocks.len(), 11);
+        // torchvision's 94 BasicConv2d outside AuxLogits: 5 in the stem, 89 in the blocks.
+        assert_eq!((net.stem.len(), net.convs.len()), (5, 89));
         assert_eq!(net.num_params(), 27_161_264 - 2_049_000 - 3_326_696 + 2 * 17_216);
         let side = INCEPTION_MIN_INPUT_SIDE;
         assert_eq!(net.forward(Tensor::zeros([1, 3, side, side], &device)).dims(), [1, INCEPTION_FEATURES]);
-        assert_eq!(branch_conv_key(9, 2, true, 1).as_deref(), Some("Mixed_7b.branch3x3dbl_3b"));
-        assert_eq!(branch_conv_key(3, 2, false, 0), None, "the max-pool branch has no convolution");
+        let convs = inception_v3_convs();
+        let fork = convs.iter().find(|conv| conv.key == "Mixed_7b.branch3x3dbl_3b").expect("a forked convolution");
+        assert_eq!((fork.block, fork.in_channels), (9, 384));
+        assert_eq!(
+            convs.last().map(|conv| (conv.key.as_str(), conv.in_channels)),
+            Some(("Mixed_7c.branch_pool", 2048))
+        );
+        assert_eq!(InceptionV3::stage_conv_starts(), [0, 21, 45, 65]);
     }
 
     /// The poolings follow torchvision's: the average one counts the padding (a corner of a 3×3 map

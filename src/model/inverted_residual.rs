@@ -7,14 +7,14 @@
 //! linear layer after the pooling (its classifier's first, kept with the backbone).
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2dConfig;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::activation::hard_swish;
 
 use super::ParamSource;
-use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
+use super::fold::{ConvNorm, FoldableNorm};
 use super::squeeze_excite::{SqueezeExcite, SqueezeExciteSpec};
 use crate::kernels::Activation;
 
@@ -191,13 +191,6 @@ pub struct InvertedResidual {
     pub activation: Activation,
 }
 
-/// A bias-free convolution followed by BatchNorm (or, folded, a convolution with bias).
-#[derive(Module, Debug)]
-pub struct ConvNorm {
-    pub conv: Conv2d,
-    pub bn: FoldableNorm,
-}
-
 /// The feature extractor.
 ///
 /// # Shapes
@@ -215,18 +208,6 @@ pub struct InvertedResidualNet {
     pub stem_activation: Activation,
     #[module(skip)]
     pub head_activation: Activation,
-}
-
-impl ConvNorm {
-    /// `activation(bn(conv(x)) + residual)`.
-    fn forward(&self, x: Tensor<4>, residual: Option<Tensor<4>>, activation: Activation) -> Tensor<4> {
-        conv_norm_act(&self.conv, &self.bn, x, residual, activation)
-    }
-
-    fn folded(&self) -> Self {
-        let (conv, bn) = fold_pair(&self.conv, &self.bn);
-        Self { conv, bn }
-    }
 }
 
 impl InvertedResidual {

@@ -23,7 +23,7 @@ mod squeeze_excite;
 
 pub use backbone::{Architecture, Backbone, param_ids};
 pub use inverted_residual::{
-    ConvNorm, Expansion, InvertedResidual, InvertedResidualNet, InvertedResidualSpec, Layer, Stage, make_divisible,
+    Expansion, InvertedResidual, InvertedResidualNet, InvertedResidualSpec, Layer, Stage, make_divisible,
 };
 pub use mobile_specs::{EFFICIENTNET_B0, EFFICIENTNET_LITE0, MOBILENET_V2, MOBILENET_V3_LARGE, MOBILENET_V3_SMALL};
 pub use squeeze_excite::{Gate, Squeeze, SqueezeExcite, SqueezeExciteSpec};
@@ -31,13 +31,13 @@ pub use squeeze_excite::{Gate, Squeeze, SqueezeExcite, SqueezeExciteSpec};
 pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config, new_head};
 pub use densenet::{DENSENET121, DenseLayer, DenseNet, DenseNetSpec, Transition, layer_key, transition_key};
 pub use extractor::FeatureExtractor;
-pub use fold::FoldableNorm;
+pub use fold::{ConvNorm, FoldableNorm};
 pub use inception::{
-    BasicConv, BlockSpec, Branch, BranchPool, BranchSpec, ConvSpec, INCEPTION_FEATURES, INCEPTION_MIN_INPUT_SIDE,
-    INCEPTION_STAGE_STARTS, InceptionBlock, InceptionV3, STEM as INCEPTION_STEM, branch_conv_key, inception_v3_blocks,
+    BlockConv, BlockSpec, BranchPool, BranchSpec, ConvSpec, INCEPTION_FEATURES, INCEPTION_MIN_INPUT_SIDE,
+    INCEPTION_STAGE_STARTS, InceptionV3, STEM as INCEPTION_STEM, inception_v3_blocks, inception_v3_convs,
 };
 pub use params::{FreshInit, ParamSource};
 pub use plain::{ALEXNET, ConvRelu, PLAIN_FEATURES, PlainConv, PlainNet, PlainSpec, VGG11_BN, VGG16};
 pub use resnet::{
-    BasicBlock, Bottleneck, Downsample, MIN_INPUT_SIDE, RESNET18, RESNET34, RESNET50, ResNet, ResNetSpec, ResidualBlock,
+    BasicBlock, Bottleneck, MIN_INPUT_SIDE, RESNET18, RESNET34, RESNET50, ResNet, ResNetSpec, ResidualBlock,
 };

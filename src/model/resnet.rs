@@ -8,7 +8,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 
-use super::fold::{FoldableNorm, conv_norm_act, fold_pair};
+use super::fold::{ConvNorm, FoldableNorm, conv_norm_act, fold_pair};
 use super::{ParamSource, param_ids};
 use crate::kernels::Activation;
 
@@ -38,16 +38,9 @@ pub struct BasicBlock {
     pub bn1: FoldableNorm,
     pub conv2: Conv2d,
     pub bn2: FoldableNorm,
-    /// Present where the block changes width or stride (torchvision's `downsample` Sequential).
-    pub downsample: Option<Downsample>,
-}
-
-/// torchvision's `downsample = Sequential(conv1x1, BatchNorm2d)`; its keys are `downsample.0`
-/// (the convolution) and `downsample.1` (the norm).
-#[derive(Module, Debug)]
-pub struct Downsample {
-    pub conv: Conv2d,
-    pub bn: FoldableNorm,
+    /// Present where the block changes width or stride (torchvision's `downsample` Sequential,
+    /// whose keys are `downsample.0`, the convolution, and `downsample.1`, the norm).
+    pub downsample: Option<ConvNorm>,
 }
 
 /// A square convolution without bias, padded to keep the side at stride 1 (torchvision's
@@ -75,7 +68,7 @@ pub struct Bottleneck {
     pub bn2: FoldableNorm,
     pub conv3: Conv2d,
     pub bn3: FoldableNorm,
-    pub downsample: Option<Downsample>,
+    pub downsample: Option<ConvNorm>,
 }
 
 /// A convolution and its BatchNorm under `key.conv{n}` / `key.bn{n}`.
@@ -85,28 +78,25 @@ fn conv_bn(source: &mut impl ParamSource, key: &str, n: usize, config: Conv2dCon
     (conv, FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.bn{n}"), &norm(channels))))
 }
 
-impl Downsample {
-    /// The projection of the identity where a block changes width or stride; `None` elsewhere.
-    fn build(source: &mut impl ParamSource, key: &str, in_ch: usize, out_ch: usize, stride: usize) -> Option<Self> {
-        (stride != 1 || in_ch != out_ch).then(|| Downsample {
-            conv: source.conv2d(&format!("{key}.downsample.0"), &conv(in_ch, out_ch, 1, stride)),
-            bn: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.downsample.1"), &norm(out_ch))),
-        })
-    }
+/// The projection of the identity where a block changes width or stride; `None` elsewhere.
+fn downsample(
+    source: &mut impl ParamSource,
+    key: &str,
+    in_ch: usize,
+    out_ch: usize,
+    stride: usize,
+) -> Option<ConvNorm> {
+    (stride != 1 || in_ch != out_ch).then(|| ConvNorm {
+        conv: source.conv2d(&format!("{key}.downsample.0"), &conv(in_ch, out_ch, 1, stride)),
+        bn: FoldableNorm::BatchNorm(source.batch_norm(&format!("{key}.downsample.1"), &norm(out_ch))),
+    })
+}
 
-    /// A block's identity branch for `input`.
-    fn identity(down: &Option<Self>, input: &Tensor<4>) -> Tensor<4> {
-        match down {
-            Some(down) => conv_norm_act(&down.conv, &down.bn, input.clone(), None, Activation::Identity),
-            None => input.clone(),
-        }
-    }
-
-    fn folded(down: &Option<Self>) -> Option<Self> {
-        down.as_ref().map(|down| {
-            let (conv, bn) = fold_pair(&down.conv, &down.bn);
-            Downsample { conv, bn }
-        })
+/// A block's identity branch for `input`.
+fn identity(downsample: &Option<ConvNorm>, input: &Tensor<4>) -> Tensor<4> {
+    match downsample {
+        Some(down) => down.forward(input.clone(), None, Activation::Identity),
+        None => input.clone(),
     }
 }
 
@@ -114,14 +104,14 @@ impl ResidualBlock for BasicBlock {
     const EXPANSION: usize = 1;
 
     fn build(source: &mut impl ParamSource, key: &str, in_ch: usize, planes: usize, stride: usize) -> Self {
-        let downsample = Downsample::build(source, key, in_ch, planes, stride);
+        let downsample = downsample(source, key, in_ch, planes, stride);
         let (conv1, bn1) = conv_bn(source, key, 1, conv(in_ch, planes, 3, stride));
         let (conv2, bn2) = conv_bn(source, key, 2, conv(planes, planes, 3, 1));
         Self { conv1, bn1, conv2, bn2, downsample }
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let identity = Downsample::identity(&self.downsample, &input);
+        let identity = identity(&self.downsample, &input);
         let out = conv_norm_act(&self.conv1, &self.bn1, input, None, Activation::Relu);
         conv_norm_act(&self.conv2, &self.bn2, out, Some(identity), Activation::Relu)
     }
@@ -129,7 +119,7 @@ impl ResidualBlock for BasicBlock {
     fn folded(&self) -> Self {
         let (conv1, bn1) = fold_pair(&self.conv1, &self.bn1);
         let (conv2, bn2) = fold_pair(&self.conv2, &self.bn2);
-        Self { conv1, bn1, conv2, bn2, downsample: Downsample::folded(&self.downsample) }
+        Self { conv1, bn1, conv2, bn2, downsample: self.downsample.as_ref().map(ConvNorm::folded) }
     }
 }
 
@@ -137,7 +127,7 @@ impl ResidualBlock for Bottleneck {
     const EXPANSION: usize = 4;
 
     fn build(source: &mut impl ParamSource, key: &str, in_ch: usize, planes: usize, stride: usize) -> Self {
-        let downsample = Downsample::build(source, key, in_ch, planes * 4, stride);
+        let downsample = downsample(source, key, in_ch, planes * 4, stride);
         let (conv1, bn1) = conv_bn(source, key, 1, conv(in_ch, planes, 1, 1));
         let (conv2, bn2) = conv_bn(source, key, 2, conv(planes, planes, 3, stride));
         let (conv3, bn3) = conv_bn(source, key, 3, conv(planes, planes * 4, 1, 1));
@@ -145,7 +135,7 @@ impl ResidualBlock for Bottleneck {
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let identity = Downsample::identity(&self.downsample, &input);
+        let identity = identity(&self.downsample, &input);
         let out = conv_norm_act(&self.conv1, &self.bn1, input, None, Activation::Relu);
         let out = conv_norm_act(&self.conv2, &self.bn2, out, None, Activation::Relu);
         conv_norm_act(&self.conv3, &self.bn3, out, Some(identity), Activation::Relu)
@@ -155,7 +145,7 @@ impl ResidualBlock for Bottleneck {
         let (conv1, bn1) = fold_pair(&self.conv1, &self.bn1);
         let (conv2, bn2) = fold_pair(&self.conv2, &self.bn2);
         let (conv3, bn3) = fold_pair(&self.conv3, &self.bn3);
-        Self { conv1, bn1, conv2, bn2, conv3, bn3, downsample: Downsample::folded(&self.downsample) }
+        Self { conv1, bn1, conv2, bn2, conv3, bn3, downsample: self.downsample.as_ref().map(ConvNorm::folded) }
     }
 }
 

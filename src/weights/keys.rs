@@ -2,7 +2,7 @@
 //! model is built with, and the model's own parameter paths become state_dict keys for export.
 
 use super::TensorMap;
-use crate::model::{Architecture, DENSENET121, INCEPTION_STEM, Layer, branch_conv_key, layer_key, transition_key};
+use crate::model::{Architecture, DENSENET121, INCEPTION_STEM, Layer, inception_v3_convs, layer_key, transition_key};
 
 /// Renames other layouts' keys to torchvision's current ones; other files pass unchanged: the
 /// original PyTorch MobileNetV2's ([`mobilenet_v2_names`]) and torchvision's own DenseNet files
@@ -109,10 +109,7 @@ pub fn state_dict_key(architecture: Architecture, path: &[&str]) -> Option<State
         // is torchvision's BasicConv2d, whose `conv` and `bn` Burn's fields name.
         ["backbone", rest @ ..] if architecture == Architecture::InceptionV3 => match rest {
             ["stem", index, part] => format!("{}.{part}", INCEPTION_STEM.get(index.parse::<usize>().ok()?)?.0.name),
-            ["blocks", block, "branches", branch, list @ ("convs" | "fork"), index, part] => {
-                let (block, branch, index) = (block.parse().ok()?, branch.parse().ok()?, index.parse().ok()?);
-                format!("{}.{part}", branch_conv_key(block, branch, *list == "fork", index)?)
-            }
+            ["convs", index, part] => format!("{}.{part}", inception_v3_convs().get(index.parse::<usize>().ok()?)?.key),
             _ => return None,
         },
         ["backbone", rest @ ..] if architecture.plain_spec().is_some() => {
@@ -287,7 +284,7 @@ mod tests {
         );
         assert_eq!(key(Architecture::DenseNet121, &["fc", "bias"]), Some(("classifier.bias".into(), false)));
         assert_eq!(
-            key(Architecture::InceptionV3, &["backbone", "blocks", "10", "branches", "2", "fork", "0", "bn", "gamma"]),
+            key(Architecture::InceptionV3, &["backbone", "convs", "86", "bn", "gamma"]),
             Some(("Mixed_7c.branch3x3dbl_3a.bn.weight".into(), false))
         );
         assert_eq!(
