@@ -14,6 +14,7 @@ mod densenet;
 mod extractor;
 mod fold;
 mod inception;
+mod inception_layout;
 mod inverted_residual;
 mod mobile_specs;
 mod params;
@@ -32,9 +33,10 @@ pub use classifier::{IMAGENET_CLASSES, ImageClassifier, Pretrained, head_config,
 pub use densenet::{DENSENET121, DenseLayer, DenseNet, DenseNetSpec, Transition, layer_key, transition_key};
 pub use extractor::FeatureExtractor;
 pub use fold::{ConvNorm, FoldableNorm};
-pub use inception::{
-    BlockConv, BlockSpec, BranchPool, BranchSpec, ConvSpec, INCEPTION_FEATURES, INCEPTION_MIN_INPUT_SIDE,
-    INCEPTION_STAGE_STARTS, InceptionV3, STEM as INCEPTION_STEM, inception_v3_blocks, inception_v3_convs,
+pub use inception::{INCEPTION_FEATURES, INCEPTION_MIN_INPUT_SIDE, InceptionV3};
+pub use inception_layout::{
+    BlockConv, BlockSpec, BranchPool, BranchSpec, ConvSpec, INCEPTION_STAGE_STARTS, STEM as INCEPTION_STEM,
+    inception_v3_blocks, inception_v3_convs,
 };
 pub use params::{FreshInit, ParamSource};
 pub use plain::{ALEXNET, ConvRelu, PLAIN_FEATURES, PlainConv, PlainNet, PlainSpec, VGG11_BN, VGG16};
