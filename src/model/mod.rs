@@ -8,6 +8,7 @@
 //! names every parameter with its torchvision key while it builds, so the architecture and the
 //! weight names are written down in one place.
 
+mod architecture;
 mod backbone;
 mod classifier;
 mod densenet;
@@ -22,7 +23,8 @@ mod plain;
 mod resnet;
 mod squeeze_excite;
 
-pub use backbone::{Architecture, Backbone, param_ids};
+pub use architecture::Architecture;
+pub use backbone::{Backbone, param_ids};
 pub use inverted_residual::{
     Expansion, InvertedResidual, InvertedResidualNet, InvertedResidualSpec, Layer, Stage, make_divisible,
 };
