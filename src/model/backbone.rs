@@ -3,18 +3,16 @@
 //! or EfficientNet-Lite0 (see [`Architecture`]).
 //! Everything after the pooled features (heads, strategies, training, the page) is the same for all.
 
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ParamGroup, ParamId};
 use burn::tensor::Tensor;
 
+use super::InvertedResidualNet;
 use super::architecture::Architecture;
 use super::densenet::DenseNet;
 use super::inception::InceptionV3;
+use super::params::find_params;
 use super::plain::PlainNet;
 use super::resnet::{BasicBlock, Bottleneck, ResNet};
-use super::{
-    EFFICIENTNET_B0, EFFICIENTNET_LITE0, InvertedResidualNet, InvertedResidualSpec, MOBILENET_V2, MOBILENET_V3_LARGE,
-    MOBILENET_V3_SMALL,
-};
 
 /// # Shapes
 /// `[batch, 3, H, W] → [batch, features]`
@@ -35,19 +33,6 @@ pub enum Backbone {
     AlexNet(PlainNet),
     DenseNet121(DenseNet),
     InceptionV3(InceptionV3),
-}
-
-/// The ids of a module's trainable (float) parameters, as the optimiser knows them.
-pub fn param_ids(module: &impl Module) -> Vec<ParamId> {
-    struct Collector(Vec<ParamId>);
-    impl ModuleVisitor for Collector {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.id);
-        }
-    }
-    let mut collector = Collector(Vec::new());
-    module.visit(&mut collector);
-    collector.0
 }
 
 impl Backbone {
@@ -104,49 +89,19 @@ impl Backbone {
         }
     }
 
-    /// The parameters of each of the last `stages` stages, the last stage first, as
+    /// The float parameters of each of the last `stages` stages, the last stage first, as
     /// [`Backbone::freeze_early_stages`] counts them: for learning rates that fall with depth.
     pub fn stage_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
-        match self {
-            Backbone::ResNet18(net) | Backbone::ResNet34(net) => net.last_stages_params(stages),
-            Backbone::ResNet50(net) => net.last_stages_params(stages),
-            Backbone::MobileNetV2(net)
-            | Backbone::MobileNetV3Small(net)
-            | Backbone::MobileNetV3Large(net)
-            | Backbone::EfficientNetLite0(net)
-            | Backbone::EfficientNetB0(net) => {
-                let Some(spec) = self.architecture().inverted_residual_spec() else { return Vec::new() };
-                let starts = spec.stage_starts();
-                (0..stages.min(starts.len()))
-                    .map(|i| {
-                        let first = starts[starts.len() - 1 - i];
-                        let end = if i == 0 { net.blocks.len() } else { starts[starts.len() - i] };
-                        let mut group = net.blocks[first..end].iter().flat_map(param_ids).collect::<Vec<_>>();
-                        // The final 1×1 convolution (and MobileNetV3's linear layer) trains with the last stage.
-                        if i == 0 {
-                            group.extend(param_ids(&net.head));
-                            group.extend(net.hidden.iter().flat_map(param_ids));
-                        }
-                        group
-                    })
-                    .collect()
+        let (count, params) = self.param_stages();
+        let mut groups = vec![Vec::new(); stages.min(count)];
+        for (id, stage, is_float) in params {
+            let from_top = stage.and_then(|stage| count.checked_sub(stage + 1));
+            let group = from_top.and_then(|from_top| groups.get_mut(from_top));
+            if let (Some(group), true) = (group, is_float) {
+                group.push(id);
             }
-            Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => {
-                let count = net.stage_starts.len();
-                (0..stages.min(count))
-                    .map(|i| {
-                        let mut group = net.stage(count - 1 - i).iter().flat_map(param_ids).collect::<Vec<_>>();
-                        // The hidden layers train with the last stage.
-                        if i == 0 {
-                            group.extend(net.hidden.iter().flat_map(param_ids));
-                        }
-                        group
-                    })
-                    .collect()
-            }
-            Backbone::DenseNet121(net) => net.last_stages_params(stages),
-            Backbone::InceptionV3(net) => net.last_stages_params(stages),
         }
+        groups
     }
 
     /// Freezes (no gradients, BatchNorm in evaluation mode) all but the last `trained_stages`
@@ -156,29 +111,131 @@ impl Backbone {
     /// after each (its last BatchNorm trains with the last), Inception v3's four groups of blocks. The
     /// stem is always frozen.
     pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
-        let freeze_mobile = |net: InvertedResidualNet, spec: &InvertedResidualSpec| {
-            let starts = spec.stage_starts();
-            let first_trained = starts[starts.len().saturating_sub(trained_stages.max(1))];
-            net.freeze_before(first_trained, trained_stages == 0)
+        let (count, params) = self.param_stages();
+        let first_trained = count.saturating_sub(trained_stages);
+        let frozen = params.into_iter().filter(|(_, stage, _)| stage.is_none_or(|stage| stage < first_trained));
+        self.freeze_group(ParamGroup::from_ids(frozen.map(|(id, ..)| id).collect()))
+    }
+
+    /// The number of stages, and for each parameter (training flags included) its id, the stage
+    /// that trains it, counted from the first (`None` for the stem), and whether it is a float
+    /// tensor. Stages are read from where a parameter sits: its first field and list position.
+    fn param_stages(&self) -> (usize, Vec<(ParamId, Option<usize>, bool)>) {
+        type StageOf<'a> = Box<dyn Fn(&str, Option<usize>) -> Option<usize> + 'a>;
+        // Stages that start at `starts` in the list `list`; the fields in `with_last` train with the last.
+        let listed = |list: &'static str, starts: Vec<usize>, with_last: &'static [&'static str]| -> (usize, StageOf) {
+            let (count, last) = (starts.len(), starts.len().checked_sub(1));
+            let stage_of = move |field: &str, position: Option<usize>| match (field, position) {
+                (_, Some(position)) if field == list => {
+                    starts.partition_point(|&start| start <= position).checked_sub(1)
+                }
+                _ if with_last.contains(&field) => last,
+                _ => None,
+            };
+            (count, Box::new(stage_of))
         };
-        let freeze_plain = |net: PlainNet| {
-            let first_trained = net.stage_starts.len().saturating_sub(trained_stages.max(1));
-            net.freeze_before(first_trained, trained_stages == 0)
+        let (count, stage_of): (usize, StageOf) = match self {
+            Backbone::ResNet18(_) | Backbone::ResNet34(_) | Backbone::ResNet50(_) => (
+                4,
+                Box::new(|field, _| ["layer1", "layer2", "layer3", "layer4"].iter().position(|&layer| layer == field)),
+            ),
+            Backbone::MobileNetV2(_)
+            | Backbone::MobileNetV3Small(_)
+            | Backbone::MobileNetV3Large(_)
+            | Backbone::EfficientNetLite0(_)
+            | Backbone::EfficientNetB0(_) => {
+                let starts = self.architecture().inverted_residual_spec().map(|spec| spec.stage_starts());
+                listed("blocks", starts.unwrap_or_default(), &["head", "hidden"])
+            }
+            Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => {
+                listed("convs", net.stage_starts.clone(), &["hidden"])
+            }
+            Backbone::DenseNet121(net) => {
+                let (count, layer_stage) = listed("layers", net.block_starts.clone(), &["norm5"]);
+                // Each transition trains with the block before it.
+                (
+                    count,
+                    Box::new(
+                        move |field, position| {
+                            if field == "transitions" { position } else { layer_stage(field, position) }
+                        },
+                    ),
+                )
+            }
+            Backbone::InceptionV3(_) => listed("convs", InceptionV3::stage_conv_starts(), &[]),
         };
-        match self {
-            Backbone::ResNet18(net) => Backbone::ResNet18(net.freeze_early_stages(trained_stages)),
-            Backbone::ResNet34(net) => Backbone::ResNet34(net.freeze_early_stages(trained_stages)),
-            Backbone::ResNet50(net) => Backbone::ResNet50(net.freeze_early_stages(trained_stages)),
-            Backbone::MobileNetV2(net) => Backbone::MobileNetV2(freeze_mobile(net, &MOBILENET_V2)),
-            Backbone::MobileNetV3Small(net) => Backbone::MobileNetV3Small(freeze_mobile(net, &MOBILENET_V3_SMALL)),
-            Backbone::MobileNetV3Large(net) => Backbone::MobileNetV3Large(freeze_mobile(net, &MOBILENET_V3_LARGE)),
-            Backbone::EfficientNetLite0(net) => Backbone::EfficientNetLite0(freeze_mobile(net, &EFFICIENTNET_LITE0)),
-            Backbone::EfficientNetB0(net) => Backbone::EfficientNetB0(freeze_mobile(net, &EFFICIENTNET_B0)),
-            Backbone::Vgg11Bn(net) => Backbone::Vgg11Bn(freeze_plain(net)),
-            Backbone::Vgg16(net) => Backbone::Vgg16(freeze_plain(net)),
-            Backbone::AlexNet(net) => Backbone::AlexNet(freeze_plain(net)),
-            Backbone::DenseNet121(net) => Backbone::DenseNet121(net.freeze_early_stages(trained_stages)),
-            Backbone::InceptionV3(net) => Backbone::InceptionV3(net.freeze_early_stages(trained_stages)),
+        let params = find_params(self, false)
+            .into_iter()
+            .map(|param| {
+                let field = param.path.first().map_or("", String::as_str);
+                let position = param.path.get(1).and_then(|position| position.parse().ok());
+                (param.id, stage_of(field, position), param.shape.is_some())
+            })
+            .collect();
+        (count, params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use burn::tensor::Device;
+
+    use super::*;
+    use crate::model::FreshInit;
+
+    /// The ids of the float tensors that get gradients.
+    fn trainable(backbone: &Backbone) -> HashSet<ParamId> {
+        find_params(backbone, false).into_iter().filter(|param| param.trainable).map(|param| param.id).collect()
+    }
+
+    /// How many numbers the optimiser updates.
+    fn trainable_size(backbone: &Backbone) -> usize {
+        let trainable = find_params(backbone, false).into_iter().filter(|param| param.trainable);
+        trainable.map(|param| param.shape.map_or(0, |shape| shape.iter().product::<usize>())).sum()
+    }
+
+    /// Freezing all but the last k stages leaves trainable exactly the parameters that
+    /// `stage_params(k)` groups (so that each trained stage has its learning rate), the last stage
+    /// first, for each way the backbones lay out their stages.
+    #[test]
+    fn the_stages_left_trainable_are_the_stages_grouped() {
+        let device = Device::flex();
+        for architecture in [
+            Architecture::ResNet18,
+            Architecture::MobileNetV3Small,
+            Architecture::AlexNet,
+            Architecture::DenseNet121,
+            Architecture::InceptionV3,
+        ] {
+            let backbone = architecture.build(&mut FreshInit::new(&device)).fork(&device.clone().autodiff()).train();
+            let all = trainable(&backbone);
+            assert!(!all.is_empty(), "{architecture:?}");
+            let count = backbone.param_stages().0;
+            for trained in 0..=count + 1 {
+                let groups = backbone.stage_params(trained);
+                assert_eq!(groups.len(), trained.min(count), "{architecture:?}");
+                assert!(groups.iter().all(|group| !group.is_empty()), "{architecture:?}: an empty stage");
+                let grouped: HashSet<ParamId> =
+                    groups.iter().flatten().filter(|id| all.contains(id)).copied().collect();
+                let left = trainable(&backbone.clone().freeze_early_stages(trained));
+                assert_eq!(left, grouped, "{architecture:?} with {trained} stages trained");
+            }
+            // torchvision's layer4 (conv and BatchNorm weights), and AlexNet's features.6–.10 with
+            // classifier.1 and .4.
+            let last_stage_size = match architecture {
+                Architecture::ResNet18 => Some(8_393_728),
+                Architecture::AlexNet => Some(56_673_152),
+                _ => None,
+            };
+            if let Some(size) = last_stage_size {
+                assert_eq!(trainable_size(&backbone.clone().freeze_early_stages(1)), size, "{architecture:?}");
+            }
+            // The last stage comes first: it holds the network's last parameter.
+            let ids = find_params(&backbone, false).into_iter().map(|param| param.id);
+            let last = ids.filter(|id| all.contains(id)).last();
+            assert!(last.is_some_and(|last| backbone.stage_params(1)[0].contains(&last)), "{architecture:?}");
         }
     }
 }

@@ -10,7 +10,7 @@
 //! stay, in evaluation mode, as per-channel scale and shift. The convolutions without bias that no
 //! BatchNorm follows get a zero bias when folded, so that they take the fused path too.
 
-use burn::module::{Module, Param, ParamId};
+use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, PaddingConfig2d};
@@ -18,9 +18,9 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
 
+use super::ParamSource;
 use super::fold::{FoldableNorm, conv_norm_act, fold_pair, prepare_bare_conv};
 use super::resnet::{conv, norm};
-use super::{ParamSource, param_ids};
 use crate::kernels::{Activation, conv2d_activation};
 
 /// The layout of a DenseNet, as torchvision's `densenet121` calls `DenseNet(growth_rate,
@@ -255,49 +255,6 @@ impl DenseNet {
     pub fn block(&self, block: usize) -> &[DenseLayer] {
         let end = self.block_starts.get(block + 1).copied().unwrap_or(self.layers.len());
         &self.layers[self.block_starts[block]..end]
-    }
-
-    /// The parameters of each of the last `stages` stages, the last first: a stage is a dense
-    /// block with the transition after it; the last BatchNorm trains with the last block.
-    pub fn last_stages_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
-        (0..self.block_starts.len())
-            .rev()
-            .take(stages)
-            .map(|block| {
-                let mut group = self.block(block).iter().flat_map(param_ids).collect::<Vec<_>>();
-                match self.transitions.get(block) {
-                    Some(transition) => group.extend(param_ids(transition)),
-                    None => group.extend(param_ids(&self.norm5)),
-                }
-                group
-            })
-            .collect()
-    }
-
-    /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all but the last
-    /// `trained_stages` stages (the last BatchNorm with the last).
-    pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
-        let Self { conv0, norm0, pool0, layers, transitions, norm5, avgpool, block_starts } = self;
-        let first_trained = block_starts.len().saturating_sub(trained_stages);
-        let first_trained_layer = block_starts.get(first_trained).copied().unwrap_or(layers.len());
-        Self {
-            conv0: conv0.freeze(),
-            norm0: norm0.freeze(),
-            pool0,
-            layers: layers
-                .into_iter()
-                .enumerate()
-                .map(|(i, layer)| if i < first_trained_layer { layer.freeze() } else { layer })
-                .collect(),
-            transitions: transitions
-                .into_iter()
-                .enumerate()
-                .map(|(i, transition)| if i < first_trained { transition.freeze() } else { transition })
-                .collect(),
-            norm5: if trained_stages == 0 { norm5.freeze() } else { norm5 },
-            avgpool,
-            block_starts,
-        }
     }
 }
 

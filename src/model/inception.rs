@@ -13,18 +13,18 @@
 //! (`AuxLogits`) only adds a loss term in torchvision's training; this version has none (as
 //! `inception_v3(aux_logits=False)`), and the loader leaves its weights out.
 
-use burn::module::{Module, Param, ParamId};
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::module::adaptive_avg_pool2d;
 
+use super::ParamSource;
 use super::fold::{ConvNorm, FoldableNorm};
 use super::inception_layout::{
     BranchPool, ConvSpec, INCEPTION_STAGE_STARTS, STEM, inception_v3_blocks, inception_v3_convs,
 };
-use super::{ParamSource, param_ids};
 use crate::kernels::{Activation, conv2d_activation};
 
 /// Width of the pooled features.
@@ -148,44 +148,12 @@ impl InceptionV3 {
     }
 
     /// The first block of each stage's in [`Self::convs`], as positions there.
-    fn stage_conv_starts() -> Vec<usize> {
+    pub(super) fn stage_conv_starts() -> Vec<usize> {
         let convs = inception_v3_convs();
         INCEPTION_STAGE_STARTS
             .iter()
             .map(|&block| convs.iter().position(|conv| conv.block == block).unwrap_or(0))
             .collect()
-    }
-
-    /// The parameters of each of the last `stages` stages, the last first.
-    pub fn last_stages_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
-        let starts = Self::stage_conv_starts();
-        (0..starts.len())
-            .rev()
-            .take(stages)
-            .map(|stage| {
-                let end = starts.get(stage + 1).copied().unwrap_or(self.convs.len());
-                self.convs[starts[stage]..end].iter().flat_map(param_ids).collect()
-            })
-            .collect()
-    }
-
-    /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all but the last
-    /// `trained_stages` stages.
-    pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
-        let starts = Self::stage_conv_starts();
-        let first_trained = match trained_stages {
-            0 => self.convs.len(),
-            trained => starts[starts.len().saturating_sub(trained)],
-        };
-        Self {
-            stem: self.stem.into_iter().map(Module::freeze).collect(),
-            convs: self
-                .convs
-                .into_iter()
-                .enumerate()
-                .map(|(i, conv)| if i < first_trained { conv.freeze() } else { conv })
-                .collect(),
-        }
     }
 }
 

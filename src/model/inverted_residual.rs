@@ -267,26 +267,6 @@ impl InvertedResidualNet {
             head_activation: self.head_activation,
         }
     }
-
-    /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all blocks before
-    /// `first_trained`; the final convolution (and MobileNetV3's linear layer) trains with the
-    /// blocks unless `freeze_head`.
-    pub fn freeze_before(self, first_trained: usize, freeze_head: bool) -> Self {
-        let Self { stem, blocks, head, avgpool, hidden, stem_activation, head_activation } = self;
-        Self {
-            stem: stem.freeze(),
-            blocks: blocks
-                .into_iter()
-                .enumerate()
-                .map(|(i, block)| if i < first_trained || freeze_head { block.freeze() } else { block })
-                .collect(),
-            head: if freeze_head { head.freeze() } else { head },
-            avgpool,
-            hidden: if freeze_head { hidden.map(Module::freeze) } else { hidden },
-            stem_activation,
-            head_activation,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ mod resnet;
 mod squeeze_excite;
 
 pub use architecture::Architecture;
-pub use backbone::{Backbone, param_ids};
+pub use backbone::Backbone;
 pub use inverted_residual::{
     Expansion, InvertedResidual, InvertedResidualNet, InvertedResidualSpec, Layer, Stage, make_divisible,
 };
@@ -40,7 +40,7 @@ pub use inception_layout::{
     BlockConv, BlockSpec, BranchPool, BranchSpec, ConvSpec, INCEPTION_STAGE_STARTS, STEM as INCEPTION_STEM,
     inception_v3_blocks, inception_v3_convs,
 };
-pub use params::{FreshInit, ParamSource};
+pub use params::{FoundParam, FreshInit, ParamSource, find_params, param_ids};
 pub use plain::{ALEXNET, ConvRelu, PLAIN_FEATURES, PlainConv, PlainNet, PlainSpec, VGG11_BN, VGG16};
 pub use resnet::{
     BasicBlock, Bottleneck, MIN_INPUT_SIDE, RESNET18, RESNET34, RESNET50, ResNet, ResNetSpec, ResidualBlock,

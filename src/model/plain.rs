@@ -174,30 +174,6 @@ impl PlainNet {
             stage_starts: self.stage_starts.clone(),
         }
     }
-
-    /// The convolutions of stage `stage`.
-    pub fn stage(&self, stage: usize) -> &[ConvRelu] {
-        let end = self.stage_starts.get(stage + 1).copied().unwrap_or(self.convs.len());
-        &self.convs[self.stage_starts[stage]..end]
-    }
-
-    /// Freezes (no gradients, BatchNorm in evaluation mode) every stage before `first_trained`;
-    /// the hidden layers train with the last stage unless `freeze_hidden`.
-    pub fn freeze_before(self, first_trained: usize, freeze_hidden: bool) -> Self {
-        let Self { convs, pool, avgpool, hidden, stage_starts } = self;
-        let first_conv = stage_starts.get(first_trained).copied().unwrap_or(convs.len());
-        Self {
-            convs: convs
-                .into_iter()
-                .enumerate()
-                .map(|(i, conv)| if i < first_conv || freeze_hidden { conv.freeze() } else { conv })
-                .collect(),
-            pool,
-            avgpool,
-            hidden: if freeze_hidden { hidden.into_iter().map(Module::freeze).collect() } else { hidden },
-            stage_starts,
-        }
-    }
 }
 
 /// A VGG convolution: 3×3, stride 1, padding 1.

@@ -2,14 +2,14 @@
 //! (bottleneck blocks, torchvision's "v1.5" with the stride on the 3×3 convolution), one network
 //! generic over its block, laid out by a [`ResNetSpec`].
 
-use burn::module::{Module, ParamId};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 
+use super::ParamSource;
 use super::fold::{ConvNorm, FoldableNorm, conv_norm_act, fold_pair};
-use super::{ParamSource, param_ids};
 use crate::kernels::Activation;
 
 /// The smallest input side the five stride-2 stages can take (the last feature map is then 1×1).
@@ -224,11 +224,6 @@ impl<B: ResidualBlock> ResNet<B> {
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
     }
 
-    /// The parameters of each of the last `stages` stages, the last first.
-    pub fn last_stages_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
-        self.stages().into_iter().rev().take(stages).map(param_ids).collect()
-    }
-
     /// # Shapes
     /// `[B, 3, H, W] → [B, FEATURES]` (H, W ≥ 32)
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
@@ -254,24 +249,6 @@ impl<B: ResidualBlock> ResNet<B> {
             layer3: fold_stage(&self.layer3),
             layer4: fold_stage(&self.layer4),
             avgpool: self.avgpool.clone(),
-        }
-    }
-
-    /// Freezes (no gradients, BatchNorm in evaluation mode) the stem and all but the last
-    /// `trained_stages` stages.
-    pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
-        let Self { conv1, bn1, maxpool, layer1, layer2, layer3, layer4, avgpool } = self;
-        let first_trained = 4usize.saturating_sub(trained_stages);
-        let frozen_if_early = |index: usize, stage: Vec<B>| if index < first_trained { stage.freeze() } else { stage };
-        Self {
-            conv1: conv1.freeze(),
-            bn1: bn1.freeze(),
-            maxpool,
-            layer1: frozen_if_early(0, layer1),
-            layer2: frozen_if_early(1, layer2),
-            layer3: frozen_if_early(2, layer3),
-            layer4: frozen_if_early(3, layer4),
-            avgpool,
         }
     }
 }

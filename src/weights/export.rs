@@ -6,8 +6,6 @@
 //! Parameters are read back asynchronously, one tensor at a time, because a synchronous read (as
 //! `into_record` does) traps on the browser's WebGPU.
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
 use half::f16;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -15,7 +13,7 @@ use super::card::ModelCard;
 use super::keys::state_dict_key;
 use crate::backend::read_back;
 use crate::error::{Error, Result};
-use crate::model::ImageClassifier;
+use crate::model::{FoundParam, ImageClassifier, find_params};
 
 /// Element type of the exported tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,49 +23,14 @@ pub enum Precision {
     F16,
 }
 
-/// A parameter of the model found by [`ParamCollector`]: its path and its values, flattened.
-struct FoundParam {
-    path: Vec<String>,
-    shape: Vec<usize>,
-    values: Tensor<1>,
-}
-
-/// Walks a module and keeps every float tensor (parameters and running statistics) with its path
-/// of field names; enum variants are left out of the path.
-#[derive(Default)]
-struct ParamCollector {
-    path: Vec<String>,
-    found: Vec<FoundParam>,
-}
-
-impl ModuleVisitor for ParamCollector {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        if !container_type.starts_with("Enum:") {
-            self.path.push(name.to_string());
-        }
-    }
-
-    fn exit_module(&mut self, _name: &str, container_type: &str) {
-        if !container_type.starts_with("Enum:") {
-            self.path.pop();
-        }
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let tensor = param.val();
-        let shape = tensor.dims().to_vec();
-        let values = tensor.reshape([shape.iter().product::<usize>()]);
-        self.found.push(FoundParam { path: self.path.clone(), shape, values });
-    }
-}
-
 /// `model` as the bytes of a `.safetensors` file described by `card`.
 pub async fn export_safetensors(model: &ImageClassifier, card: &ModelCard, precision: Precision) -> Result<Vec<u8>> {
     let architecture = model.architecture();
-    let mut collector = ParamCollector::default();
-    model.visit(&mut collector);
-    let mut tensors = Vec::with_capacity(collector.found.len());
-    for FoundParam { path, mut shape, values } in collector.found {
+    let params = find_params(model, true);
+    let mut tensors = Vec::with_capacity(params.len());
+    for FoundParam { path, shape, values, .. } in params {
+        // Training flags are not tensors.
+        let (Some(mut shape), Some(values)) = (shape, values) else { continue };
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
         let target = state_dict_key(architecture, &path)
             .ok_or_else(|| Error::Backend(format!("no state_dict name for the parameter at {}", path.join("."))))?;
