@@ -2,7 +2,7 @@
 # browser-finetune: set-up, build, serve, test and benchmark, in one place.
 #
 #   ./build.sh serve [PORT]   build the app (release wasm) and serve it on http://127.0.0.1:PORT (8000)
-#   ./build.sh test           run every test: native (cargo test), in headless Chromium (wasm-pack test),
+#   ./build.sh test           run every test: native (cargo test --workspace), in headless Chromium (wasm-pack test),
 #                             the page and the embed example end to end (playwright-core driving
 #                             Chromium), the embed example's types, and PyTorch interop when torch is there
 #   ./build.sh bench          backbone feature extraction, images/s at 224×224 (ResNet18, MobileNetV2,
@@ -192,7 +192,7 @@ cmd_test() {
   ensure_chromium
   ensure_offline_weights
   step "native tests"
-  cargo test
+  cargo test --workspace
   step "browser tests (headless Chromium, WebGPU and CPU)"
   wasm-pack test --headless --chrome
   step "end-to-end test of the page (headless Chromium)"

@@ -1,9 +1,8 @@
 //! Decoding image files to 8-bit RGB, as `PIL.Image.open(f).convert("RGB")` does for
 //! torchvision's `ImageFolder`, plus EXIF orientation, which phone photos need.
 
-use std::io::Cursor;
-
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
+use browser_finetune_kernels::decoders;
+use image::{DynamicImage, ImageDecoder, RgbImage};
 
 use crate::error::{Error, Result};
 
@@ -48,15 +47,11 @@ fn checked_decoder<'a>(file: &str, bytes: &'a [u8]) -> Result<impl ImageDecoder 
     if let Some(reason) = not_an_image(bytes) {
         return Err(decode_error(file, reason));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|err| decode_error(file, err))?;
-    if reader.format().is_none() {
-        return Err(decode_error(file, "its contents are not a known image format"));
-    }
-    let mut limits = Limits::default();
     // Decoders' own buffers stay within the decoded image's size (4 bytes × 16 bit per pixel).
-    limits.max_alloc = Some(MAX_PIXELS * 8);
-    reader.limits(limits);
-    let decoder = reader.into_decoder().map_err(|err| decode_error(file, err))?;
+    let decoder = match decoders::open(bytes, MAX_PIXELS * 8).map_err(|err| decode_error(file, err))? {
+        Some(decoder) => decoder,
+        None => return Err(decode_error(file, "its contents are not a known image format")),
+    };
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(Error::ImageTooLarge { file: file.to_string(), width, height, limit: MAX_PIXELS });
@@ -131,6 +126,8 @@ fn not_an_image(bytes: &[u8]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
+
     use image::{ImageFormat, Rgb};
 
     fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {

@@ -2,6 +2,7 @@
 //! `Resize(256)` (PIL bilinear, or bicubic where the weights ask for it, with PIL's antialiasing),
 //! `CenterCrop(224)`, `ToTensor()`, `Normalize(mean, std)`.
 
+use browser_finetune_kernels::resample::{self, PRECISION_BITS};
 use image::RgbImage;
 
 /// PIL's resampling filter for `Resize`.
@@ -107,9 +108,6 @@ pub fn center_crop(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     })
 }
 
-/// Pillow's fixed-point precision for 8-bit resampling.
-const PRECISION_BITS: u32 = 32 - 8 - 2;
-
 impl Interpolation {
     /// Half the width of the filter, in input pixels at scale 1.
     fn support(self) -> f64 {
@@ -166,10 +164,6 @@ fn coefficients(in_size: u32, out_size: u32, interpolation: Interpolation) -> Ve
         .collect()
 }
 
-fn clip8(sum: i32) -> u8 {
-    (sum >> PRECISION_BITS).clamp(0, 255) as u8
-}
-
 /// Pillow's `Image.resize(size, filter)` on an RGB image: a horizontal pass, rounded to 8 bits,
 /// then a vertical pass.
 pub fn resize_to(image: &RgbImage, width: u32, height: u32, interpolation: Interpolation) -> RgbImage {
@@ -180,49 +174,17 @@ pub fn resize_to(image: &RgbImage, width: u32, height: u32, interpolation: Inter
     vertical_pass(&horizontal, height, interpolation)
 }
 
-/// Rounding offset of Pillow's fixed-point sums.
-const HALF: i32 = 1 << (PRECISION_BITS - 1);
-
-/// Every row resampled to `width` pixels, each output pixel a weighted sum of adjacent input
-/// pixels (slices rather than `get_pixel`, whose bounds checks cost more than the sums).
+/// Every row resampled to `width` pixels.
 fn horizontal_pass(image: &RgbImage, width: u32, interpolation: Interpolation) -> RgbImage {
-    let coeffs = coefficients(image.width(), width, interpolation);
-    let (in_row, out_row) = (image.width() as usize * 3, width as usize * 3);
-    let mut out = vec![0u8; out_row * image.height() as usize];
-    for (source, target) in image.as_raw().chunks_exact(in_row).zip(out.chunks_exact_mut(out_row)) {
-        for ((start, weights), pixel) in coeffs.iter().zip(target.chunks_exact_mut(3)) {
-            let mut sums = [HALF; 3];
-            for (tap, w) in source[start * 3..].chunks_exact(3).zip(weights) {
-                for c in 0..3 {
-                    sums[c] += i32::from(tap[c]) * w;
-                }
-            }
-            pixel.copy_from_slice(&sums.map(clip8));
-        }
-    }
+    let coefficients = coefficients(image.width(), width, interpolation);
+    let out = resample::horizontal_pass(image.as_raw(), image.width() as usize, &coefficients);
     RgbImage::from_raw(width, image.height(), out).expect("the buffer is sized for the image")
 }
 
-/// Every column resampled to `height` pixels: each output row is a weighted sum of whole input
-/// rows, which vectorises.
+/// Every column resampled to `height` pixels.
 fn vertical_pass(image: &RgbImage, height: u32, interpolation: Interpolation) -> RgbImage {
-    let coeffs = coefficients(image.height(), height, interpolation);
-    let row = image.width() as usize * 3;
-    let source = image.as_raw();
-    let mut out = vec![0u8; row * height as usize];
-    let mut sums = vec![0i32; row];
-    for ((start, weights), target) in coeffs.iter().zip(out.chunks_exact_mut(row)) {
-        sums.fill(HALF);
-        for (k, &w) in weights.iter().enumerate() {
-            let input = &source[(start + k) * row..(start + k + 1) * row];
-            for (sum, &value) in sums.iter_mut().zip(input) {
-                *sum += i32::from(value) * w;
-            }
-        }
-        for (value, &sum) in target.iter_mut().zip(&sums) {
-            *value = clip8(sum);
-        }
-    }
+    let coefficients = coefficients(image.height(), height, interpolation);
+    let out = resample::vertical_pass(image.as_raw(), image.width() as usize, &coefficients);
     RgbImage::from_raw(image.width(), height, out).expect("the buffer is sized for the image")
 }
 

@@ -4,11 +4,8 @@
 //! four passes over the activations: plain convolutions as matrix products, with Winograd's
 //! F(2×2, 3×3) for 3×3 stride-1 ones (most of ResNet's work; their weights transformed once, when
 //! folded), and depthwise convolutions (most of the mobile networks' passes) directly. Other
-//! backends (WebGPU) run Burn's own operations.
-
-mod conv;
-mod depthwise;
-mod winograd;
+//! backends (WebGPU) run Burn's own operations. The arithmetic is the `browser-finetune-kernels`
+//! crate (`kernels/`), built for speed; this file connects it to Burn's tensors.
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
@@ -17,9 +14,9 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{hard_swish, relu, relu6, silu};
 use burn::tensor::{Tensor, TensorData};
 
-pub use conv::Activation;
-use conv::{ConvGeometry, conv2d_fused};
-use depthwise::depthwise_fused;
+pub use browser_finetune_kernels::Activation;
+use browser_finetune_kernels::depthwise::{self, depthwise_fused};
+use browser_finetune_kernels::{ConvGeometry, conv2d_fused, winograd};
 
 /// The fused convolution as a backend operation: groups 1 or one per channel (depthwise, 3×3
 /// or 5×5), no dilation. `weight` is `[out, in/groups, kh, kw]`, or `[16, out, in]`

@@ -74,7 +74,7 @@ pub fn conv3x3_fused(
 }
 
 /// `U = G·g·Gᵀ` for every (out, in) pair of `weight` `[out, in, 3, 3]`, stored as 16 matrices
-/// `[out, in]`: done once per frozen layer when it is folded (see [`super::winograd_weights`]).
+/// `[out, in]`: done once per frozen layer when it is folded (the main crate's `kernels::winograd_weights`).
 pub fn transform_weights(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     let mut transformed = vec![0.0f32; 16 * cout * cin];
     for (pair, g) in weight.chunks_exact(9).enumerate() {

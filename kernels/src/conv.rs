@@ -53,7 +53,7 @@ impl ConvGeometry {
 
     /// The output columns `[first, last)` whose input column, at kernel column `kj`, lies inside
     /// the image rather than in the padding.
-    pub(super) fn valid_columns(&self, kj: usize) -> (usize, usize) {
+    pub(crate) fn valid_columns(&self, kj: usize) -> (usize, usize) {
         let (out_w, stride_w, pad_left) = (self.out_width(), self.stride[1], self.padding[1]);
         let first = pad_left.saturating_sub(kj).div_ceil(stride_w).min(out_w);
         let last = (self.in_width + pad_left).saturating_sub(kj).div_ceil(stride_w).clamp(first, out_w);
@@ -63,7 +63,7 @@ impl ConvGeometry {
 
 /// Starts an output plane at its channel's bias, plus the residual's plane when there is one: the
 /// convolution's sum is then added onto it.
-pub(super) fn start_plane(out: &mut [f32], bias: f32, residual: Option<&[f32]>) {
+pub(crate) fn start_plane(out: &mut [f32], bias: f32, residual: Option<&[f32]>) {
     out.fill(bias);
     if let Some(residual) = residual {
         for (o, r) in out.iter_mut().zip(residual) {
@@ -173,14 +173,14 @@ fn unfold(input: &[f32], g: &ConvGeometry, columns: &mut [f32]) {
 }
 
 /// A row-major matrix whose rows start `row_stride` values apart in `values`.
-pub(super) struct Matrix<T> {
+pub(crate) struct Matrix<T> {
     pub values: T,
     pub row_stride: usize,
 }
 
 /// `dst[m×n] = lhs[m×k] · rhs[k×n]` (`lhs` contiguous), with the `gemm` crate's SIMD kernels
 /// (simd128 in the browser; all cores natively); `accumulate` adds to `dst` instead.
-pub(super) fn gemm_f32(
+pub(crate) fn gemm_f32(
     dst: Matrix<&mut [f32]>,
     lhs: &[f32],
     rhs: Matrix<&[f32]>,
@@ -229,7 +229,7 @@ pub(super) fn gemm_f32(
 
 /// Calls `f(index, chunk)` for each `size`-long chunk of `values`: on all cores natively, in
 /// order in the browser (where parallelism comes from workers instead).
-pub(super) fn for_each_chunk(values: &mut [f32], size: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+pub(crate) fn for_each_chunk(values: &mut [f32], size: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
@@ -239,7 +239,7 @@ pub(super) fn for_each_chunk(values: &mut [f32], size: usize, f: impl Fn(usize, 
     values.chunks_mut(size).enumerate().for_each(|(index, chunk)| f(index, chunk));
 }
 
-pub(super) fn activate(values: &mut [f32], activation: Activation) {
+pub(crate) fn activate(values: &mut [f32], activation: Activation) {
     match activation {
         Activation::Identity => {}
         Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
