@@ -48,10 +48,9 @@ fn checked_decoder<'a>(file: &str, bytes: &'a [u8]) -> Result<impl ImageDecoder 
         return Err(decode_error(file, reason));
     }
     // Decoders' own buffers stay within the decoded image's size (4 bytes × 16 bit per pixel).
-    let decoder = match decoders::open(bytes, MAX_PIXELS * 8).map_err(|err| decode_error(file, err))? {
-        Some(decoder) => decoder,
-        None => return Err(decode_error(file, "its contents are not a known image format")),
-    };
+    let decoder = decoders::open(bytes, MAX_PIXELS * 8)
+        .map_err(|err| decode_error(file, err))?
+        .ok_or_else(|| decode_error(file, "its contents are not a known image format"))?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(Error::ImageTooLarge { file: file.to_string(), width, height, limit: MAX_PIXELS });

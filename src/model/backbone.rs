@@ -94,11 +94,10 @@ impl Backbone {
     pub fn stage_params(&self, stages: usize) -> Vec<Vec<ParamId>> {
         let (count, params) = self.param_stages();
         let mut groups = vec![Vec::new(); stages.min(count)];
-        for (id, stage, is_float) in params {
-            let from_top = stage.and_then(|stage| count.checked_sub(stage + 1));
-            let group = from_top.and_then(|from_top| groups.get_mut(from_top));
-            if let (Some(group), true) = (group, is_float) {
-                group.push(id);
+        for param in params.into_iter().filter(|param| param.is_float) {
+            let from_top = param.stage.and_then(|stage| count.checked_sub(stage + 1));
+            if let Some(group) = from_top.and_then(|from_top| groups.get_mut(from_top)) {
+                group.push(param.id);
             }
         }
         groups
@@ -113,14 +112,13 @@ impl Backbone {
     pub fn freeze_early_stages(self, trained_stages: usize) -> Self {
         let (count, params) = self.param_stages();
         let first_trained = count.saturating_sub(trained_stages);
-        let frozen = params.into_iter().filter(|(_, stage, _)| stage.is_none_or(|stage| stage < first_trained));
-        self.freeze_group(ParamGroup::from_ids(frozen.map(|(id, ..)| id).collect()))
+        let frozen = params.into_iter().filter(|param| param.stage.is_none_or(|stage| stage < first_trained));
+        self.freeze_group(ParamGroup::from_ids(frozen.map(|param| param.id).collect()))
     }
 
-    /// The number of stages, and for each parameter (training flags included) its id, the stage
-    /// that trains it, counted from the first (`None` for the stem), and whether it is a float
-    /// tensor. Stages are read from where a parameter sits: its first field and list position.
-    fn param_stages(&self) -> (usize, Vec<(ParamId, Option<usize>, bool)>) {
+    /// The number of stages, and the stage of each parameter (training flags included). Stages
+    /// are read from where a parameter sits: its first field and list position.
+    fn param_stages(&self) -> (usize, Vec<StagedParam>) {
         type StageOf<'a> = Box<dyn Fn(&str, Option<usize>) -> Option<usize> + 'a>;
         // Stages that start at `starts` in the list `list`; the fields in `with_last` train with the last.
         let listed = |list: &'static str, starts: Vec<usize>, with_last: &'static [&'static str]| -> (usize, StageOf) {
@@ -153,14 +151,11 @@ impl Backbone {
             Backbone::DenseNet121(net) => {
                 let (count, layer_stage) = listed("layers", net.block_starts.clone(), &["norm5"]);
                 // Each transition trains with the block before it.
-                (
-                    count,
-                    Box::new(
-                        move |field, position| {
-                            if field == "transitions" { position } else { layer_stage(field, position) }
-                        },
-                    ),
-                )
+                let stage_of = move |field: &str, position: Option<usize>| match field {
+                    "transitions" => position,
+                    _ => layer_stage(field, position),
+                };
+                (count, Box::new(stage_of))
             }
             Backbone::InceptionV3(_) => listed("convs", InceptionV3::stage_conv_starts(), &[]),
         };
@@ -169,11 +164,20 @@ impl Backbone {
             .map(|param| {
                 let field = param.path.first().map_or("", String::as_str);
                 let position = param.path.get(1).and_then(|position| position.parse().ok());
-                (param.id, stage_of(field, position), param.shape.is_some())
+                StagedParam { id: param.id, stage: stage_of(field, position), is_float: param.shape.is_some() }
             })
             .collect();
         (count, params)
     }
+}
+
+/// A parameter of a backbone, as [`Backbone::param_stages`] places it.
+struct StagedParam {
+    id: ParamId,
+    /// The stage that trains it, counted from the first; `None` for the stem, always frozen.
+    stage: Option<usize>,
+    /// A float tensor rather than a training flag.
+    is_float: bool,
 }
 
 #[cfg(test)]
