@@ -1,9 +1,12 @@
 //! Training: what is trained (the [`Strategy`]), with which settings ([`TrainConfig`], defaulting
-//! to the seed recipe), and the step-by-step [`TrainingRun`].
+//! to the seed recipe), the step-by-step [`TrainingRun`] (the loop, `run.rs`), and each
+//! strategy's learner (`learner/`: what trains and how), reporting as `report.rs` says.
 
 mod head;
 mod lbfgs;
+mod learner;
 mod linear_fit;
+mod report;
 mod run;
 
 use burn::module::Module;
@@ -13,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 pub use head::HeadTrainer;
 pub use linear_fit::{C_GRID, FOLDS, FitSummary, LinearModel};
-pub use run::{EpochReport, ExtractionJob, Misclassified, Phase, Progress, TrainingRun};
+pub use report::{EpochReport, Misclassified, Phase, Progress};
+pub use run::{ExtractionJob, TrainingRun};
 
 use crate::error::{Error, Result};
 use crate::model::ImageClassifier;

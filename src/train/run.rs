@@ -1,26 +1,22 @@
 //! One training run, advanced one unit of work at a time — a batch of feature extraction, a
 //! training batch, or an evaluation batch — so that the page's worker can report progress, pause
-//! and cancel between steps. Every read-back is asynchronous.
+//! and cancel between steps. Every read-back is asynchronous. The run is the loop: its stages,
+//! the batches and the tallies; what is trained and how is its strategy's learner (`learner/`).
 
-use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use burn::tensor::Device;
 use serde::Serialize;
 
-use super::head::class_indices;
-use super::linear_fit::{CrossValidation, Design, LinearHead};
-use super::{FitSummary, HeadTrainer, LinearModel, RunSettings, Strategy, TrainConfig, optimizer};
+use super::learner::{BackboneTraining, CachedFeatures, Inputs, Learner};
+use super::linear_fit::{CrossValidation, LinearHead};
+use super::report::EpochTally;
+use super::{EpochReport, FitSummary, LinearModel, Phase, Progress, RunSettings, Strategy, TrainConfig};
 use crate::backend::{backend_error, read_back};
-use crate::data::{Dataset, Preprocess, Split, augment, center_crop};
+use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::metrics::{ConfusionMatrix, argmax, softmax};
-use crate::model::{Backbone, FeatureExtractor, ImageClassifier, new_head, param_ids};
+use crate::metrics::{argmax, softmax};
+use crate::model::{Backbone, FeatureExtractor, ImageClassifier, new_head};
 use crate::rng::Rng;
-
-/// At most this many misclassified validation images are reported per epoch.
-const MISCLASSIFIED_SHOWN: usize = 24;
 
 /// Images per feature-extraction job: small jobs spread evenly over several workers and keep
 /// the input buffers small; the features do not depend on how images are batched.
@@ -36,73 +32,6 @@ pub struct ExtractionJob {
     pub first: usize,
     /// The dataset indices of the job's images, in order.
     pub examples: Vec<usize>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    Extracting,
-    /// Fitting a classifier on the cached features (one cross-validation fit per step).
-    Fitting,
-    Training,
-    Evaluating,
-    Finished,
-}
-
-/// What one step did, for the progress bar and the curves.
-#[derive(Debug, Clone, Serialize)]
-pub struct Progress {
-    pub phase: Phase,
-    /// 1-based; 0 while extracting features.
-    pub epoch: usize,
-    pub epochs: usize,
-    pub steps_done: usize,
-    pub steps_total: usize,
-    /// Images this step processed.
-    pub images: usize,
-    /// This training batch's loss.
-    pub loss: Option<f32>,
-    /// Set by the step that completes an epoch.
-    pub epoch_report: Option<EpochReport>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct EpochReport {
-    pub epoch: usize,
-    pub train_loss: f32,
-    pub train_accuracy: f32,
-    /// `None` when nothing was held out for validation.
-    pub val_accuracy: Option<f32>,
-    pub per_class_accuracy: Vec<Option<f32>>,
-    pub confusion: ConfusionMatrix,
-    pub misclassified: Vec<Misclassified>,
-    /// How a fitted classifier's `C` was chosen (strategies that fit one).
-    pub fit: Option<FitSummary>,
-    /// Backbone stages trained in this epoch besides the head (counted from the last); `None`:
-    /// all of the backbone.
-    pub trained_stages: Option<usize>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Misclassified {
-    pub name: String,
-    pub truth: usize,
-    pub predicted: usize,
-    pub confidence: f32,
-}
-
-/// The trained part and how it learns.
-enum Learner {
-    /// Strategy (a): a head on features of the frozen backbone, computed once per image by its
-    /// folded copy, the `extractor`, which is dropped when extraction is done.
-    Head {
-        backbone: Box<Backbone>,
-        extractor: Option<Box<FeatureExtractor>>,
-        trainer: Box<HeadTrainer>,
-        features: Vec<Option<Vec<f32>>>,
-    },
-    /// Strategies (b) and (c): the model on the autodiff device, its frozen part frozen.
-    Model { model: Box<ImageClassifier>, optimizer: ModuleOptimizer, learning_rate: f64 },
 }
 
 enum Stage {
@@ -124,36 +53,11 @@ enum Stage {
     Finished,
 }
 
-/// Running sums over one epoch.
-struct EpochTally {
-    loss_sum: f64,
-    batches: usize,
-    train: ConfusionMatrix,
-    val: ConfusionMatrix,
-    misclassified: Vec<Misclassified>,
-}
-
-impl EpochTally {
-    fn new(classes: usize) -> Self {
-        Self {
-            loss_sum: 0.0,
-            batches: 0,
-            train: ConfusionMatrix::new(classes),
-            val: ConfusionMatrix::new(classes),
-            misclassified: Vec::new(),
-        }
-    }
-}
-
 pub struct TrainingRun {
     strategy: Strategy,
     split: Split,
     config: TrainConfig,
-    preprocess: Preprocess,
-    /// Width of the backbone's features.
-    features_width: usize,
-    device: Device,
-    rng: Rng,
+    inputs: Inputs,
     learner: Learner,
     stage: Stage,
     steps_done: usize,
@@ -167,22 +71,6 @@ pub struct TrainingRun {
     /// The classifier fitted on the cached features instead of training the head by steps.
     linear_model: Option<LinearModel>,
     fit_summary: Option<FitSummary>,
-}
-
-/// The cached features of `indices` as one `[n, width]` batch.
-fn feature_batch(features: &[Option<Vec<f32>>], indices: &[usize], width: usize, device: &Device) -> Result<Tensor<2>> {
-    let mut values = Vec::with_capacity(indices.len() * width);
-    for &i in indices {
-        let cached = features[i].as_ref().ok_or_else(|| Error::Backend("a feature is missing".into()))?;
-        values.extend_from_slice(cached);
-    }
-    Ok(Tensor::from_data(TensorData::new(values, [indices.len(), width]), device))
-}
-
-/// The training examples whose features were extracted, as the fitted classifiers see them.
-fn training_design<'a>(features: &'a [Option<Vec<f32>>], train: &[(usize, usize)], classes: usize) -> Design<'a> {
-    let (rows, labels) = train.iter().filter_map(|&(i, label)| Some((features[i].as_deref()?, label))).unzip();
-    Design::new(rows, labels, classes)
 }
 
 impl TrainingRun {
@@ -217,6 +105,7 @@ impl TrainingRun {
             )));
         }
         let epochs_left = config.epochs - resume_after;
+        let first_epoch = resume_after + 1;
         let split = dataset.split(val_fraction, seed)?;
         // The new head's initial weights follow the run's seed too, so that a run can be repeated.
         device.seed(seed);
@@ -226,68 +115,43 @@ impl TrainingRun {
             .map(|(_, head)| head);
         let continued = continued_head.is_some();
         let classes = split.classes.len();
-        let features_width = backbone.architecture().features();
-        let preprocess = backbone.architecture().preprocess();
-        let device = device.clone();
+        let head = continued_head.unwrap_or_else(|| new_head(backbone.architecture().features(), classes, device));
+        let inputs = Inputs { preprocess: backbone.architecture().preprocess(), device: device.clone(), rng: Rng::new(seed) };
         let batches = |n: usize| n.div_ceil(config.batch_size);
-        let (learner, stage, steps_total) = match strategy {
-            Strategy::HeadOnly | Strategy::LogisticRegression | Strategy::LinearSvm => {
-                let all = split.train.len() + split.val.len();
-                let eval_steps = usize::from(!split.val.is_empty());
-                let learner = Learner::Head {
-                    extractor: Some(Box::new(FeatureExtractor::new(&backbone))),
-                    backbone: Box::new(backbone),
-                    trainer: Box::new(HeadTrainer::new(
-                        continued_head.unwrap_or_else(|| new_head(features_width, classes, &device)),
-                        &config,
-                    )),
-                    features: vec![None; dataset.len()],
-                };
-                let extraction_jobs = all.div_ceil(config.batch_size.min(EXTRACTION_BATCH));
-                let train_steps = match linear_model {
-                    Some(_) => CrossValidation::steps_for(split.train.iter().map(|&(_, label)| label), classes),
-                    None => batches(split.train.len()),
-                };
-                let total = extraction_jobs + epochs_left * (train_steps + eval_steps);
-                (learner, Stage::Extracting { next: 0, claimed: Vec::new() }, total)
-            }
-            Strategy::LastStages { .. } | Strategy::Full | Strategy::Progressive { .. } => {
-                let autodiff = device.clone().autodiff();
-                let model = match continued_head {
-                    Some(fc) => ImageClassifier { backbone, fc },
-                    None => ImageClassifier::with_new_head(backbone, classes, &device),
-                };
-                let model = strategy.freeze(model.fork(&autodiff).train(), resume_after + 1);
-                let learner = Learner::Model {
-                    model: Box::new(model),
-                    optimizer: optimizer(&config),
-                    learning_rate: config.learning_rate,
-                };
-                let total = epochs_left * (batches(split.train.len()) + batches(split.val.len()));
-                (learner, Stage::Training { epoch: 0, order: Vec::new(), next: usize::MAX }, total)
-            }
+        let (learner, stage, steps_total) = if strategy.uses_cached_features() {
+            let all = split.train.len() + split.val.len();
+            let eval_steps = usize::from(!split.val.is_empty());
+            let extraction_jobs = all.div_ceil(config.batch_size.min(EXTRACTION_BATCH));
+            let train_steps = match linear_model {
+                Some(_) => CrossValidation::steps_for(split.train.iter().map(|&(_, label)| label), classes),
+                None => batches(split.train.len()),
+            };
+            let learner = CachedFeatures::new(backbone, head, dataset.len(), &config);
+            let total = extraction_jobs + epochs_left * (train_steps + eval_steps);
+            (Learner::Cached(Box::new(learner)), Stage::Extracting { next: 0, claimed: Vec::new() }, total)
+        } else {
+            let learner = BackboneTraining::new(backbone, head, strategy, &config, device, first_epoch);
+            let total = epochs_left * (batches(split.train.len()) + batches(split.val.len()));
+            (Learner::Backbone(Box::new(learner)), Stage::Finished, total)
         };
         let mut run = Self {
             strategy,
             tally: EpochTally::new(classes),
             split,
             config,
-            preprocess,
-            features_width,
-            device,
-            rng: Rng::new(seed),
+            inputs,
             learner,
             stage,
             steps_done: 0,
             steps_total,
             completed_epoch: None,
             continued,
-            first_epoch: resume_after + 1,
+            first_epoch,
             linear_model,
             fit_summary: None,
         };
-        if matches!(run.stage, Stage::Training { .. }) {
-            run.stage = run.start_epoch(run.first_epoch, dataset);
+        if run.learner.reads_pixels() {
+            run.stage = run.start_epoch(first_epoch, dataset);
         }
         Ok(run)
     }
@@ -316,28 +180,17 @@ impl TrainingRun {
     /// The cached backbone features of example `index` (head-only runs, after extraction), for
     /// comparing the head against other classifiers on exactly the same features.
     pub fn cached_features(&self, index: usize) -> Option<&[f32]> {
-        match &self.learner {
-            Learner::Head { features, .. } => features.get(index)?.as_deref(),
-            Learner::Model { .. } => None,
-        }
+        self.learner.cached()?.features(index)
     }
 
     /// The model as trained so far, for inference: what the user keeps if they stop early.
     pub fn model(&self) -> ImageClassifier {
-        match &self.learner {
-            Learner::Head { backbone, trainer, .. } => {
-                ImageClassifier { backbone: backbone.as_ref().clone(), fc: trainer.head() }
-            }
-            Learner::Model { model, .. } => model.valid(),
-        }
+        self.learner.model()
     }
 
     /// What extracts the features, while the run extracts them.
     pub fn extractor(&self) -> Option<&FeatureExtractor> {
-        match &self.learner {
-            Learner::Head { extractor, .. } => extractor.as_deref(),
-            Learner::Model { .. } => None,
-        }
+        self.learner.cached()?.extractor()
     }
 
     /// The examples at positions `first..first + count` of the extraction order (training, then
@@ -371,12 +224,13 @@ impl TrainingRun {
     /// decodes their files and supplies them ([`Dataset::supply`]) or marks them unusable.
     pub fn examples_needing_pixels(&self, dataset: &Dataset) -> Vec<usize> {
         let batch_size = self.config.batch_size;
-        let candidates: Vec<usize> = match (&self.stage, &self.learner) {
-            (Stage::Extracting { next, .. }, _) => self.extraction_examples(*next, self.extraction_job_size(*next)),
-            (Stage::Training { order, next, .. }, Learner::Model { .. }) => {
+        let reads_pixels = self.learner.reads_pixels();
+        let candidates: Vec<usize> = match &self.stage {
+            Stage::Extracting { next, .. } => self.extraction_examples(*next, self.extraction_job_size(*next)),
+            Stage::Training { order, next, .. } if reads_pixels => {
                 order[*next..batch_end(*next, batch_size, order.len())].iter().map(|&k| self.split.train[k].0).collect()
             }
-            (Stage::Evaluating { next, .. }, Learner::Model { .. }) => {
+            Stage::Evaluating { next, .. } if reads_pixels => {
                 let val = &self.split.val;
                 val[*next..batch_end(*next, batch_size, val.len())].iter().map(|&(i, _)| i).collect()
             }
@@ -385,26 +239,21 @@ impl TrainingRun {
         candidates.into_iter().filter(|&i| dataset.is_usable(i) && dataset.examples()[i].image.is_none()).collect()
     }
 
-    /// Whether example `index` takes part in training and evaluation: its features were extracted
-    /// (strategy (a)), or its file has not failed to decode (the others).
-    fn takes_part(&self, dataset: &Dataset, index: usize) -> bool {
-        match &self.learner {
-            Learner::Head { features, .. } => features.get(index).is_some_and(Option::is_some),
-            Learner::Model { .. } => dataset.is_usable(index),
-        }
-    }
-
     /// Stores the features of the job that started at `first` (computed here or by another
     /// worker), one row per image of the job still usable in `dataset`, in order; the step that
     /// completes the last job starts the first epoch.
     pub fn complete_extraction(&mut self, dataset: &Dataset, first: usize, values: &[f32]) -> Result<Progress> {
         let images = self.extraction_job_size(first);
-        let width = self.features_width;
         let examples: Vec<usize> =
             self.extraction_examples(first, images).into_iter().filter(|&i| dataset.is_usable(i)).collect();
+        let all = self.split.train.len() + self.split.val.len();
         let Stage::Extracting { next, claimed } = &mut self.stage else {
             return Err(Error::InvalidInput("the run is not extracting features any more".into()));
         };
+        let Some(learner) = self.learner.cached_mut() else {
+            return Err(Error::InvalidInput("feature extraction without a head learner".into()));
+        };
+        let width = learner.width();
         let Some(position) = claimed.iter().position(|&claim| claim == first) else {
             return Err(Error::InvalidInput(format!("no extraction job starts at image {first}")));
         };
@@ -416,19 +265,13 @@ impl TrainingRun {
             )));
         }
         claimed.swap_remove(position);
-        let done = *next >= self.split.train.len() + self.split.val.len() && claimed.is_empty();
-        let Learner::Head { features, extractor, .. } = &mut self.learner else {
-            return Err(Error::InvalidInput("feature extraction without a head learner".into()));
-        };
-        for (row, &i) in examples.iter().enumerate() {
-            features[i] = Some(values[row * width..(row + 1) * width].to_vec());
-        }
+        let done = *next >= all && claimed.is_empty();
+        learner.store(&examples, values);
         if done {
-            *extractor = None;
+            learner.extraction_done();
             self.stage = match self.linear_model {
                 Some(model) => {
-                    let design = training_design(features, &self.split.train, self.split.classes.len());
-                    let cross_validation = CrossValidation::new(model, &design);
+                    let cross_validation = CrossValidation::new(model, &learner.design(&self.split.train, self.split.classes.len()));
                     // Images that failed to decode may have made a class too small for all folds.
                     let evaluation = usize::from(!self.split.val.is_empty());
                     self.steps_total = self.steps_done + 1 + cross_validation.steps() + evaluation;
@@ -442,16 +285,12 @@ impl TrainingRun {
     }
 
     fn start_epoch(&mut self, epoch: usize, dataset: &Dataset) -> Stage {
-        // Progressive unfreezing: one more stage trains from this epoch on.
-        let unfreezes =
-            epoch > self.first_epoch && self.strategy.trained_stages(epoch) != self.strategy.trained_stages(epoch - 1);
-        if let (true, Learner::Model { model, .. }) = (unfreezes, &mut self.learner) {
-            **model = self.strategy.freeze(model.as_ref().clone(), epoch);
-        }
-        let mut order: Vec<usize> =
-            (0..self.split.train.len()).filter(|&k| self.takes_part(dataset, self.split.train[k].0)).collect();
+        self.learner.start_epoch(epoch);
+        let mut order: Vec<usize> = (0..self.split.train.len())
+            .filter(|&k| self.learner.takes_part(dataset, self.split.train[k].0))
+            .collect();
         if self.config.shuffle {
-            self.rng.shuffle(&mut order);
+            self.inputs.rng.shuffle(&mut order);
         }
         self.tally = EpochTally::new(self.split.classes.len());
         Stage::Training { epoch, order, next: 0 }
@@ -468,24 +307,6 @@ impl TrainingRun {
             loss,
             epoch_report: None,
         }
-    }
-
-    /// Normalised `[n, 3, 224, 224]` input of the given examples: the evaluation crop, or the
-    /// training augmentation.
-    fn input(&mut self, dataset: &Dataset, indices: &[usize], augmented: bool) -> Result<Tensor<4>> {
-        let crop = self.preprocess.crop;
-        let mut values = Vec::with_capacity(indices.len() * 3 * (crop * crop) as usize);
-        for &i in indices {
-            let example = &dataset.examples()[i];
-            let image = example
-                .image
-                .as_ref()
-                .ok_or_else(|| Error::InvalidInput(format!("the pixels of '{}' are not in memory", example.name)))?;
-            let cropped = if augmented { augment(image, crop, &mut self.rng) } else { center_crop(image, crop, crop) };
-            values.extend(self.preprocess.normalize(&cropped));
-        }
-        let side = crop as usize;
-        Ok(Tensor::from_data(TensorData::new(values, [indices.len(), 3, side, side]), &self.device))
     }
 
     /// Does the next unit of work and says what it did.
@@ -513,7 +334,7 @@ impl TrainingRun {
                 let features = if usable.is_empty() {
                     Vec::new()
                 } else {
-                    let input = self.input(dataset, &usable, false)?;
+                    let input = self.inputs.pixels(dataset, &usable, false)?;
                     let extractor = self
                         .extractor()
                         .ok_or_else(|| Error::InvalidInput("this run is not extracting features".into()))?;
@@ -522,10 +343,10 @@ impl TrainingRun {
                 self.complete_extraction(dataset, job.first, &features)
             }
             Stage::Fitting(mut cross_validation) => {
-                let Learner::Head { features, .. } = &self.learner else {
+                let Some(learner) = self.learner.cached() else {
                     return Err(Error::InvalidInput("a classifier is fitted only on cached features".into()));
                 };
-                let design = training_design(features, &self.split.train, self.split.classes.len());
+                let design = learner.design(&self.split.train, self.split.classes.len());
                 let fitted = cross_validation.step(&design);
                 let labels = design.labels().to_vec();
                 self.steps_done += 1;
@@ -542,7 +363,7 @@ impl TrainingRun {
                 let picked: Vec<(usize, usize)> = order[next..end]
                     .iter()
                     .map(|&k| self.split.train[k])
-                    .filter(|&(i, _)| self.takes_part(dataset, i))
+                    .filter(|&(i, _)| self.learner.takes_part(dataset, i))
                     .collect();
                 // A batch whose every file failed to decode trains nothing.
                 let loss = if picked.is_empty() { None } else { Some(self.train_on(dataset, &picked, epoch).await?) };
@@ -559,25 +380,26 @@ impl TrainingRun {
                 Ok(progress)
             }
             Stage::Evaluating { epoch, next } => {
-                let size = if matches!(self.learner, Learner::Head { .. }) { self.split.val.len() } else { batch_size };
+                // Cached features are evaluated in one batch; pixels a training batch at a time.
+                let size = if self.learner.reads_pixels() { batch_size } else { self.split.val.len() };
                 let end = batch_end(next, size, self.split.val.len());
-                let picked: Vec<(usize, usize)> =
-                    self.split.val[next..end].iter().copied().filter(|&(i, _)| self.takes_part(dataset, i)).collect();
+                let picked: Vec<(usize, usize)> = self.split.val[next..end]
+                    .iter()
+                    .copied()
+                    .filter(|&(i, _)| self.learner.takes_part(dataset, i))
+                    .collect();
+                let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
                 let logits = if picked.is_empty() {
                     Vec::new()
                 } else {
-                    read_back(self.evaluate_batch(dataset, &picked)?).await?
+                    read_back(self.learner.evaluate(dataset, &mut self.inputs, &indices)?).await?
                 };
                 let classes = self.split.classes.len();
                 for (row, &(i, truth)) in picked.iter().enumerate() {
                     let probabilities = softmax(&logits[row * classes..(row + 1) * classes]);
                     let predicted = argmax(&probabilities);
-                    self.tally.val.add(truth, predicted);
-                    if predicted != truth && self.tally.misclassified.len() < MISCLASSIFIED_SHOWN {
-                        let name = dataset.examples()[i].name.clone();
-                        let confidence = probabilities[predicted];
-                        self.tally.misclassified.push(Misclassified { name, truth, predicted, confidence });
-                    }
+                    let name = || dataset.examples()[i].name.clone();
+                    self.tally.add_val(truth, predicted, probabilities[predicted], name);
                 }
                 self.steps_done += 1;
                 self.stage = if end < self.split.val.len() {
@@ -595,22 +417,19 @@ impl TrainingRun {
     /// Makes the fitted classifier the run's head and tallies its training predictions; the
     /// validation images are evaluated next.
     fn adopt_fitted_head(&mut self, fitted: LinearHead, labels: &[usize], dataset: &Dataset) -> Stage {
-        let (width, classes) = (self.features_width, self.split.classes.len());
-        let weight = Tensor::from_data(TensorData::new(fitted.weight, [width, classes]), &self.device);
-        let bias = Tensor::from_data(TensorData::new(fitted.bias, [classes]), &self.device);
-        let head = Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) };
-        if let Learner::Head { trainer, .. } = &mut self.learner {
-            **trainer = HeadTrainer::new(head, &self.config);
+        let LinearHead { weight, bias, train_logits, summary } = fitted;
+        if let Some(learner) = self.learner.cached_mut() {
+            learner.adopt(weight, bias, &self.config, &self.inputs.device);
         }
-        self.tally = EpochTally::new(classes);
-        for (logits, &label) in fitted.train_logits.iter().zip(labels) {
+        self.tally = EpochTally::new(self.split.classes.len());
+        for (logits, &label) in train_logits.iter().zip(labels) {
             let logits: Vec<f32> = logits.iter().map(|&l| l as f32).collect();
             let probabilities = softmax(&logits);
             self.tally.train.add(label, argmax(&probabilities));
             self.tally.loss_sum -= f64::from(probabilities[label].max(f32::MIN_POSITIVE).ln()) / labels.len() as f64;
         }
         self.tally.batches = 1;
-        self.fit_summary = Some(fitted.summary);
+        self.fit_summary = Some(summary);
         if self.split.val.is_empty() {
             self.end_epoch(self.first_epoch, dataset)
         } else {
@@ -622,7 +441,7 @@ impl TrainingRun {
     async fn train_on(&mut self, dataset: &Dataset, picked: &[(usize, usize)], epoch: usize) -> Result<f32> {
         let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
         let labels: Vec<usize> = picked.iter().map(|&(_, l)| l).collect();
-        let (loss, logits) = self.train_batch(dataset, &indices, &labels, epoch)?;
+        let (loss, logits) = self.learner.train_step(dataset, &mut self.inputs, &indices, &labels, epoch)?;
         let loss = loss.into_scalar_async::<f32>().await.map_err(backend_error)?;
         let logits = read_back(logits).await?;
         let classes = self.split.classes.len();
@@ -634,106 +453,12 @@ impl TrainingRun {
         Ok(loss)
     }
 
-    /// Loss and logits of one optimiser step of `epoch`, still on the device.
-    fn train_batch(
-        &mut self,
-        dataset: &Dataset,
-        indices: &[usize],
-        labels: &[usize],
-        epoch: usize,
-    ) -> Result<(Tensor<1>, Tensor<2>)> {
-        match &self.learner {
-            Learner::Head { features, .. } => {
-                let batch = feature_batch(features, indices, self.features_width, &self.device)?;
-                let Learner::Head { trainer, .. } = &mut self.learner else { unreachable!() };
-                Ok(trainer.step(batch, labels))
-            }
-            Learner::Model { .. } => {
-                let input = self.input(dataset, indices, true)?;
-                let stage_rates = match self.strategy {
-                    Strategy::Progressive { lr_factor, .. } if lr_factor < 1.0 => {
-                        self.strategy.trained_stages(epoch).map(|stages| (stages, lr_factor))
-                    }
-                    _ => None,
-                };
-                let Learner::Model { model, optimizer, learning_rate } = &mut self.learner else { unreachable!() };
-                let autodiff = model.fc.weight.device();
-                let logits = model.forward(input.to_device(&autodiff).autodiff());
-                let loss = CrossEntropyLossConfig::new()
-                    .init(&autodiff)
-                    .forward(logits.clone(), class_indices(labels, &autodiff));
-                let trained = model.as_ref().clone();
-                **model = match stage_rates {
-                    Some((stages, factor)) => {
-                        step_by_stage(trained, optimizer, loss.backward(), *learning_rate, stages, factor)
-                    }
-                    None => {
-                        let grads = GradientsParams::from_grads(loss.backward(), &trained);
-                        optimizer.step(*learning_rate, trained, grads)
-                    }
-                };
-                Ok((loss.detach().inner(), logits.detach().inner()))
-            }
-        }
-    }
-
-    /// Logits of validation examples, with the model in evaluation mode.
-    fn evaluate_batch(&mut self, dataset: &Dataset, picked: &[(usize, usize)]) -> Result<Tensor<2>> {
-        let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
-        match &self.learner {
-            Learner::Head { trainer, features, .. } => {
-                let batch = feature_batch(features, &indices, self.features_width, &self.device)?;
-                Ok(trainer.head().forward(batch))
-            }
-            Learner::Model { .. } => {
-                let input = self.input(dataset, &indices, false)?;
-                Ok(self.model().forward(input))
-            }
-        }
-    }
-
     /// Closes the epoch's tally into a report (handed out by the step that ended it) and moves on.
     fn end_epoch(&mut self, epoch: usize, dataset: &Dataset) -> Stage {
-        let tally = &self.tally;
-        let val_accuracy = tally.val.accuracy();
-        self.completed_epoch = Some(EpochReport {
-            epoch,
-            train_loss: (tally.loss_sum / tally.batches.max(1) as f64) as f32,
-            train_accuracy: tally.train.accuracy().unwrap_or(0.0),
-            val_accuracy,
-            per_class_accuracy: if val_accuracy.is_some() {
-                tally.val.per_class_accuracy()
-            } else {
-                tally.train.per_class_accuracy()
-            },
-            confusion: if val_accuracy.is_some() { tally.val.clone() } else { tally.train.clone() },
-            misclassified: tally.misclassified.clone(),
-            fit: self.fit_summary.clone(),
-            trained_stages: self.strategy.trained_stages(epoch),
-        });
+        let report = self.tally.report(epoch, self.fit_summary.clone(), self.strategy.trained_stages(epoch));
+        self.completed_epoch = Some(report);
         if epoch < self.config.epochs { self.start_epoch(epoch + 1, dataset) } else { Stage::Finished }
     }
-}
-
-/// One optimiser step in which the head learns at `learning_rate` and each of the last `stages`
-/// stages at `factor` times the rate of the stage after it (discriminative fine-tuning).
-fn step_by_stage(
-    model: ImageClassifier,
-    optimizer: &mut ModuleOptimizer,
-    mut grads: Gradients,
-    learning_rate: f64,
-    stages: usize,
-    factor: f64,
-) -> ImageClassifier {
-    // Every group's gradients are taken from the model they were computed on, before any update.
-    let head = param_ids(&model.fc);
-    let mut groups = vec![(learning_rate, GradientsParams::from_params(&mut grads, &model, &head))];
-    let mut rate = learning_rate;
-    for ids in model.backbone.stage_params(stages) {
-        rate *= factor;
-        groups.push((rate, GradientsParams::from_params(&mut grads, &model, &ids)));
-    }
-    groups.into_iter().fold(model, |model, (rate, grads)| optimizer.step(rate, model, grads))
 }
 
 /// The end of the batch of at most `size` that starts at `next` in a list of `len`.
@@ -744,6 +469,8 @@ fn batch_end(next: usize, size: usize, len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Tensor;
+    use crate::data::Preprocess;
     use crate::data::test_images::png;
     use crate::model::{Architecture, FoldableNorm};
     use crate::train::C_GRID;
@@ -872,7 +599,7 @@ mod tests {
             // The run's model is the fitted head on the frozen backbone.
             let model = run.model();
             for (i, truth) in run.split().val.clone() {
-                let input = run.input(&dataset, &[i], false).unwrap();
+                let input = run.inputs.pixels(&dataset, &[i], false).unwrap();
                 assert_eq!(argmax(&values(model.forward(input))), truth, "{strategy:?}");
             }
         }

@@ -1,0 +1,151 @@
+//! What the engine's models compute for images outside a run's steps: backbone features (for
+//! the helper workers that share a run's extraction), logits, and predictions with class names.
+
+use burn::tensor::{Tensor, TensorData};
+use image::RgbImage;
+use serde::Serialize;
+
+use super::Engine;
+use crate::backend::read_back;
+use crate::data::decode_image;
+use crate::error::{Error, Result};
+use crate::metrics::softmax;
+use crate::model::{Architecture, FeatureExtractor, Pretrained};
+
+/// Features of image files ([`Engine::file_features`]): one row per decodable file, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileFeatures {
+    pub features: Vec<f32>,
+    pub failed: Vec<FailedFile>,
+}
+
+/// A file that could not be decoded: its position in the list given, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedFile {
+    pub position: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Prediction {
+    pub class: String,
+    pub probability: f32,
+}
+
+impl Engine {
+    /// Pooled backbone features `[batch, width]`, flattened, of normalised `[batch, 3, height,
+    /// width]` images, from the loaded backbone with its BatchNorms folded.
+    pub async fn features(&mut self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>> {
+        let input = self.input_tensor(images, batch, height, width)?;
+        self.extract(input).await
+    }
+
+    /// The features of image files (name, bytes) as the run extracts them: each decoded, resized,
+    /// centre-cropped and normalised, then through the backbone together. A file that fails to
+    /// decode is left out and named in `failed`; the others' features are in order.
+    pub async fn file_features(&mut self, files: &[(String, Vec<u8>)]) -> Result<FileFeatures> {
+        let preprocess = self.preprocess();
+        let side = preprocess.crop as usize;
+        let (mut pixels, mut failed) = (Vec::new(), Vec::new());
+        for (position, (name, bytes)) in files.iter().enumerate() {
+            match decode_image(name, bytes) {
+                Ok(image) => pixels.extend(preprocess.apply(&image)),
+                Err(err) => failed.push(FailedFile { position, reason: err.to_string() }),
+            }
+        }
+        let images = files.len() - failed.len();
+        let features = if images == 0 {
+            Vec::new()
+        } else {
+            let shape = [images, 3, side, side];
+            self.extract(Tensor::from_data(TensorData::new(pixels, shape), &self.device)).await?
+        };
+        Ok(FileFeatures { features, failed })
+    }
+
+    /// Features of `input` from the run's extractor while it extracts, else the loaded backbone's.
+    async fn extract(&mut self, input: Tensor<4>) -> Result<Vec<f32>> {
+        let in_run = self.run.as_ref().and_then(|active| active.run.extractor());
+        let extractor = match in_run {
+            Some(extractor) => extractor,
+            None => {
+                if self.extractor.is_none() {
+                    self.extractor = Some(FeatureExtractor::new(&self.pretrained()?.backbone));
+                }
+                self.extractor.as_ref().ok_or_else(|| Error::Backend("no folded backbone".into()))?
+            }
+        };
+        read_back(extractor.forward(input)).await
+    }
+
+
+    /// Logits `[batch, classes]`, flattened, of normalised `[batch, 3, height, width]` images, from
+    /// the trained model if there is one, else the pretrained one.
+    pub async fn logits(&self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>> {
+        let input = self.input_tensor(images, batch, height, width)?;
+        let model = match &self.trained {
+            Some(trained) => trained.model.clone(),
+            None => self.pretrained()?.classifier()?,
+        };
+        read_back(model.forward(input)).await
+    }
+
+    /// Checks the size of normalised `[batch, 3, height, width]` images and puts them on the device.
+    fn input_tensor(&self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Tensor<4>> {
+        if batch == 0 || images.len() != batch * 3 * height * width {
+            return Err(Error::InvalidInput(format!(
+                "expected {batch}×3×{height}×{width} = {} values, got {}",
+                batch * 3 * height * width,
+                images.len()
+            )));
+        }
+        let architecture = self.pretrained.as_ref().map_or(Architecture::ResNet18, Pretrained::architecture);
+        let min = architecture.min_input_side();
+        if height < min || width < min {
+            return Err(Error::InvalidInput(format!(
+                "a {} takes images of at least {min}×{min} pixels, got {height}×{width}",
+                architecture.name()
+            )));
+        }
+        Ok(Tensor::from_data(TensorData::new(images, [batch, 3, height, width]), &self.device))
+    }
+
+    /// The `top_k` most likely classes of an image file, with probabilities.
+    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Vec<Prediction>> {
+        self.predict_image(&decode_image(name, bytes)?, top_k).await
+    }
+
+    /// The same for decoded RGBA pixels, row by row (a canvas's `ImageData`, a video frame); alpha
+    /// is dropped as for image files.
+    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<Vec<Prediction>> {
+        let expected = width as usize * height as usize * 4;
+        if width == 0 || height == 0 || rgba.len() != expected {
+            return Err(Error::InvalidInput(format!(
+                "expected {width}×{height} RGBA pixels ({expected} bytes), got {} bytes",
+                rgba.len()
+            )));
+        }
+        let rgb = rgba.chunks_exact(4).flat_map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect();
+        let image = RgbImage::from_raw(width, height, rgb)
+            .ok_or_else(|| Error::InvalidInput("the pixels do not fill the image".into()))?;
+        self.predict_image(&image, top_k).await
+    }
+
+    async fn predict_image(&self, image: &RgbImage, top_k: usize) -> Result<Vec<Prediction>> {
+        let preprocess = self.preprocess();
+        let input = preprocess.apply(image);
+        let side = preprocess.crop as usize;
+        let probabilities = softmax(&self.logits(input, 1, side, side).await?);
+        let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let class_name = |index: usize| match &self.trained {
+            Some(trained) => trained.classes[index].clone(),
+            None => format!("ImageNet class {index}"),
+        };
+        Ok(ranked
+            .into_iter()
+            .take(top_k.max(1))
+            .map(|(i, probability)| Prediction { class: class_name(i), probability })
+            .collect())
+    }
+}

@@ -1,0 +1,300 @@
+//! The engine the page's worker drives: pretrained weights, the user's images, a training run
+//! advanced step by step, predictions, and the trained model exported as a file.
+//!
+//! Every read-back from the device is asynchronous, because synchronous reads trap on the
+//! browser's WebGPU; natively the same futures complete at once. What the loaded or trained
+//! model computes for images — features, logits, predictions — is in `inference.rs`.
+
+mod inference;
+
+pub use inference::{FailedFile, FileFeatures, Prediction};
+
+use burn::tensor::Device;
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::backend::BackendInfo;
+use crate::data::{Dataset, Preprocess, Resizing, Subset, probe_image};
+use crate::error::{Error, Result};
+use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, Pretrained};
+use crate::train::{ExtractionJob, Progress, RunSettings, TrainingRun};
+use crate::weights::{self, ModelCard, Precision};
+
+/// What a new run will do, for the page to show before the first step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub classes: Vec<String>,
+    pub train_images: usize,
+    pub val_images: usize,
+    pub steps_total: usize,
+    /// The run continues training the head of the loaded model (same classes, same order).
+    pub continued: bool,
+    /// The backbone is frozen and each image's features are computed once (extraction first),
+    /// which other workers can share.
+    pub cached_features: bool,
+}
+
+/// What a weights file turned out to hold.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LoadedWeights {
+    pub architecture: Architecture,
+    /// Classes of the head stored in the file; `None` when the file holds only the backbone.
+    pub classes: Option<usize>,
+    /// The class names of a model exported by this tool, in output order.
+    pub class_names: Option<Vec<String>>,
+    /// How an exported model was trained, as its card says.
+    pub training: Option<serde_json::Value>,
+}
+
+/// A model that predicts with class names, and how it was trained.
+struct Trained {
+    model: ImageClassifier,
+    classes: Vec<String>,
+    training: Option<serde_json::Value>,
+}
+
+/// The run in progress, with what its export's training summary needs.
+struct ActiveRun {
+    run: TrainingRun,
+    settings: RunSettings,
+    epochs_completed: usize,
+    val_accuracy: Option<f32>,
+}
+
+impl ActiveRun {
+    /// The run's settings, the epochs completed and the last validation accuracy, for the card.
+    fn summary(&self) -> Option<serde_json::Value> {
+        let mut summary = serde_json::to_value(&self.settings).ok()?;
+        let fields = summary.as_object_mut()?;
+        fields.insert("epochs_completed".into(), self.epochs_completed.into());
+        fields.insert("val_accuracy".into(), self.val_accuracy.into());
+        fields.insert("continued".into(), self.run.continued().into());
+        Some(summary)
+    }
+
+    fn trained(&self) -> Trained {
+        Trained { model: self.run.model(), classes: self.run.classes().to_vec(), training: self.summary() }
+    }
+}
+
+fn no_run() -> Error {
+    Error::InvalidInput("no training run: start one first".into())
+}
+
+pub struct Engine {
+    device: Device,
+    backend: BackendInfo,
+    pretrained: Option<Pretrained>,
+    dataset: Dataset,
+    run: Option<ActiveRun>,
+    /// The latest trained or opened model: kept when a run ends or is stopped.
+    trained: Option<Trained>,
+    /// The loaded backbone's extractor, made on the first [`Engine::features`] call outside a
+    /// run.
+    extractor: Option<FeatureExtractor>,
+}
+
+impl Engine {
+    pub fn new(device: Device, backend: BackendInfo) -> Self {
+        Self {
+            device,
+            backend,
+            pretrained: None,
+            dataset: Dataset::default(),
+            run: None,
+            trained: None,
+            extractor: None,
+        }
+    }
+
+    pub fn backend(&self) -> &BackendInfo {
+        &self.backend
+    }
+
+    /// Loads pretrained weights or a model exported by this tool (see
+    /// [`weights::load_pretrained`]); an export predicts at once with its class names, and a run
+    /// on the same classes continues training it.
+    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<LoadedWeights> {
+        let pretrained = weights::load_pretrained(bytes, &self.device)?;
+        let card = pretrained.card.as_ref();
+        let loaded = LoadedWeights {
+            architecture: pretrained.architecture(),
+            classes: pretrained.num_classes(),
+            class_names: card.map(|card| card.classes.clone()),
+            training: card.and_then(|card| card.training.clone()),
+        };
+        self.trained = match card {
+            Some(card) => Some(Trained {
+                model: pretrained.classifier()?,
+                classes: card.classes.clone(),
+                training: card.training.clone(),
+            }),
+            None => None,
+        };
+        self.pretrained = Some(pretrained);
+        self.extractor = None;
+        Ok(loaded)
+    }
+
+    /// Untrained weights, for testing and benchmarks only: features from them are meaningless.
+    pub fn use_random_weights(&mut self, architecture: Architecture) {
+        self.pretrained = Some(ImageClassifier::random(architecture, IMAGENET_CLASSES, &self.device).into());
+        self.trained = None;
+        self.extractor = None;
+    }
+
+    fn pretrained(&self) -> Result<&Pretrained> {
+        self.pretrained
+            .as_ref()
+            .ok_or_else(|| Error::InvalidInput("no weights are loaded yet: load weights first".into()))
+    }
+
+    /// The transforms of the loaded backbone (ResNet18's until weights are loaded).
+    fn preprocess(&self) -> Preprocess {
+        self.pretrained.as_ref().map_or(Architecture::ResNet18, Pretrained::architecture).preprocess()
+    }
+
+    /// Decodes and keeps one image of `class`; on error the image is skipped and the rest stay.
+    pub fn add_image(&mut self, name: &str, bytes: &[u8], class: &str, subset: Option<Subset>) -> Result<()> {
+        self.dataset.add(name, bytes, class, subset, &self.preprocess())
+    }
+
+    /// Registers an image file by name after checking its header (format, size): the page keeps
+    /// the file, and decodes it when a step needs its pixels ([`Engine::images_needed`]), so that
+    /// memory does not grow with the number of images. Returns the image's index.
+    pub fn add_image_file(&mut self, name: &str, bytes: &[u8], class: &str, subset: Option<Subset>) -> Result<usize> {
+        probe_image(name, bytes)?;
+        self.dataset.register(name, class, subset)
+    }
+
+    /// The indices of registered images whose pixels the next [`Engine::train_step`] reads: supply
+    /// each ([`Engine::supply_image`]) or report it unusable ([`Engine::image_failed`]) first.
+    pub fn images_needed(&self) -> Vec<usize> {
+        self.run.as_ref().map(|active| active.run.examples_needing_pixels(&self.dataset)).unwrap_or_default()
+    }
+
+    /// The pixels of image `index`, decoded and resized elsewhere ([`crate::data::decode_resized`]
+    /// with [`Engine::resizing`]): `rgb` holds `width × height` pixels, row by row.
+    pub fn supply_image(&mut self, index: usize, width: u32, height: u32, rgb: Vec<u8>) -> Result<()> {
+        let image = RgbImage::from_raw(width, height, rgb).ok_or_else(|| {
+            Error::InvalidInput(format!("the pixels supplied for image {index} do not fill {width}×{height}"))
+        })?;
+        self.dataset.supply(index, image)
+    }
+
+    /// Image `index`'s file failed to decode: runs go on without it.
+    pub fn image_failed(&mut self, index: usize) -> Result<()> {
+        self.dataset.mark_unusable(index)
+    }
+
+    /// How images are kept, for decoding them elsewhere.
+    pub fn resizing(&self) -> Resizing {
+        self.preprocess().resizing()
+    }
+
+    pub fn image_count(&self) -> usize {
+        self.dataset.len()
+    }
+
+    pub fn clear_images(&mut self) {
+        self.run = None;
+        self.dataset.clear();
+    }
+
+    /// Plans a run on the images added so far; [`Engine::train_step`] then advances it. When the
+    /// loaded model is an export whose classes are the images' classes, the run continues training
+    /// its head; otherwise the head is new.
+    pub fn start_training(&mut self, settings: &RunSettings) -> Result<Plan> {
+        let pretrained = self.pretrained()?;
+        let continue_from = pretrained.card.as_ref().zip(pretrained.head.clone());
+        let run = TrainingRun::new(
+            pretrained.backbone.clone(),
+            &self.device,
+            &self.dataset,
+            settings,
+            continue_from.as_ref().map(|(card, head)| (card.classes.as_slice(), head.clone())),
+        )?;
+        let plan = Plan {
+            classes: run.classes().to_vec(),
+            train_images: run.split().train.len(),
+            val_images: run.split().val.len(),
+            steps_total: run.steps_total(),
+            continued: run.continued(),
+            cached_features: settings.strategy.uses_cached_features(),
+        };
+        self.run = Some(ActiveRun { run, settings: settings.clone(), epochs_completed: 0, val_accuracy: None });
+        // The run extracts with its own folded copy.
+        self.extractor = None;
+        Ok(plan)
+    }
+
+    /// Hands out the next batch of images whose features the run needs, for another worker's
+    /// engine ([`Engine::features`]) or this one; `None` when every batch has been handed out.
+    pub fn claim_extraction(&mut self) -> Result<Option<ExtractionJob>> {
+        Ok(self.run.as_mut().ok_or_else(no_run)?.run.claim_extraction())
+    }
+
+    /// Takes the features of a claimed batch, in the order of its images, for those not reported
+    /// unusable ([`Engine::image_failed`]).
+    pub fn complete_extraction(&mut self, first: usize, features: &[f32]) -> Result<Progress> {
+        self.run.as_mut().ok_or_else(no_run)?.run.complete_extraction(&self.dataset, first, features)
+    }
+
+    /// One unit of work of the current run. When the run finishes, its model becomes the one
+    /// [`Engine::predict`] uses.
+    pub async fn train_step(&mut self) -> Result<Progress> {
+        let dataset = &self.dataset;
+        let active = self.run.as_mut().ok_or_else(no_run)?;
+        let stepped = active.run.step(dataset).await;
+        self.dataset.release_supplied();
+        let progress = stepped?;
+        let active = self.run.as_mut().ok_or_else(no_run)?;
+        if let Some(report) = &progress.epoch_report {
+            active.epochs_completed = report.epoch;
+            active.val_accuracy = report.val_accuracy;
+        }
+        if active.run.is_finished() {
+            self.stop_training();
+        }
+        Ok(progress)
+    }
+
+    /// Ends the run early, keeping the model as trained so far.
+    pub fn stop_training(&mut self) {
+        if let Some(active) = self.run.take() {
+            self.trained = Some(active.trained());
+        }
+    }
+
+    /// The model as a `.safetensors` file that PyTorch and [`Engine::load_weights`] load: the run
+    /// in progress as trained so far (for saving after each epoch), else the last trained or opened
+    /// model. `date` (ISO 8601) goes into the training summary of a model trained here.
+    pub async fn export(&self, precision: Precision, date: &str) -> Result<Vec<u8>> {
+        let trained;
+        let Trained { model, classes, training } = match (&self.run, &self.trained) {
+            (Some(active), _) => {
+                trained = active.trained();
+                &trained
+            }
+            (None, Some(trained)) => trained,
+            (None, None) => {
+                return Err(Error::InvalidInput(
+                    "there is no trained model to export yet: train a head on your images, or open a saved model"
+                        .into(),
+                ));
+            }
+        };
+        let mut training = training.clone();
+        if let Some(fields) = training.as_mut().and_then(serde_json::Value::as_object_mut) {
+            fields.entry("date").or_insert_with(|| date.into());
+        }
+        let architecture = model.architecture();
+        let card =
+            ModelCard { architecture, classes: classes.clone(), preprocess: architecture.preprocess(), training };
+        weights::export_safetensors(model, &card, precision).await
+    }
+
+}
+
+#[cfg(test)]
+mod tests;

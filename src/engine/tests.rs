@@ -1,0 +1,416 @@
+use super::*;
+use crate::backend;
+use crate::data::test_images::png;
+use crate::train::Strategy;
+use futures_lite::future::block_on;
+
+fn engine() -> Engine {
+    let (device, info) = backend::cpu("test");
+    Engine::new(device, info)
+}
+
+/// `per_class` small red and blue PNGs, as classes "red" and "blue".
+/// `per_class` red and blue PNG files: (class, name, bytes), alternating.
+fn red_and_blue(per_class: u32) -> Vec<(&'static str, String, Vec<u8>)> {
+    (0..per_class)
+        .flat_map(|i| {
+            [
+                ("red", format!("red/{i}.png"), png([220, 20, 20], i)),
+                ("blue", format!("blue/{i}.png"), png([20, 20, 220], i)),
+            ]
+        })
+        .collect()
+}
+
+fn add_red_and_blue(engine: &mut Engine, per_class: u32) {
+    for (class, name, bytes) in red_and_blue(per_class) {
+        engine.add_image(&name, &bytes, class, None).unwrap();
+    }
+}
+
+/// Makes the loaded weights a model trained on "blue" and "red", so that runs on those classes
+/// continue its head: runs compared with each other then start from the same head, whatever
+/// tests running alongside draw from the device's shared generator.
+fn give_a_red_and_blue_head(engine: &mut Engine) {
+    let device = engine.device.clone();
+    let pretrained = engine.pretrained.as_mut().expect("weights loaded");
+    let architecture = pretrained.architecture();
+    pretrained.head = Some(crate::model::new_head(architecture.features(), 2, &device));
+    pretrained.card = Some(ModelCard {
+        architecture,
+        classes: vec!["blue".into(), "red".into()],
+        preprocess: architecture.preprocess(),
+        training: None,
+    });
+}
+
+/// Registers files by name, as the page does, and returns them by index.
+fn register(engine: &mut Engine, files: Vec<(&'static str, String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+    files
+        .into_iter()
+        .map(|(class, name, bytes)| {
+            let index = engine.add_image_file(&name, &bytes, class, None).unwrap();
+            assert_eq!(index, engine.image_count() - 1);
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// Runs to the end as the page's worker does: before each step, the files of the images it
+/// needs are decoded and supplied, or reported unusable. Returns the losses and the reasons.
+fn run_supplying_files(engine: &mut Engine, files: &[(String, Vec<u8>)]) -> (Vec<f32>, Vec<String>) {
+    let (mut losses, mut failures) = (Vec::new(), Vec::new());
+    let resizing = engine.resizing();
+    while engine.run.is_some() {
+        for index in engine.images_needed() {
+            let (name, bytes) = &files[index];
+            match crate::data::decode_resized(name, bytes, resizing) {
+                Ok(image) => {
+                    let (width, height) = image.dimensions();
+                    engine.supply_image(index, width, height, image.into_raw()).unwrap();
+                }
+                Err(err) => {
+                    failures.push(err.to_string());
+                    engine.image_failed(index).unwrap();
+                }
+            }
+        }
+        losses.extend(block_on(engine.train_step()).unwrap().loss);
+    }
+    (losses, failures)
+}
+
+/// The seed recipe with `epochs`, batches of 4 and `learning_rate`.
+fn settings(epochs: usize, learning_rate: f64) -> RunSettings {
+    let config = crate::train::TrainConfig { epochs, batch_size: 4, learning_rate, ..Default::default() };
+    RunSettings { config, ..RunSettings::default() }
+}
+
+#[test]
+fn training_before_weights_is_a_clear_error() {
+    let err = engine().start_training(&RunSettings::default()).unwrap_err();
+    assert!(err.to_string().contains("load weights first"), "{err}");
+}
+
+#[test]
+fn wrong_input_sizes_are_refused() {
+    let mut engine = engine();
+    engine.use_random_weights(Architecture::ResNet18);
+    let err = block_on(engine.logits(vec![0.0; 10], 1, 32, 32)).unwrap_err();
+    assert!(err.to_string().contains("3072"), "{err}");
+    let err = block_on(engine.logits(vec![0.0; 3 * 16 * 16], 1, 16, 16)).unwrap_err();
+    assert!(err.to_string().contains("at least 32"), "{err}");
+    engine.use_random_weights(Architecture::InceptionV3);
+    let err = block_on(engine.logits(vec![0.0; 3 * 74 * 74], 1, 74, 74)).unwrap_err();
+    assert!(err.to_string().contains("Inception v3 takes images of at least 75×75"), "{err}");
+}
+
+#[test]
+fn a_bad_file_is_skipped_and_the_rest_stays() {
+    let mut engine = engine();
+    engine.add_image("red/1.png", &png([200, 0, 0], 1), "red", None).unwrap();
+    let err = engine.add_image("red/notes.txt", b"not an image", "red", None).unwrap_err();
+    assert!(err.to_string().contains("red/notes.txt"));
+    assert_eq!(engine.image_count(), 1);
+}
+
+/// A whole head-only run on two colours, then prediction with the class names.
+#[test]
+fn head_only_run_learns_two_colours_and_predicts_by_name() {
+    let mut engine = engine();
+    engine.use_random_weights(Architecture::ResNet18);
+    add_red_and_blue(&mut engine, 6);
+    let settings = settings(3, 1e-2);
+    let plan = engine.start_training(&settings).unwrap();
+    assert_eq!(plan.classes, ["blue", "red"]);
+    assert_eq!((plan.train_images, plan.val_images), (10, 2));
+    // 12 images / 4 = 3 extraction steps, then per epoch 3 training steps and 1 evaluation.
+    assert_eq!(plan.steps_total, 3 + 3 * (3 + 1));
+    let mut reports = Vec::new();
+    for _ in 0..plan.steps_total {
+        let progress = block_on(engine.train_step()).unwrap();
+        reports.extend(progress.epoch_report);
+    }
+    assert_eq!(reports.len(), 3);
+    let last = reports.last().unwrap();
+    assert_eq!(last.val_accuracy, Some(1.0), "{last:?}");
+    assert_eq!(last.confusion.total(), 2);
+    let top = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap();
+    assert_eq!(top[0].class, "red");
+    assert!(top[0].probability > top[1].probability);
+}
+
+/// A backbone-only file (the offline MobileNetV2's): no predictions until a head is
+/// trained, then predictions by class name.
+#[test]
+fn a_backbone_without_head_predicts_once_a_head_is_trained() {
+    let mut engine = engine();
+    let backbone = ImageClassifier::random(Architecture::MobileNetV2, 2, &engine.device).backbone;
+    engine.pretrained = Some(Pretrained { backbone, head: None, card: None });
+    let err = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap_err();
+    assert!(matches!(err, Error::NoPretrainedHead { .. }), "{err}");
+    add_red_and_blue(&mut engine, 4);
+    let settings = settings(1, 1e-3);
+    let plan = engine.start_training(&settings).unwrap();
+    for _ in 0..plan.steps_total {
+        block_on(engine.train_step()).unwrap();
+    }
+    let top = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap();
+    assert_eq!(top.len(), 2);
+    assert!(top.iter().all(|p| p.class == "red" || p.class == "blue"), "{top:?}");
+}
+
+/// The page's helper workers: batches claimed here, their features computed by another
+/// engine with the same weights and handed back out of order; the run then trains exactly as
+/// one that extracted everything itself.
+#[test]
+fn extraction_shared_with_another_engine_trains_identically() {
+    let (mut solo, mut shared, mut helper) = (engine(), engine(), engine());
+    solo.use_random_weights(Architecture::MobileNetV2);
+    // Random weights are drawn from the device's generator when first used: draw them now,
+    // before the engines share them.
+    block_on(solo.features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap();
+    give_a_red_and_blue_head(&mut solo);
+    shared.pretrained = solo.pretrained.clone();
+    helper.pretrained = solo.pretrained.clone();
+    let settings = settings(2, 1e-2);
+    let train_to_the_end = |engine: &mut Engine| {
+        let mut losses = Vec::new();
+        while engine.run.is_some() {
+            losses.extend(block_on(engine.train_step()).unwrap().loss);
+        }
+        losses
+    };
+    // One run after the other, both continuing the same head.
+    add_red_and_blue(&mut solo, 5);
+    solo.start_training(&settings).unwrap();
+    let solo_losses = train_to_the_end(&mut solo);
+    // The page's way: files registered by name, their features computed by another engine
+    // from the files themselves.
+    let files = register(&mut shared, red_and_blue(5));
+    let job_files = |job: &ExtractionJob| job.examples.iter().map(|&i| files[i].clone()).collect::<Vec<_>>();
+    let helper_features = |helper: &mut Engine, job: &ExtractionJob| {
+        let result = block_on(helper.file_features(&job_files(job))).unwrap();
+        assert!(result.failed.is_empty());
+        result.features
+    };
+    shared.start_training(&settings).unwrap();
+    let (first, second) =
+        (shared.claim_extraction().unwrap().unwrap(), shared.claim_extraction().unwrap().unwrap());
+    for job in [second, first] {
+        let progress = shared.complete_extraction(job.first, &helper_features(&mut helper, &job)).unwrap();
+        assert_eq!(progress.images, job.examples.len());
+    }
+    let err = shared.complete_extraction(0, &[0.0; 4]).unwrap_err();
+    assert!(err.to_string().contains("no extraction job starts at image 0"), "{err}");
+    while let Some(job) = shared.claim_extraction().unwrap() {
+        let err = shared.complete_extraction(job.first, &[1.0; 3]).unwrap_err();
+        assert!(err.to_string().contains("got 3 values"), "{err}");
+        shared.complete_extraction(job.first, &helper_features(&mut helper, &job)).unwrap();
+    }
+    assert_eq!(solo_losses.len(), 2 * 2);
+    assert_eq!(train_to_the_end(&mut shared), solo_losses);
+}
+
+#[test]
+fn fine_tuning_strategies_run_and_report_each_epoch() {
+    for strategy in [Strategy::LastStages { stages: 1 }, Strategy::Full] {
+        let mut engine = engine();
+        engine.use_random_weights(Architecture::ResNet18);
+        for i in 0..3 {
+            engine.add_image(&format!("a/{i}.png"), &png([200, 200, 0], i), "a", None).unwrap();
+            engine.add_image(&format!("b/{i}.png"), &png([0, 200, 200], i), "b", None).unwrap();
+        }
+        let settings = RunSettings {
+            strategy,
+            config: crate::train::TrainConfig { epochs: 2, batch_size: 4, ..Default::default() },
+            ..RunSettings::default()
+        };
+        let plan = engine.start_training(&settings).unwrap();
+        let mut epochs = 0;
+        for _ in 0..plan.steps_total {
+            let progress = block_on(engine.train_step()).unwrap();
+            if let Some(loss) = progress.loss {
+                assert!(loss.is_finite());
+            }
+            epochs += usize::from(progress.epoch_report.is_some());
+        }
+        assert_eq!(epochs, 2, "{strategy:?}");
+        assert!(engine.run.is_none() && engine.trained.is_some());
+    }
+}
+
+/// Trains a head on two colours with `architecture`'s random backbone, for the export tests.
+fn trained_engine(architecture: Architecture) -> Engine {
+    let mut engine = engine();
+    engine.pretrained = Some(ImageClassifier::random(architecture, IMAGENET_CLASSES, &engine.device).into());
+    add_red_and_blue(&mut engine, 4);
+    let settings = settings(2, 1e-2);
+    let plan = engine.start_training(&settings).unwrap();
+    assert!(!plan.continued);
+    for _ in 0..plan.steps_total {
+        block_on(engine.train_step()).unwrap();
+    }
+    engine
+}
+
+/// Export → load gives the same logits, class names, preprocessing and training summary.
+#[test]
+fn an_export_loads_back_with_identical_logits_and_class_names() {
+    for architecture in [Architecture::ResNet18, Architecture::MobileNetV2, Architecture::EfficientNetLite0] {
+        let engine = trained_engine(architecture);
+        let bytes = block_on(engine.export(Precision::F32, "2026-11-28T12:00:00.000Z")).unwrap();
+        let mut reopened = self::engine();
+        let loaded = reopened.load_weights(&bytes).unwrap();
+        assert_eq!(loaded.architecture, architecture);
+        assert_eq!(loaded.class_names.as_deref(), Some(&["blue".to_string(), "red".to_string()][..]));
+        let training = loaded.training.unwrap();
+        assert_eq!(
+            (training["epochs_completed"].as_u64(), training["date"].as_str()),
+            (Some(2), Some("2026-11-28T12:00:00.000Z"))
+        );
+        assert_eq!(reopened.preprocess(), architecture.preprocess());
+        let input: Vec<f32> = (0..2 * 3 * 40 * 40).map(|i| ((i % 97) as f32 / 48.0) - 1.0).collect();
+        let before = block_on(engine.logits(input.clone(), 2, 40, 40)).unwrap();
+        let after = block_on(reopened.logits(input, 2, 40, 40)).unwrap();
+        assert_eq!(before, after, "{architecture:?}");
+        let image = png([220, 20, 20], 9);
+        let predicted = block_on(reopened.predict("x.png", &image, 2)).unwrap();
+        assert_eq!(predicted, block_on(engine.predict("x.png", &image, 2)).unwrap());
+    }
+}
+
+/// Half precision halves the file and rounds each weight to float16, nothing more.
+#[test]
+fn a_float16_export_is_half_the_size_and_close() {
+    let engine = trained_engine(Architecture::MobileNetV2);
+    let full = block_on(engine.export(Precision::F32, "d")).unwrap();
+    let half = block_on(engine.export(Precision::F16, "d")).unwrap();
+    let ratio = half.len() as f64 / full.len() as f64;
+    assert!((0.49..0.51).contains(&ratio), "{ratio}");
+    let mut reopened = self::engine();
+    reopened.load_weights(&half).unwrap();
+    let input: Vec<f32> = (0..3 * 40 * 40).map(|i| ((i % 89) as f32 / 44.0) - 1.0).collect();
+    let exact = block_on(engine.logits(input.clone(), 1, 40, 40)).unwrap();
+    let rounded = block_on(reopened.logits(input, 1, 40, 40)).unwrap();
+    let diff = exact.iter().zip(&rounded).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(diff < 0.05 * exact.iter().map(|v| v.abs()).fold(1.0, f32::max), "{diff} {exact:?}");
+}
+
+/// An opened export continues training when the classes are the same, and gets a new head
+/// when they are not.
+#[test]
+fn an_opened_export_continues_training_on_the_same_classes_only() {
+    let bytes = block_on(trained_engine(Architecture::ResNet18).export(Precision::F32, "d")).unwrap();
+    let mut engine = engine();
+    engine.load_weights(&bytes).unwrap();
+    add_red_and_blue(&mut engine, 4);
+    let settings = settings(1, 1e-3);
+    assert!(engine.start_training(&settings).unwrap().continued);
+    engine.add_image("green/0.png", &png([20, 220, 20], 0), "green", None).unwrap();
+    assert!(!engine.start_training(&settings).unwrap().continued);
+}
+
+#[test]
+fn nothing_to_export_before_training_and_pixels_must_fill_the_image() {
+    let mut engine = engine();
+    engine.use_random_weights(Architecture::ResNet18);
+    let err = block_on(engine.export(Precision::F32, "d")).unwrap_err();
+    assert!(err.to_string().contains("no trained model to export"), "{err}");
+    let err = block_on(engine.predict_pixels(&[0; 10], 2, 2, 1)).unwrap_err();
+    assert!(err.to_string().contains("16 bytes"), "{err}");
+    let top = block_on(engine.predict_pixels(&[90; 48 * 40 * 4], 48, 40, 3)).unwrap();
+    assert_eq!(top.len(), 3);
+}
+
+/// A file whose header is fine but whose pixels are cut off passes registration and fails when
+/// a step decodes it: it is named, leaves the run, and the others train to the end, with
+/// extraction on a second engine as on the page's helpers and with this engine's own steps.
+#[test]
+fn a_file_that_fails_to_decode_mid_run_leaves_it_and_the_rest_trains() {
+    let mut files = red_and_blue(4);
+    let whole = png([220, 20, 20], 9);
+    files.push(("red", "red/cut.png".into(), whole[..whole.len() - 20].to_vec()));
+    let settings = RunSettings { val_fraction: 0.0, ..settings(2, 1e-2) };
+
+    let mut owner = engine();
+    owner.use_random_weights(Architecture::MobileNetV2);
+    let files = register(&mut owner, files);
+    let plan = owner.start_training(&settings).unwrap();
+    assert_eq!(plan.train_images, 9, "the cut file is only found out when decoded");
+    let (losses, failures) = run_supplying_files(&mut owner, &files);
+    assert_eq!(losses.len(), 2 * 2);
+    assert!(losses.iter().all(|loss| loss.is_finite()));
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0].contains("red/cut.png"), "{}", failures[0]);
+    // The next run leaves it out from the start, and predictions work.
+    assert_eq!(owner.start_training(&settings).unwrap().train_images, 8);
+    assert!(owner.images_needed().iter().all(|&i| files[i].0 != "red/cut.png"));
+    owner.stop_training();
+    assert_eq!(block_on(owner.predict("red/0.png", &files[0].1, 1)).unwrap().len(), 1);
+
+    // A helper engine computing features from the files names the same file.
+    let mut helper = engine();
+    helper.use_random_weights(Architecture::MobileNetV2);
+    let result = block_on(helper.file_features(&files)).unwrap();
+    assert_eq!(result.failed.len(), 1);
+    assert_eq!(result.failed[0].position, 8);
+    assert!(result.failed[0].reason.contains("red/cut.png"));
+    assert_eq!(result.features.len(), 8 * Architecture::MobileNetV2.features());
+}
+
+/// Fine-tuning from files supplied step by step gives exactly the losses of the same run on
+/// images kept in memory; a step whose images were not supplied is refused and changes nothing.
+#[test]
+fn fine_tuning_on_supplied_files_matches_images_kept_in_memory() {
+    let settings = RunSettings {
+        strategy: Strategy::LastStages { stages: 1 },
+        config: crate::train::TrainConfig { epochs: 2, batch_size: 4, ..Default::default() },
+        ..RunSettings::default()
+    };
+    let (mut kept, mut supplied) = (engine(), engine());
+    kept.use_random_weights(Architecture::ResNet18);
+    block_on(kept.features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap();
+    give_a_red_and_blue_head(&mut kept);
+    supplied.pretrained = kept.pretrained.clone();
+
+    add_red_and_blue(&mut kept, 3);
+    kept.start_training(&settings).unwrap();
+    let (kept_losses, _) = run_supplying_files(&mut kept, &[]);
+
+    let files = register(&mut supplied, red_and_blue(3));
+    supplied.start_training(&settings).unwrap();
+    let needed = supplied.images_needed();
+    assert_eq!(needed.len(), 4, "the first batch");
+    let err = block_on(supplied.train_step()).unwrap_err();
+    assert!(err.to_string().contains("were not supplied"), "{err}");
+    assert_eq!(supplied.images_needed(), needed, "the refused step changed nothing");
+    let (supplied_losses, failures) = run_supplying_files(&mut supplied, &files);
+    assert!(failures.is_empty());
+    assert!(kept.trained.as_ref().is_some_and(|t| t.training.as_ref().is_some_and(|t| t["continued"] == true)));
+    assert_eq!(supplied_losses, kept_losses);
+    assert!(supplied.dataset.examples().iter().all(|example| example.image.is_none()), "pixels released");
+}
+
+/// A run resumed after epoch 1 of 3 (the page does so when the GPU is lost) trains epochs 2
+/// and 3, numbered so, and a resume with nothing left is refused.
+#[test]
+fn a_resumed_run_numbers_its_epochs_on_from_the_interrupted_one() {
+    let mut engine = engine();
+    engine.use_random_weights(Architecture::MobileNetV2);
+    add_red_and_blue(&mut engine, 3);
+    let plan = engine.start_training(&RunSettings { resume_after: 1, ..settings(3, 1e-2) }).unwrap();
+    let (mut steps, mut epochs) = (0, Vec::new());
+    while engine.run.is_some() {
+        let progress = block_on(engine.train_step()).unwrap();
+        assert_eq!(progress.epochs, 3);
+        epochs.extend(progress.epoch_report.map(|report| report.epoch));
+        steps += 1;
+    }
+    assert_eq!(epochs, [2, 3]);
+    assert_eq!(steps, plan.steps_total);
+    let summary = engine.trained.as_ref().and_then(|trained| trained.training.clone()).unwrap();
+    assert_eq!(summary["epochs_completed"], 3);
+    let err = engine.start_training(&RunSettings { resume_after: 3, ..settings(3, 1e-2) }).unwrap_err();
+    assert!(err.to_string().contains("nothing is left to train"), "{err}");
+}
