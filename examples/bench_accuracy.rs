@@ -4,8 +4,10 @@
 //! `cargo run --release --example bench_accuracy -- DATASET WEIGHTS [FEATURES_OUT]` runs seeds
 //! 0–4 (`BENCH_SEEDS=N` for 0..N; the seed sets the head's initial weights and the batch order)
 //! and prints per run
-//! `native-cpu seed=… val_accuracy=… seconds_to_first_val=… images_per_s=…` (images/s from the
-//! folder to cached features: decoding, resizing and the backbone), then the mean; then the fitted
+//! `native-cpu seed=… val_accuracy=… seconds_to_first_val=… images_per_s=… train_images_per_s=…`
+//! (images/s from the folder to cached features: decoding, resizing and the backbone; and through
+//! the training steps: augmentation, forward, backward and optimiser step, decoding excluded), then
+//! the mean and spread; then, for the head-only runs, the fitted
 //! classifiers (logistic regression, linear SVM; `C` by cross-validation) on the same features:
 //! `native-cpu strategy=… val_accuracy=… c=… cv_accuracy=… fit_seconds=…`. `BENCH_STRATEGY`
 //! (the page's strategy as JSON, e.g. `{"kind":"progressive","every":2}`) trains the seeds' runs
@@ -80,11 +82,17 @@ fn main() {
         let settings = RunSettings { seed, strategy: seed_strategy(), ..RunSettings::default() };
         let mut run = TrainingRun::new(pretrained.backbone.clone(), &device, &data, &settings, None).expect("run");
         let (mut extracted, mut extraction_seconds, mut first_val, mut last_val) = (0, 0.0, None, None);
+        let (mut trained, mut training_seconds) = (0, 0.0);
         while !run.is_finished() {
+            let step_start = Instant::now();
             let progress = futures_lite::future::block_on(run.step(&data)).expect("step");
             if progress.phase == Phase::Extracting {
                 extracted += progress.images;
                 extraction_seconds = start.elapsed().as_secs_f64();
+            }
+            if progress.phase == Phase::Training {
+                trained += progress.images;
+                training_seconds += step_start.elapsed().as_secs_f64();
             }
             if let Some(report) = progress.epoch_report {
                 first_val.get_or_insert(start.elapsed().as_secs_f64());
@@ -94,21 +102,30 @@ fn main() {
         let accuracy = last_val.unwrap_or(0.0);
         accuracies.push(accuracy);
         println!(
-            "native-cpu seed={seed} backbone={architecture:?} strategy={} images={} val_accuracy={accuracy:.4} seconds_to_first_val={:.1} images_per_s={:.2}",
+            "native-cpu seed={seed} backbone={architecture:?} strategy={} images={} val_accuracy={accuracy:.4} seconds_to_first_val={:.1} images_per_s={:.2} train_images_per_s={:.2}",
             serde_json::to_string(&settings.strategy).unwrap_or_default(),
             data.len(),
             first_val.unwrap_or(0.0),
-            extracted as f64 / extraction_seconds
+            extracted as f64 / extraction_seconds,
+            trained as f64 / training_seconds
         );
         first_run.get_or_insert(run);
     }
     let mean = accuracies.iter().sum::<f32>() / accuracies.len() as f32;
     let (min, max) = accuracies.iter().fold((1.0f32, 0.0f32), |(lo, hi), &a| (lo.min(a), hi.max(a)));
-    println!("native-cpu mean_val_accuracy={mean:.4} min={min:.4} max={max:.4} runs={}", accuracies.len());
+    // The sample standard deviation, as Python's statistics.stdev (the reference's spread).
+    let spread = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / (accuracies.len().max(2) - 1) as f32).sqrt();
+    println!(
+        "native-cpu mean_val_accuracy={mean:.4} std={spread:.4} min={min:.4} max={max:.4} runs={}",
+        accuracies.len()
+    );
     let run = first_run.expect("at least one run");
 
     let data = load(dataset, architecture);
-    for strategy in [Strategy::LogisticRegression, Strategy::LinearSvm] {
+    // The fitted classifiers beside the head-only runs; a run of another strategy is about that strategy.
+    let fitted_strategies =
+        if seed_strategy() == Strategy::HeadOnly { vec![Strategy::LogisticRegression, Strategy::LinearSvm] } else { vec![] };
+    for strategy in fitted_strategies {
         let settings = RunSettings { strategy, ..RunSettings::default() };
         let mut fitted = TrainingRun::new(pretrained.backbone.clone(), &device, &data, &settings, None).expect("run");
         let mut fit_start = Instant::now();
