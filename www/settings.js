@@ -1,7 +1,5 @@
-// The training form and the backbone menu: reading and remembering the user's settings, and
-// which backbones' weights are there to choose from.
+// The training form: reading and remembering the user's settings.
 import { $ } from "./dom.js";
-import { CACHE } from "./weights.js";
 
 const SETTINGS_KEY = "browser-finetune-settings";
 
@@ -36,24 +34,6 @@ export function restoreSettings() {
   const params = new URLSearchParams(location.search);
   if (params.get("backend")) form.elements.backend.value = params.get("backend");
   return { weightsUrl: params.get("weights") || saved.weightsUrl, explicitWeights: params.has("weights") };
-}
-
-/** Marks the backbones whose weights file is on the server or in this browser's cache. */
-export async function presentBackbones() {
-  const cache = "caches" in window ? await caches.open(CACHE) : null;
-  const present = [];
-  for (const option of $("backbone").options) {
-    if (!option.value) continue;
-    const url = new URL(option.value, location.href).href;
-    let found = Boolean(cache && (await cache.match(url)));
-    if (!found) {
-      try { found = (await fetch(url, { method: "HEAD", cache: "no-store" })).ok; } catch { found = false; }
-    }
-    option.disabled = !found;
-    option.textContent = option.textContent.replace(/ \(weights missing\)$/, "") + (found ? "" : " (weights missing)");
-    if (found) present.push(option.value);
-  }
-  return present;
 }
 
 /** Remembers the form and `weightsUrl`, the weights to load next time. */

@@ -4,6 +4,13 @@ export const CACHE = "browser-finetune-weights-v1";
 
 /** Explains a failed download in terms of what the user can do about it. */
 function fetchFailure(url, detail) {
+  if (new URL(url).origin !== self.location.origin) {
+    return new Error(
+      `Could not download the weights from ${url}: ${detail}. This download needs the internet: check the connection ` +
+      "(the page works offline, but not for weights it has never downloaded) and try again, or put torchvision's file " +
+      "in the weights/ folder beside the page (./build.sh serve fetches ResNet18's where the network allows).",
+    );
+  }
   return new Error(
     `Could not load the weights from ${url}: ${detail}. ` +
     "Put the file in the weights/ folder beside the page (./build.sh serve fetches EfficientNet-Lite0 and MobileNetV2, " +
@@ -17,19 +24,23 @@ async function download(url, onProgress) {
   try {
     response = await fetch(url);
   } catch (err) {
-    throw fetchFailure(url, `the request failed (${err.message})`);
+    throw fetchFailure(url, `the request failed (${err.message}): the network or the server could not be reached`);
   }
   if (!response.ok) throw fetchFailure(url, `the server answered ${response.status} ${response.statusText}`);
   const total = Number(response.headers.get("Content-Length")) || 0;
   const chunks = [];
   let loaded = 0;
   const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
-    onProgress(loaded, total);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      loaded += value.length;
+      onProgress(loaded, total);
+    }
+  } catch (err) {
+    throw fetchFailure(url, `the download broke off after ${(loaded / 1048576).toFixed(1)} MB (${err.message})`);
   }
   const bytes = new Uint8Array(loaded);
   let offset = 0;

@@ -99,6 +99,9 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       await waitForText(page, "#results-epoch", /^2$/);
       console.log(`restored the saved model in ${Date.now() - savedAt} ms (page load included)`);
       assert.match(await text(page, "#weights-status"), /classes cool, warm/);
+      // The menu and the URL field name the opened model, not the weights of the first backbone.
+      assert.match(await page.$eval("#backbone", (menu) => menu.selectedOptions[0].textContent), /^Opened: saved model “.*” \(EfficientNet-Lite0\)$/);
+      assert.equal(await page.inputValue("#weights-url"), "");
       assert.deepEqual(await page.evaluate(() => ({
         epoch: document.getElementById("results-epoch").textContent,
         confusion: document.getElementById("confusion").textContent,

@@ -50,7 +50,7 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       // head (the page says so).
       const weightsStatus = (pattern) => page.waitForFunction((source) => new RegExp(source).test(document.getElementById("weights-status").textContent), pattern.source, { timeout: 120000 });
       await weightsStatus(/MobileNetV2 ImageNet weights loaded \(backbone only/);
-      assert.match(await page.textContent("#backbone option[value$='resnet18-f37072fd.pth']"), /weights missing/);
+      assert.match(await page.textContent("#backbone option[value$='resnet18-f37072fd.pth']"), /download ≈ 44\.6 MB$/);
       // A wrong URL: the page says which file, what was wrong and what to do.
       await page.fill("#weights-url", "weights/missing.pth");
       await page.click("#weights-form button[type=submit]");
@@ -59,7 +59,7 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       assert.match(weightsMessage, /weights\/missing\.pth/);
       assert.match(weightsMessage, /404/);
       assert.match(weightsMessage, /weights\/ folder/);
-      assert.doesNotMatch(await page.textContent("#backbone option[value$='efficientnet-lite0-57934424.pth']"), /weights missing/);
+      assert.doesNotMatch(await page.textContent("#backbone option[value$='efficientnet-lite0-57934424.pth']"), /download|unavailable/);
       await page.selectOption("#backbone", "weights/efficientnet-lite0-57934424.pth");
       await weightsStatus(/EfficientNet-Lite0 ImageNet weights loaded \(1000-class head\)/);
       // Back to MobileNetV2, then EfficientNet-Lite0 again: now from the Cache API, with no download.
