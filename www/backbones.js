@@ -17,14 +17,15 @@ const mebibytes = (bytes) => (bytes / 1048576).toFixed(1);
  * Sizes are what the progress bar will count to. index.html's Content Security Policy allows the
  * hub and its download hosts (`*.hf.co`) for these and nothing else.
  */
-export const PUBLIC_SOURCES = {
+const PUBLIC_SOURCES = {
   "resnet18-f37072fd.pth": { name: "ResNet18", url: `${HUB}/timm/resnet18.tv_in1k/resolve/main/model.safetensors`, bytes: 46.8e6 },
   "resnet34-b627a593.pth": { name: "ResNet34", url: `${HUB}/timm/resnet34.tv_in1k/resolve/main/model.safetensors`, bytes: 87.3e6 },
   "resnet50-0676ba61.pth": { name: "ResNet50", url: `${HUB}/timm/resnet50.tv_in1k/resolve/main/model.safetensors`, bytes: 102.5e6 },
   "densenet121-a639ec97.pth": { name: "DenseNet121", url: `${HUB}/timm/densenet121.tv_in1k/resolve/main/model.safetensors`, bytes: 32.3e6 },
 };
 
-const fileOf = (option) => option.value.split("/").pop();
+/** The public source of the menu entry `value` (a path ending in torchvision's file name), if any. */
+export const publicSource = (value) => PUBLIC_SOURCES[value.split("/").pop()];
 const absolute = (url) => new URL(url, location.href).href;
 const SUFFIX = / · (download ≈ [\d.]+ MB|unavailable)$/;
 
@@ -49,8 +50,8 @@ export async function markBackbones() {
   const loadable = [];
   for (const option of $("backbone").options) {
     if (!option.value) continue;
-    const file = fileOf(option);
-    const source = PUBLIC_SOURCES[file];
+    const file = option.value.split("/").pop();
+    const source = publicSource(option.value);
     const label = option.textContent.replace(SUFFIX, "");
     option.dataset.note ??= option.title;
     let load = null;
@@ -70,7 +71,7 @@ export async function markBackbones() {
 export function menuValueOf(url) {
   for (const option of $("backbone").options) {
     if (!option.value) continue;
-    const source = PUBLIC_SOURCES[fileOf(option)];
+    const source = publicSource(option.value);
     if ([option.value, option.dataset.load, source?.url].filter(Boolean).map(absolute).includes(absolute(url))) return option.value;
   }
   return "";
@@ -87,7 +88,7 @@ export function urlToLoad(value) {
  * source (nothing is fetched until the user clicks); hides the offer for any other value.
  */
 export function offerDownload(value, download) {
-  const source = value && !urlToLoad(value) ? PUBLIC_SOURCES[value.split("/").pop()] : null;
+  const source = value && !urlToLoad(value) ? publicSource(value) : null;
   const offer = $("weights-offer");
   offer.hidden = !source;
   offer.dataset.value = source ? value : "";

@@ -1,6 +1,6 @@
 // The page: user interface only. The model lives in a Web Worker (worker.js); this thread reads
 // folders, draws progress and never waits on training.
-import { markBackbones, menuValueOf, offerDownload, PUBLIC_SOURCES, showLoadedWeights, showOpenedModel, urlToLoad } from "./backbones.js";
+import { markBackbones, menuValueOf, offerDownload, publicSource, showLoadedWeights, showOpenedModel, urlToLoad } from "./backbones.js";
 import { $, dropTarget, element, setText } from "./dom.js";
 import { addSkipped, clearSkipped, renderClasses } from "./images-view.js";
 import { classCounts, classesLeftEmpty, filesFromDrop, filesFromPicker, organise } from "./intake.js";
@@ -339,7 +339,7 @@ $("backbone").addEventListener("change", async (event) => {
   if (!value) return $("weights-url").focus();
   offerDownload(value, downloadWeights);
   const url = urlToLoad(value);
-  if (!url) return setText("weights-status", `${PUBLIC_SOURCES[value.split("/").pop()]?.name ?? value}: download the weights with the button below first.`);
+  if (!url) return setText("weights-status", `${publicSource(value)?.name ?? value}: download the weights with the button below first.`);
   $("weights-url").value = url;
   loadWeights();
 });
