@@ -8,8 +8,11 @@
 #   ./build.sh bench          backbone feature extraction, images/s at 224×224 (ResNet18, MobileNetV2,
 #                             EfficientNet-Lite0): ours natively and in Chromium (CPU, WebGPU), beside
 #                             PyTorch, onnxruntime and onnxruntime-web
-#   ./build.sh bench-gpu      the same extraction natively on a machine's GPU (Burn's WebGPU kernels
-#                             through Vulkan/Metal/DX12), batch 1, 8 and 64, beside PyTorch on that GPU
+#   ./build.sh bench-gpu [DATASET]
+#                             the same extraction natively on a machine's GPU (Burn's WebGPU kernels
+#                             through Vulkan/Metal/DX12), batch 1, 8 and 64, beside PyTorch on that GPU;
+#                             then training steps at batch 32 on the photos of DATASET/train (default
+#                             ../shared/datasets/hymenoptera), beside PyTorch on that GPU
 #   ./build.sh bench-accuracy DATASET [BACKENDS] [WEIGHTS...]
 #                             head-only transfer learning on an ImageFolder DATASET (train/, val/):
 #                             validation accuracy, time to first accuracy, images/s, natively and in
@@ -26,6 +29,11 @@
 #                             BENCH_SEEDS seeds (5), beside the same recipe in PyTorch on the same
 #                             weights (default MobileNetV2 and EfficientNet-Lite0): mean and spread
 #                             of validation accuracy, and training images/s
+#   ./build.sh bench-training DATASET
+#                             fine-tuning throughput, images/s through augmentation, forward,
+#                             backward and Adam step at batch 32 (and with decoding added), last
+#                             stage + head and full (BENCH_STRATEGIES), ResNet18, MobileNetV2 and
+#                             EfficientNet-Lite0: ours natively beside PyTorch on the same 2 threads
 #   ./build.sh bench-scale [COUNT] [CLASSES] [SOURCE]
 #                             a folder of COUNT real-sized photos (default 10000) in CLASSES (100),
 #                             made from the photos in SOURCE (default ../shared/datasets/hymenoptera,
@@ -288,7 +296,7 @@ cmd_bench() {
 
 # The page's GPU kernels measured where a real GPU is (no browser has one on the test machines).
 cmd_bench_gpu() {
-  local results
+  local results dataset="${1:-../shared/datasets/hymenoptera}"
   results=$(mktemp)
   step "native GPU (Burn's WebGPU kernels through the machine's graphics API)"
   cargo run --release --quiet --features gpu --example bench_forward -- --gpu 1 8 64 | tee -a "$results"
@@ -300,6 +308,18 @@ cmd_bench_gpu() {
   fi
   step "summary (images/s at 224×224; ours ÷ reference, > 1: ours faster)"
   python3 scripts/bench_summary.py "$results"
+  if [ ! -d "$dataset/train" ]; then
+    step "no photos at $dataset/train: training steps not timed"
+    return
+  fi
+  results=$(mktemp)
+  step "training steps on the GPU (batch 32, forward + backward + Adam; last stage + head, full)"
+  cargo run --release --quiet --features gpu --example bench_training -- --gpu "$dataset" | tee -a "$results"
+  if python3 -c "import torch, torchvision, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
+    python3 scripts/bench_training_torch.py --gpu "$dataset" | tee -a "$results"
+    step "training: ours ÷ PyTorch on the same GPU"
+    python3 scripts/bench_training_summary.py "$results"
+  fi
 }
 
 cmd_bench_accuracy() {
@@ -382,6 +402,24 @@ cmd_bench_finetune() {
   python3 scripts/bench_finetune_summary.py "$results"
 }
 
+# Training throughput natively (examples/bench_training.rs) beside PyTorch's
+# (scripts/bench_training_torch.py) on the photos of DATASET/train, and their ratio.
+cmd_bench_training() {
+  local dataset="${1:?usage: ./build.sh bench-training DATASET}" results
+  if ! python3 -c "import torch, torchvision" 2>/dev/null; then
+    echo "bench-training needs PyTorch for its reference: pip install torch torchvision" >&2
+    exit 1
+  fi
+  results=$(mktemp)
+  step "ours, natively"
+  cargo run --release --quiet --example bench_training -- "$dataset" | tee -a "$results"
+  step "PyTorch, 2 threads"
+  python3 scripts/bench_training_torch.py "$dataset" | tee -a "$results"
+  step "ours ÷ PyTorch (images/s through the training steps, decoding excluded)"
+  python3 scripts/bench_training_summary.py "$results"
+  rm -f "$results"
+}
+
 # scale_run SOURCE COUNT CLASSES LONG_SIDE EPOCHS STRATEGY [--check]: makes (or reuses) a folder
 # of COUNT photos from the real ones in SOURCE and drives the page through it with STRATEGY
 # (scripts/bench_scale.mjs) with the offline MobileNetV2 weights on the wasm CPU path.
@@ -414,9 +452,10 @@ case "${1:-}" in
   serve) shift; cmd_serve "$@" ;;
   test) cmd_test ;;
   bench) cmd_bench ;;
-  bench-gpu) cmd_bench_gpu ;;
+  bench-gpu) shift; cmd_bench_gpu "$@" ;;
   bench-accuracy) shift; cmd_bench_accuracy "$@" ;;
   bench-finetune) shift; cmd_bench_finetune "$@" ;;
+  bench-training) shift; cmd_bench_training "$@" ;;
   bench-scale) shift; cmd_bench_scale "$@" ;;
-  *) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -114,7 +114,8 @@ fn main() {
     let mean = accuracies.iter().sum::<f32>() / accuracies.len() as f32;
     let (min, max) = accuracies.iter().fold((1.0f32, 0.0f32), |(lo, hi), &a| (lo.min(a), hi.max(a)));
     // The sample standard deviation, as Python's statistics.stdev (the reference's spread).
-    let spread = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / (accuracies.len().max(2) - 1) as f32).sqrt();
+    let spread =
+        (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / (accuracies.len().max(2) - 1) as f32).sqrt();
     println!(
         "native-cpu mean_val_accuracy={mean:.4} std={spread:.4} min={min:.4} max={max:.4} runs={}",
         accuracies.len()
@@ -123,8 +124,11 @@ fn main() {
 
     let data = load(dataset, architecture);
     // The fitted classifiers beside the head-only runs; a run of another strategy is about that strategy.
-    let fitted_strategies =
-        if seed_strategy() == Strategy::HeadOnly { vec![Strategy::LogisticRegression, Strategy::LinearSvm] } else { vec![] };
+    let fitted_strategies = if seed_strategy() == Strategy::HeadOnly {
+        vec![Strategy::LogisticRegression, Strategy::LinearSvm]
+    } else {
+        vec![]
+    };
     for strategy in fitted_strategies {
         let settings = RunSettings { strategy, ..RunSettings::default() };
         let mut fitted = TrainingRun::new(pretrained.backbone.clone(), &device, &data, &settings, None).expect("run");

@@ -11,6 +11,9 @@
 
 use std::time::Instant;
 
+#[path = "common/gpu.rs"]
+mod gpu;
+
 use browser_finetune::model::{Architecture, FeatureExtractor, ImageClassifier};
 use burn::tensor::{Device, Tensor};
 
@@ -21,7 +24,7 @@ fn main() {
     let batches = if batches.is_empty() { vec![1, 8] } else { batches };
     let models: Vec<&String> =
         args.iter().filter(|arg| arg.parse::<usize>().is_err() && !arg.starts_with("--")).collect();
-    let (device, runtime) = if gpu { (gpu_device(), "burn-gpu") } else { (Device::flex(), "burn-cpu") };
+    let (device, runtime) = if gpu { (gpu::gpu_device(), "burn-gpu") } else { (Device::flex(), "burn-cpu") };
     for (architecture, name) in [
         (Architecture::ResNet18, "resnet18"),
         (Architecture::MobileNetV2, "mobilenet_v2"),
@@ -48,29 +51,4 @@ fn main() {
             println!("{runtime} model={name} batch={batch} images_per_s={:.2}", batch as f64 / fastest);
         }
     }
-}
-
-/// The machine's preferred GPU (wgpu's choice: a high-power adapter first), named on stdout.
-#[cfg(feature = "gpu")]
-fn gpu_device() -> Device {
-    match Device::wgpu_options().init_with_setup() {
-        Ok((device, setup)) => {
-            let info = setup.adapter.get_info();
-            println!(
-                "adapter {} ({:?}, {:?}, driver {} {})",
-                info.name, info.device_type, info.backend, info.driver, info.driver_info
-            );
-            device
-        }
-        Err(err) => {
-            eprintln!("no usable GPU through wgpu: {err}");
-            std::process::exit(1);
-        }
-    }
-}
-
-#[cfg(not(feature = "gpu"))]
-fn gpu_device() -> Device {
-    eprintln!("--gpu needs the GPU build: cargo run --release --features gpu --example bench_forward -- --gpu");
-    std::process::exit(2);
 }

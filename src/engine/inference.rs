@@ -78,7 +78,6 @@ impl Engine {
         read_back(extractor.forward(input)).await
     }
 
-
     /// Logits `[batch, classes]`, flattened, of normalised `[batch, 3, height, width]` images, from
     /// the trained model if there is one, else the pretrained one.
     pub async fn logits(&self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>> {

@@ -293,7 +293,6 @@ impl Engine {
             ModelCard { architecture, classes: classes.clone(), preprocess: architecture.preprocess(), training };
         weights::export_safetensors(model, &card, precision).await
     }
-
 }
 
 #[cfg(test)]

@@ -195,8 +195,7 @@ fn extraction_shared_with_another_engine_trains_identically() {
         result.features
     };
     shared.start_training(&settings).unwrap();
-    let (first, second) =
-        (shared.claim_extraction().unwrap().unwrap(), shared.claim_extraction().unwrap().unwrap());
+    let (first, second) = (shared.claim_extraction().unwrap().unwrap(), shared.claim_extraction().unwrap().unwrap());
     for job in [second, first] {
         let progress = shared.complete_extraction(job.first, &helper_features(&mut helper, &job)).unwrap();
         assert_eq!(progress.images, job.examples.len());

@@ -10,6 +10,7 @@ use super::InvertedResidualNet;
 use super::architecture::Architecture;
 use super::densenet::DenseNet;
 use super::inception::InceptionV3;
+use super::inception_layout::{INCEPTION_STAGE_STARTS, inception_v3_blocks};
 use super::params::find_params;
 use super::plain::PlainNet;
 use super::resnet::{BasicBlock, Bottleneck, ResNet};
@@ -66,6 +67,76 @@ impl Backbone {
             Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => net.forward(images),
             Backbone::DenseNet121(net) => net.forward(images),
             Backbone::InceptionV3(net) => net.forward(images),
+        }
+    }
+
+    /// The stem and the first `stages` stages, as [`Backbone::freeze_early_stages`] counts them:
+    /// what a run that trains only the later stages can compute without autodiff, folded.
+    ///
+    /// # Shapes
+    /// `[batch, 3, H, W] → [batch, channels, h, w]`, the activations [`Backbone::forward_from`] takes
+    pub fn forward_until(&self, images: Tensor<4>, stages: usize) -> Tensor<4> {
+        let at = self.stage_start(stages);
+        match self {
+            Backbone::ResNet18(net) | Backbone::ResNet34(net) => net.forward_until(images, at),
+            Backbone::ResNet50(net) => net.forward_until(images, at),
+            Backbone::MobileNetV2(net)
+            | Backbone::MobileNetV3Small(net)
+            | Backbone::MobileNetV3Large(net)
+            | Backbone::EfficientNetLite0(net)
+            | Backbone::EfficientNetB0(net) => net.forward_until(images, at),
+            Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => net.forward_until(images, at),
+            Backbone::DenseNet121(net) => net.forward_until(images, at),
+            Backbone::InceptionV3(net) => net.forward_until(images, at),
+        }
+    }
+
+    /// The stages after the first `stages` and what follows them, on [`Backbone::forward_until`]'s
+    /// activations: `forward_from(forward_until(x, k), k)` is `forward(x)` for every `k`.
+    ///
+    /// # Shapes
+    /// `[batch, channels, h, w] → [batch, features]`
+    pub fn forward_from(&self, x: Tensor<4>, stages: usize) -> Tensor<2> {
+        let at = self.stage_start(stages);
+        match self {
+            Backbone::ResNet18(net) | Backbone::ResNet34(net) => net.forward_from(x, at),
+            Backbone::ResNet50(net) => net.forward_from(x, at),
+            Backbone::MobileNetV2(net)
+            | Backbone::MobileNetV3Small(net)
+            | Backbone::MobileNetV3Large(net)
+            | Backbone::EfficientNetLite0(net)
+            | Backbone::EfficientNetB0(net) => net.forward_from(x, at),
+            Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => net.forward_from(x, at),
+            Backbone::DenseNet121(net) => net.forward_from(x, at),
+            Backbone::InceptionV3(net) => net.forward_from(x, at),
+        }
+    }
+
+    /// The number of stages [`Backbone::freeze_early_stages`] counts.
+    pub fn stage_count(&self) -> usize {
+        self.param_stages().0
+    }
+
+    /// Where stage `stage` starts, in what the family's forward passes count: the ResNets' layers,
+    /// the inverted-residual blocks, VGG's and AlexNet's convolutions, DenseNet's dense blocks,
+    /// Inception's blocks (past the last stage: their end).
+    fn stage_start(&self, stage: usize) -> usize {
+        let start_in = |starts: &[usize], end: usize| starts.get(stage).copied().unwrap_or(end);
+        match self {
+            Backbone::ResNet18(_) | Backbone::ResNet34(_) | Backbone::ResNet50(_) => stage.min(4),
+            Backbone::MobileNetV2(net)
+            | Backbone::MobileNetV3Small(net)
+            | Backbone::MobileNetV3Large(net)
+            | Backbone::EfficientNetLite0(net)
+            | Backbone::EfficientNetB0(net) => {
+                let starts = self.architecture().inverted_residual_spec().map(|spec| spec.stage_starts());
+                start_in(&starts.unwrap_or_default(), net.blocks.len())
+            }
+            Backbone::Vgg11Bn(net) | Backbone::Vgg16(net) | Backbone::AlexNet(net) => {
+                start_in(&net.stage_starts, net.convs.len())
+            }
+            Backbone::DenseNet121(net) => stage.min(net.block_starts.len()),
+            Backbone::InceptionV3(_) => start_in(&INCEPTION_STAGE_STARTS, inception_v3_blocks().len()),
         }
     }
 
@@ -184,7 +255,8 @@ struct StagedParam {
 mod tests {
     use std::collections::HashSet;
 
-    use burn::tensor::Device;
+    use burn::optim::GradientsParams;
+    use burn::tensor::{Device, Distribution, Tolerance};
 
     use super::*;
     use crate::model::FreshInit;
@@ -198,6 +270,43 @@ mod tests {
     fn trainable_size(backbone: &Backbone) -> usize {
         let trainable = find_params(backbone, false).into_iter().filter(|param| param.trainable);
         trainable.map(|param| param.shape.map_or(0, |shape| shape.iter().product::<usize>())).sum()
+    }
+
+    /// Split at any stage, the forward pass computes the whole pass's features; and the part after
+    /// the split holds every parameter that freezing the stages before it leaves trainable, so
+    /// that training can run the frozen part outside the training graph.
+    #[test]
+    fn the_forward_pass_splits_at_every_stage_with_the_trained_part_after_it() {
+        let device = Device::flex();
+        device.seed(5);
+        for (architecture, side) in [
+            (Architecture::ResNet18, 32),
+            (Architecture::MobileNetV3Small, 32),
+            (Architecture::AlexNet, 63),
+            (Architecture::DenseNet121, 32),
+            (Architecture::InceptionV3, 75),
+        ] {
+            let backbone = architecture.build(&mut FreshInit::new(&device)).fork(&device.clone().autodiff()).train();
+            let images = Tensor::<4>::random([2, 3, side, side], Distribution::Normal(0.0, 1.0), &device);
+            let evaluated = backbone.valid();
+            let whole = evaluated.forward(images.clone()).into_data();
+            let count = backbone.stage_count();
+            for frozen in 0..=count {
+                let split = evaluated.forward_from(evaluated.forward_until(images.clone(), frozen), frozen);
+                split.into_data().assert_approx_eq::<f32>(&whole, Tolerance::absolute(1e-5));
+
+                let trained = backbone.clone().freeze_early_stages(count - frozen);
+                if frozen == count {
+                    assert!(trainable(&trained).is_empty(), "{architecture:?}: all stages frozen");
+                    continue;
+                }
+                let activations = trained.valid().forward_until(images.clone(), frozen);
+                let features =
+                    trained.forward_from(activations.to_device(&device.clone().autodiff()).autodiff(), frozen);
+                let grads = GradientsParams::from_grads(features.sum().backward(), &trained);
+                assert_eq!(grads.len(), trainable(&trained).len(), "{architecture:?}, {frozen} stages frozen");
+            }
+        }
     }
 
     /// Freezing all but the last k stages leaves trainable exactly the parameters that

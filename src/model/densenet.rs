@@ -221,9 +221,25 @@ pub struct DenseNet {
 
 impl DenseNet {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_from(self.forward_until(images, 0), 0)
+    }
+
+    /// The stem and the first `blocks` dense blocks with their transitions: the activations
+    /// [`Self::forward_from`] takes.
+    pub fn forward_until(&self, images: Tensor<4>, blocks: usize) -> Tensor<4> {
         let x = conv_norm_act(&self.conv0, &self.norm0, images, None, Activation::Relu);
-        let mut x = self.pool0.forward(x);
-        for block in 0..self.block_starts.len() {
+        self.dense_blocks(self.pool0.forward(x), 0..blocks)
+    }
+
+    /// The dense blocks after the first `blocks`, the last BatchNorm and the pooling.
+    pub fn forward_from(&self, x: Tensor<4>, blocks: usize) -> Tensor<2> {
+        let x = self.dense_blocks(x, blocks..self.block_starts.len());
+        self.avgpool.forward(pre_activation(&self.norm5, x)).flatten(1, 3)
+    }
+
+    /// The dense blocks `range`, each followed by its transition.
+    fn dense_blocks(&self, mut x: Tensor<4>, range: std::ops::Range<usize>) -> Tensor<4> {
+        for block in range {
             for layer in self.block(block) {
                 let new = layer.forward(x.clone());
                 x = Tensor::cat(vec![x, new], 1);

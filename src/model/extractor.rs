@@ -33,13 +33,26 @@ impl FeatureExtractor {
     /// # Shapes
     /// `[batch, 3, H, W] → [batch, features]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let [batch, ..] = images.dims();
-        if batch <= CPU_SUB_BATCH || !is_cpu(&images.device()) {
-            return self.folded.forward(images);
-        }
-        let parts = images.split(CPU_SUB_BATCH, 0).into_iter().map(|part| self.folded.forward(part)).collect();
-        Tensor::cat(parts, 0)
+        in_sub_batches(images, |part| self.folded.forward(part))
     }
+
+    /// The stem and the first `stages` stages ([`Backbone::forward_until`]): the frozen part of a
+    /// run that trains the later stages, whose weights have not changed since this copy was folded.
+    ///
+    /// # Shapes
+    /// `[batch, 3, H, W] → [batch, channels, h, w]`
+    pub fn forward_until(&self, images: Tensor<4>, stages: usize) -> Tensor<4> {
+        in_sub_batches(images, |part| self.folded.forward_until(part, stages))
+    }
+}
+
+/// `forward` of the batch, on the CPU [`CPU_SUB_BATCH`] images at a time.
+fn in_sub_batches<const D: usize>(images: Tensor<4>, forward: impl Fn(Tensor<4>) -> Tensor<D>) -> Tensor<D> {
+    let [batch, ..] = images.dims();
+    if batch <= CPU_SUB_BATCH || !is_cpu(&images.device()) {
+        return forward(images);
+    }
+    Tensor::cat(images.split(CPU_SUB_BATCH, 0).into_iter().map(forward).collect(), 0)
 }
 
 #[cfg(test)]

@@ -106,21 +106,39 @@ impl InceptionV3 {
     }
 
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let relu = |conv: &ConvNorm, x| conv.forward(x, None, Activation::Relu);
+        self.forward_from(self.forward_until(images, 0), 0)
+    }
+
+    /// The stem and the first `blocks` blocks: the activations [`Self::forward_from`] takes.
+    pub fn forward_until(&self, images: Tensor<4>, blocks: usize) -> Tensor<4> {
         let mut x = images;
         for (conv, (_, pool_after)) in self.stem.iter().zip(STEM) {
-            x = relu(conv, x);
+            x = conv.forward(x, None, Activation::Relu);
             if pool_after {
                 x = max_pool_3x3(x);
             }
         }
+        self.blocks(x, 0..blocks)
+    }
+
+    /// The blocks after the first `blocks`, and the pooling.
+    pub fn forward_from(&self, x: Tensor<4>, blocks: usize) -> Tensor<2> {
+        adaptive_avg_pool2d(self.blocks(x, blocks..usize::MAX), [1, 1]).flatten(1, 3)
+    }
+
+    /// The blocks `range` of [`inception_v3_blocks`].
+    fn blocks(&self, mut x: Tensor<4>, range: std::ops::Range<usize>) -> Tensor<4> {
+        let relu = |conv: &ConvNorm, x| conv.forward(x, None, Activation::Relu);
         let mut convs = self.convs.as_slice();
-        for block in inception_v3_blocks() {
+        for (index, block) in inception_v3_blocks().iter().enumerate() {
             let mut outputs = Vec::with_capacity(block.branches.len());
             for branch in &block.branches {
                 let (row, rest) = convs.split_at(branch.convs.len());
                 let (fork, rest) = rest.split_at(branch.fork.len());
                 convs = rest;
+                if !range.contains(&index) {
+                    continue;
+                }
                 let mut y = match branch.pool {
                     BranchPool::None => x.clone(),
                     BranchPool::Average => average_3x3(x.clone()),
@@ -134,9 +152,11 @@ impl InceptionV3 {
                     fork => outputs.extend(fork.iter().map(|conv| relu(conv, y.clone()))),
                 }
             }
-            x = Tensor::cat(outputs, 1);
+            if !outputs.is_empty() {
+                x = Tensor::cat(outputs, 1);
+            }
         }
-        adaptive_avg_pool2d(x, [1, 1]).flatten(1, 3)
+        x
     }
 
     /// The same network with every BatchNorm folded into its convolution.

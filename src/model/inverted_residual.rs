@@ -242,10 +242,19 @@ impl InvertedResidualNet {
     /// # Shapes
     /// `[B, 3, H, W] → [B, features]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = self.stem.forward(images, None, self.stem_activation);
-        for block in &self.blocks {
-            x = block.forward(x);
-        }
+        self.forward_from(self.forward_until(images, 0), 0)
+    }
+
+    /// The stem and the first `blocks` blocks: the activations [`Self::forward_from`] takes.
+    pub fn forward_until(&self, images: Tensor<4>, blocks: usize) -> Tensor<4> {
+        let x = self.stem.forward(images, None, self.stem_activation);
+        self.blocks[..blocks].iter().fold(x, |x, block| block.forward(x))
+    }
+
+    /// The blocks after the first `blocks`, the final convolution, pooling (and MobileNetV3's
+    /// hidden layer).
+    pub fn forward_from(&self, x: Tensor<4>, blocks: usize) -> Tensor<2> {
+        let x = self.blocks[blocks..].iter().fold(x, |x, block| block.forward(x));
         let x = self.head.forward(x, None, self.head_activation);
         let pooled = self.avgpool.forward(x).flatten(1, 3);
         match &self.hidden {

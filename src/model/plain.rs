@@ -150,18 +150,34 @@ pub struct PlainNet {
 
 impl PlainNet {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = images;
-        for (index, conv) in self.convs.iter().enumerate() {
-            x = conv.forward(x);
-            if self.stage_starts.contains(&(index + 1)) || index + 1 == self.convs.len() {
-                x = self.pool.forward(x);
-            }
-        }
+        self.forward_from(self.forward_until(images, 0), 0)
+    }
+
+    /// The first `convs` convolutions, each stage's max-pool included: the activations
+    /// [`Self::forward_from`] takes.
+    pub fn forward_until(&self, images: Tensor<4>, convs: usize) -> Tensor<4> {
+        self.convolutions(images, 0..convs)
+    }
+
+    /// The convolutions after the first `convs`, the pooling and the hidden layers.
+    pub fn forward_from(&self, x: Tensor<4>, convs: usize) -> Tensor<2> {
+        let x = self.convolutions(x, convs..self.convs.len());
         let mut features = self.avgpool.forward(x).flatten(1, 3);
         for linear in &self.hidden {
             features = relu(linear.forward(features));
         }
         features
+    }
+
+    /// The convolutions `range`, each followed by the max-pool where a stage ends.
+    fn convolutions(&self, mut x: Tensor<4>, range: std::ops::Range<usize>) -> Tensor<4> {
+        for (index, conv) in self.convs.iter().enumerate().take(range.end).skip(range.start) {
+            x = conv.forward(x);
+            if self.stage_starts.contains(&(index + 1)) || index + 1 == self.convs.len() {
+                x = self.pool.forward(x);
+            }
+        }
+        x
     }
 
     /// The same network with every BatchNorm folded into its convolution, for feature extraction.

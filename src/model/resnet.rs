@@ -227,9 +227,22 @@ impl<B: ResidualBlock> ResNet<B> {
     /// # Shapes
     /// `[B, 3, H, W] → [B, FEATURES]` (H, W ≥ 32)
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_from(self.forward_until(images, 0), 0)
+    }
+
+    /// The stem and the first `stages` stages: the activations [`Self::forward_from`] takes.
+    pub fn forward_until(&self, images: Tensor<4>, stages: usize) -> Tensor<4> {
         let x = conv_norm_act(&self.conv1, &self.bn1, images, None, Activation::Relu);
         let mut x = self.maxpool.forward(x);
-        for block in self.stages().into_iter().flatten() {
+        for block in self.stages().into_iter().take(stages).flatten() {
+            x = block.forward(x);
+        }
+        x
+    }
+
+    /// The stages after the first `stages`, and the pooling.
+    pub fn forward_from(&self, mut x: Tensor<4>, stages: usize) -> Tensor<2> {
+        for block in self.stages().into_iter().skip(stages).flatten() {
             x = block.forward(x);
         }
         self.avgpool.forward(x).flatten(1, 3)

@@ -116,7 +116,8 @@ impl TrainingRun {
         let continued = continued_head.is_some();
         let classes = split.classes.len();
         let head = continued_head.unwrap_or_else(|| new_head(backbone.architecture().features(), classes, device));
-        let inputs = Inputs { preprocess: backbone.architecture().preprocess(), device: device.clone(), rng: Rng::new(seed) };
+        let inputs =
+            Inputs { preprocess: backbone.architecture().preprocess(), device: device.clone(), rng: Rng::new(seed) };
         let batches = |n: usize| n.div_ceil(config.batch_size);
         let (learner, stage, steps_total) = if strategy.uses_cached_features() {
             let all = split.train.len() + split.val.len();
@@ -271,7 +272,8 @@ impl TrainingRun {
             learner.extraction_done();
             self.stage = match self.linear_model {
                 Some(model) => {
-                    let cross_validation = CrossValidation::new(model, &learner.design(&self.split.train, self.split.classes.len()));
+                    let cross_validation =
+                        CrossValidation::new(model, &learner.design(&self.split.train, self.split.classes.len()));
                     // Images that failed to decode may have made a class too small for all folds.
                     let evaluation = usize::from(!self.split.val.is_empty());
                     self.steps_total = self.steps_done + 1 + cross_validation.steps() + evaluation;
@@ -286,9 +288,8 @@ impl TrainingRun {
 
     fn start_epoch(&mut self, epoch: usize, dataset: &Dataset) -> Stage {
         self.learner.start_epoch(epoch);
-        let mut order: Vec<usize> = (0..self.split.train.len())
-            .filter(|&k| self.learner.takes_part(dataset, self.split.train[k].0))
-            .collect();
+        let mut order: Vec<usize> =
+            (0..self.split.train.len()).filter(|&k| self.learner.takes_part(dataset, self.split.train[k].0)).collect();
         if self.config.shuffle {
             self.inputs.rng.shuffle(&mut order);
         }
@@ -469,11 +470,11 @@ fn batch_end(next: usize, size: usize, len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Tensor;
     use crate::data::Preprocess;
     use crate::data::test_images::png;
     use crate::model::{Architecture, FoldableNorm};
     use crate::train::C_GRID;
+    use burn::tensor::Tensor;
     use futures_lite::future::block_on;
 
     fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {

@@ -1,6 +1,8 @@
 //! Strategies (b), (c) and progressive unfreezing: the model itself trains on the autodiff
 //! device, its frozen part frozen (no gradients, BatchNorm in evaluation mode), the stages it
-//! trains given by the strategy for each epoch.
+//! trains given by the strategy for each epoch. The frozen stages run outside the training graph,
+//! folded (on the CPU, through the fused kernels feature extraction uses): they compute the same
+//! function in evaluation mode, and nothing flows back through them.
 
 use burn::module::Module;
 use burn::nn::Linear;
@@ -8,7 +10,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Gradients, Tensor};
 
-use crate::model::{Backbone, ImageClassifier, param_ids};
+use crate::model::{Backbone, FeatureExtractor, ImageClassifier, param_ids};
 use crate::train::head::class_indices;
 use crate::train::{Strategy, TrainConfig, optimizer};
 
@@ -19,6 +21,10 @@ pub(in crate::train) struct BackboneTraining {
     strategy: Strategy,
     /// The stages trained now besides the head (`None`: all of the backbone).
     trained_stages: Option<usize>,
+    /// The backbone folded as the run found it, for the stages frozen now (`None` for a run
+    /// that trains all of it). A stage frozen now has not trained in this run (progressive
+    /// unfreezing only ever unfreezes more), so its folded weights are still its own.
+    frozen: Option<FeatureExtractor>,
 }
 
 impl BackboneTraining {
@@ -32,6 +38,7 @@ impl BackboneTraining {
         device: &Device,
         first_epoch: usize,
     ) -> Self {
+        let frozen = strategy.trained_stages(first_epoch).map(|_| FeatureExtractor::new(&backbone));
         let model = ImageClassifier { backbone, fc: head }.fork(&device.clone().autodiff()).train();
         Self {
             model: strategy.freeze(model, first_epoch),
@@ -39,6 +46,31 @@ impl BackboneTraining {
             learning_rate: config.learning_rate,
             strategy,
             trained_stages: strategy.trained_stages(first_epoch),
+            frozen,
+        }
+    }
+
+    /// How many stages (after the stem) are frozen now; `None` when everything trains.
+    fn frozen_stages(&self) -> Option<usize> {
+        let stages = self.model.backbone.stage_count();
+        self.trained_stages.map(|trained| stages.saturating_sub(trained))
+    }
+
+    /// The logits of `model` (the training or the evaluation copy) for `input` on the base
+    /// device, the frozen stages computed by their folded copy.
+    fn logits(&self, model: &ImageClassifier, input: Tensor<4>) -> Tensor<2> {
+        let device = model.fc.weight.device();
+        // Into the model's kind of tensor: an autodiff one while training.
+        let onto_model = |x: Tensor<4>| {
+            let x = x.to_device(&device);
+            if device.is_autodiff() { x.autodiff() } else { x }
+        };
+        match (&self.frozen, self.frozen_stages()) {
+            (Some(frozen), Some(stages)) => {
+                let activations = frozen.forward_until(input, stages);
+                model.fc.forward(model.backbone.forward_from(onto_model(activations), stages))
+            }
+            _ => model.forward(onto_model(input)),
         }
     }
 
@@ -58,8 +90,9 @@ impl BackboneTraining {
     /// - returns: loss `[1]`, logits `[batch, classes]`
     pub fn train_step(&mut self, input: Tensor<4>, labels: &[usize], epoch: usize) -> (Tensor<1>, Tensor<2>) {
         let autodiff = self.model.fc.weight.device();
-        let logits = self.model.forward(input.to_device(&autodiff).autodiff());
-        let loss = CrossEntropyLossConfig::new().init(&autodiff).forward(logits.clone(), class_indices(labels, &autodiff));
+        let logits = self.logits(&self.model, input);
+        let loss =
+            CrossEntropyLossConfig::new().init(&autodiff).forward(logits.clone(), class_indices(labels, &autodiff));
         let trained = self.model.clone();
         self.model = match self.stage_rates(epoch) {
             Some((stages, factor)) => {
@@ -87,6 +120,14 @@ impl BackboneTraining {
     pub fn model(&self) -> ImageClassifier {
         self.model.valid()
     }
+
+    /// The model's logits in evaluation mode.
+    ///
+    /// # Shapes
+    /// `[batch, 3, crop, crop] → [batch, classes]`
+    pub fn evaluate(&self, input: Tensor<4>) -> Tensor<2> {
+        self.logits(&self.model(), input)
+    }
 }
 
 /// One optimiser step in which the head learns at `learning_rate` and each of the last `stages`
@@ -108,4 +149,39 @@ fn step_by_stage(
         groups.push((rate, GradientsParams::from_params(&mut grads, &model, &ids)));
     }
     groups.into_iter().fold(model, |model, (rate, grads)| optimizer.step(rate, model, grads))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Distribution, Tolerance};
+
+    use super::*;
+    use crate::model::Architecture;
+    use crate::train::MAX_TRAINED_STAGES;
+
+    /// With its frozen stages run by their folded copy, the learner computes what its model
+    /// computes whole, for each number of trained stages (progressive unfreezing's head-only
+    /// epochs included) and for full fine-tuning.
+    #[test]
+    fn the_folded_frozen_stages_compute_what_the_model_computes() {
+        let device = Device::flex();
+        device.seed(11);
+        let model = ImageClassifier::random(Architecture::MobileNetV2, 3, &device);
+        let images = Tensor::<4>::random([3, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+        let strategies = (1..=MAX_TRAINED_STAGES)
+            .map(|stages| (Strategy::LastStages { stages }, 1))
+            .chain([(Strategy::Progressive { every: 2, lr_factor: 1.0 }, 1), (Strategy::Full, 1)]);
+        for (strategy, epoch) in strategies {
+            let learner = BackboneTraining::new(
+                model.backbone.clone(),
+                model.fc.clone(),
+                strategy,
+                &TrainConfig::default(),
+                &device,
+                epoch,
+            );
+            let whole = learner.model().forward(images.clone()).into_data();
+            learner.evaluate(images.clone()).into_data().assert_approx_eq::<f32>(&whole, Tolerance::absolute(1e-4));
+        }
+    }
 }

@@ -86,7 +86,12 @@ impl CachedFeatures {
         Ok(Tensor::from_data(TensorData::new(values, [indices.len(), self.width]), device))
     }
 
-    pub fn train_step(&mut self, indices: &[usize], labels: &[usize], device: &Device) -> Result<(Tensor<1>, Tensor<2>)> {
+    pub fn train_step(
+        &mut self,
+        indices: &[usize],
+        labels: &[usize],
+        device: &Device,
+    ) -> Result<(Tensor<1>, Tensor<2>)> {
         let batch = self.batch(indices, device)?;
         Ok(self.trainer.step(batch, labels))
     }

@@ -80,7 +80,7 @@ impl Learner {
     pub fn evaluate(&self, dataset: &Dataset, inputs: &mut Inputs, indices: &[usize]) -> Result<Tensor<2>> {
         match self {
             Learner::Cached(learner) => learner.evaluate(indices, &inputs.device),
-            Learner::Backbone(learner) => Ok(learner.model().forward(inputs.pixels(dataset, indices, false)?)),
+            Learner::Backbone(learner) => Ok(learner.evaluate(inputs.pixels(dataset, indices, false)?)),
         }
     }
 
