@@ -18,6 +18,46 @@ pub enum Activation {
     Silu = 4,
 }
 
+impl Activation {
+    /// The activation of a code as [`Activation`]'s `repr` gives it (an unknown one: identity).
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            1 => Activation::Relu,
+            2 => Activation::Relu6,
+            3 => Activation::Hardswish,
+            4 => Activation::Silu,
+            _ => Activation::Identity,
+        }
+    }
+
+    pub fn apply(self, z: f32) -> f32 {
+        match self {
+            Activation::Identity => z,
+            Activation::Relu => z.max(0.0),
+            Activation::Relu6 => z.clamp(0.0, 6.0),
+            Activation::Hardswish => z * (z + 3.0).clamp(0.0, 6.0) / 6.0,
+            Activation::Silu => z / (1.0 + (-z).exp()),
+        }
+    }
+
+    /// The derivative at `z`, as PyTorch's backward takes it (0 at the kinks' lower side).
+    pub fn slope(self, z: f32) -> f32 {
+        let step = |inside: bool| if inside { 1.0 } else { 0.0 };
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Relu => step(z > 0.0),
+            Activation::Relu6 => step(z > 0.0 && z < 6.0),
+            Activation::Hardswish if z < -3.0 => 0.0,
+            Activation::Hardswish if z > 3.0 => 1.0,
+            Activation::Hardswish => (2.0 * z + 3.0) / 6.0,
+            Activation::Silu => {
+                let sigmoid = 1.0 / (1.0 + (-z).exp());
+                sigmoid * (1.0 + z * (1.0 - sigmoid))
+            }
+        }
+    }
+}
+
 /// Sizes of one convolution: groups 1, no dilation, padding per side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvGeometry {

@@ -1,11 +1,15 @@
-//! Kernels of our own, behind Burn's backend-extension mechanism. One today: the fused
-//! convolution that feature extraction runs on the CPU backend (`flex`), where a folded
-//! convolution, its bias, a residual addition and the activation become one operation instead of
-//! four passes over the activations: plain convolutions as matrix products, with Winograd's
+//! Kernels of our own, behind Burn's backend-extension mechanism: BatchNorm in training
+//! (`norm.rs`), and the fused convolution that feature extraction runs on the CPU backend
+//! (`flex`), where a folded convolution, its bias, a residual addition and the activation become
+//! one operation instead of four passes over the activations: plain convolutions as matrix products, with Winograd's
 //! F(2×2, 3×3) for 3×3 stride-1 ones (most of ResNet's work; their weights transformed once, when
 //! folded), and depthwise convolutions (most of the mobile networks' passes) directly. Other
 //! backends (WebGPU) run Burn's own operations. The arithmetic is the `browser-finetune-kernels`
 //! crate (`kernels/`), built for speed; this file connects it to Burn's tensors.
+
+mod norm;
+
+pub use norm::batch_norm;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
@@ -127,13 +131,7 @@ fn flex_conv(
         stride: [stride, stride],
         padding,
     };
-    let activation = match activation {
-        1 => Activation::Relu,
-        2 => Activation::Relu6,
-        3 => Activation::Hardswish,
-        4 => Activation::Silu,
-        _ => Activation::Identity,
-    };
+    let activation = Activation::from_code(activation);
     // One input channel per filter and a filter per channel: depthwise (groups = channels).
     let fused = if transformed {
         winograd::conv3x3_fused

@@ -15,13 +15,12 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::Tensor;
-use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
 
 use super::ParamSource;
 use super::fold::{FoldableNorm, conv_norm_act, fold_pair, prepare_bare_conv};
 use super::resnet::{conv, norm};
-use crate::kernels::{Activation, conv2d_activation};
+use crate::kernels::{Activation, batch_norm, conv2d_activation};
 
 /// The layout of a DenseNet, as torchvision's `densenet121` calls `DenseNet(growth_rate,
 /// block_config, num_init_features)` (with `bn_size` 4).
@@ -111,7 +110,7 @@ pub fn transition_key(block: usize) -> String {
 
 /// `relu(norm(x))`: the BatchNorm and ReLU in front of a convolution.
 fn pre_activation(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    relu(norm.forward(x))
+    batch_norm(norm, x, Activation::Relu)
 }
 
 /// torchvision's `_DenseLayer`.
@@ -248,7 +247,7 @@ impl DenseNet {
                 x = transition.forward(x);
             }
         }
-        self.avgpool.forward(pre_activation(&self.norm5, x)).flatten(1, 3)
+        x
     }
 
     /// The same network with the BatchNorms that follow a convolution folded into it, for feature
