@@ -66,6 +66,13 @@ export interface Progress {
 export interface Prediction { class: string; probability: number }
 /** A batch of a run's images (their indices) whose features another worker's engine may compute from their files. */
 export interface ExtractionJob { first: number; examples: number[] }
+/** A batch of a run that trains later stages whose frozen stages another worker's engine may compute from the files. */
+export interface FrozenJob {
+  epoch: number; evaluating: boolean; first: number; examples: number[]; stages: number;
+  augmentation: { seed: number; epoch: number } | null;
+}
+/** A job's frozen output, `images × shape` flattened, one image per decodable file; the others with why they failed. */
+export interface FileActivations { activations: Float32Array; shape: number[]; failed: { position: number; reason: string }[] }
 /** Features of image files, one row per decodable file; the others with why they failed. */
 export interface FileFeatures { features: Float32Array; failed: { position: number; reason: string }[] }
 /** An image decoded and resized for training: RGB pixels, row by row. */
@@ -203,6 +210,51 @@ impl WebEngine {
     #[wasm_bindgen(js_name = completeExtraction, unchecked_return_type = "Progress")]
     pub fn complete_extraction(&mut self, first: usize, features: &[f32]) -> Result<JsValue, JsError> {
         to_js(&self.0.complete_extraction(first, features).map_err(js_error)?)
+    }
+
+    /// Hands out the next batch of the run's stage in progress whose frozen stages another
+    /// worker's engine may compute (`frozenActivations`), ahead of the steps; `undefined` when the
+    /// run freezes no stage now or the stage's batches are all handed out. Their output goes back
+    /// through `completeFrozenJob`, and that batch's step then needs no pixels.
+    #[wasm_bindgen(js_name = claimFrozenJob, unchecked_return_type = "FrozenJob | undefined")]
+    pub fn claim_frozen_job(&mut self) -> Result<JsValue, JsError> {
+        match self.0.claim_frozen_job().map_err(js_error)? {
+            Some(job) => to_js(&job),
+            None => Ok(JsValue::UNDEFINED),
+        }
+    }
+
+    /// Takes a claimed job's frozen output (`frozenActivations`' `activations` and `shape`);
+    /// `false` when the job's stage had already ended and it was ignored.
+    #[wasm_bindgen(js_name = completeFrozenJob)]
+    pub fn complete_frozen_job(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "FrozenJob")] job: JsValue,
+        activations: Vec<f32>,
+        shape: Vec<usize>,
+    ) -> Result<bool, JsError> {
+        let job = from_js(job)?;
+        let shape: [usize; 3] = shape
+            .try_into()
+            .map_err(|_| JsError::new("the frozen output's shape must be [channels, height, width]"))?;
+        self.0.complete_frozen_job(&job, activations, shape).map_err(js_error)
+    }
+
+    /// The output of a job's frozen stages from its image files (`names` and `files`, their bytes,
+    /// in the job's order), computed with this engine's loaded backbone, which must be the run's.
+    #[wasm_bindgen(js_name = frozenActivations, unchecked_return_type = "FileActivations")]
+    pub async fn frozen_activations(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "FrozenJob")] job: JsValue,
+        names: Vec<String>,
+        files: Vec<js_sys::Uint8Array>,
+    ) -> Result<JsValue, JsError> {
+        let job = from_js(job)?;
+        let files: Vec<(String, Vec<u8>)> =
+            names.into_iter().zip(files.iter().map(js_sys::Uint8Array::to_vec)).collect();
+        let result = self.0.frozen_activations(&job, &files).await.map_err(js_error)?;
+        let fields = serde_json::json!({ "shape": result.shape, "failed": result.failed });
+        with_typed_array(fields, "activations", js_sys::Float32Array::from(result.activations.as_slice()).into())
     }
 
     /// Pooled backbone features of normalised `batch × 3 × height × width` images, `batch ×

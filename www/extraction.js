@@ -1,7 +1,8 @@
 // Data-parallel work on the CPU, shared between the engine's worker and a few helper workers
-// (extractor.js, each its own wasm instance): decoding the image files a training step needs, and
-// a head-only run's feature extraction, where each helper reads, decodes and extracts a batch of
-// files itself (an engine holding the backbone), batches taken from the run until none is left.
+// (extractor.js, each its own wasm instance): decoding the image files a training step needs, a
+// head-only run's feature extraction, where each helper reads, decodes and extracts a batch of
+// files itself (an engine holding the backbone), batches taken from the run until none is left,
+// and the frozen stages of a run that trains later ones, computed ahead of its steps.
 // The images stay `File`s until then: memory does not grow with their number. Plain Web Workers:
 // no SharedArrayBuffer, no special headers, so it works on any static host. Runs in the engine's
 // worker.
@@ -50,6 +51,12 @@ export function startHelper(module, source) {
       const reply = await request({ type: "features", pixels, images, side }, [pixels.buffer]);
       helper.memory = reply.memory;
       return reply.features;
+    },
+    /** `{ activations, shape, failed }`: a frozen job's output from its image files (`{ name, file }`). */
+    async frozenActivations(job, files) {
+      const reply = await request({ type: "frozenActivations", job, files });
+      helper.memory = reply.memory;
+      return reply;
     },
     /** `{ width, height, pixels }` of an image file resized as training keeps it; rejects for a bad file. */
     decode: (name, file, resizing) => request({ type: "decode", name, file, resizing }),
@@ -178,6 +185,63 @@ export function decoders(module, decodeHere) {
       };
       await Promise.all([decodeWith(here), ...live.map((helper) => decodeWith(viaHelper(helper)))]);
       return results;
+    },
+    async close() {
+      if (helpers) for (const helper of await helpers) helper.close();
+      helpers = null;
+    },
+  };
+}
+
+/**
+ * The frozen stages of a run that trains later ones (last stages, progressive unfreezing), on
+ * helper workers holding the same backbone, while this worker's engine trains: before each step,
+ * `supplyNext()` claims the coming batches (`engine.claimFrozenJob`, two per helper ahead), waits
+ * for the step's own batch and hands its output over (`engine.completeFrozenJob`); that step then
+ * needs no pixels. A file a helper cannot decode is reported through `onFailed(image, reason)` and
+ * left out. Where no helper can start or one fails, the batch's pixels are decoded and its frozen
+ * stages computed here as before (the engine asks for them): a failure costs time, not the run.
+ * `close()` stops the helpers.
+ */
+export function frozenStagesOnHelpers({ engine, exclusive, images, module, source, onFailed }) {
+  let helpers = null; // started on first use
+  let failed = false;
+  let turn = 0;
+  const queue = []; // the claimed jobs' replies, in claim order: the coming steps' batches
+  const compute = (helper, job) => helper.frozenActivations(job, job.examples.map((index) => images[index]))
+    .then((reply) => ({ job, reply }), (error) => ({ job, error }));
+  return {
+    async supplyNext() {
+      if (failed) return;
+      // Helpers start with the first job: a run that freezes nothing never starts them.
+      for (let live = helpers && (await helpers); !live || queue.length < 2 * live.length;) {
+        const job = await exclusive(() => engine.claimFrozenJob());
+        if (!job) break;
+        helpers ??= startHelpers(helperCount(true), module, source);
+        live = await helpers;
+        if (!live.length) {
+          failed = true; // no helper could start: this worker computes every batch, as without them
+          return;
+        }
+        queue.push(compute(live[turn++ % live.length], job));
+      }
+      if (!queue.length) return;
+      const { job, reply, error } = await queue.shift();
+      try {
+        if (error) throw error;
+        await exclusive(() => {
+          for (const { position, reason } of reply.failed) {
+            engine.imageFailed(job.examples[position]);
+            onFailed(images[job.examples[position]], reason);
+          }
+          if (reply.failed.length < job.examples.length) engine.completeFrozenJob(job, reply.activations, reply.shape);
+        });
+      } catch (err) {
+        // The step computes its batch here; so do the rest of the run's.
+        failed = true;
+        queue.length = 0;
+        console.warn(`A helper computing frozen stages failed and helpers are no longer used for them: ${err.message}`);
+      }
     },
     async close() {
       if (helpers) for (const helper of await helpers) helper.close();

@@ -7,6 +7,9 @@
 //   {type:"decode", name, file, resizing}           {type:"decoded", width, height, pixels} | {type:"failed", message}
 //   {type:"fileFeatures", files:[{name, file}]}     {type:"features", features, failed, memory} | {type:"failed", message}
 //   {type:"features", pixels, images, side}         {type:"features", features, memory} | {type:"failed", message}
+//   {type:"frozenActivations", job, files}          {type:"frozen", activations, shape, failed, memory} | {type:"failed", message}
+// (`frozenActivations`: the frozen stages of a batch of a run that trains later stages, see
+// `claimFrozenJob` in the engine's worker; `files` the job's images as `{name, file}`.)
 // (`features` of normalised pixels: the benchmark's, comparable with other runtimes' tensors in.)
 // `failed`: `[{position, reason}]`, the files that could not be decoded (left out of `features`).
 // `memory`: the bytes of this helper's wasm memory, for the page's and the benchmark's figures.
@@ -33,6 +36,11 @@ const handlers = {
     const bytes = await Promise.all(files.map(({ file }) => bytesOf(file)));
     const { features, failed } = await engine.fileFeatures(files.map(({ name }) => name), bytes);
     self.postMessage({ type: "features", features, failed, memory: wasm.memory.buffer.byteLength }, [features.buffer]);
+  },
+  async frozenActivations({ job, files }) {
+    const bytes = await Promise.all(files.map(({ file }) => bytesOf(file)));
+    const { activations, shape, failed } = await engine.frozenActivations(job, files.map(({ name }) => name), bytes);
+    self.postMessage({ type: "frozen", activations, shape, failed, memory: wasm.memory.buffer.byteLength }, [activations.buffer]);
   },
   async features({ pixels, images, side }) {
     const features = await engine.features(pixels, images, side, side);

@@ -28,7 +28,7 @@
 // `resumes`: the id of the saved model (opened with openSaved) of a run this one resumes, after
 // the GPU was lost: its saved entry and report go on.
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
-import { decoders, extractInParallel, helperCount } from "./extraction.js";
+import { decoders, extractInParallel, frozenStagesOnHelpers, helperCount } from "./extraction.js";
 import { deleteModel, isQuotaError, listModels, loadModel, saveModel } from "./storage.js";
 import { wasmBuild, wasmUrl } from "./wasm-build.js";
 import { fetchWeights, forgetWeights, rememberWeights } from "./weights.js";
@@ -129,10 +129,22 @@ async function extractWithHelpers() {
   post({ type: "extracted", workers: Math.max(1, helpers), helperMemory, imagesBy, seconds: (performance.now() - started) / 1000, startSeconds });
 }
 
+/**
+ * On the CPU, a run that trains later stages has its frozen stages computed on helper workers
+ * ahead of its steps (see extraction.js); they load the same weights file. Not with random
+ * weights: each instance would draw its own.
+ */
+function frozenStages() {
+  if (engine.backend.kind !== "cpu" || !weightsSource?.weights) return null;
+  const onFailed = (image, reason) => post({ type: "skipped", name: image.name, reason });
+  return frozenStagesOnHelpers({ engine, exclusive, images, module: wasmModule, source: weightsSource, onFailed });
+}
+
 async function train(settings, resumes) {
   // Taken before the first await, so that messages refused during a run are refused from now on.
   run = { paused: false, cancelled: false, resume: null };
   const decoding = decoders(wasmModule, (name, bytes) => decodeResized(name, bytes, engine.resizing));
+  const frozen = frozenStages();
   try {
     const plan = await exclusive(() => engine.startTraining(settings));
     post({ type: "plan", plan });
@@ -159,6 +171,7 @@ async function train(settings, resumes) {
         post({ type: "stopped", reason: "cancelled" });
         return;
       }
+      await frozen?.supplyNext();
       await supplyImages(decoding);
       const progress = await exclusive(() => engine.trainStep());
       postProgress(progress);
@@ -180,6 +193,7 @@ async function train(settings, resumes) {
   } finally {
     run = null;
     await decoding.close();
+    await frozen?.close();
   }
 }
 

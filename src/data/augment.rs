@@ -2,9 +2,37 @@
 //! aspect ratio 3/4–4/3) and `RandomHorizontalFlip()`.
 
 use image::RgbImage;
+use serde::{Deserialize, Serialize};
 
-use super::transform::{Interpolation, resize_to};
+use super::transform::{Interpolation, center_crop, resize_to};
 use crate::rng::Rng;
+
+/// One epoch's training augmentation. Each image draws its crop and flip from a stream of its
+/// own, given by the run's seed, the epoch and the image, so that any worker prepares the same
+/// input for it, in whatever order or batch the images are prepared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Augmentation {
+    pub seed: u64,
+    pub epoch: usize,
+}
+
+impl Augmentation {
+    /// The random stream of image `example`.
+    pub fn rng(&self, example: usize) -> Rng {
+        let mut mix =
+            Rng::new(self.seed ^ (self.epoch as u64).rotate_left(32) ^ (example as u64).wrapping_mul(0x9E37_79B9));
+        Rng::new(mix.next_u64())
+    }
+}
+
+/// What the network sees of a kept image: the evaluation crop, or with `augmentation` the
+/// training augmentation of image `example`.
+pub fn network_crop(image: &RgbImage, crop: u32, augmentation: Option<Augmentation>, example: usize) -> RgbImage {
+    match augmentation {
+        Some(augmentation) => augment(image, crop, &mut augmentation.rng(example)),
+        None => center_crop(image, crop, crop),
+    }
+}
 
 /// torchvision's `RandomResizedCrop.get_params`: the crop box `(top, left, height, width)`.
 pub fn random_resized_crop_box(width: u32, height: u32, rng: &mut Rng) -> (u32, u32, u32, u32) {
@@ -68,5 +96,16 @@ mod tests {
         let b = augment(&image, 224, &mut rng);
         assert_eq!(a.dimensions(), (224, 224));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn each_image_and_epoch_has_its_own_repeatable_augmentation() {
+        let image = RgbImage::from_fn(300, 256, |x, y| image::Rgb([x as u8, y as u8, 9]));
+        let epoch = |epoch| Some(Augmentation { seed: 4, epoch });
+        let crop = |augmentation, example| network_crop(&image, 224, augmentation, example);
+        assert_eq!(crop(epoch(1), 7), crop(epoch(1), 7));
+        assert_ne!(crop(epoch(1), 7), crop(epoch(2), 7));
+        assert_ne!(crop(epoch(1), 7), crop(epoch(1), 8));
+        assert_eq!(crop(None, 7), center_crop(&image, 224, 224));
     }
 }

@@ -5,7 +5,7 @@ mod dataset;
 mod decode;
 mod transform;
 
-pub use augment::{augment, random_resized_crop_box};
+pub use augment::{Augmentation, augment, network_crop, random_resized_crop_box};
 pub use dataset::{Dataset, Example, Split, Subset, decode_resized};
 
 pub use decode::{MAX_PIXELS, decode_image, probe_image};

@@ -7,15 +7,25 @@ use serde::Serialize;
 
 use super::Engine;
 use crate::backend::read_back;
-use crate::data::decode_image;
+use crate::data::{decode_image, decode_resized, network_crop};
 use crate::error::{Error, Result};
 use crate::metrics::softmax;
 use crate::model::{Architecture, FeatureExtractor, Pretrained};
+use crate::train::FrozenJob;
 
 /// Features of image files ([`Engine::file_features`]): one row per decodable file, in order.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileFeatures {
     pub features: Vec<f32>,
+    pub failed: Vec<FailedFile>,
+}
+
+/// The output of a job's frozen stages ([`Engine::frozen_activations`]): `[images, channels,
+/// height, width]` flattened, one image per decodable file, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileActivations {
+    pub activations: Vec<f32>,
+    pub shape: [usize; 3],
     pub failed: Vec<FailedFile>,
 }
 
@@ -63,19 +73,73 @@ impl Engine {
         Ok(FileFeatures { features, failed })
     }
 
+    /// The output of the frozen stages of a job another engine's run handed out
+    /// ([`Engine::claim_frozen_job`]), from the job's image files (name, bytes) in order: each
+    /// decoded and resized as the run keeps it, cropped as the job says (its augmentation, or the
+    /// evaluation crop), normalised, then through the loaded backbone's folded stem and first
+    /// `job.stages` stages. This engine must hold the same backbone as the run's. A file that fails
+    /// to decode is left out and named in `failed`.
+    pub async fn frozen_activations(
+        &mut self,
+        job: &FrozenJob,
+        files: &[(String, Vec<u8>)],
+    ) -> Result<FileActivations> {
+        if files.len() != job.examples.len() {
+            return Err(Error::InvalidInput(format!(
+                "the job at {} has {} images, {} files were given",
+                job.first,
+                job.examples.len(),
+                files.len()
+            )));
+        }
+        let pretrained = self.pretrained()?;
+        let stages = pretrained.backbone.stage_count();
+        if job.stages > stages {
+            return Err(Error::InvalidInput(format!(
+                "the backbone has {stages} stages, the job freezes {}",
+                job.stages
+            )));
+        }
+        let preprocess = self.preprocess();
+        let (mut pixels, mut failed) = (Vec::new(), Vec::new());
+        for (position, ((name, bytes), &example)) in files.iter().zip(&job.examples).enumerate() {
+            match decode_resized(name, bytes, preprocess.resizing()) {
+                Ok(image) => pixels.extend(preprocess.normalize(&network_crop(
+                    &image,
+                    preprocess.crop,
+                    job.augmentation,
+                    example,
+                ))),
+                Err(err) => failed.push(FailedFile { position, reason: err.to_string() }),
+            }
+        }
+        let images = files.len() - failed.len();
+        if images == 0 {
+            return Ok(FileActivations { activations: Vec::new(), shape: [0; 3], failed });
+        }
+        let side = preprocess.crop as usize;
+        let input = Tensor::from_data(TensorData::new(pixels, [images, 3, side, side]), &self.device);
+        let output = self.loaded_extractor()?.forward_until(input, job.stages);
+        let [_, channels, height, width] = output.dims();
+        Ok(FileActivations { activations: read_back(output).await?, shape: [channels, height, width], failed })
+    }
+
     /// Features of `input` from the run's extractor while it extracts, else the loaded backbone's.
     async fn extract(&mut self, input: Tensor<4>) -> Result<Vec<f32>> {
         let in_run = self.run.as_ref().and_then(|active| active.run.extractor());
         let extractor = match in_run {
             Some(extractor) => extractor,
-            None => {
-                if self.extractor.is_none() {
-                    self.extractor = Some(FeatureExtractor::new(&self.pretrained()?.backbone));
-                }
-                self.extractor.as_ref().ok_or_else(|| Error::Backend("no folded backbone".into()))?
-            }
+            None => self.loaded_extractor()?,
         };
         read_back(extractor.forward(input)).await
+    }
+
+    /// The loaded backbone folded, made on first use.
+    fn loaded_extractor(&mut self) -> Result<&FeatureExtractor> {
+        if self.extractor.is_none() {
+            self.extractor = Some(FeatureExtractor::new(&self.pretrained()?.backbone));
+        }
+        self.extractor.as_ref().ok_or_else(|| Error::Backend("no folded backbone".into()))
     }
 
     /// Logits `[batch, classes]`, flattened, of normalised `[batch, 3, height, width]` images, from

@@ -7,7 +7,7 @@
 
 mod inference;
 
-pub use inference::{FailedFile, FileFeatures, Prediction};
+pub use inference::{FailedFile, FileActivations, FileFeatures, Prediction};
 
 use burn::tensor::Device;
 use image::RgbImage;
@@ -17,7 +17,7 @@ use crate::backend::BackendInfo;
 use crate::data::{Dataset, Preprocess, Resizing, Subset, probe_image};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, Pretrained};
-use crate::train::{ExtractionJob, Progress, RunSettings, TrainingRun};
+use crate::train::{ExtractionJob, FrozenJob, Progress, RunSettings, TrainingRun};
 use crate::weights::{self, ModelCard, Precision};
 
 /// What a new run will do, for the page to show before the first step.
@@ -238,6 +238,19 @@ impl Engine {
     /// unusable ([`Engine::image_failed`]).
     pub fn complete_extraction(&mut self, first: usize, features: &[f32]) -> Result<Progress> {
         self.run.as_mut().ok_or_else(no_run)?.run.complete_extraction(&self.dataset, first, features)
+    }
+
+    /// Hands out the next batch of the step in progress whose frozen stages another worker's
+    /// engine may compute ([`Engine::frozen_activations`]), ahead of the steps; `None` when the
+    /// run freezes no stage now or the stage's batches are all handed out.
+    pub fn claim_frozen_job(&mut self) -> Result<Option<FrozenJob>> {
+        Ok(self.run.as_mut().ok_or_else(no_run)?.run.claim_frozen_job(&self.dataset))
+    }
+
+    /// Takes a claimed job's frozen output (see [`TrainingRun::complete_frozen_job`]): the step
+    /// for its batch then needs no pixels. `false`: the job's stage had ended, and it was ignored.
+    pub fn complete_frozen_job(&mut self, job: &FrozenJob, values: Vec<f32>, shape: [usize; 3]) -> Result<bool> {
+        self.run.as_mut().ok_or_else(no_run)?.run.complete_frozen_job(&self.dataset, job, values, shape)
     }
 
     /// One unit of work of the current run. When the run finishes, its model becomes the one

@@ -211,6 +211,65 @@ fn extraction_shared_with_another_engine_trains_identically() {
     assert_eq!(train_to_the_end(&mut shared), solo_losses);
 }
 
+/// The page's helper workers in a run that trains later stages: batches claimed ahead of the
+/// steps, their frozen stages computed by another engine from the files (one of which is broken)
+/// and handed back out of order; the run trains and evaluates as one that computed them itself.
+#[test]
+fn frozen_stages_computed_by_another_engine_train_identically() {
+    let (mut solo, mut shared, mut helper) = (engine(), engine(), engine());
+    solo.use_random_weights(Architecture::MobileNetV2);
+    block_on(solo.features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap();
+    give_a_red_and_blue_head(&mut solo);
+    shared.pretrained = solo.pretrained.clone();
+    helper.pretrained = solo.pretrained.clone();
+    let mut files = red_and_blue(4);
+    // A file whose header is sound and whose pixels are cut off: registered, then fails to decode.
+    let truncated = png([220, 20, 20], 9)[..60].to_vec();
+    files.insert(3, ("red", "red/truncated.png".into(), truncated));
+    // Epoch 1 trains the head alone (every stage frozen), epoch 2 the last stage too.
+    let settings = RunSettings {
+        strategy: Strategy::Progressive { every: 1, lr_factor: 1.0 },
+        val_fraction: 0.25,
+        ..settings(2, 1e-2)
+    };
+    let solo_files = register(&mut solo, files.clone());
+    solo.start_training(&settings).unwrap();
+    let (solo_losses, failures) = run_supplying_files(&mut solo, &solo_files);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+
+    let files = register(&mut shared, files);
+    shared.start_training(&settings).unwrap();
+    let (mut losses, mut helped, mut accuracies) = (Vec::new(), 0, Vec::new());
+    while shared.run.is_some() {
+        let mut jobs = Vec::new();
+        while let Some(job) = shared.claim_frozen_job().unwrap() {
+            jobs.push(job);
+        }
+        for job in jobs.iter().rev() {
+            let job_files: Vec<_> = job.examples.iter().map(|&i| files[i].clone()).collect();
+            let result = block_on(helper.frozen_activations(job, &job_files)).unwrap();
+            for failed in &result.failed {
+                shared.image_failed(job.examples[failed.position]).unwrap();
+            }
+            let wrong = shared.complete_frozen_job(job, vec![0.0; 5], result.shape).unwrap_err();
+            assert!(wrong.to_string().contains("but 5 values came"), "{wrong}");
+            assert!(shared.complete_frozen_job(job, result.activations, result.shape).unwrap());
+            helped += 1;
+        }
+        // Every step of this run freezes stages, and the helper computed them all.
+        assert_eq!(shared.images_needed(), Vec::<usize>::new());
+        let progress = block_on(shared.train_step()).unwrap();
+        losses.extend(progress.loss);
+        accuracies.extend(progress.epoch_report.map(|report| report.val_accuracy));
+    }
+    assert!(helped >= 4, "{helped}");
+    assert_eq!(losses.len(), solo_losses.len());
+    for (shared, solo) in losses.iter().zip(&solo_losses) {
+        assert!((shared - solo).abs() <= 1e-5 * solo.abs().max(1.0), "{losses:?} against {solo_losses:?}");
+    }
+    assert_eq!(accuracies.len(), 2);
+}
+
 #[test]
 fn fine_tuning_strategies_run_and_report_each_epoch() {
     for strategy in [Strategy::LastStages { stages: 1 }, Strategy::Full] {

@@ -4,15 +4,15 @@
 //! the batches and the tallies; what is trained and how is its strategy's learner (`learner/`).
 
 use burn::nn::Linear;
-use burn::tensor::Device;
-use serde::Serialize;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
 
-use super::learner::{BackboneTraining, CachedFeatures, Inputs, Learner};
+use super::learner::{BackboneTraining, CachedFeatures, FrozenActivations, Inputs, Learner};
 use super::linear_fit::{CrossValidation, LinearHead};
 use super::report::EpochTally;
 use super::{EpochReport, FitSummary, LinearModel, Phase, Progress, RunSettings, Strategy, TrainConfig};
 use crate::backend::{backend_error, read_back};
-use crate::data::{Dataset, Split};
+use crate::data::{Augmentation, Dataset, Split};
 use crate::error::{Error, Result};
 use crate::metrics::{argmax, softmax};
 use crate::model::{Backbone, FeatureExtractor, ImageClassifier, new_head};
@@ -32,6 +32,38 @@ pub struct ExtractionJob {
     pub first: usize,
     /// The dataset indices of the job's images, in order.
     pub examples: Vec<usize>,
+}
+
+/// A batch of a run that trains the later stages of the backbone, whose frozen stages another
+/// worker computes from the images' files ([`TrainingRun::claim_frozen_job`]): the step for that
+/// batch then starts from their output ([`TrainingRun::complete_frozen_job`]) instead of the
+/// pixels. Batches are handed out in order, ahead of the steps, within the stage in progress (an
+/// epoch's training, or its evaluation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrozenJob {
+    pub epoch: usize,
+    /// Whether the batch is evaluated rather than trained.
+    pub evaluating: bool,
+    /// The batch's first position in the epoch's training order or in the validation split.
+    pub first: usize,
+    /// The dataset indices of the batch's usable images, in order.
+    pub examples: Vec<usize>,
+    /// How many stages after the stem to compute.
+    pub stages: usize,
+    /// The training augmentation; `None`: the evaluation crop.
+    pub augmentation: Option<Augmentation>,
+}
+
+/// The frozen jobs of the stage in progress: how far they were handed out, and the outputs
+/// supplied for batches not stepped yet.
+#[derive(Default)]
+struct FrozenJobs {
+    /// (epoch, evaluating) of the stage they belong to.
+    stage: Option<(usize, bool)>,
+    claimed: usize,
+    supplied: Vec<(usize, FrozenActivations)>,
+    /// The shape of one image's output of so many frozen stages, once computed.
+    shape: Option<(usize, [usize; 3])>,
 }
 
 enum Stage {
@@ -71,6 +103,7 @@ pub struct TrainingRun {
     /// The classifier fitted on the cached features instead of training the head by steps.
     linear_model: Option<LinearModel>,
     fit_summary: Option<FitSummary>,
+    frozen_jobs: FrozenJobs,
 }
 
 impl TrainingRun {
@@ -116,8 +149,8 @@ impl TrainingRun {
         let continued = continued_head.is_some();
         let classes = split.classes.len();
         let head = continued_head.unwrap_or_else(|| new_head(backbone.architecture().features(), classes, device));
-        let inputs =
-            Inputs { preprocess: backbone.architecture().preprocess(), device: device.clone(), rng: Rng::new(seed) };
+        let preprocess = backbone.architecture().preprocess();
+        let inputs = Inputs { preprocess, device: device.clone(), seed, rng: Rng::new(seed) };
         let batches = |n: usize| n.div_ceil(config.batch_size);
         let (learner, stage, steps_total) = if strategy.uses_cached_features() {
             let all = split.train.len() + split.val.len();
@@ -150,6 +183,7 @@ impl TrainingRun {
             first_epoch,
             linear_model,
             fit_summary: None,
+            frozen_jobs: FrozenJobs::default(),
         };
         if run.learner.reads_pixels() {
             run.stage = run.start_epoch(first_epoch, dataset);
@@ -224,6 +258,9 @@ impl TrainingRun {
     /// The dataset indices whose pixels the next step reads and that are not in memory: the page
     /// decodes their files and supplies them ([`Dataset::supply`]) or marks them unusable.
     pub fn examples_needing_pixels(&self, dataset: &Dataset) -> Vec<usize> {
+        if self.frozen_supplied_for_next().is_some() {
+            return Vec::new();
+        }
         let batch_size = self.config.batch_size;
         let reads_pixels = self.learner.reads_pixels();
         let candidates: Vec<usize> = match &self.stage {
@@ -238,6 +275,117 @@ impl TrainingRun {
             _ => Vec::new(),
         };
         candidates.into_iter().filter(|&i| dataset.is_usable(i) && dataset.examples()[i].image.is_none()).collect()
+    }
+
+    /// The stage in progress if it steps through batches of pixels: (epoch, evaluating), the next
+    /// position, and the dataset indices in the stage's order.
+    fn pixel_batches(&self) -> Option<((usize, bool), usize, Vec<usize>)> {
+        if !self.learner.reads_pixels() {
+            return None;
+        }
+        match &self.stage {
+            Stage::Training { epoch, order, next } => {
+                Some(((*epoch, false), *next, order.iter().map(|&k| self.split.train[k].0).collect()))
+            }
+            Stage::Evaluating { epoch, next } => {
+                Some(((*epoch, true), *next, self.split.val.iter().map(|&(i, _)| i).collect()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The frozen output supplied for the next step's batch, if any.
+    fn frozen_supplied_for_next(&self) -> Option<&FrozenActivations> {
+        let (stage, next, _) = self.pixel_batches()?;
+        let jobs = &self.frozen_jobs;
+        (jobs.stage == Some(stage)).then_some(())?;
+        jobs.supplied.iter().find(|(first, _)| *first == next).map(|(_, activations)| activations)
+    }
+
+    /// Hands out the next batch of the stage in progress whose frozen stages another worker may
+    /// compute; `None` when the run freezes no stage now, or every batch of the stage has been
+    /// handed out (the next stage's come once it starts).
+    pub fn claim_frozen_job(&mut self, dataset: &Dataset) -> Option<FrozenJob> {
+        let stages = self.learner.frozen_stages()?;
+        let ((epoch, evaluating), next, examples) = self.pixel_batches()?;
+        if self.frozen_jobs.stage != Some((epoch, evaluating)) {
+            let shape = self.frozen_jobs.shape.take();
+            self.frozen_jobs =
+                FrozenJobs { stage: Some((epoch, evaluating)), claimed: next, supplied: Vec::new(), shape };
+        }
+        let first = self.frozen_jobs.claimed.max(next);
+        if first >= examples.len() {
+            return None;
+        }
+        let end = batch_end(first, self.config.batch_size, examples.len());
+        self.frozen_jobs.claimed = end;
+        let examples = examples[first..end].iter().copied().filter(|&i| self.learner.takes_part(dataset, i)).collect();
+        let augmentation = self.inputs.augmentation((!evaluating).then_some(epoch));
+        Some(FrozenJob { epoch, evaluating, first, examples, stages, augmentation })
+    }
+
+    /// Takes the output of a claimed job's frozen stages, `[images, channels, height, width]`
+    /// flattened with `shape` the last three, one image for each of the job's images still usable
+    /// in `dataset`, in order. A job of a stage that has ended is ignored (`false`).
+    pub fn complete_frozen_job(
+        &mut self,
+        dataset: &Dataset,
+        job: &FrozenJob,
+        values: Vec<f32>,
+        shape: [usize; 3],
+    ) -> Result<bool> {
+        let Some(((epoch, evaluating), next, examples)) = self.pixel_batches() else { return Ok(false) };
+        let jobs = &self.frozen_jobs;
+        if jobs.stage != Some((job.epoch, job.evaluating))
+            || (epoch, evaluating) != (job.epoch, job.evaluating)
+            || job.first < next
+            || job.first >= jobs.claimed
+        {
+            return Ok(false);
+        }
+        if self.learner.frozen_stages() != Some(job.stages) {
+            return Err(Error::InvalidInput(format!(
+                "the output of {} frozen stages was supplied, but this epoch freezes {:?}",
+                job.stages,
+                self.learner.frozen_stages()
+            )));
+        }
+        let expected = match jobs.shape {
+            Some((stages, shape)) if stages == job.stages => shape,
+            _ => {
+                let crop = self.inputs.preprocess.crop;
+                let shape = self.learner.frozen_shape(job.stages, crop).ok_or_else(|| {
+                    Error::InvalidInput("this run computes no frozen stages apart from its training".into())
+                })?;
+                self.frozen_jobs.shape = Some((job.stages, shape));
+                shape
+            }
+        };
+        let end = batch_end(job.first, self.config.batch_size, examples.len());
+        let images = examples[job.first..end].iter().filter(|&&i| self.learner.takes_part(dataset, i)).count();
+        let wanted = images * expected.iter().product::<usize>();
+        if shape != expected || values.len() != wanted {
+            return Err(Error::InvalidInput(format!(
+                "the frozen stages' output for the batch at {} should hold {images} images of {expected:?} ({wanted} \
+                 values), but {} values came, shaped {shape:?}",
+                job.first,
+                values.len()
+            )));
+        }
+        let [channels, height, width] = shape;
+        let data = TensorData::new(values, [images, channels, height, width]);
+        let activations = Tensor::from_data(data, &self.inputs.device);
+        self.frozen_jobs.supplied.push((job.first, FrozenActivations { activations, stages: job.stages }));
+        Ok(true)
+    }
+
+    /// Removes and returns the frozen output supplied for the next step's batch, if any.
+    fn take_frozen_for_next(&mut self) -> Option<(usize, FrozenActivations)> {
+        let (_, next, _) = self.pixel_batches()?;
+        self.frozen_supplied_for_next()?;
+        let supplied = &mut self.frozen_jobs.supplied;
+        let position = supplied.iter().position(|(first, _)| *first == next)?;
+        Some(supplied.swap_remove(position))
     }
 
     /// Stores the features of the job that started at `first` (computed here or by another
@@ -324,6 +472,7 @@ impl TrainingRun {
             )));
         }
         let batch_size = self.config.batch_size;
+        let frozen = self.take_frozen_for_next();
         match std::mem::replace(&mut self.stage, Stage::Finished) {
             Stage::Finished => Ok(self.progress(Phase::Finished, self.config.epochs, 0, None)),
             extracting @ Stage::Extracting { .. } => {
@@ -335,7 +484,7 @@ impl TrainingRun {
                 let features = if usable.is_empty() {
                     Vec::new()
                 } else {
-                    let input = self.inputs.pixels(dataset, &usable, false)?;
+                    let input = self.inputs.pixels(dataset, &usable, None)?;
                     let extractor = self
                         .extractor()
                         .ok_or_else(|| Error::InvalidInput("this run is not extracting features".into()))?;
@@ -366,8 +515,10 @@ impl TrainingRun {
                     .map(|&k| self.split.train[k])
                     .filter(|&(i, _)| self.learner.takes_part(dataset, i))
                     .collect();
+                let frozen = frozen_for(frozen, next, picked.len())?;
                 // A batch whose every file failed to decode trains nothing.
-                let loss = if picked.is_empty() { None } else { Some(self.train_on(dataset, &picked, epoch).await?) };
+                let loss =
+                    if picked.is_empty() { None } else { Some(self.train_on(dataset, &picked, frozen, epoch).await?) };
                 self.steps_done += 1;
                 self.stage = if end < order.len() {
                     Stage::Training { epoch, order, next: end }
@@ -390,10 +541,11 @@ impl TrainingRun {
                     .filter(|&(i, _)| self.learner.takes_part(dataset, i))
                     .collect();
                 let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
+                let frozen = frozen_for(frozen, next, picked.len())?;
                 let logits = if picked.is_empty() {
                     Vec::new()
                 } else {
-                    read_back(self.learner.evaluate(dataset, &mut self.inputs, &indices)?).await?
+                    read_back(self.learner.evaluate(dataset, &self.inputs, &indices, frozen)?).await?
                 };
                 let classes = self.split.classes.len();
                 for (row, &(i, truth)) in picked.iter().enumerate() {
@@ -439,10 +591,16 @@ impl TrainingRun {
     }
 
     /// One optimiser step on `picked` (index, label): its loss, with the batch's predictions tallied.
-    async fn train_on(&mut self, dataset: &Dataset, picked: &[(usize, usize)], epoch: usize) -> Result<f32> {
+    async fn train_on(
+        &mut self,
+        dataset: &Dataset,
+        picked: &[(usize, usize)],
+        frozen: Option<FrozenActivations>,
+        epoch: usize,
+    ) -> Result<f32> {
         let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
         let labels: Vec<usize> = picked.iter().map(|&(_, l)| l).collect();
-        let (loss, logits) = self.learner.train_step(dataset, &mut self.inputs, &indices, &labels, epoch)?;
+        let (loss, logits) = self.learner.train_step(dataset, &self.inputs, &indices, frozen, &labels, epoch)?;
         let loss = loss.into_scalar_async::<f32>().await.map_err(backend_error)?;
         let logits = read_back(logits).await?;
         let classes = self.split.classes.len();
@@ -460,6 +618,23 @@ impl TrainingRun {
         self.completed_epoch = Some(report);
         if epoch < self.config.epochs { self.start_epoch(epoch + 1, dataset) } else { Stage::Finished }
     }
+}
+
+/// The frozen output supplied for the batch at `next` (taken before the step), checked to hold
+/// the step's `images` images.
+fn frozen_for(
+    frozen: Option<(usize, FrozenActivations)>,
+    next: usize,
+    images: usize,
+) -> Result<Option<FrozenActivations>> {
+    let Some((first, frozen)) = frozen else { return Ok(None) };
+    let [rows, ..] = frozen.activations.dims();
+    if first != next || rows != images {
+        return Err(Error::InvalidInput(format!(
+            "the frozen stages' output supplied for the batch at {first} holds {rows} images, the batch at {next} {images}"
+        )));
+    }
+    Ok(Some(frozen))
 }
 
 /// The end of the batch of at most `size` that starts at `next` in a list of `len`.
@@ -600,7 +775,7 @@ mod tests {
             // The run's model is the fitted head on the frozen backbone.
             let model = run.model();
             for (i, truth) in run.split().val.clone() {
-                let input = run.inputs.pixels(&dataset, &[i], false).unwrap();
+                let input = run.inputs.pixels(&dataset, &[i], None).unwrap();
                 assert_eq!(argmax(&values(model.forward(input))), truth, "{strategy:?}");
             }
         }

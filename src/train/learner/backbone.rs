@@ -10,9 +10,27 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Gradients, Tensor};
 
+use crate::error::{Error, Result};
 use crate::model::{Backbone, FeatureExtractor, ImageClassifier, param_ids};
 use crate::train::head::class_indices;
 use crate::train::{Strategy, TrainConfig, optimizer};
+
+/// The output of the first `stages` frozen stages for a batch, computed elsewhere (a helper
+/// worker's folded copy of the same backbone) from the pixels this learner would have used.
+///
+/// # Shapes
+/// - activations: `[batch, channels, height, width]`
+pub(in crate::train) struct FrozenActivations {
+    pub activations: Tensor<4>,
+    pub stages: usize,
+}
+
+/// What a step starts from: normalised pixels `[batch, 3, crop, crop]`, or the frozen stages'
+/// output.
+pub(in crate::train) enum BackboneInput {
+    Pixels(Tensor<4>),
+    Frozen(FrozenActivations),
+}
 
 pub(in crate::train) struct BackboneTraining {
     model: ImageClassifier,
@@ -51,27 +69,45 @@ impl BackboneTraining {
     }
 
     /// How many stages (after the stem) are frozen now; `None` when everything trains.
-    fn frozen_stages(&self) -> Option<usize> {
+    pub fn frozen_stages(&self) -> Option<usize> {
         let stages = self.model.backbone.stage_count();
         self.trained_stages.map(|trained| stages.saturating_sub(trained))
     }
 
+    /// The shape `[channels, height, width]` of one image's output of the first `stages`
+    /// stages at `crop`×`crop` (one image through the folded copy); `None` without one.
+    pub fn frozen_shape(&self, stages: usize, crop: u32) -> Option<[usize; 3]> {
+        let frozen = self.frozen.as_ref()?;
+        let side = crop as usize;
+        let image = Tensor::<4>::zeros([1, 3, side, side], &self.model.fc.weight.device().inner());
+        let [_, channels, height, width] = frozen.forward_until(image, stages).dims();
+        Some([channels, height, width])
+    }
+
     /// The logits of `model` (the training or the evaluation copy) for `input` on the base
-    /// device, the frozen stages computed by their folded copy.
-    fn logits(&self, model: &ImageClassifier, input: Tensor<4>) -> Tensor<2> {
+    /// device, the frozen stages computed by their folded copy unless they come computed.
+    fn logits(&self, model: &ImageClassifier, input: BackboneInput) -> Result<Tensor<2>> {
         let device = model.fc.weight.device();
         // Into the model's kind of tensor: an autodiff one while training.
         let onto_model = |x: Tensor<4>| {
             let x = x.to_device(&device);
             if device.is_autodiff() { x.autodiff() } else { x }
         };
-        match (&self.frozen, self.frozen_stages()) {
-            (Some(frozen), Some(stages)) => {
+        Ok(match (input, &self.frozen, self.frozen_stages()) {
+            (BackboneInput::Frozen(FrozenActivations { activations, stages }), _, frozen) => {
+                if frozen != Some(stages) {
+                    return Err(Error::InvalidInput(format!(
+                        "activations of {stages} frozen stages were supplied for a step that freezes {frozen:?}"
+                    )));
+                }
+                model.fc.forward(model.backbone.forward_from(onto_model(activations), stages))
+            }
+            (BackboneInput::Pixels(input), Some(frozen), Some(stages)) => {
                 let activations = frozen.forward_until(input, stages);
                 model.fc.forward(model.backbone.forward_from(onto_model(activations), stages))
             }
-            _ => model.forward(onto_model(input)),
-        }
+            (BackboneInput::Pixels(input), ..) => model.forward(onto_model(input)),
+        })
     }
 
     /// Unfreezes what `epoch` trains and an earlier epoch did not (progressive unfreezing).
@@ -86,11 +122,15 @@ impl BackboneTraining {
     /// One optimiser step of `epoch` on a batch of augmented images.
     ///
     /// # Shapes
-    /// - input: `[batch, 3, crop, crop]`
     /// - returns: loss `[1]`, logits `[batch, classes]`
-    pub fn train_step(&mut self, input: Tensor<4>, labels: &[usize], epoch: usize) -> (Tensor<1>, Tensor<2>) {
+    pub fn train_step(
+        &mut self,
+        input: BackboneInput,
+        labels: &[usize],
+        epoch: usize,
+    ) -> Result<(Tensor<1>, Tensor<2>)> {
         let autodiff = self.model.fc.weight.device();
-        let logits = self.logits(&self.model, input);
+        let logits = self.logits(&self.model, input)?;
         let loss =
             CrossEntropyLossConfig::new().init(&autodiff).forward(logits.clone(), class_indices(labels, &autodiff));
         let trained = self.model.clone();
@@ -103,7 +143,7 @@ impl BackboneTraining {
                 self.optimizer.step(self.learning_rate, trained, grads)
             }
         };
-        (loss.detach().inner(), logits.detach().inner())
+        Ok((loss.detach().inner(), logits.detach().inner()))
     }
 
     /// Progressive unfreezing with a falling rate: the stages trained in `epoch` and the factor.
@@ -121,11 +161,8 @@ impl BackboneTraining {
         self.model.valid()
     }
 
-    /// The model's logits in evaluation mode.
-    ///
-    /// # Shapes
-    /// `[batch, 3, crop, crop] → [batch, classes]`
-    pub fn evaluate(&self, input: Tensor<4>) -> Tensor<2> {
+    /// The model's logits `[batch, classes]` in evaluation mode.
+    pub fn evaluate(&self, input: BackboneInput) -> Result<Tensor<2>> {
         self.logits(&self.model(), input)
     }
 }
@@ -181,7 +218,8 @@ mod tests {
                 epoch,
             );
             let whole = learner.model().forward(images.clone()).into_data();
-            learner.evaluate(images.clone()).into_data().assert_approx_eq::<f32>(&whole, Tolerance::absolute(1e-4));
+            let folded = learner.evaluate(BackboneInput::Pixels(images.clone())).unwrap();
+            folded.into_data().assert_approx_eq::<f32>(&whole, Tolerance::absolute(1e-4));
         }
     }
 }

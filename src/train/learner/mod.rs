@@ -8,29 +8,34 @@ mod cached;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-pub(super) use backbone::BackboneTraining;
+use backbone::BackboneInput;
+pub(super) use backbone::{BackboneTraining, FrozenActivations};
 pub(super) use cached::CachedFeatures;
 
-use crate::data::{Dataset, Preprocess, augment, center_crop};
+use crate::data::{Augmentation, Dataset, Preprocess, network_crop};
 use crate::error::{Error, Result};
 use crate::model::ImageClassifier;
 use crate::rng::Rng;
 
 /// How examples become the network's input: the backbone's preprocessing on the run's device,
-/// and the run's random stream, which shuffles the epochs and draws the augmentation.
+/// the run's seed, which gives each image's augmentation in each epoch, and the run's random
+/// stream, which shuffles the epochs.
 pub(super) struct Inputs {
     pub preprocess: Preprocess,
     pub device: Device,
+    pub seed: u64,
     pub rng: Rng,
 }
 
 impl Inputs {
-    /// Normalised pixels of the given examples: the evaluation crop, or the training augmentation.
+    /// Normalised pixels of the given examples: the evaluation crop, or with `augmented_epoch`
+    /// that epoch's training augmentation.
     ///
     /// # Shapes
     /// - returns: `[indices.len(), 3, crop, crop]`
-    pub fn pixels(&mut self, dataset: &Dataset, indices: &[usize], augmented: bool) -> Result<Tensor<4>> {
+    pub fn pixels(&self, dataset: &Dataset, indices: &[usize], augmented_epoch: Option<usize>) -> Result<Tensor<4>> {
         let crop = self.preprocess.crop;
+        let augmentation = self.augmentation(augmented_epoch);
         let mut values = Vec::with_capacity(indices.len() * 3 * (crop * crop) as usize);
         for &i in indices {
             let example = &dataset.examples()[i];
@@ -38,11 +43,15 @@ impl Inputs {
                 .image
                 .as_ref()
                 .ok_or_else(|| Error::InvalidInput(format!("the pixels of '{}' are not in memory", example.name)))?;
-            let cropped = if augmented { augment(image, crop, &mut self.rng) } else { center_crop(image, crop, crop) };
-            values.extend(self.preprocess.normalize(&cropped));
+            values.extend(self.preprocess.normalize(&network_crop(image, crop, augmentation, i)));
         }
         let side = crop as usize;
         Ok(Tensor::from_data(TensorData::new(values, [indices.len(), 3, side, side]), &self.device))
+    }
+
+    /// The augmentation of `epoch` (`None`: the evaluation crop).
+    pub fn augmentation(&self, epoch: Option<usize>) -> Option<Augmentation> {
+        epoch.map(|epoch| Augmentation { seed: self.seed, epoch })
     }
 }
 
@@ -65,22 +74,50 @@ impl Learner {
     pub fn train_step(
         &mut self,
         dataset: &Dataset,
-        inputs: &mut Inputs,
+        inputs: &Inputs,
         indices: &[usize],
+        frozen: Option<FrozenActivations>,
         labels: &[usize],
         epoch: usize,
     ) -> Result<(Tensor<1>, Tensor<2>)> {
         match self {
             Learner::Cached(learner) => learner.train_step(indices, labels, &inputs.device),
-            Learner::Backbone(learner) => Ok(learner.train_step(inputs.pixels(dataset, indices, true)?, labels, epoch)),
+            Learner::Backbone(learner) => {
+                let input = backbone_input(dataset, inputs, indices, frozen, Some(epoch))?;
+                learner.train_step(input, labels, epoch)
+            }
         }
     }
 
     /// Logits of validation examples, in evaluation mode.
-    pub fn evaluate(&self, dataset: &Dataset, inputs: &mut Inputs, indices: &[usize]) -> Result<Tensor<2>> {
+    pub fn evaluate(
+        &self,
+        dataset: &Dataset,
+        inputs: &Inputs,
+        indices: &[usize],
+        frozen: Option<FrozenActivations>,
+    ) -> Result<Tensor<2>> {
         match self {
             Learner::Cached(learner) => learner.evaluate(indices, &inputs.device),
-            Learner::Backbone(learner) => Ok(learner.evaluate(inputs.pixels(dataset, indices, false)?)),
+            Learner::Backbone(learner) => learner.evaluate(backbone_input(dataset, inputs, indices, frozen, None)?),
+        }
+    }
+
+    /// How many of the backbone's stages a helper may compute for the current step (the frozen
+    /// ones, when there are any beyond the stem); `None` when none.
+    pub fn frozen_stages(&self) -> Option<usize> {
+        match self {
+            Learner::Backbone(learner) => learner.frozen_stages().filter(|&stages| stages > 0),
+            Learner::Cached(_) => None,
+        }
+    }
+
+    /// The shape `[channels, height, width]` of one image's activations after `stages` frozen
+    /// stages, for checking what a helper supplies.
+    pub fn frozen_shape(&self, stages: usize, crop: u32) -> Option<[usize; 3]> {
+        match self {
+            Learner::Backbone(learner) => learner.frozen_shape(stages, crop),
+            Learner::Cached(_) => None,
         }
     }
 
@@ -119,4 +156,19 @@ impl Learner {
             Learner::Backbone(_) => None,
         }
     }
+}
+
+/// The input of a backbone learner's step: the frozen stages' output where it was supplied,
+/// else the examples' pixels (augmented as `augmented_epoch` says).
+fn backbone_input(
+    dataset: &Dataset,
+    inputs: &Inputs,
+    indices: &[usize],
+    frozen: Option<FrozenActivations>,
+    augmented_epoch: Option<usize>,
+) -> Result<BackboneInput> {
+    Ok(match frozen {
+        Some(frozen) => BackboneInput::Frozen(frozen),
+        None => BackboneInput::Pixels(inputs.pixels(dataset, indices, augmented_epoch)?),
+    })
 }
