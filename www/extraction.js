@@ -196,9 +196,11 @@ export function decoders(module, decodeHere) {
 /**
  * The frozen stages of a run that trains later ones (last stages, progressive unfreezing), on
  * helper workers holding the same backbone, while this worker's engine trains: before each step,
- * `supplyNext()` claims the coming batches (`engine.claimFrozenJob`, two per helper ahead), waits
- * for the step's own batch and hands its output over (`engine.completeFrozenJob`); that step then
- * needs no pixels. A file a helper cannot decode is reported through `onFailed(image, reason)` and
+ * `supplyNext()` claims the coming batches (`engine.claimFrozenJob`), waits for the step's own
+ * batch and hands its output over (`engine.completeFrozenJob`); that step then needs no pixels.
+ * Of every `2 × helpers + 1` batches, each helper computes two and this worker one, the old way
+ * (decoded as the step asks, frozen stages in the step): a helper decoding and computing every
+ * batch's frozen stages would leave this worker, which only trains the later stages, waiting. A file a helper cannot decode is reported through `onFailed(image, reason)` and
  * left out. Where no helper can start or one fails, the batch's pixels are decoded and its frozen
  * stages computed here as before (the engine asks for them): a failure costs time, not the run.
  * `close()` stops the helpers.
@@ -214,7 +216,7 @@ export function frozenStagesOnHelpers({ engine, exclusive, images, module, sourc
     async supplyNext() {
       if (failed) return;
       // Helpers start with the first job: a run that freezes nothing never starts them.
-      for (let live = helpers && (await helpers); !live || queue.length < 2 * live.length;) {
+      for (let live = helpers && (await helpers); !live || queue.length < 2 * live.length + 1;) {
         const job = await exclusive(() => engine.claimFrozenJob());
         if (!job) break;
         helpers ??= startHelpers(helperCount(true), module, source);
@@ -223,10 +225,12 @@ export function frozenStagesOnHelpers({ engine, exclusive, images, module, sourc
           failed = true; // no helper could start: this worker computes every batch, as without them
           return;
         }
-        queue.push(compute(live[turn++ % live.length], job));
+        const slot = turn++ % (2 * live.length + 1);
+        queue.push(slot < 2 * live.length ? compute(live[slot % live.length], job) : Promise.resolve({ job, here: true }));
       }
       if (!queue.length) return;
-      const { job, reply, error } = await queue.shift();
+      const { job, reply, error, here } = await queue.shift();
+      if (here) return;
       try {
         if (error) throw error;
         await exclusive(() => {
