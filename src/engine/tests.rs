@@ -44,6 +44,20 @@ fn give_a_red_and_blue_head(engine: &mut Engine) {
     });
 }
 
+/// Three engines with the same random MobileNetV2 and a red-and-blue head: a run alone, a run
+/// that shares its work, and the helper that does that work.
+fn engines_sharing_random_weights() -> [Engine; 3] {
+    let (mut solo, mut shared, mut helper) = (engine(), engine(), engine());
+    solo.use_random_weights(Architecture::MobileNetV2);
+    // Random weights are drawn from the device's generator when first used: draw them now,
+    // before the engines share them.
+    block_on(solo.features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap();
+    give_a_red_and_blue_head(&mut solo);
+    shared.pretrained = solo.pretrained.clone();
+    helper.pretrained = solo.pretrained.clone();
+    [solo, shared, helper]
+}
+
 /// Registers files by name, as the page does, and returns them by index.
 fn register(engine: &mut Engine, files: Vec<(&'static str, String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
     files
@@ -165,14 +179,7 @@ fn a_backbone_without_head_predicts_once_a_head_is_trained() {
 /// one that extracted everything itself.
 #[test]
 fn extraction_shared_with_another_engine_trains_identically() {
-    let (mut solo, mut shared, mut helper) = (engine(), engine(), engine());
-    solo.use_random_weights(Architecture::MobileNetV2);
-    // Random weights are drawn from the device's generator when first used: draw them now,
-    // before the engines share them.
-    block_on(solo.features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap();
-    give_a_red_and_blue_head(&mut solo);
-    shared.pretrained = solo.pretrained.clone();
-    helper.pretrained = solo.pretrained.clone();
+    let [mut solo, mut shared, mut helper] = engines_sharing_random_weights();
     let settings = settings(2, 1e-2);
     let train_to_the_end = |engine: &mut Engine| {
         let mut losses = Vec::new();
@@ -216,12 +223,7 @@ fn extraction_shared_with_another_engine_trains_identically() {
 /// and handed back out of order; the run trains and evaluates as one that computed them itself.
 #[test]
 fn frozen_stages_computed_by_another_engine_train_identically() {
-    let (mut solo, mut shared, mut helper) = (engine(), engine(), engine());
-    solo.use_random_weights(Architecture::MobileNetV2);
-    block_on(solo.features(vec![0.0; 3 * 32 * 32], 1, 32, 32)).unwrap();
-    give_a_red_and_blue_head(&mut solo);
-    shared.pretrained = solo.pretrained.clone();
-    helper.pretrained = solo.pretrained.clone();
+    let [mut solo, mut shared, mut helper] = engines_sharing_random_weights();
     let mut files = red_and_blue(4);
     // A file whose header is sound and whose pixels are cut off: registered, then fails to decode.
     let truncated = png([220, 20, 20], 9)[..60].to_vec();
