@@ -22,7 +22,8 @@
 #                             classifiers (logistic regression, linear SVM, C by cross-validation)
 #                             beside scikit-learn's with the same C grid and folds; the page runs
 #                             each strategy in BENCH_STRATEGIES (default: head_only
-#                             logistic_regression linear_svm)
+#                             logistic_regression linear_svm; also last_stages:K, full,
+#                             progressive:EPOCHS_PER_STAGE, as bench-finetune names them)
 #   ./build.sh bench-finetune DATASET [WEIGHTS...]
 #                             the strategies that train the backbone (BENCH_STRATEGIES, default
 #                             last_stages:1 last_stages:2 full progressive:2) natively over

@@ -1,13 +1,17 @@
 // Usage: node scripts/bench_accuracy_browser.mjs ORIGIN DATASET BACKEND [WEIGHTS] [STRATEGY]
 // Drives the real page like a user: picks the ImageFolder DATASET, trains with the default
-// settings and STRATEGY (a value of the page's "What to train" menu; default head_only) on
+// settings and STRATEGY (a value of the page's "What to train" menu, default head_only; a number
+// after a colon sets last_stages' stages or progressive's epochs per stage, as in bench-finetune) on
 // BACKEND (webgpu | cpu | auto) from WEIGHTS (a path under ORIGIN; default: the page's own choice;
 // `random`: ResNet18 with random weights, for timing only), and prints
 // `browser-BACKEND strategy=… val_accuracy=… seconds_to_first_val=… extract_images_per_s=…`.
 // BENCH_SIMD=plain: the plain wasm build where the relaxed-SIMD one would run (www/wasm-build.js).
 import { launchChromium } from "./chromium.mjs";
 
-const [origin, dataset, backend, weights, strategy = "head_only"] = process.argv.slice(2);
+const [origin, dataset, backend, weights, strategyArg = "head_only"] = process.argv.slice(2);
+const [strategy, count] = strategyArg.split(":");
+/** The menu's input that the number after the colon sets, as bench-finetune reads it. */
+const countInput = { last_stages: "stages", progressive: "every" }[strategy];
 const browser = await launchChromium();
 const text = (page, id) => page.evaluate((id) => document.getElementById(id).textContent, id);
 try {
@@ -34,6 +38,7 @@ try {
   const imagesReady = Date.now();
   const images = Number((await text(page, "images-status")).match(/(\d+) images/)[1]);
   await page.selectOption("#settings [name=strategy]", strategy);
+  if (count && countInput) await page.fill(`#settings [name=${countInput}]`, count);
   await page.click("#start");
   let extractStart = null;
   let extractEnd = null;
@@ -55,7 +60,7 @@ try {
     ? ` workers=${extraction.extractionWorkers} images_here=${extraction.imagesHere} images_on_helpers=${extraction.imagesOnHelpers} extraction_s=${extraction.extractionSeconds} helpers_start_s=${extraction.helpersStartSeconds} helper_wasm_mb=${(extraction.helperMemory / 1048576).toFixed(0)}`
     : "";
   const fit = (await text(page, "accuracy-text")).match(/C = \S+/)?.[0].replace(" = ", "=").replace(/^/, " ") ?? "";
-  console.log(`browser-${backend} strategy=${strategy}${fit} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} seconds_to_images_ready=${((imagesReady - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images}${workers} device="${device.replace(/\s+/g, " ")}"`);
+  console.log(`browser-${backend} strategy=${strategyArg}${fit} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} seconds_to_images_ready=${((imagesReady - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images}${workers} device="${device.replace(/\s+/g, " ")}"`);
 } finally {
   await browser.close();
 }
