@@ -43,7 +43,9 @@
 #                             heap of the page and its workers; BENCH_EPOCHS=N trains N epochs (10),
 #                             BENCH_STRATEGY=last_stages:1 the last stage + head instead (each
 #                             batch's photos decoded when its step needs them; any value of the
-#                             page's "What to train" menu, stages after a colon)
+#                             page's "What to train" menu, stages after a colon); BENCH_WEIGHTS
+#                             another file (MobileNetV2's), or `random` for ResNet18 with random
+#                             weights (its time and memory where its file is absent)
 #
 # Each command installs what it needs first (wasm target, wasm-bindgen-cli, wasm-pack, Chromium,
 # chromedriver, npm packages) and skips what is already there. Cargo's target directory lives
@@ -423,7 +425,7 @@ cmd_bench_training() {
 
 # scale_run SOURCE COUNT CLASSES LONG_SIDE EPOCHS STRATEGY [--check]: makes (or reuses) a folder
 # of COUNT photos from the real ones in SOURCE and drives the page through it with STRATEGY
-# (scripts/bench_scale.mjs) with the offline MobileNetV2 weights on the wasm CPU path.
+# (scripts/bench_scale.mjs) on the wasm CPU path, from BENCH_WEIGHTS (the offline MobileNetV2 file).
 scale_run() {
   local source="$1" count="$2" classes="$3" long_side="$4" epochs="$5" strategy="$6" check="${7:-}"
   local folder
@@ -434,7 +436,8 @@ scale_run() {
   local server=$!
   sleep 1
   local status=0
-  node scripts/bench_scale.mjs http://127.0.0.1:8767 "$folder" "weights/$MOBILENET_FILE" "$epochs" --strategy="$strategy" $check || status=$?
+  node scripts/bench_scale.mjs http://127.0.0.1:8767 "$folder" "${BENCH_WEIGHTS:-weights/$MOBILENET_FILE}" "$epochs" \
+    --strategy="$strategy" $check || status=$?
   kill "$server"
   return "$status"
 }

@@ -1,6 +1,7 @@
 // Usage: node scripts/bench_scale.mjs ORIGIN FOLDER WEIGHTS [EPOCHS] [--strategy=STRATEGY] [--check]
 // Drives the real page like a user on a large photo folder (scripts/make_photo_folder.py): picks
-// FOLDER, trains with STRATEGY on the wasm CPU path from WEIGHTS (a path under ORIGIN) for EPOCHS
+// FOLDER, trains with STRATEGY on the wasm CPU path from WEIGHTS (a path under ORIGIN; `random`:
+// ResNet18 with random weights, for time and memory where its file is absent) for EPOCHS
 // (default 10) to the end, and prints one line: images, time to each phase, images/s, the engine
 // worker's wasm memory (peak, at the end of each epoch), a helper's, the JS heap of the page, of
 // the engine's worker and of the helper workers (peak of each), and what the engine's worker keeps
@@ -56,8 +57,15 @@ try {
   const text = (id) => page.evaluate((id) => document.getElementById(id).textContent, id);
   const data = () => page.evaluate(() => ({ ...document.getElementById("progress-text").dataset }));
   const pageHeap = () => page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0);
-  await page.goto(`${origin}/index.html?${new URLSearchParams({ seed: "0", backend: "cpu", weights })}`);
-  await page.waitForFunction(() => / weights loaded/.test(document.getElementById("weights-status").textContent), null, { timeout: 300000 });
+  const random = weights === "random";
+  await page.goto(`${origin}/index.html?${new URLSearchParams({ seed: "0", backend: "cpu", ...(random ? {} : { weights }) })}`);
+  const weightsStatus = (pattern) =>
+    page.waitForFunction((source) => new RegExp(source).test(document.getElementById("weights-status").textContent), pattern, { timeout: 300000 });
+  await weightsStatus(" weights loaded");
+  if (random) {
+    await page.click("#random-weights");
+    await weightsStatus("^Random weights loaded");
+  }
   await page.fill("#settings [name=epochs]", String(epochs));
   await page.selectOption("#settings [name=strategy]", strategy);
   if (stages) await page.fill("#settings [name=stages]", stages);
