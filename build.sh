@@ -4,7 +4,8 @@
 #   ./build.sh serve [PORT]   build the app (release wasm) and serve it on http://127.0.0.1:PORT (8000)
 #   ./build.sh test           run every test: native (cargo test --workspace), in headless Chromium (wasm-pack test),
 #                             the page and the embed example end to end (playwright-core driving
-#                             Chromium), the embed example's types, and PyTorch interop when torch is there
+#                             Chromium), the embed example's types, PyTorch interop when torch is there, and
+#                             the ONNX export of every architecture through onnxruntime (installed if missing)
 #   ./build.sh bench          backbone feature extraction, images/s at 224×224 (ResNet18, MobileNetV2,
 #                             EfficientNet-Lite0): ours natively and in Chromium (CPU, WebGPU), beside
 #                             PyTorch, onnxruntime and onnxruntime-web
@@ -240,6 +241,8 @@ cmd_test() {
   scale_run tests/fixtures/images 1500 200 640 3 head_only --check
   step "PyTorch interoperability (exports into and out of PyTorch; skipped without torch)"
   scripts/test_pytorch_interop.sh
+  step "ONNX export of every architecture and of the page's download, through onnxruntime"
+  scripts/test_onnx_export.sh
 }
 
 # The peer references' ONNX files in bench-models/, exported from torch (scripts/export_onnx.py)

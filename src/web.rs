@@ -80,6 +80,11 @@ export interface DecodedImage { width: number; height: number; pixels: Uint8Arra
 export interface Resizing { shorter_side: number; interpolation: "bilinear" | "bicubic" }
 "#;
 
+/// The time now, ISO 8601, for an export's training summary.
+fn now() -> String {
+    String::from(js_sys::Date::new_0().to_iso_string())
+}
+
 fn js_error(err: crate::Error) -> JsError {
     JsError::new(&err.to_string())
 }
@@ -302,8 +307,14 @@ impl WebEngine {
             "f16" => Precision::F16,
             other => return Err(JsError::new(&format!("unknown precision '{other}': use f32 or f16"))),
         };
-        let date = String::from(js_sys::Date::new_0().to_iso_string());
-        self.0.export(precision, &date).await.map_err(js_error)
+        self.0.export(precision, &now()).await.map_err(js_error)
+    }
+
+    /// The same model as `exportModel`'s, as the bytes of an `.onnx` file (opset 17, batch left
+    /// open, the card in `metadata_props`); with `probabilities`, it ends in a softmax.
+    #[wasm_bindgen(js_name = exportOnnx)]
+    pub async fn export_onnx(&self, probabilities: bool) -> Result<Vec<u8>, JsError> {
+        self.0.export_onnx(probabilities, &now()).await.map_err(js_error)
     }
 
     /// Logits of normalised `batch × 3 × height × width` images, `batch × classes`.

@@ -27,7 +27,7 @@ function download(bytes, fileName) {
 
 function exportModel() {
   setStorageText("Preparing the model file…");
-  send({ type: "export", precision: $("export-half").checked ? "f16" : "f32" });
+  send({ type: "export", format: $("export-format").value });
 }
 
 /** Asks once, after the first save, that the browser keep this site's storage under pressure. */

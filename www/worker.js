@@ -13,7 +13,7 @@
 //   {type:"pause"} {type:"resume"} {type:"cancel"}   {type:"paused"} {type:"resumed"} {type:"stopped", reason}
 //   {type:"predict", file, topK}                     {type:"prediction", top}
 //   {type:"loadModelFile", file}                     {type:"weightsLoaded", …} as for loadWeights
-//   {type:"export", precision}                       {type:"exported", bytes, fileName}
+//   {type:"export", format: f32|f16|onnx}            {type:"exported", bytes, fileName}
 //   {type:"listSaved"}                               {type:"savedList", models}
 //   {type:"openSaved", id}                           {type:"weightsLoaded", …, saved}, {type:"report", report}
 //   {type:"deleteSaved", id}                         {type:"savedList", models}
@@ -84,10 +84,10 @@ function exclusive(task) {
 const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** The file name an export is offered under: backbone, classes and date. */
-function exportName(architecture, classes) {
+function exportName(architecture, classes, extension = "safetensors") {
   const date = new Date().toISOString().slice(0, 16).replace(/[:T]/g, "-");
   const names = classes.join("-").replace(/[^\w-]+/g, "_").slice(0, 60);
-  return `${architecture}-${names}-${date}.safetensors`;
+  return `${architecture}-${names}-${date}.${extension}`;
 }
 
 /** Saves the run so far (model, settings, report) after an epoch; reports a failure without stopping the run. */
@@ -316,9 +316,10 @@ const handlers = {
   cancel() {
     if (run) { run.cancelled = true; run.paused = false; run.resume?.(); }
   },
-  async export({ precision }) {
-    const bytes = await exclusive(() => engine.exportModel(precision || "f32"));
-    const fileName = exportName(model.architecture, model.classes);
+  async export({ format = "f32" }) {
+    const onnx = format === "onnx";
+    const bytes = await exclusive(() => (onnx ? engine.exportOnnx(false) : engine.exportModel(format)));
+    const fileName = exportName(model.architecture, model.classes, onnx ? "onnx" : "safetensors");
     self.postMessage({ type: "exported", bytes, fileName }, [bytes.buffer]);
   },
   async listSaved() {

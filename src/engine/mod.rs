@@ -283,6 +283,20 @@ impl Engine {
     /// in progress as trained so far (for saving after each epoch), else the last trained or opened
     /// model. `date` (ISO 8601) goes into the training summary of a model trained here.
     pub async fn export(&self, precision: Precision, date: &str) -> Result<Vec<u8>> {
+        let (model, card) = self.model_to_export(date)?;
+        weights::export_safetensors(&model, &card, precision).await
+    }
+
+    /// The same model as [`Engine::export`]'s, as an ONNX graph (see [`weights::export_onnx`]);
+    /// with `probabilities`, the graph ends in a softmax.
+    pub async fn export_onnx(&self, probabilities: bool, date: &str) -> Result<Vec<u8>> {
+        let (model, card) = self.model_to_export(date)?;
+        weights::export_onnx(&model, &card, probabilities).await
+    }
+
+    /// What an export writes: the run's model so far, else the last trained or opened one, and
+    /// its card.
+    fn model_to_export(&self, date: &str) -> Result<(ImageClassifier, ModelCard)> {
         let trained;
         let Trained { model, classes, training } = match (&self.run, &self.trained) {
             (Some(active), _) => {
@@ -304,7 +318,7 @@ impl Engine {
         let architecture = model.architecture();
         let card =
             ModelCard { architecture, classes: classes.clone(), preprocess: architecture.preprocess(), training };
-        weights::export_safetensors(model, &card, precision).await
+        Ok((model.clone(), card))
     }
 }
 

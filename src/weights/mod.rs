@@ -7,11 +7,13 @@
 //! part a file may leave out entirely (a feature extractor's weights).
 //!
 //! [`export_safetensors`] goes the other way: a trained model back to bytes, in the same names,
-//! with a [`ModelCard`] that [`load_pretrained`] reads back.
+//! with a [`ModelCard`] that [`load_pretrained`] reads back; [`export_onnx`] writes the same model
+//! as an ONNX graph for the runtimes outside PyTorch.
 
 mod card;
 mod export;
 mod keys;
+mod onnx;
 mod pickle;
 mod pth;
 mod safetensors;
@@ -29,6 +31,7 @@ use crate::model::{Architecture, ParamSource, Pretrained, head_config};
 
 pub use card::ModelCard;
 pub use export::{Precision, export_safetensors};
+pub use onnx::export_onnx;
 pub use tensor_map::{Dtype, HostTensor, TensorMap};
 
 /// The container formats this tool reads.

@@ -118,6 +118,16 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       await page.setInputFiles("#model-picker", exportPath);
       await waitForText(page, "#weights-status", /Opened the model file page-export\.safetensors/);
       assert.deepEqual(await predict(page, probe), before);
+      // The same model as ONNX (scripts/test_onnx_export.sh runs it through onnxruntime against
+      // our engine's logits for the .safetensors above).
+      await page.selectOption("#export-format", "onnx");
+      const [onnx] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+      assert.match(onnx.suggestedFilename(), /^EfficientNetLite0-cool-warm-.*\.onnx$/);
+      await onnx.saveAs(join(results, "page-export.onnx"));
+      const onnxBytes = readFileSync(join(results, "page-export.onnx"));
+      assert.deepEqual([...onnxBytes.subarray(0, 2)], [0x08, 0x08], "an ONNX ModelProto of IR version 8");
+      assert.ok(onnxBytes.includes('["cool","warm"]'), "the class names in metadata_props");
+      await page.selectOption("#export-format", "f32");
 
       // The runs table: the run with its strategy and settings, marked best of its classes; its
       // row downloads the saved model, which predicts the same.

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""The other side of the ONNX check: each OUT_DIR/<Architecture>.onnx that examples/onnx_logits.rs
+wrote (<Architecture>[-…].onnx) passes onnx's full checker (shape inference included), and onnxruntime gives, on the same
+preprocessed photos, the logits our engine gave (OUT_DIR/<Architecture>.safetensors) within 1e-4
+of their scale — for the whole batch and for one image, as the batch is left open — with the
+model card (architecture, one class name per output) in metadata_props.
+
+Usage: python3 scripts/check_onnx.py OUT_DIR    Needs: onnx, onnxruntime, safetensors, numpy.
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from safetensors.numpy import load_file
+
+TOLERANCE = 1e-4
+
+failures = []
+files = sorted(Path(sys.argv[1]).glob("*.onnx"))
+if not files:
+    sys.exit(f"no .onnx files in {sys.argv[1]}")
+for path in files:
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    metadata = {entry.key: entry.value for entry in model.metadata_props}
+    reference = load_file(str(path.with_suffix(".safetensors")))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"images": reference["inputs"]})[0]
+    single = session.run(None, {"images": reference["inputs"][:1]})[0]
+    scale = max(1.0, float(np.abs(reference["logits"]).max()))
+    difference = float(np.abs(logits - reference["logits"]).max())
+    batch_difference = float(np.abs(single - logits[:1]).max())
+    same_top1 = bool((logits.argmax(1) == reference["logits"].argmax(1)).all())
+    print(
+        f"onnx {path.stem}: opset {model.opset_import[0].version}, {path.stat().st_size / 1e6:.1f} MB, "
+        f"max |onnxruntime − ours| = {difference:.2e} (logits up to {scale:.1f}), batch of 1 vs batch: "
+        f"{batch_difference:.2e}, same top-1: {same_top1}"
+    )
+    if difference > TOLERANCE * scale or batch_difference > TOLERANCE * scale or not same_top1:
+        failures.append(f"{path.stem}: logits differ from ours by {difference:.2e}")
+    classes = json.loads(metadata.get("classes", "[]"))
+    if len(classes) != logits.shape[1] or metadata.get("architecture") != path.stem.split("-")[0]:
+        failures.append(f"{path.stem}: metadata_props lack the model card: {sorted(metadata)}")
+if failures:
+    sys.exit("ONNX check failed:\n  " + "\n  ".join(failures))
+print(f"ONNX export: {len(files)} architectures match onnxruntime")

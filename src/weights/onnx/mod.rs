@@ -1,0 +1,36 @@
+//! Model out, ONNX back: the whole network (backbone and head) as a standard ONNX graph that
+//! onnxruntime, TensorRT and the Core ML / TFLite converters read, written here without a server.
+//! Opset 17; input `images` `[batch, 3, crop, crop]` float32 normalised as the card's
+//! preprocessing says, the batch left open; output `logits` (or `probabilities`, with a softmax)
+//! `[batch, classes]`; the model card's entries (class names, preprocessing, training) in
+//! `metadata_props`.
+
+mod graph;
+mod network;
+mod proto;
+
+use graph::{Graph, Shape, Value};
+
+use super::card::ModelCard;
+use crate::error::Result;
+use crate::model::ImageClassifier;
+
+/// `model` as the bytes of an `.onnx` file described by `card`; with `probabilities`, the graph
+/// ends in a softmax.
+pub async fn export_onnx(model: &ImageClassifier, card: &ModelCard, probabilities: bool) -> Result<Vec<u8>> {
+    let side = card.preprocess.crop as usize;
+    let images = Value { name: "images".into(), shape: Shape::Map { channels: 3, height: side, width: side } };
+    let mut graph = Graph::new();
+    let logits = network::classifier(&mut graph, model, &images);
+    let output = match probabilities {
+        true => {
+            let softmax = graph.softmax(&logits);
+            graph.rename(softmax, "probabilities")
+        }
+        false => graph.rename(logits, "logits"),
+    };
+    let mut metadata: Vec<(String, String)> = card.to_metadata().into_iter().collect();
+    metadata.push(("output".into(), output.name.clone()));
+    metadata.sort();
+    graph.into_model(&images, &output, &metadata).await
+}
