@@ -14,15 +14,16 @@
 //! with that strategy instead of the head only. With
 //! FEATURES_OUT it writes seed 0's extracted features and labels (safetensors) for the reference
 //! classifier in scripts/bench_accuracy_reference.py. With `BENCH_EXPORT=DIR` it also exports seed
-//! 0's trained model there, f32 and f16 (`<backbone>.safetensors`, `<backbone>-f16.safetensors`),
-//! as the page's "Download model" does, and prints the sizes and times.
+//! 0's trained model there, f32 and f16 (`<backbone>.safetensors`, `<backbone>-f16.safetensors`)
+//! and ONNX with float32 and int8 weights (`<backbone>.onnx`, `<backbone>-int8.onnx`), as the
+//! page's "Download model" does, and prints the sizes and times.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use browser_finetune::data::{Dataset, Subset};
 use browser_finetune::train::{Phase, RunSettings, Strategy, TrainingRun};
-use browser_finetune::weights::{ModelCard, Precision, export_safetensors, load_pretrained};
+use browser_finetune::weights::{ModelCard, OnnxOptions, Precision, export_onnx, export_safetensors, load_pretrained};
 use burn::tensor::Device;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -168,6 +169,19 @@ fn main() {
             std::fs::write(&path, &bytes).expect("write export");
             println!(
                 "export backbone={architecture:?} precision={precision:?} bytes={} seconds={:.2} → {}",
+                bytes.len(),
+                start.elapsed().as_secs_f64(),
+                path.display()
+            );
+        }
+        for (int8_weights, suffix) in [(false, ""), (true, "-int8")] {
+            let options = OnnxOptions { int8_weights, ..OnnxOptions::default() };
+            let start = Instant::now();
+            let bytes = futures_lite::future::block_on(export_onnx(&run.model(), &card, options)).expect("export");
+            let path = Path::new(&dir).join(format!("{architecture:?}{suffix}.onnx"));
+            std::fs::write(&path, &bytes).expect("write export");
+            println!(
+                "export backbone={architecture:?} onnx int8_weights={int8_weights} bytes={} seconds={:.2} → {}",
                 bytes.len(),
                 start.elapsed().as_secs_f64(),
                 path.display()

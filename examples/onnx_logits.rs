@@ -9,14 +9,15 @@
 //!
 //! `cargo run --example onnx_logits -- OUT_DIR IMAGE...` writes `OUT_DIR/<name>.onnx` and
 //! `OUT_DIR/<name>.safetensors` (`inputs` `[N, 3, crop, crop]`, `logits` `[N, classes]`, float32),
-//! `<name>` the architecture (`ResNet18`), `-pretrained` after it for a weights file.
+//! `<name>` the architecture (`ResNet18`), `-pretrained` after it for a weights file; and
+//! `OUT_DIR/<name>-int8.onnx`, the same with int8 weights.
 //! `ONNX_ARCHITECTURES=ResNet18,AlexNet` exports only those with random weights.
 
 use browser_finetune::backend;
 use browser_finetune::data::decode_image;
 use browser_finetune::engine::Engine;
 use browser_finetune::model::{Architecture, ImageClassifier};
-use browser_finetune::weights::{ModelCard, Precision, export_safetensors, load_pretrained};
+use browser_finetune::weights::{ModelCard, OnnxOptions, Precision, export_safetensors, load_pretrained};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 use futures_lite::future::block_on;
@@ -77,8 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             inputs.extend(preprocess.apply(&decode_image(path, &std::fs::read(path)?)?));
         }
         let logits = block_on(engine.logits(inputs.clone(), images.len(), side, side))?;
-        let onnx = block_on(engine.export_onnx(false, "2026-12-03T00:00:00.000Z"))?;
+        let date = "2026-12-03T00:00:00.000Z";
+        let onnx = block_on(engine.export_onnx(OnnxOptions::default(), date))?;
         std::fs::write(format!("{out_dir}/{name}.onnx"), &onnx)?;
+        let int8 = block_on(engine.export_onnx(OnnxOptions { int8_weights: true, ..OnnxOptions::default() }, date))?;
+        std::fs::write(format!("{out_dir}/{name}-int8.onnx"), &int8)?;
         let bytes = |values: &[f32]| values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
         let (input_bytes, logit_bytes) = (bytes(&inputs), bytes(&logits));
         let tensors = [
@@ -86,7 +90,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("logits", TensorView::new(Dtype::F32, vec![images.len(), 3], &logit_bytes)?),
         ];
         std::fs::write(format!("{out_dir}/{name}.safetensors"), safetensors::serialize(tensors, None)?)?;
-        println!("{name}: {:.1} MB of ONNX, {} images", onnx.len() as f64 / 1e6, images.len());
+        let megabytes = |bytes: &[u8]| bytes.len() as f64 / 1e6;
+        println!("{name}: ONNX {:.1} MB, int8 {:.1} MB, {} images", megabytes(&onnx), megabytes(&int8), images.len());
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 use crate::backend;
 use crate::engine::Engine;
 use crate::model::Architecture;
-use crate::weights::Precision;
+use crate::weights::{OnnxOptions, Precision};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -311,10 +311,15 @@ impl WebEngine {
     }
 
     /// The same model as `exportModel`'s, as the bytes of an `.onnx` file (opset 17, batch left
-    /// open, the card in `metadata_props`); with `probabilities`, it ends in a softmax.
+    /// open, the card in `metadata_props`); with `probabilities`, it ends in a softmax; with
+    /// `int8Weights`, its convolution and linear weights are int8 (a quarter of the size).
     #[wasm_bindgen(js_name = exportOnnx)]
-    pub async fn export_onnx(&self, probabilities: bool) -> Result<Vec<u8>, JsError> {
-        self.0.export_onnx(probabilities, &now()).await.map_err(js_error)
+    pub async fn export_onnx(
+        &self,
+        probabilities: bool,
+        #[wasm_bindgen(js_name = int8Weights)] int8_weights: bool,
+    ) -> Result<Vec<u8>, JsError> {
+        self.0.export_onnx(OnnxOptions { probabilities, int8_weights }, &now()).await.map_err(js_error)
     }
 
     /// Logits of normalised `batch × 3 × height × width` images, `batch × classes`.

@@ -13,7 +13,7 @@
 //   {type:"pause"} {type:"resume"} {type:"cancel"}   {type:"paused"} {type:"resumed"} {type:"stopped", reason}
 //   {type:"predict", file, topK}                     {type:"prediction", top}
 //   {type:"loadModelFile", file}                     {type:"weightsLoaded", …} as for loadWeights
-//   {type:"export", format: f32|f16|onnx}            {type:"exported", bytes, fileName}
+//   {type:"export", format: f32|f16|onnx|onnx-int8}  {type:"exported", bytes, fileName}
 //   {type:"listSaved"}                               {type:"savedList", models}
 //   {type:"openSaved", id}                           {type:"weightsLoaded", …, saved}, {type:"report", report}
 //   {type:"deleteSaved", id}                         {type:"savedList", models}
@@ -317,9 +317,9 @@ const handlers = {
     if (run) { run.cancelled = true; run.paused = false; run.resume?.(); }
   },
   async export({ format = "f32" }) {
-    const onnx = format === "onnx";
-    const bytes = await exclusive(() => (onnx ? engine.exportOnnx(false) : engine.exportModel(format)));
-    const fileName = exportName(model.architecture, model.classes, onnx ? "onnx" : "safetensors");
+    const onnx = format.startsWith("onnx");
+    const bytes = await exclusive(() => (onnx ? engine.exportOnnx(false, format === "onnx-int8") : engine.exportModel(format)));
+    const fileName = exportName(model.architecture, model.classes, { onnx: "onnx", "onnx-int8": "int8.onnx" }[format] ?? "safetensors");
     self.postMessage({ type: "exported", bytes, fileName }, [bytes.buffer]);
   },
   async listSaved() {

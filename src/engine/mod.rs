@@ -18,7 +18,7 @@ use crate::data::{Dataset, Preprocess, Resizing, Subset, probe_image};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, Pretrained};
 use crate::train::{ExtractionJob, FrozenJob, Progress, RunSettings, TrainingRun};
-use crate::weights::{self, ModelCard, Precision};
+use crate::weights::{self, ModelCard, OnnxOptions, Precision};
 
 /// What a new run will do, for the page to show before the first step.
 #[derive(Debug, Clone, Serialize)]
@@ -287,11 +287,10 @@ impl Engine {
         weights::export_safetensors(&model, &card, precision).await
     }
 
-    /// The same model as [`Engine::export`]'s, as an ONNX graph (see [`weights::export_onnx`]);
-    /// with `probabilities`, the graph ends in a softmax.
-    pub async fn export_onnx(&self, probabilities: bool, date: &str) -> Result<Vec<u8>> {
+    /// The same model as [`Engine::export`]'s, as an ONNX graph (see [`weights::export_onnx`]).
+    pub async fn export_onnx(&self, options: OnnxOptions, date: &str) -> Result<Vec<u8>> {
         let (model, card) = self.model_to_export(date)?;
-        weights::export_onnx(&model, &card, probabilities).await
+        weights::export_onnx(&model, &card, options).await
     }
 
     /// What an export writes: the run's model so far, else the last trained or opened one, and

@@ -67,8 +67,11 @@ struct Node {
 #[allow(clippy::large_enum_variant)]
 enum Numbers {
     Param(Tensor<1>),
+    /// Whole numbers in −127..=127, written as int8.
+    Int8(Tensor<1>),
     Floats(Vec<f32>),
     Int64s(Vec<i64>),
+    Int8s(Vec<i8>),
 }
 
 struct Initializer {
@@ -82,6 +85,8 @@ struct Initializer {
 pub struct Graph {
     nodes: Vec<Node>,
     initializers: Vec<Initializer>,
+    /// Convolution and linear weights stored as int8, per output channel (see [`Graph::weight`]).
+    int8_weights: bool,
 }
 
 /// Output side of a convolution or pooling along one axis.
@@ -133,8 +138,9 @@ fn ints(values: impl IntoIterator<Item = usize>) -> Attribute {
 }
 
 impl Graph {
-    pub fn new() -> Self {
-        Self::default()
+    /// A graph whose convolution and linear weights are written as int8 when `int8_weights`.
+    pub fn new(int8_weights: bool) -> Self {
+        Self { int8_weights, ..Self::default() }
     }
 
     /// A node with one output, named after its op and its place in the graph.
@@ -156,6 +162,39 @@ impl Graph {
         self.initializer(format!("{node}.{role}"), dims, Numbers::Param(flat))
     }
 
+    /// A convolution's or linear layer's weight, `channel_axis` its output channels. With int8
+    /// weights: symmetric per-channel quantisation, `q = round(w / s)` with `s = max|w| / 127`
+    /// over the channel, stored as int8 and turned back into floats by a `DequantizeLinear` node
+    /// (a quarter of the size; the runtime computes in float or fuses it into int8 kernels).
+    fn weight<const D: usize>(&mut self, node: &str, tensor: Tensor<D>, channel_axis: usize) -> String {
+        if !self.int8_weights {
+            return self.param(node, "weight", tensor);
+        }
+        let dims = tensor.dims();
+        let channels = dims[channel_axis];
+        let mut per_channel = tensor.clone().abs();
+        for axis in (0..D).filter(|&axis| axis != channel_axis) {
+            per_channel = per_channel.max_dim(axis);
+        }
+        // An all-zero channel keeps a scale of 1 (its integers are all 0).
+        let scale = (per_channel.clone() / 127.0).mask_fill(per_channel.equal_elem(0.0), 1.0);
+        let integers = (tensor / scale.clone()).round().clamp(-127.0, 127.0);
+        let quantized = self.initializer(
+            format!("{node}.weight_int8"),
+            dims.to_vec(),
+            Numbers::Int8(integers.reshape([dims.iter().product::<usize>()])),
+        );
+        let scales =
+            self.initializer(format!("{node}.weight_scale"), vec![channels], Numbers::Param(scale.reshape([channels])));
+        let zero_points =
+            self.initializer(format!("{node}.weight_zero_point"), vec![channels], Numbers::Int8s(vec![0; channels]));
+        self.node(
+            "DequantizeLinear",
+            vec![quantized, scales, zero_points],
+            vec![("axis", Attribute::Int(channel_axis as i64))],
+        )
+    }
+
     /// The name the next node will get, for naming its initializers before it exists.
     fn next_node(&self, op: &str) -> String {
         format!("{}_{}", op.to_lowercase(), self.nodes.len())
@@ -168,7 +207,7 @@ impl Graph {
         let [out_channels, ..] = weight.dims();
         let pads = pads(&conv.padding, [height, width], conv.kernel_size, conv.stride);
         let at = self.next_node("Conv");
-        let mut inputs = vec![x.name.clone(), self.param(&at, "weight", weight)];
+        let mut inputs = vec![x.name.clone(), self.weight(&at, weight, 0)];
         if let Some(bias) = &conv.bias {
             inputs.push(self.param(&at, "bias", bias.val()));
         }
@@ -339,7 +378,7 @@ impl Graph {
         let weight = linear.weight.val();
         let [_, outputs] = weight.dims();
         let at = self.next_node("Gemm");
-        let mut inputs = vec![x.name.clone(), self.param(&at, "weight", weight)];
+        let mut inputs = vec![x.name.clone(), self.weight(&at, weight, 1)];
         if let Some(bias) = &linear.bias {
             inputs.push(self.param(&at, "bias", bias.val()));
         }
@@ -383,6 +422,10 @@ impl Graph {
                 }
                 Numbers::Floats(values) => (DataType::Float, values.iter().flat_map(|v| v.to_le_bytes()).collect()),
                 Numbers::Int64s(values) => (DataType::Int64, values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+                Numbers::Int8(values) => {
+                    (DataType::Int8, read_back(values).await?.iter().map(|&v| v as i8 as u8).collect())
+                }
+                Numbers::Int8s(values) => (DataType::Int8, values.iter().map(|&v| v as u8).collect()),
             };
             let mut message = Message::new();
             for dim in dims {
