@@ -76,6 +76,8 @@ fn main() {
 
     let mut accuracies = Vec::new();
     let mut first_run = None;
+    // Seed 0's "unknown" threshold (its last epoch's), for its export's card.
+    let mut first_unknown_below = None;
     let seeds: u64 = std::env::var("BENCH_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(5);
     for seed in 0..seeds {
         let start = Instant::now();
@@ -83,6 +85,7 @@ fn main() {
         let settings = RunSettings { seed, strategy: seed_strategy(), ..RunSettings::default() };
         let mut run = TrainingRun::new(pretrained.backbone.clone(), &device, &data, &settings, None).expect("run");
         let (mut extracted, mut extraction_seconds, mut first_val, mut last_val) = (0, 0.0, None, None);
+        let mut unknown_below = None;
         let (mut trained, mut training_seconds) = (0, 0.0);
         while !run.is_finished() {
             let step_start = Instant::now();
@@ -98,6 +101,7 @@ fn main() {
             if let Some(report) = progress.epoch_report {
                 first_val.get_or_insert(start.elapsed().as_secs_f64());
                 last_val = report.val_accuracy;
+                unknown_below = report.unknown_below;
             }
         }
         let accuracy = last_val.unwrap_or(0.0);
@@ -111,6 +115,7 @@ fn main() {
             trained as f64 / training_seconds
         );
         first_run.get_or_insert(run);
+        first_unknown_below.get_or_insert(unknown_below);
     }
     let mean = accuracies.iter().sum::<f32>() / accuracies.len() as f32;
     let (min, max) = accuracies.iter().fold((1.0f32, 0.0f32), |(lo, hi), &a| (lo.min(a), hi.max(a)));
@@ -159,7 +164,7 @@ fn main() {
             architecture,
             classes: run.classes().to_vec(),
             preprocess: architecture.preprocess(),
-            training: None,
+            training: Some(serde_json::json!({ "unknown_below": first_unknown_below.flatten() })),
         };
         for (precision, suffix) in [(Precision::F32, ""), (Precision::F16, "-f16")] {
             let start = Instant::now();

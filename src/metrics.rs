@@ -1,4 +1,5 @@
-//! Accuracy, per-class accuracy and the confusion matrix, from predicted and true classes.
+//! Accuracy, per-class accuracy and the confusion matrix, from predicted and true classes; and the
+//! score under which an image is called unlike every class.
 
 use serde::Serialize;
 
@@ -13,6 +14,20 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     let exps: Vec<f32> = logits.iter().map(|v| (v - max).exp()).collect();
     let total: f32 = exps.iter().sum();
     exps.iter().map(|e| e / total).collect()
+}
+
+/// Share of known images an "unknown" threshold keeps: the usual operating point of
+/// out-of-distribution detection (its false-positive rate is quoted at 95 % true positives).
+pub const KNOWN_KEPT: f64 = 0.95;
+
+/// The top-class probability (maximum-softmax score) under which an image is called unlike every
+/// class: the largest value that keeps at least `keep` of `confidences`, the scores of images of
+/// known classes (validation images), at or above it. `None` without scores.
+pub fn unknown_threshold(confidences: &[f32], keep: f64) -> Option<f32> {
+    let mut sorted: Vec<f32> = confidences.iter().copied().filter(|c| c.is_finite()).collect();
+    sorted.sort_by(f32::total_cmp);
+    let dropped = ((1.0 - keep) * sorted.len() as f64).floor() as usize;
+    sorted.get(dropped.min(sorted.len().saturating_sub(1))).copied()
 }
 
 /// `counts[true_class][predicted_class]`.
@@ -74,5 +89,17 @@ mod tests {
         assert_eq!(argmax(&[0.1, 3.0, -1.0]), 1);
         let p = softmax(&[1000.0, 1000.0]);
         assert!((p[0] - 0.5).abs() < 1e-6 && (p[1] - 0.5).abs() < 1e-6);
+    }
+
+    /// With 20 known scores, 95 % kept drops the lowest one: the threshold is the second lowest,
+    /// and every score at or above it is kept.
+    #[test]
+    fn the_unknown_threshold_keeps_95_percent_of_known_images() {
+        let scores: Vec<f32> = (0..20).rev().map(|i| 0.5 + i as f32 / 40.0).collect();
+        let threshold = unknown_threshold(&scores, KNOWN_KEPT).unwrap();
+        assert_eq!(threshold, 0.525);
+        assert_eq!(scores.iter().filter(|&&s| s >= threshold).count(), 19);
+        assert_eq!(unknown_threshold(&[0.9], KNOWN_KEPT), Some(0.9));
+        assert_eq!(unknown_threshold(&[], KNOWN_KEPT), None);
     }
 }

@@ -31,7 +31,10 @@ export interface RunSettings {
 }
 /** A run's settings with what it achieved, as an export's card records it. */
 export interface TrainingSummary extends RunSettings {
-  epochs_completed?: number; val_accuracy?: number | null; continued?: boolean; date?: string; [key: string]: unknown;
+  epochs_completed?: number; val_accuracy?: number | null; continued?: boolean; date?: string;
+  /** Below this top-class probability an image is called unlike every class (see EpochReport). */
+  unknown_below?: number | null;
+  [key: string]: unknown;
 }
 export interface LoadedWeights {
   architecture: Architecture;
@@ -58,6 +61,8 @@ export interface EpochReport {
   fit: FitSummary | null;
   /** Backbone stages trained in this epoch besides the head, from the last; null: all of it. */
   trained_stages: number | null;
+  /** The top-class probability under which an image is unlike every class (95 % of the validation images score above). */
+  unknown_below: number | null;
 }
 export interface Progress {
   phase: "extracting" | "fitting" | "training" | "evaluating" | "finished"; epoch: number; epochs: number;

@@ -225,7 +225,7 @@ const onMessage = {
     setText("progress-text", `${prefix} ${state.lastAccuracy || ""}`);
     updateButtons();
   },
-  prediction({ top }) { showPrediction(top); },
+  prediction({ top, unknown }) { showPrediction(top, unknown); },
   autosaved(message) {
     state.lastSave = message.record;
     modelMessages.autosaved(message);

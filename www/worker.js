@@ -11,7 +11,7 @@
 //   {type:"train", settings, resumes}                {type:"plan", plan}, {type:"progress", progress, memory}
 //                                                    {type:"skipped", name, reason} (a file that fails to decode in a run)
 //   {type:"pause"} {type:"resume"} {type:"cancel"}   {type:"paused"} {type:"resumed"} {type:"stopped", reason}
-//   {type:"predict", file, topK}                     {type:"prediction", top}
+//   {type:"predict", file, topK}                     {type:"prediction", top, unknown}
 //   {type:"loadModelFile", file}                     {type:"weightsLoaded", …} as for loadWeights
 //   {type:"export", format: f32|f16|onnx|onnx-int8}  {type:"exported", bytes, fileName}
 //   {type:"listSaved"}                               {type:"savedList", models}
@@ -40,7 +40,7 @@ let wasmModule = null; // compiled once, shared with the extraction helpers
 let images = []; // the registered images by engine index: { file, name }
 let weightsSource = null; // what the helpers load: { weights } (the bytes loaded here) or { architecture }
 let run = null; // { paused, cancelled, resume }
-let model = null; // what the engine holds: { architecture, classes } (classes once trained or opened)
+let model = null; // what the engine holds: { architecture, classes, unknownBelow } (classes once trained or opened)
 let report = null; // the current run's { plan, losses, epochs }, saved with the model
 let queue = Promise.resolve();
 
@@ -178,6 +178,7 @@ async function train(settings, resumes) {
       if (progress.loss != null) report.losses.push(progress.loss);
       if (progress.epoch_report) {
         report.epochs.push(progress.epoch_report);
+        model.unknownBelow = progress.epoch_report.unknown_below;
         report.seconds = (performance.now() - startedAt) / 1000;
         await autosave(record, progress.epoch_report);
       }
@@ -255,7 +256,7 @@ async function addImages(items) {
 async function load(bytes, extra) {
   const loaded = await exclusive(() => engine.loadWeights(bytes));
   weightsSource = { weights: bytes };
-  model = { architecture: loaded.architecture, classes: loaded.class_names ?? [] };
+  model = { architecture: loaded.architecture, classes: loaded.class_names ?? [], unknownBelow: loaded.training?.unknown_below ?? null };
   post({ type: "weightsLoaded", ...loaded, fromCache: false, random: false, ...extra });
 }
 
@@ -343,7 +344,8 @@ const handlers = {
   async predict({ file, topK }) {
     const bytes = new Uint8Array(await file.arrayBuffer());
     const top = await exclusive(() => engine.predict(file.name, bytes, topK || 5));
-    post({ type: "prediction", top });
+    const unknown = model?.unknownBelow == null ? null : top[0].probability < model.unknownBelow;
+    post({ type: "prediction", top, unknown });
   },
 };
 

@@ -17,15 +17,21 @@ function status(text, isError = false) {
   byId("model-status").classList.toggle("error", isError);
 }
 
-/** @param {HTMLElement} list @param {import("../../www/embed/classifier.js").Classification[]} top */
+/** @param {HTMLElement} list @param {import("../../www/embed/classifier.js").Classifications} top */
 function show(list, top) {
-  list.replaceChildren(...top.map(({ label, probability }) => {
+  const items = top.map(({ label, probability }) => {
     const item = document.createElement("li");
     const name = document.createElement("span");
     name.textContent = label;
     item.append(name, `${(probability * 100).toFixed(1)} %`);
     return item;
-  }));
+  });
+  if (top.unknown) {
+    const note = document.createElement("li");
+    note.textContent = "Probably none of these: the model is less sure than on 95 % of its validation images.";
+    items.unshift(note);
+  }
+  list.replaceChildren(...items);
 }
 
 /** @param {import("../../www/embed/classifier.js").ModelSource} source @param {string} name */
@@ -35,7 +41,8 @@ async function load(source, name) {
   classifier = null;
   try {
     classifier = await Classifier.load(source, { device: "auto" });
-    status(`Loaded ${name}: ${classifier.architecture}, labels ${classifier.labels.join(", ")}; running on ${classifier.backend.kind}.`);
+    const unknown = classifier.unknownBelow == null ? "" : `; "none of these" under ${(classifier.unknownBelow * 100).toFixed(1)} %`;
+    status(`Loaded ${name}: ${classifier.architecture}, labels ${classifier.labels.join(", ")}${unknown}; running on ${classifier.backend.kind}.`);
     /** @type {HTMLButtonElement} */ (byId("camera")).disabled = false;
   } catch (err) {
     status(err instanceof Error ? err.message : String(err), true);

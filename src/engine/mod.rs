@@ -59,15 +59,19 @@ struct ActiveRun {
     settings: RunSettings,
     epochs_completed: usize,
     val_accuracy: Option<f32>,
+    /// The last epoch's "unknown" threshold ([`crate::train::EpochReport::unknown_below`]).
+    unknown_below: Option<f32>,
 }
 
 impl ActiveRun {
-    /// The run's settings, the epochs completed and the last validation accuracy, for the card.
+    /// The run's settings, the epochs completed, the last validation accuracy and "unknown"
+    /// threshold, for the card.
     fn summary(&self) -> Option<serde_json::Value> {
         let mut summary = serde_json::to_value(&self.settings).ok()?;
         let fields = summary.as_object_mut()?;
         fields.insert("epochs_completed".into(), self.epochs_completed.into());
         fields.insert("val_accuracy".into(), self.val_accuracy.into());
+        fields.insert("unknown_below".into(), self.unknown_below.into());
         fields.insert("continued".into(), self.run.continued().into());
         Some(summary)
     }
@@ -222,7 +226,13 @@ impl Engine {
             continued: run.continued(),
             cached_features: settings.strategy.uses_cached_features(),
         };
-        self.run = Some(ActiveRun { run, settings: settings.clone(), epochs_completed: 0, val_accuracy: None });
+        self.run = Some(ActiveRun {
+            run,
+            settings: settings.clone(),
+            epochs_completed: 0,
+            val_accuracy: None,
+            unknown_below: None,
+        });
         // The run extracts with its own folded copy.
         self.extractor = None;
         Ok(plan)
@@ -265,6 +275,7 @@ impl Engine {
         if let Some(report) = &progress.epoch_report {
             active.epochs_completed = report.epoch;
             active.val_accuracy = report.val_accuracy;
+            active.unknown_below = report.unknown_below;
         }
         if active.run.is_finished() {
             self.stop_training();

@@ -314,7 +314,8 @@ fn trained_engine(architecture: Architecture) -> Engine {
     engine
 }
 
-/// Export → load gives the same logits, class names, preprocessing and training summary.
+/// Export → load gives the same logits, class names, preprocessing and training summary (with
+/// its "unknown" threshold).
 #[test]
 fn an_export_loads_back_with_identical_logits_and_class_names() {
     for architecture in [Architecture::ResNet18, Architecture::MobileNetV2, Architecture::EfficientNetLite0] {
@@ -329,6 +330,9 @@ fn an_export_loads_back_with_identical_logits_and_class_names() {
             (training["epochs_completed"].as_u64(), training["date"].as_str()),
             (Some(2), Some("2026-11-28T12:00:00.000Z"))
         );
+        // The "unknown" threshold, a top-class probability of two classes, for the embed.
+        let unknown_below = training["unknown_below"].as_f64();
+        assert!(unknown_below.is_some_and(|p| (0.5..=1.0).contains(&p)), "{unknown_below:?}");
         assert_eq!(reopened.preprocess(), architecture.preprocess());
         let input: Vec<f32> = (0..2 * 3 * 40 * 40).map(|i| ((i % 97) as f32 / 48.0) - 1.0).collect();
         let before = block_on(engine.logits(input.clone(), 2, 40, 40)).unwrap();

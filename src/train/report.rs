@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::FitSummary;
-use crate::metrics::ConfusionMatrix;
+use crate::metrics::{ConfusionMatrix, KNOWN_KEPT, unknown_threshold};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,6 +49,10 @@ pub struct EpochReport {
     /// Backbone stages trained in this epoch besides the head (counted from the last); `None`:
     /// all of the backbone.
     pub trained_stages: Option<usize>,
+    /// The top-class probability under which an image is called unlike every class: 95 % of the
+    /// validation images score at or above it ([`crate::metrics::unknown_threshold`]); `None`
+    /// without validation images.
+    pub unknown_below: Option<f32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +73,8 @@ pub(super) struct EpochTally {
     pub train: ConfusionMatrix,
     pub val: ConfusionMatrix,
     pub misclassified: Vec<Misclassified>,
+    /// The top-class probability of each validation image.
+    pub val_confidences: Vec<f32>,
 }
 
 impl EpochTally {
@@ -79,6 +85,7 @@ impl EpochTally {
             train: ConfusionMatrix::new(classes),
             val: ConfusionMatrix::new(classes),
             misclassified: Vec::new(),
+            val_confidences: Vec::new(),
         }
     }
 
@@ -86,6 +93,7 @@ impl EpochTally {
     /// misclassified.
     pub fn add_val(&mut self, truth: usize, predicted: usize, confidence: f32, name: impl FnOnce() -> String) {
         self.val.add(truth, predicted);
+        self.val_confidences.push(confidence);
         if predicted != truth && self.misclassified.len() < MISCLASSIFIED_SHOWN {
             self.misclassified.push(Misclassified { name: name(), truth, predicted, confidence });
         }
@@ -105,6 +113,7 @@ impl EpochTally {
             misclassified: self.misclassified.clone(),
             fit,
             trained_stages,
+            unknown_below: unknown_threshold(&self.val_confidences, KNOWN_KEPT),
         }
     }
 }

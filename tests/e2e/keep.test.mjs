@@ -165,7 +165,7 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       await embed.goto(`${base}examples/embed/`);
       assert.ok(await embedPolicy.inForce(), "an inline script ran in the embed example");
       await embed.setInputFiles("#model-file", exportPath);
-      await waitForText(embed, "#model-status", /Loaded page-export\.safetensors: EfficientNetLite0, labels cool, warm/);
+      await waitForText(embed, "#model-status", /Loaded page-export\.safetensors: EfficientNetLite0, labels cool, warm; "none of these" under \d+\.\d %/);
       await embed.setInputFiles("#image-file", probe);
       await embed.waitForSelector("#image-result li");
       assert.equal((await text(embed, "#image-result li span")).trim(), before[0].match(/^(cool|warm)/)[1]);

@@ -33,6 +33,12 @@ export interface Classification {
   probability: number;
 }
 
+/** The labels, most likely first, and whether the image looks unlike every class. */
+export interface Classifications extends Array<Classification> {
+  /** The top probability is under the classifier's `unknownBelow`; null when the model has none. */
+  unknown: boolean | null;
+}
+
 export declare class Classifier {
   private constructor();
   /** Opens a model exported by browser-finetune ("Download model") in a worker of its own. */
@@ -44,7 +50,12 @@ export declare class Classifier {
   readonly backend: BackendInfo;
   /** How the model was trained, as its file says. */
   readonly training: TrainingSummary | null;
-  classify(image: ImageInput, options?: ClassifyOptions): Promise<Classification[]>;
+  /**
+   * The top-class probability under which an image is called unlike every class: 95 % of the
+   * validation images scored above it when the model was trained; null for a model without one.
+   */
+  readonly unknownBelow: number | null;
+  classify(image: ImageInput, options?: ClassifyOptions): Promise<Classifications>;
   /** Stops the worker; later calls reject. */
   dispose(): void;
 }

@@ -4,7 +4,7 @@
 //   import { Classifier } from "./embed/classifier.js";
 //   const classifier = await Classifier.load("model.safetensors", { device: "auto" });
 //   classifier.labels;                                   // ["ants", "bees"]
-//   await classifier.classify(imageElement, { topK: 3 }); // [{ label, probability }, …]
+//   await classifier.classify(imageElement, { topK: 3 }); // [{ label, probability }, …], and .unknown
 //
 // The worker and the wasm engine are found relative to this file (../../pkg/), never on a CDN.
 const WORKER_URL = new URL("./classifier-worker.js", import.meta.url);
@@ -53,6 +53,7 @@ export class Classifier {
     this.architecture = info.architecture;
     this.backend = info.backend;
     this.training = info.training;
+    this.unknownBelow = info.training?.unknown_below ?? null;
     worker.onmessage = ({ data }) => {
       const pending = this.#pending.get(data.id);
       if (!pending) return;
@@ -82,11 +83,16 @@ export class Classifier {
     });
   }
 
-  /** The `topK` most likely labels (all by default), most likely first. */
+  /**
+   * The `topK` most likely labels (all by default), most likely first; `unknown` on the array:
+   * whether the top probability is under the model's `unknownBelow` (null without one).
+   */
   async classify(image, { topK = this.labels.length } = {}) {
     const message = await imageMessage(image);
     const transfer = [message.bitmap ?? message.bytes ?? message.rgba];
-    return this.#call("classify", { image: message, topK }, transfer);
+    const top = await this.#call("classify", { image: message, topK: Math.max(1, topK) }, transfer);
+    const unknown = this.unknownBelow == null ? null : top[0].probability < this.unknownBelow;
+    return Object.assign(top.slice(0, topK), { unknown });
   }
 
   /** Stops the worker; the classifier cannot be used afterwards. */
