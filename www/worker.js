@@ -155,6 +155,7 @@ async function train(settings, resumes) {
     // Training time, summed over the runs of a resumed one.
     const startedAt = performance.now() - report.seconds * 1000;
     model.classes = plan.classes;
+    model.unknownBelow = null; // until this run's first epoch fits its own
     const record = {
       id: resumes ?? `run-${Date.now()}`,
       name: `${model.architecture} · ${plan.classes.join(", ")}`,
