@@ -94,6 +94,47 @@ fn output_side(input: usize, kernel: usize, stride: usize, dilation: usize, [beg
     (input + begin + end - dilation * (kernel - 1) - 1) / stride + 1
 }
 
+/// A convolution's or max-pooling's window on a `height × width` input: ONNX's attributes for it
+/// and the output's side.
+struct Window {
+    input: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    pads: [usize; 4],
+}
+
+impl Window {
+    fn new(
+        padding: &PaddingConfig2d,
+        input: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+    ) -> Self {
+        Self { input, kernel, stride, dilation, pads: pads(padding, input, kernel, stride) }
+    }
+
+    fn attributes(&self) -> Vec<(&'static str, Attribute)> {
+        vec![
+            ("kernel_shape", ints(self.kernel)),
+            ("strides", ints(self.stride)),
+            ("dilations", ints(self.dilation)),
+            ("pads", ints(self.pads)),
+        ]
+    }
+
+    /// The output's height and width; `ceil`: the last window may hang over the end (PyTorch's
+    /// `ceil_mode`).
+    fn output(&self, ceil: bool) -> [usize; 2] {
+        [0, 1].map(|axis| {
+            let extra = if ceil { self.stride[axis] - 1 } else { 0 };
+            let padding = [self.pads[axis], self.pads[axis + 2] + extra];
+            output_side(self.input[axis], self.kernel[axis], self.stride[axis], self.dilation[axis], padding)
+        })
+    }
+}
+
 /// ONNX's `pads` (`[top, left, bottom, right]`) of Burn's padding on a `height × width` input:
 /// "SAME" as Burn computes it, the extra pixel after.
 fn pads(padding: &PaddingConfig2d, [height, width]: [usize; 2], kernel: [usize; 2], stride: [usize; 2]) -> [usize; 4] {
@@ -205,25 +246,17 @@ impl Graph {
         let [_, height, width] = x.map();
         let weight = conv.weight.val();
         let [out_channels, ..] = weight.dims();
-        let pads = pads(&conv.padding, [height, width], conv.kernel_size, conv.stride);
+        let window = Window::new(&conv.padding, [height, width], conv.kernel_size, conv.stride, conv.dilation);
         let at = self.next_node("Conv");
         let mut inputs = vec![x.name.clone(), self.weight(&at, weight, 0)];
         if let Some(bias) = &conv.bias {
             inputs.push(self.param(&at, "bias", bias.val()));
         }
-        let attributes = vec![
-            ("kernel_shape", ints(conv.kernel_size)),
-            ("strides", ints(conv.stride)),
-            ("dilations", ints(conv.dilation)),
-            ("pads", ints(pads)),
-            ("group", Attribute::Int(conv.groups as i64)),
-        ];
-        let side = |axis: usize| {
-            let (kernel, stride, dilation) = (conv.kernel_size[axis], conv.stride[axis], conv.dilation[axis]);
-            output_side([height, width][axis], kernel, stride, dilation, [pads[axis], pads[axis + 2]])
-        };
+        let mut attributes = window.attributes();
+        attributes.push(("group", Attribute::Int(conv.groups as i64)));
         let output = self.node("Conv", inputs, attributes);
-        x.with_map(output, [out_channels, side(0), side(1)])
+        let [out_height, out_width] = window.output(false);
+        x.with_map(output, [out_channels, out_height, out_width])
     }
 
     /// A BatchNorm in evaluation mode (its running statistics).
@@ -288,24 +321,12 @@ impl Graph {
 
     pub fn max_pool(&mut self, x: &Value, pool: &MaxPool2d) -> Value {
         let [channels, height, width] = x.map();
-        let pads = pads(&pool.padding, [height, width], pool.kernel_size, pool.stride);
-        let side = |axis: usize| {
-            let (kernel, stride, dilation) = (pool.kernel_size[axis], pool.stride[axis], pool.dilation[axis]);
-            let [begin, end] = [pads[axis], pads[axis + 2]];
-            match pool.ceil_mode {
-                false => output_side([height, width][axis], kernel, stride, dilation, [begin, end]),
-                true => output_side([height, width][axis], kernel, stride, dilation, [begin, end + stride - 1]),
-            }
-        };
-        let attributes = vec![
-            ("kernel_shape", ints(pool.kernel_size)),
-            ("strides", ints(pool.stride)),
-            ("dilations", ints(pool.dilation)),
-            ("pads", ints(pads)),
-            ("ceil_mode", Attribute::Int(pool.ceil_mode as i64)),
-        ];
+        let window = Window::new(&pool.padding, [height, width], pool.kernel_size, pool.stride, pool.dilation);
+        let mut attributes = window.attributes();
+        attributes.push(("ceil_mode", Attribute::Int(pool.ceil_mode as i64)));
         let output = self.node("MaxPool", vec![x.name.clone()], attributes);
-        x.with_map(output, [channels, side(0), side(1)])
+        let [out_height, out_width] = window.output(pool.ceil_mode);
+        x.with_map(output, [channels, out_height, out_width])
     }
 
     /// Average pooling that counts the padding (PyTorch's `count_include_pad=True`).
