@@ -3,8 +3,8 @@
 
 Static files only, with the MIME types browsers insist on (`application/wasm` for streaming
 compilation, `text/javascript` for modules). Usage: serve.py [PORT] [PREFIX] [--isolated] [--csp]
-(default 8000, "/"): with a PREFIX such as /tools/finetune/ the site is served under that path
-only, as on a host where it does not sit at the root. --isolated sends the two headers that make
+(default 8000, "/"; port 0 takes a free one): with a PREFIX such as /tools/finetune/ the site is
+served under that path only, as on a host where it does not sit at the root. --isolated sends the two headers that make
 pages cross-origin isolated (COOP same-origin, COEP require-corp), without which browsers give
 no SharedArrayBuffer and so no multi-threaded WebAssembly (onnxruntime-web's threads, in the
 benchmark); every file here is same-origin, so the pages work the same with them. --csp sends
@@ -73,7 +73,8 @@ def main() -> None:
     handler = functools.partial(Handler, directory=str(root), prefix=prefix, isolated=args.isolated, policy=policy)
     with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
         isolated = " (cross-origin isolated)" if args.isolated else ""
-        print(f"serving {root} at http://127.0.0.1:{args.port}{prefix}{isolated}", flush=True)
+        # Port 0 takes a free one: the line names the port bound (the tests read it).
+        print(f"serving {root} at http://127.0.0.1:{server.server_address[1]}{prefix}{isolated}", flush=True)
         server.serve_forever()
 
 

@@ -17,6 +17,7 @@ const BACKBONE_NAMES = { ResNet18: "ResNet18", MobileNetV2: "MobileNetV2", Effic
 const state = {
   worker: null,
   weights: null, // once loaded: { url }, { random: true } or { message } (what reloads them into a new worker)
+  weightsStatus: "", // what the weights status said when they loaded (weightsKept adds to it)
   collected: [], // [{ file, path }] (and [{ path, folder }] from a drop) from every drop and pick
   items: [], // labelled images sent to the worker
   classFolders: new Map(), // label → its folders, for naming a class whose files are all refused
@@ -166,8 +167,18 @@ const onMessage = {
       : class_names
         ? describeOpenedModel({ ...loaded, architecture: name })
         : `${name} ImageNet weights loaded (${classes ? `${classes}-class head` : "backbone only: predictions after training"}${fromCache ? ", from this browser's cache" : ""}).`);
+    state.weightsStatus = $("weights-status").textContent;
     updateButtons();
     resumeWhenReady();
+  },
+  weightsKept({ url, failure }) {
+    // Only while the status still tells of these weights: a later load has its own.
+    const status = $("weights-status").textContent;
+    if (status !== state.weightsStatus || new URL(state.weights?.url ?? "", location.href).href !== url) return;
+    setText("weights-status", failure
+      ? `${status} Not kept in this browser (${failure}): the next visit downloads them again.`
+      : `${status} Kept in this browser for the next visit and offline use.`);
+    state.weightsStatus = $("weights-status").textContent;
   },
   report({ report }) {
     state.plan = report.plan;

@@ -4,6 +4,7 @@
 // page → worker                                    worker → page
 //   {type:"init", backend, plainSimd}                {type:"ready", backend, wasmBuild}
 //   {type:"loadWeights", url}                        {type:"weightsProgress", loaded, total}
+//                                                    {type:"weightsKept", url, failure} (a download, once in the weights cache or not)
 //   {type:"useRandomWeights"}                        {type:"weightsLoaded", architecture, classes, fromCache, random}
 //   {type:"addImages", items:[{file,name,label,subset}]}  {type:"imagesProgress", done, total}
 //                                                    {type:"skipped", name, reason}
@@ -280,7 +281,15 @@ const handlers = {
       if (fromCache) await forgetWeights(url);
       throw new Error(`${url}: ${errorText(err)}`);
     }
-    if (!fromCache) await rememberWeights(url, bytes);
+    if (fromCache) return;
+    // The page says when the file is kept: a reload before then would download it again. A full
+    // storage costs the next visit a download, not the weights just loaded.
+    try {
+      await rememberWeights(url, bytes);
+      post({ type: "weightsKept", url });
+    } catch (err) {
+      post({ type: "weightsKept", url, failure: isQuotaError(err) ? "this browser's storage is full" : errorText(err) });
+    }
   },
   async loadModelFile({ file }) {
     refuseDuringRun("opening a model");

@@ -76,7 +76,8 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       // The page starts with MobileNetV2 (ResNet18's file is absent); this test keeps EfficientNet-Lite0.
       await waitForText(page, "#weights-status", /MobileNetV2 ImageNet weights loaded/);
       await page.selectOption("#backbone", "weights/efficientnet-lite0-57934424.pth");
-      await waitForText(page, "#weights-status", /EfficientNet-Lite0 ImageNet weights loaded/);
+      // Kept in the weights cache before anything reloads: the offline visit below loads it from there.
+      await waitForText(page, "#weights-status", /EfficientNet-Lite0 ImageNet weights loaded.*Kept in this browser/);
 
       // Train two epochs: the worker saves after each one.
       await page.setInputFiles("#folder-picker", root);

@@ -8,10 +8,13 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /** Serves the repository under `prefix` while `run({ origin, base, stop })` runs; `base` is the site's URL. */
 export async function withServer(prefix, run) {
-  const port = 8000 + Math.floor(Math.random() * 1000);
-  // With the page's Content Security Policy as a header too, so that the workers run under it.
-  const server = spawn("python3", [join(ROOT, "scripts", "serve.py"), String(port), prefix, "--csp"], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise((resolve) => server.stdout.once("data", resolve));
+  // Port 0: the server binds a free port and names it. With the page's Content Security Policy
+  // as a header too, so that the workers run under it.
+  const server = spawn("python3", [join(ROOT, "scripts", "serve.py"), "0", prefix, "--csp"], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise((resolve, reject) => {
+    server.stdout.once("data", (line) => resolve(/127\.0\.0\.1:(\d+)/.exec(String(line))?.[1]));
+    server.once("exit", (code) => reject(new Error(`scripts/serve.py stopped (exit ${code}) before serving`)));
+  });
   const origin = `http://127.0.0.1:${port}`;
   try {
     return await run({ origin, base: `${origin}${prefix}`, stop: () => server.kill() });
@@ -50,9 +53,19 @@ export function watchPolicy(page) {
   };
 }
 
-/** Waits until the text of `selector` on `page` matches `pattern`. */
-export const waitForText = (page, selector, pattern, timeout = 120000) =>
-  page.waitForFunction(([s, p]) => new RegExp(p).test(document.querySelector(s)?.textContent ?? ""), [selector, pattern.source], { timeout });
+/**
+ * Waits until the text of `selector` on `page` matches `pattern`; on a timeout the error says what
+ * the element and the page's engine status said instead.
+ */
+export async function waitForText(page, selector, pattern, timeout = 120000) {
+  try {
+    await page.waitForFunction(([s, p]) => new RegExp(p).test(document.querySelector(s)?.textContent ?? ""), [selector, pattern.source], { timeout });
+  } catch (err) {
+    const text = (s) => page.textContent(s, { timeout: 1000 }).catch(() => "(unreadable)");
+    throw new Error(`${selector} never matched ${pattern} in ${timeout} ms; it says ${JSON.stringify(await text(selector))} ` +
+      `(#backend: ${JSON.stringify(await text("#backend"))})`, { cause: err });
+  }
+}
 
 /**
  * Drops the folder at `path` (on this machine) on `selector` as a user drags it from their file
