@@ -69,6 +69,8 @@ export interface Progress {
   steps_done: number; steps_total: number; images: number; loss: number | null; epoch_report: EpochReport | null;
 }
 export interface Prediction { class: string; probability: number }
+/** Most likely first; `unknown`: the top probability is under the model's `unknown_below` (null without one). */
+export interface Predictions { top: Prediction[]; unknown: boolean | null }
 /** A batch of a run's images (their indices) whose features another worker's engine may compute from their files. */
 export interface ExtractionJob { first: number; examples: number[] }
 /** A batch of a run that trains later stages whose frozen stages another worker's engine may compute from the files. */
@@ -338,14 +340,15 @@ impl WebEngine {
         self.0.logits(images, batch, height, width).await.map_err(js_error)
     }
 
-    /// The `top_k` most likely classes of an image file, most likely first.
-    #[wasm_bindgen(unchecked_return_type = "Prediction[]")]
+    /// The `top_k` most likely classes of an image file, most likely first, and whether it looks
+    /// unlike every class.
+    #[wasm_bindgen(unchecked_return_type = "Predictions")]
     pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<JsValue, JsError> {
         to_js(&self.0.predict(name, bytes, top_k).await.map_err(js_error)?)
     }
 
     /// The same for RGBA pixels (`ImageData.data` of a canvas or a video frame).
-    #[wasm_bindgen(js_name = predictPixels, unchecked_return_type = "Prediction[]")]
+    #[wasm_bindgen(js_name = predictPixels, unchecked_return_type = "Predictions")]
     pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<JsValue, JsError> {
         to_js(&self.0.predict_pixels(rgba, width, height, top_k).await.map_err(js_error)?)
     }

@@ -41,7 +41,7 @@ let wasmModule = null; // compiled once, shared with the extraction helpers
 let images = []; // the registered images by engine index: { file, name }
 let weightsSource = null; // what the helpers load: { weights } (the bytes loaded here) or { architecture }
 let run = null; // { paused, cancelled, resume }
-let model = null; // what the engine holds: { architecture, classes, unknownBelow } (classes once trained or opened)
+let model = null; // what the engine holds: { architecture, classes } (classes once trained or opened)
 let report = null; // the current run's { plan, losses, epochs }, saved with the model
 let queue = Promise.resolve();
 
@@ -156,7 +156,6 @@ async function train(settings, resumes) {
     // Training time, summed over the runs of a resumed one.
     const startedAt = performance.now() - report.seconds * 1000;
     model.classes = plan.classes;
-    model.unknownBelow = null; // until this run's first epoch fits its own
     const record = {
       id: resumes ?? `run-${Date.now()}`,
       name: `${model.architecture} · ${plan.classes.join(", ")}`,
@@ -180,7 +179,6 @@ async function train(settings, resumes) {
       if (progress.loss != null) report.losses.push(progress.loss);
       if (progress.epoch_report) {
         report.epochs.push(progress.epoch_report);
-        model.unknownBelow = progress.epoch_report.unknown_below;
         report.seconds = (performance.now() - startedAt) / 1000;
         await autosave(record, progress.epoch_report);
       }
@@ -258,7 +256,7 @@ async function addImages(items) {
 async function load(bytes, extra) {
   const loaded = await exclusive(() => engine.loadWeights(bytes));
   weightsSource = { weights: bytes };
-  model = { architecture: loaded.architecture, classes: loaded.class_names ?? [], unknownBelow: loaded.training?.unknown_below ?? null };
+  model = { architecture: loaded.architecture, classes: loaded.class_names ?? [] };
   post({ type: "weightsLoaded", ...loaded, fromCache: false, random: false, ...extra });
 }
 
@@ -353,8 +351,7 @@ const handlers = {
   },
   async predict({ file, topK }) {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const top = await exclusive(() => engine.predict(file.name, bytes, topK || 5));
-    const unknown = model?.unknownBelow == null ? null : top[0].probability < model.unknownBelow;
+    const { top, unknown } = await exclusive(() => engine.predict(file.name, bytes, topK || 5));
     post({ type: "prediction", top, unknown });
   },
 };

@@ -42,6 +42,16 @@ pub struct Prediction {
     pub probability: f32,
 }
 
+/// An image's most likely classes, and whether it looks unlike every class the model knows.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Predictions {
+    /// Most likely first.
+    pub top: Vec<Prediction>,
+    /// Whether the top probability is under the model's "unknown" threshold (its training
+    /// summary's `unknown_below`); `None` for a model without one.
+    pub unknown: Option<bool>,
+}
+
 impl Engine {
     /// Pooled backbone features `[batch, width]`, flattened, of normalised `[batch, 3, height,
     /// width]` images, from the loaded backbone with its BatchNorms folded.
@@ -174,13 +184,13 @@ impl Engine {
     }
 
     /// The `top_k` most likely classes of an image file, with probabilities.
-    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Vec<Prediction>> {
+    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Predictions> {
         self.predict_image(&decode_image(name, bytes)?, top_k).await
     }
 
     /// The same for decoded RGBA pixels, row by row (a canvas's `ImageData`, a video frame); alpha
     /// is dropped as for image files.
-    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<Vec<Prediction>> {
+    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<Predictions> {
         let expected = width as usize * height as usize * 4;
         if width == 0 || height == 0 || rgba.len() != expected {
             return Err(Error::InvalidInput(format!(
@@ -194,7 +204,9 @@ impl Engine {
         self.predict_image(&image, top_k).await
     }
 
-    async fn predict_image(&self, image: &RgbImage, top_k: usize) -> Result<Vec<Prediction>> {
+    /// Predictions come from the last trained or opened model (a run in progress does not
+    /// predict until it ends), with that model's threshold.
+    async fn predict_image(&self, image: &RgbImage, top_k: usize) -> Result<Predictions> {
         let preprocess = self.preprocess();
         let input = preprocess.apply(image);
         let side = preprocess.crop as usize;
@@ -205,10 +217,13 @@ impl Engine {
             Some(trained) => trained.classes[index].clone(),
             None => format!("ImageNet class {index}"),
         };
-        Ok(ranked
+        let below = self.trained.as_ref().and_then(|trained| trained.unknown_below());
+        let unknown = below.zip(ranked.first()).map(|(below, &(_, top))| top < below);
+        let top = ranked
             .into_iter()
             .take(top_k.max(1))
             .map(|(i, probability)| Prediction { class: class_name(i), probability })
-            .collect())
+            .collect();
+        Ok(Predictions { top, unknown })
     }
 }

@@ -7,7 +7,7 @@
 
 mod inference;
 
-pub use inference::{FailedFile, FileActivations, FileFeatures, Prediction};
+pub use inference::{FailedFile, FileActivations, FileFeatures, Prediction, Predictions};
 
 use burn::tensor::Device;
 use image::RgbImage;
@@ -51,6 +51,14 @@ struct Trained {
     model: ImageClassifier,
     classes: Vec<String>,
     training: Option<serde_json::Value>,
+}
+
+impl Trained {
+    /// The top-class probability under which an image is unlike every class, as its training
+    /// summary stores it ([`crate::train::EpochReport::unknown_below`]).
+    fn unknown_below(&self) -> Option<f32> {
+        Some(self.training.as_ref()?.get("unknown_below")?.as_f64()? as f32)
+    }
 }
 
 /// The run in progress, with what its export's training summary needs.

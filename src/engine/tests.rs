@@ -149,9 +149,12 @@ fn head_only_run_learns_two_colours_and_predicts_by_name() {
     let last = reports.last().unwrap();
     assert_eq!(last.val_accuracy, Some(1.0), "{last:?}");
     assert_eq!(last.confusion.total(), 2);
-    let top = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap();
+    let predictions = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap();
+    let top = &predictions.top;
     assert_eq!(top[0].class, "red");
     assert!(top[0].probability > top[1].probability);
+    // A red image like those it trained on is not "unlike every class".
+    assert_eq!(predictions.unknown, Some(false), "{predictions:?}");
 }
 
 /// A backbone-only file (the offline MobileNetV2's): no predictions until a head is
@@ -169,7 +172,7 @@ fn a_backbone_without_head_predicts_once_a_head_is_trained() {
     for _ in 0..plan.steps_total {
         block_on(engine.train_step()).unwrap();
     }
-    let top = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap();
+    let top = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap().top;
     assert_eq!(top.len(), 2);
     assert!(top.iter().all(|p| p.class == "red" || p.class == "blue"), "{top:?}");
 }
@@ -340,6 +343,7 @@ fn an_export_loads_back_with_identical_logits_and_class_names() {
         assert_eq!(before, after, "{architecture:?}");
         let image = png([220, 20, 20], 9);
         let predicted = block_on(reopened.predict("x.png", &image, 2)).unwrap();
+        assert!(predicted.unknown.is_some(), "the reopened model predicts with its threshold");
         assert_eq!(predicted, block_on(engine.predict("x.png", &image, 2)).unwrap());
     }
 }
@@ -383,8 +387,10 @@ fn nothing_to_export_before_training_and_pixels_must_fill_the_image() {
     assert!(err.to_string().contains("no trained model to export"), "{err}");
     let err = block_on(engine.predict_pixels(&[0; 10], 2, 2, 1)).unwrap_err();
     assert!(err.to_string().contains("16 bytes"), "{err}");
-    let top = block_on(engine.predict_pixels(&[90; 48 * 40 * 4], 48, 40, 3)).unwrap();
-    assert_eq!(top.len(), 3);
+    let predictions = block_on(engine.predict_pixels(&[90; 48 * 40 * 4], 48, 40, 3)).unwrap();
+    assert_eq!(predictions.top.len(), 3);
+    // ImageNet's own head has no "unknown" threshold.
+    assert_eq!(predictions.unknown, None);
 }
 
 /// A file whose header is fine but whose pixels are cut off passes registration and fails when
@@ -411,7 +417,7 @@ fn a_file_that_fails_to_decode_mid_run_leaves_it_and_the_rest_trains() {
     assert_eq!(owner.start_training(&settings).unwrap().train_images, 8);
     assert!(owner.images_needed().iter().all(|&i| files[i].0 != "red/cut.png"));
     owner.stop_training();
-    assert_eq!(block_on(owner.predict("red/0.png", &files[0].1, 1)).unwrap().len(), 1);
+    assert_eq!(block_on(owner.predict("red/0.png", &files[0].1, 1)).unwrap().top.len(), 1);
 
     // A helper engine computing features from the files names the same file.
     let mut helper = engine();

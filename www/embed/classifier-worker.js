@@ -1,6 +1,6 @@
 // The embeddable classifier's worker: owns one wasm engine and the opened model.
 //   {id, type:"load", device, bytes}        → {id, result: {labels, architecture, backend, training}}
-//   {id, type:"classify", image, topK}      → {id, result: [{label, probability}]}
+//   {id, type:"classify", image, topK}      → {id, result: {top: [{label, probability}], unknown}}
 // Errors come back as {id, error}.
 import init, { WebEngine } from "../../pkg/browser_finetune.js";
 import { wasmBuild, wasmUrl } from "../wasm-build.js";
@@ -28,14 +28,15 @@ const handlers = {
     return { labels: loaded.class_names, architecture: loaded.architecture, backend: engine.backend, training: loaded.training };
   },
   async classify({ image, topK }) {
-    let top;
+    let predictions;
     if (image.kind === "file") {
-      top = await engine.predict(image.name, new Uint8Array(image.bytes), topK);
+      predictions = await engine.predict(image.name, new Uint8Array(image.bytes), topK);
     } else {
       const { data, width, height } = image.kind === "bitmap" ? pixels(image.bitmap) : { ...image, data: image.rgba };
-      top = await engine.predictPixels(new Uint8Array(data.buffer ?? data), width, height, topK);
+      predictions = await engine.predictPixels(new Uint8Array(data.buffer ?? data), width, height, topK);
     }
-    return top.map(({ class: label, probability }) => ({ label, probability }));
+    const top = predictions.top.map(({ class: label, probability }) => ({ label, probability }));
+    return { top, unknown: predictions.unknown };
   },
 };
 

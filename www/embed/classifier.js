@@ -90,8 +90,7 @@ export class Classifier {
   async classify(image, { topK = this.labels.length } = {}) {
     const message = await imageMessage(image);
     const transfer = [message.bitmap ?? message.bytes ?? message.rgba];
-    const top = await this.#call("classify", { image: message, topK: Math.max(1, topK) }, transfer);
-    const unknown = this.unknownBelow == null ? null : top[0].probability < this.unknownBelow;
+    const { top, unknown } = await this.#call("classify", { image: message, topK: Math.max(1, topK) }, transfer);
     return Object.assign(top.slice(0, topK), { unknown });
   }
 
