@@ -166,27 +166,25 @@ fn main() {
             preprocess: architecture.preprocess(),
             training: Some(serde_json::json!({ "unknown_below": first_unknown_below.flatten() })),
         };
-        for (precision, suffix) in [(Precision::F32, ""), (Precision::F16, "-f16")] {
+        // The page's "Download model as" formats, named as the page's worker names them.
+        let model = run.model();
+        for (format, suffix) in
+            [("f32", ".safetensors"), ("f16", "-f16.safetensors"), ("onnx", ".onnx"), ("onnx-int8", "-int8.onnx")]
+        {
             let start = Instant::now();
-            let bytes =
-                futures_lite::future::block_on(export_safetensors(&run.model(), &card, precision)).expect("export");
-            let path = Path::new(&dir).join(format!("{architecture:?}{suffix}.safetensors"));
+            let bytes = futures_lite::future::block_on(async {
+                match format {
+                    "f32" => export_safetensors(&model, &card, Precision::F32).await,
+                    "f16" => export_safetensors(&model, &card, Precision::F16).await,
+                    "onnx" => export_onnx(&model, &card, OnnxOptions::default()).await,
+                    _ => export_onnx(&model, &card, OnnxOptions { int8_weights: true, ..OnnxOptions::default() }).await,
+                }
+            })
+            .expect("export");
+            let path = Path::new(&dir).join(format!("{architecture:?}{suffix}"));
             std::fs::write(&path, &bytes).expect("write export");
             println!(
-                "export backbone={architecture:?} precision={precision:?} bytes={} seconds={:.2} → {}",
-                bytes.len(),
-                start.elapsed().as_secs_f64(),
-                path.display()
-            );
-        }
-        for (int8_weights, suffix) in [(false, ""), (true, "-int8")] {
-            let options = OnnxOptions { int8_weights, ..OnnxOptions::default() };
-            let start = Instant::now();
-            let bytes = futures_lite::future::block_on(export_onnx(&run.model(), &card, options)).expect("export");
-            let path = Path::new(&dir).join(format!("{architecture:?}{suffix}.onnx"));
-            std::fs::write(&path, &bytes).expect("write export");
-            println!(
-                "export backbone={architecture:?} onnx int8_weights={int8_weights} bytes={} seconds={:.2} → {}",
+                "export backbone={architecture:?} format={format} bytes={} seconds={:.2} → {}",
                 bytes.len(),
                 start.elapsed().as_secs_f64(),
                 path.display()

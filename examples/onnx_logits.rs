@@ -14,14 +14,15 @@
 //! `ONNX_ARCHITECTURES=ResNet18,AlexNet` exports only those with random weights.
 
 use browser_finetune::backend;
-use browser_finetune::data::decode_image;
 use browser_finetune::engine::Engine;
 use browser_finetune::model::{Architecture, ImageClassifier};
 use browser_finetune::weights::{ModelCard, OnnxOptions, Precision, export_safetensors, load_pretrained};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 use futures_lite::future::block_on;
-use safetensors::tensor::{Dtype, TensorView};
+
+#[path = "common/logits.rs"]
+mod logits;
 
 /// `x · U(0.5, 1.5) + U(−0.1, 0.1)` for every float of a module: a BatchNorm's unit variance stays
 /// positive, its zero mean and shift and its unit scale stop being neutral.
@@ -72,24 +73,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let saved = block_on(export_safetensors(&model, &card, Precision::F32))?;
         let mut engine = Engine::new(device.clone(), info.clone());
         engine.load_weights(&saved)?;
-        let side = preprocess.crop as usize;
-        let mut inputs = Vec::new();
-        for path in images {
-            inputs.extend(preprocess.apply(&decode_image(path, &std::fs::read(path)?)?));
-        }
-        let logits = block_on(engine.logits(inputs.clone(), images.len(), side, side))?;
+        logits::write_inputs_and_logits(&engine, &preprocess, images, &format!("{out_dir}/{name}.safetensors"))?;
         let date = "2026-12-03T00:00:00.000Z";
         let onnx = block_on(engine.export_onnx(OnnxOptions::default(), date))?;
         std::fs::write(format!("{out_dir}/{name}.onnx"), &onnx)?;
         let int8 = block_on(engine.export_onnx(OnnxOptions { int8_weights: true, ..OnnxOptions::default() }, date))?;
         std::fs::write(format!("{out_dir}/{name}-int8.onnx"), &int8)?;
-        let bytes = |values: &[f32]| values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
-        let (input_bytes, logit_bytes) = (bytes(&inputs), bytes(&logits));
-        let tensors = [
-            ("inputs", TensorView::new(Dtype::F32, vec![images.len(), 3, side, side], &input_bytes)?),
-            ("logits", TensorView::new(Dtype::F32, vec![images.len(), 3], &logit_bytes)?),
-        ];
-        std::fs::write(format!("{out_dir}/{name}.safetensors"), safetensors::serialize(tensors, None)?)?;
         let megabytes = |bytes: &[u8]| bytes.len() as f64 / 1e6;
         println!("{name}: ONNX {:.1} MB, int8 {:.1} MB, {} images", megabytes(&onnx), megabytes(&int8), images.len());
     }

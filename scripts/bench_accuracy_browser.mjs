@@ -7,6 +7,7 @@
 // `browser-BACKEND strategy=… val_accuracy=… seconds_to_first_val=… extract_images_per_s=…`.
 // BENCH_SIMD=plain: the plain wasm build where the relaxed-SIMD one would run (www/wasm-build.js).
 import { launchChromium } from "./chromium.mjs";
+import { openWithWeights } from "./page_weights.mjs";
 
 const [origin, dataset, backend, weights, strategyArg = "head_only"] = process.argv.slice(2);
 const [strategy, count] = strategyArg.split(":");
@@ -20,17 +21,8 @@ try {
   page.on("console", (message) => {
     if (message.type() === "warning" || message.type() === "error") console.error(`page ${message.type()}: ${message.text()}`);
   });
-  const random = weights === "random";
   const simd = process.env.BENCH_SIMD ? { simd: process.env.BENCH_SIMD } : {};
-  const query = new URLSearchParams({ seed: "0", backend, ...simd, ...(weights && !random ? { weights } : {}) });
-  await page.goto(`${origin}/index.html?${query}`);
-  const weightsStatus = (pattern) =>
-    page.waitForFunction((source) => new RegExp(source).test(document.getElementById("weights-status").textContent), pattern, { timeout: 300000 });
-  await weightsStatus(" weights loaded");
-  if (random) {
-    await page.click("#random-weights");
-    await weightsStatus("^Random weights loaded");
-  }
+  await openWithWeights(page, origin, weights, { seed: "0", backend, ...simd });
   const device = await text(page, "backend");
   const start = Date.now();
   await page.setInputFiles("#folder-picker", dataset);

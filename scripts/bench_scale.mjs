@@ -15,6 +15,7 @@
 // worker keeps them for the saved model), and, when features were extracted once (head only), the
 // engine's peak stayed below what keeping the decoded images would take alone.
 import { launchChromium } from "./chromium.mjs";
+import { openWithWeights } from "./page_weights.mjs";
 import { watchWorkerHeaps } from "./worker_heaps.mjs";
 
 const args = process.argv.slice(2);
@@ -57,15 +58,7 @@ try {
   const text = (id) => page.evaluate((id) => document.getElementById(id).textContent, id);
   const data = () => page.evaluate(() => ({ ...document.getElementById("progress-text").dataset }));
   const pageHeap = () => page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0);
-  const random = weights === "random";
-  await page.goto(`${origin}/index.html?${new URLSearchParams({ seed: "0", backend: "cpu", ...(random ? {} : { weights }) })}`);
-  const weightsStatus = (pattern) =>
-    page.waitForFunction((source) => new RegExp(source).test(document.getElementById("weights-status").textContent), pattern, { timeout: 300000 });
-  await weightsStatus(" weights loaded");
-  if (random) {
-    await page.click("#random-weights");
-    await weightsStatus("^Random weights loaded");
-  }
+  await openWithWeights(page, origin, weights, { seed: "0", backend: "cpu" });
   await page.fill("#settings [name=epochs]", String(epochs));
   await page.selectOption("#settings [name=strategy]", strategy);
   if (stages) await page.fill("#settings [name=stages]", stages);

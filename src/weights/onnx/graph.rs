@@ -186,9 +186,21 @@ impl Graph {
 
     /// A node with one output, named after its op and its place in the graph.
     fn node(&mut self, op: &'static str, inputs: Vec<String>, attributes: Vec<(&'static str, Attribute)>) -> String {
-        let output = format!("{}_{}", op.to_lowercase(), self.nodes.len());
-        self.nodes.push(Node { op, inputs, output: output.clone(), attributes });
-        output
+        let name = self.next_node(op);
+        self.named_node(name, op, inputs, attributes)
+    }
+
+    /// A node whose name was taken with [`Graph::next_node`] before its initializers were made
+    /// (an int8 weight's `DequantizeLinear` node may have come in between): they share the name.
+    fn named_node(
+        &mut self,
+        name: String,
+        op: &'static str,
+        inputs: Vec<String>,
+        attributes: Vec<(&'static str, Attribute)>,
+    ) -> String {
+        self.nodes.push(Node { op, inputs, output: name.clone(), attributes });
+        name
     }
 
     fn initializer(&mut self, name: String, dims: Vec<usize>, numbers: Numbers) -> String {
@@ -236,7 +248,9 @@ impl Graph {
         )
     }
 
-    /// The name the next node will get, for naming its initializers before it exists.
+    /// The name the next node will get, for naming its initializers before it exists. Unique:
+    /// at least one node is added between two calls, and names made at the same place differ
+    /// in their op.
     fn next_node(&self, op: &str) -> String {
         format!("{}_{}", op.to_lowercase(), self.nodes.len())
     }
@@ -254,7 +268,7 @@ impl Graph {
         }
         let mut attributes = window.attributes();
         attributes.push(("group", Attribute::Int(conv.groups as i64)));
-        let output = self.node("Conv", inputs, attributes);
+        let output = self.named_node(at, "Conv", inputs, attributes);
         let [out_height, out_width] = window.output(false);
         x.with_map(output, [out_channels, out_height, out_width])
     }
@@ -269,7 +283,8 @@ impl Graph {
             self.param(&at, "running_mean", bn.running_mean.value()),
             self.param(&at, "running_var", bn.running_var.value()),
         ];
-        let output = self.node("BatchNormalization", inputs, vec![("epsilon", Attribute::Float(bn.epsilon as f32))]);
+        let epsilon = vec![("epsilon", Attribute::Float(bn.epsilon as f32))];
+        let output = self.named_node(at, "BatchNormalization", inputs, epsilon);
         x.with_map(output, x.map())
     }
 
@@ -285,7 +300,7 @@ impl Graph {
                 let at = self.next_node("Clip");
                 let min = self.initializer(format!("{at}.min"), Vec::new(), Numbers::Floats(vec![0.0]));
                 let max = self.initializer(format!("{at}.max"), Vec::new(), Numbers::Floats(vec![6.0]));
-                Value { name: self.node("Clip", vec![x.name, min, max], Vec::new()), shape: x.shape }
+                Value { name: self.named_node(at, "Clip", vec![x.name, min, max], Vec::new()), shape: x.shape }
             }
             Activation::Hardswish => self.same_shape("HardSwish", &x, Vec::new()),
             Activation::Silu => {
@@ -363,27 +378,27 @@ impl Graph {
             return x.with_map(output, [channels, out_height, out_width]);
         }
         let matrix = adaptive_pooling_matrix([height, width], [out_height, out_width]);
-        let at = self.next_node("MatMul");
+        let at = self.next_node("Reshape");
         let flat_shape = self.initializer(
             format!("{at}.input_shape"),
             vec![3],
             Numbers::Int64s(vec![0, channels as i64, (height * width) as i64]),
         );
-        let flat = self.node("Reshape", vec![x.name.clone(), flat_shape], Vec::new());
+        let flat = self.named_node(at, "Reshape", vec![x.name.clone(), flat_shape], Vec::new());
         let at = self.next_node("MatMul");
         let pooling = self.initializer(
             format!("{at}.pooling"),
             vec![height * width, out_height * out_width],
             Numbers::Floats(matrix),
         );
-        let pooled = self.node("MatMul", vec![flat, pooling], Vec::new());
+        let pooled = self.named_node(at, "MatMul", vec![flat, pooling], Vec::new());
         let at = self.next_node("Reshape");
         let map_shape = self.initializer(
             format!("{at}.shape"),
             vec![4],
             Numbers::Int64s(vec![0, channels as i64, out_height as i64, out_width as i64]),
         );
-        let output = self.node("Reshape", vec![pooled, map_shape], Vec::new());
+        let output = self.named_node(at, "Reshape", vec![pooled, map_shape], Vec::new());
         x.with_map(output, [channels, out_height, out_width])
     }
 
@@ -403,7 +418,7 @@ impl Graph {
         if let Some(bias) = &linear.bias {
             inputs.push(self.param(&at, "bias", bias.val()));
         }
-        Value { name: self.node("Gemm", inputs, Vec::new()), shape: Shape::Flat(outputs) }
+        Value { name: self.named_node(at, "Gemm", inputs, Vec::new()), shape: Shape::Flat(outputs) }
     }
 
     /// The maps of `parts` side by side along the channels.
@@ -547,6 +562,46 @@ mod tests {
                 Tensor::<1>::from_floats(matrix.as_slice(), &device).reshape([height * width, out_height * out_width]);
             let pooled = x.reshape([6, height * width]).matmul(matrix).reshape([2, 3, out_height, out_width]);
             pooled.into_data().assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-6));
+        }
+    }
+
+    /// With int8 weights a `DequantizeLinear` node comes before the layer it feeds: each
+    /// initializer is still named after the node that takes it (directly or dequantised), and
+    /// no two nodes share a name.
+    #[test]
+    fn initializers_are_named_after_their_node_with_int8_weights() {
+        use burn::nn::conv::Conv2dConfig;
+        use burn::nn::{BatchNormConfig, LinearConfig};
+
+        let device = Device::flex();
+        let mut graph = Graph::new(true);
+        let images = Value { name: "images".into(), shape: Shape::Map { channels: 3, height: 7, width: 7 } };
+        let x = graph.conv(&images, &Conv2dConfig::new([3, 4], [3, 3]).init(&device));
+        let x = graph.batch_norm(&x, &BatchNormConfig::new(4).init(&device));
+        let x = graph.activation(x, Activation::Relu6);
+        let x = graph.adaptive_average_pool(&x, [2, 2]);
+        let x = graph.flatten(&x);
+        graph.linear(&x, &LinearConfig::new(16, 3).init(&device));
+
+        let outputs: Vec<&str> = graph.nodes.iter().map(|node| node.output.as_str()).collect();
+        let mut unique = outputs.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), outputs.len(), "{outputs:?}");
+        let takes = |node: &Node, name: &str| {
+            node.inputs.iter().any(|input| {
+                input == name
+                    || graph.nodes.iter().any(|dequantize| {
+                        dequantize.output == *input
+                            && dequantize.op == "DequantizeLinear"
+                            && dequantize.inputs.iter().any(|i| i == name)
+                    })
+            })
+        };
+        for initializer in &graph.initializers {
+            let (owner, _) = initializer.name.split_once('.').expect("named node.role");
+            let node = graph.nodes.iter().find(|node| node.output == owner && node.op != "DequantizeLinear");
+            assert!(node.is_some_and(|node| takes(node, &initializer.name)), "{} in {outputs:?}", initializer.name);
         }
     }
 
