@@ -5,7 +5,8 @@
 #   ./build.sh test           run every test: native (cargo test --workspace), in headless Chromium (wasm-pack test),
 #                             the page and the embed example end to end (playwright-core driving
 #                             Chromium), the embed example's types, PyTorch interop when torch is there, and
-#                             the ONNX export of every architecture through onnxruntime (installed if missing)
+#                             the ONNX export of every architecture through onnxruntime (installed if
+#                             missing) and onnxruntime-web
 #   ./build.sh bench          backbone feature extraction, images/s at 224×224 (ResNet18, MobileNetV2,
 #                             EfficientNet-Lite0): ours natively and in Chromium (CPU, WebGPU), beside
 #                             PyTorch, onnxruntime and onnxruntime-web
@@ -241,7 +242,7 @@ cmd_test() {
   scale_run tests/fixtures/images 1500 200 640 3 head_only --check
   step "PyTorch interoperability (exports into and out of PyTorch; skipped without torch)"
   scripts/test_pytorch_interop.sh
-  step "ONNX export of every architecture and of the page's download, through onnxruntime"
+  step "ONNX export of every architecture and of the page's download, through onnxruntime and onnxruntime-web"
   scripts/test_onnx_export.sh
 }
 
@@ -464,5 +465,5 @@ case "${1:-}" in
   bench-finetune) shift; cmd_bench_finetune "$@" ;;
   bench-training) shift; cmd_bench_training "$@" ;;
   bench-scale) shift; cmd_bench_scale "$@" ;;
-  *) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,3p; 4,/^#$/p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The ONNX export of every architecture, checked by onnx's checker and onnxruntime: our engine's
-# logits on the test photos against onnxruntime's on the exported graph (examples/onnx_logits.rs,
-# scripts/check_onnx.py); and the page's own ONNX download (the end-to-end test saves it in
-# test-results/) against our engine's logits for the .safetensors download of the same model.
+# The ONNX export of every architecture, checked by onnx's checker, onnxruntime and onnxruntime-web
+# in Chromium: our engine's logits on the test photos against theirs on the exported graph
+# (examples/onnx_logits.rs, scripts/check_onnx.py, scripts/check_onnx_web.mjs); and the page's
+# own ONNX download (the end-to-end test saves it in test-results/) against our engine's logits
+# for the .safetensors download of the same model.
 # Installs onnx and onnxruntime from the package registry when missing.
 # Usage: scripts/test_onnx_export.sh   (ONNX_ARCHITECTURES=ResNet18,… for some only)
 set -euo pipefail
@@ -20,3 +21,6 @@ if [ -f test-results/page-export.onnx ]; then
   cp test-results/page-export.onnx "$out/EfficientNetLite0-page.onnx"
 fi
 python3 scripts/check_onnx.py "$out"
+# The same files through onnxruntime-web in headless Chromium (from node_modules, as the browser
+# benchmark uses it).
+node scripts/check_onnx_web.mjs "$out"
