@@ -58,7 +58,7 @@ pub fn run_constructors() {
     ONCE.call_once(|| unsafe { __wasm_call_ctors() });
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 thread_local! {
     /// Burn registers one WebGPU runtime per wasm instance; later requests reuse it.
     static WEBGPU: std::cell::RefCell<Option<(Device, BackendInfo)>> = const { std::cell::RefCell::new(None) };
@@ -66,7 +66,7 @@ thread_local! {
 
 /// Initialises WebGPU (once per wasm instance); fails, never silently falls back, when the
 /// browser has no usable adapter.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 pub async fn webgpu() -> crate::Result<(Device, BackendInfo)> {
     use burn::tensor::wgpu::wgpu::DeviceType;
 
@@ -104,4 +104,11 @@ pub async fn auto() -> (Device, BackendInfo) {
         }
         Err(err) => cpu(format!("{err}")),
     }
+}
+
+/// A build without WebGPU (the embed's CPU inference build) fails with what to load instead;
+/// [`auto`] then picks the CPU.
+#[cfg(all(target_arch = "wasm32", not(feature = "webgpu")))]
+pub async fn webgpu() -> crate::Result<(Device, BackendInfo)> {
+    Err(crate::Error::Backend("this build runs on the CPU only: load the WebGPU build to use WebGPU".into()))
 }

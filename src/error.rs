@@ -49,6 +49,12 @@ pub enum Error {
     )]
     UnsupportedArchitecture { name: String },
 
+    #[error(
+        "this file holds weights, not a model exported by browser-finetune: it has no class names. \
+         Train a model on the page and use “Download model”"
+    )]
+    NotAnExport,
+
     #[error("this model file's description (safetensors metadata) is damaged: {detail}. Export the model again")]
     InvalidExport { detail: String },
 

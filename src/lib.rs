@@ -4,15 +4,21 @@
 //! The core is plain Rust and tested natively: [`model`] (the backbones and the head), [`weights`]
 //! (bytes in, validated model out), [`data`] (decoding and torchvision's transforms) and
 //! [`train`] (training a head). `web.rs` is the only file that speaks wasm-bindgen.
+//!
+//! Without the `training` feature (on by default) the crate is [`classify`] alone over the same
+//! core: what the embed's inference-only wasm builds hold.
 
 pub mod backend;
+pub mod classify;
 pub mod data;
+#[cfg(feature = "training")]
 pub mod engine;
 pub mod error;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod rng;
+#[cfg(feature = "training")]
 pub mod train;
 pub mod weights;
 

@@ -1,12 +1,19 @@
-//! The whole JavaScript surface: converts types and forwards to [`Engine`]. Nothing else in the
-//! crate speaks wasm-bindgen. The TypeScript section below types what crosses as plain objects.
+//! The whole JavaScript surface: converts types and forwards to [`Engine`] (the page's worker)
+//! and [`Classifier`] (the embed's; without the `training` feature, the only one). Nothing else
+//! in the crate speaks wasm-bindgen. The TypeScript section below types what crosses as plain
+//! objects.
 
+use burn::tensor::Device;
 use wasm_bindgen::prelude::*;
 
-use crate::backend;
-use crate::engine::Engine;
-use crate::model::Architecture;
-use crate::weights::{OnnxOptions, Precision};
+use crate::backend::{self, BackendInfo};
+use crate::classify::Classifier;
+#[cfg(feature = "training")]
+use crate::{
+    engine::Engine,
+    model::Architecture,
+    weights::{OnnxOptions, Precision},
+};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -88,6 +95,7 @@ export interface Resizing { shorter_side: number; interpolation: "bilinear" | "b
 "#;
 
 /// The time now, ISO 8601, for an export's training summary.
+#[cfg(feature = "training")]
 fn now() -> String {
     String::from(js_sys::Date::new_0().to_iso_string())
 }
@@ -102,23 +110,84 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// `backend`: `"auto"` (WebGPU on a hardware adapter, else the CPU; see `backend::auto`),
+/// `"webgpu"` (fails without WebGPU) or `"cpu"`.
+async fn device(backend: &str) -> Result<(Device, BackendInfo), JsError> {
+    Ok(match backend {
+        "webgpu" => backend::webgpu().await.map_err(js_error)?,
+        "cpu" => backend::cpu("CPU requested"),
+        "auto" => backend::auto().await,
+        other => return Err(JsError::new(&format!("unknown backend '{other}': use auto, webgpu or cpu"))),
+    })
+}
+
+/// A model exported by this tool, opened to classify images: the embed's worker owns one.
+#[wasm_bindgen]
+pub struct WebClassifier {
+    classifier: Classifier,
+    backend: BackendInfo,
+}
+
+#[wasm_bindgen]
+impl WebClassifier {
+    /// Opens the bytes of an exported `.safetensors` model on `backend` (as `WebEngine.create`'s).
+    pub async fn open(
+        bytes: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "\"auto\" | \"webgpu\" | \"cpu\"")] backend: &str,
+    ) -> Result<WebClassifier, JsError> {
+        let (device, backend) = device(backend).await?;
+        Ok(WebClassifier { classifier: Classifier::open(bytes, &device).map_err(js_error)?, backend })
+    }
+
+    #[wasm_bindgen(getter, unchecked_return_type = "BackendInfo")]
+    pub fn backend(&self) -> Result<JsValue, JsError> {
+        to_js(&self.backend)
+    }
+
+    #[wasm_bindgen(getter, unchecked_return_type = "Architecture")]
+    pub fn architecture(&self) -> Result<JsValue, JsError> {
+        to_js(&self.classifier.architecture())
+    }
+
+    /// The class names, in the model's output order.
+    #[wasm_bindgen(getter)]
+    pub fn classes(&self) -> Vec<String> {
+        self.classifier.classes().to_vec()
+    }
+
+    /// How the model was trained, as its card says.
+    #[wasm_bindgen(getter, unchecked_return_type = "TrainingSummary | null")]
+    pub fn training(&self) -> Result<JsValue, JsError> {
+        to_js(&self.classifier.training())
+    }
+
+    /// The `top_k` most likely classes of an image file, most likely first, and whether it looks
+    /// unlike every class.
+    #[wasm_bindgen(unchecked_return_type = "Predictions")]
+    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<JsValue, JsError> {
+        to_js(&self.classifier.predict(name, bytes, top_k).await.map_err(js_error)?)
+    }
+
+    /// The same for RGBA pixels (`ImageData.data` of a canvas or a video frame).
+    #[wasm_bindgen(js_name = predictPixels, unchecked_return_type = "Predictions")]
+    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<JsValue, JsError> {
+        to_js(&self.classifier.predict_pixels(rgba, width, height, top_k).await.map_err(js_error)?)
+    }
+}
+
 /// The model and its training state, owned by one worker.
+#[cfg(feature = "training")]
 #[wasm_bindgen]
 pub struct WebEngine(Engine);
 
+#[cfg(feature = "training")]
 #[wasm_bindgen]
 impl WebEngine {
-    /// `backend`: `"auto"` (WebGPU on a hardware adapter, else the CPU; see `backend::auto`),
-    /// `"webgpu"` (fails without WebGPU) or `"cpu"`.
+    /// `backend`: as [`WebClassifier::open`]'s.
     pub async fn create(
         #[wasm_bindgen(unchecked_param_type = "\"auto\" | \"webgpu\" | \"cpu\"")] backend: &str,
     ) -> Result<WebEngine, JsError> {
-        let (device, info) = match backend {
-            "webgpu" => backend::webgpu().await.map_err(js_error)?,
-            "cpu" => backend::cpu("CPU requested"),
-            "auto" => backend::auto().await,
-            other => return Err(JsError::new(&format!("unknown backend '{other}': use auto, webgpu or cpu"))),
-        };
+        let (device, info) = device(backend).await?;
         Ok(WebEngine(Engine::new(device, info)))
     }
 
@@ -356,6 +425,7 @@ impl WebEngine {
 
 /// Decodes an image file and resizes it as training keeps it (`engine.resizing`), for decoding in
 /// several workers at once; throws a message naming the file when it cannot be used.
+#[cfg(feature = "training")]
 #[wasm_bindgen(js_name = decodeResized, unchecked_return_type = "DecodedImage")]
 pub fn decode_resized(
     name: &str,
@@ -369,12 +439,14 @@ pub fn decode_resized(
 }
 
 /// A plain object of `fields` plus a typed array as `key` (serde would make it an Array).
+#[cfg(feature = "training")]
 fn with_typed_array(fields: serde_json::Value, key: &str, array: JsValue) -> Result<JsValue, JsError> {
     let object = to_js(&fields)?;
     js_sys::Reflect::set(&object, &key.into(), &array).map_err(|_| JsError::new("cannot set a typed array"))?;
     Ok(object)
 }
 
+#[cfg(feature = "training")]
 fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, JsError> {
     serde_wasm_bindgen::from_value(value).map_err(|err| JsError::new(&err.to_string()))
 }

@@ -1,15 +1,16 @@
 //! What the engine's models compute for images outside a run's steps: backbone features (for
 //! the helper workers that share a run's extraction), logits, and predictions with class names.
 
+use std::borrow::Cow;
+
 use burn::tensor::{Tensor, TensorData};
-use image::RgbImage;
 use serde::Serialize;
 
 use super::Engine;
 use crate::backend::read_back;
+use crate::classify::{Classifier, Predictions};
 use crate::data::{decode_image, decode_resized, network_crop};
 use crate::error::{Error, Result};
-use crate::metrics::softmax;
 use crate::model::{Architecture, FeatureExtractor, Pretrained};
 use crate::train::FrozenJob;
 
@@ -34,22 +35,6 @@ pub struct FileActivations {
 pub struct FailedFile {
     pub position: usize,
     pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Prediction {
-    pub class: String,
-    pub probability: f32,
-}
-
-/// An image's most likely classes, and whether it looks unlike every class the model knows.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Predictions {
-    /// Most likely first.
-    pub top: Vec<Prediction>,
-    /// Whether the top probability is under the model's "unknown" threshold (its training
-    /// summary's `unknown_below`); `None` for a model without one.
-    pub unknown: Option<bool>,
 }
 
 impl Engine {
@@ -157,7 +142,7 @@ impl Engine {
     pub async fn logits(&self, images: Vec<f32>, batch: usize, height: usize, width: usize) -> Result<Vec<f32>> {
         let input = self.input_tensor(images, batch, height, width)?;
         let model = match &self.trained {
-            Some(trained) => trained.model.clone(),
+            Some(trained) => trained.model().clone(),
             None => self.pretrained()?.classifier()?,
         };
         read_back(model.forward(input)).await
@@ -183,47 +168,21 @@ impl Engine {
         Ok(Tensor::from_data(TensorData::new(images, [batch, 3, height, width]), &self.device))
     }
 
-    /// The `top_k` most likely classes of an image file, with probabilities.
+    /// The `top_k` most likely classes of an image file: from the last trained or opened model
+    /// (a run in progress does not predict until it ends), else the pretrained ImageNet head.
     pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Predictions> {
-        self.predict_image(&decode_image(name, bytes)?, top_k).await
+        self.classifier()?.predict(name, bytes, top_k).await
     }
 
-    /// The same for decoded RGBA pixels, row by row (a canvas's `ImageData`, a video frame); alpha
-    /// is dropped as for image files.
+    /// The same for decoded RGBA pixels, row by row (see [`Classifier::predict_pixels`]).
     pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<Predictions> {
-        let expected = width as usize * height as usize * 4;
-        if width == 0 || height == 0 || rgba.len() != expected {
-            return Err(Error::InvalidInput(format!(
-                "expected {width}×{height} RGBA pixels ({expected} bytes), got {} bytes",
-                rgba.len()
-            )));
-        }
-        let rgb = rgba.chunks_exact(4).flat_map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect();
-        let image = RgbImage::from_raw(width, height, rgb)
-            .ok_or_else(|| Error::InvalidInput("the pixels do not fill the image".into()))?;
-        self.predict_image(&image, top_k).await
+        self.classifier()?.predict_pixels(rgba, width, height, top_k).await
     }
 
-    /// Predictions come from the last trained or opened model (a run in progress does not
-    /// predict until it ends), with that model's threshold.
-    async fn predict_image(&self, image: &RgbImage, top_k: usize) -> Result<Predictions> {
-        let preprocess = self.preprocess();
-        let input = preprocess.apply(image);
-        let side = preprocess.crop as usize;
-        let probabilities = softmax(&self.logits(input, 1, side, side).await?);
-        let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let class_name = |index: usize| match &self.trained {
-            Some(trained) => trained.classes[index].clone(),
-            None => format!("ImageNet class {index}"),
-        };
-        let below = self.trained.as_ref().and_then(|trained| trained.unknown_below());
-        let unknown = below.zip(ranked.first()).map(|(below, &(_, top))| top < below);
-        let top = ranked
-            .into_iter()
-            .take(top_k.max(1))
-            .map(|(i, probability)| Prediction { class: class_name(i), probability })
-            .collect();
-        Ok(Predictions { top, unknown })
+    fn classifier(&self) -> Result<Cow<'_, Classifier>> {
+        Ok(match &self.trained {
+            Some(trained) => Cow::Borrowed(trained),
+            None => Cow::Owned(Classifier::imagenet(self.pretrained()?.classifier()?)),
+        })
     }
 }

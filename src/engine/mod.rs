@@ -7,13 +7,15 @@
 
 mod inference;
 
-pub use inference::{FailedFile, FileActivations, FileFeatures, Prediction, Predictions};
+pub use crate::classify::{Prediction, Predictions};
+pub use inference::{FailedFile, FileActivations, FileFeatures};
 
 use burn::tensor::Device;
 use image::RgbImage;
 use serde::Serialize;
 
 use crate::backend::BackendInfo;
+use crate::classify::Classifier;
 use crate::data::{Dataset, Preprocess, Resizing, Subset, probe_image};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, Pretrained};
@@ -46,21 +48,6 @@ pub struct LoadedWeights {
     pub training: Option<serde_json::Value>,
 }
 
-/// A model that predicts with class names, and how it was trained.
-struct Trained {
-    model: ImageClassifier,
-    classes: Vec<String>,
-    training: Option<serde_json::Value>,
-}
-
-impl Trained {
-    /// The top-class probability under which an image is unlike every class, as its training
-    /// summary stores it ([`crate::train::EpochReport::unknown_below`]).
-    fn unknown_below(&self) -> Option<f32> {
-        Some(self.training.as_ref()?.get("unknown_below")?.as_f64()? as f32)
-    }
-}
-
 /// The run in progress, with what its export's training summary needs.
 struct ActiveRun {
     run: TrainingRun,
@@ -84,8 +71,8 @@ impl ActiveRun {
         Some(summary)
     }
 
-    fn trained(&self) -> Trained {
-        Trained { model: self.run.model(), classes: self.run.classes().to_vec(), training: self.summary() }
+    fn trained(&self) -> Classifier {
+        Classifier::new(self.run.model(), self.run.classes().to_vec(), self.summary())
     }
 }
 
@@ -100,7 +87,7 @@ pub struct Engine {
     dataset: Dataset,
     run: Option<ActiveRun>,
     /// The latest trained or opened model: kept when a run ends or is stopped.
-    trained: Option<Trained>,
+    trained: Option<Classifier>,
     /// The loaded backbone's extractor, made on the first [`Engine::features`] call outside a
     /// run.
     extractor: Option<FeatureExtractor>,
@@ -136,11 +123,7 @@ impl Engine {
             training: card.and_then(|card| card.training.clone()),
         };
         self.trained = match card {
-            Some(card) => Some(Trained {
-                model: pretrained.classifier()?,
-                classes: card.classes.clone(),
-                training: card.training.clone(),
-            }),
+            Some(card) => Some(Classifier::new(pretrained.classifier()?, card.classes.clone(), card.training.clone())),
             None => None,
         };
         self.pretrained = Some(pretrained);
@@ -315,11 +298,11 @@ impl Engine {
     /// What an export writes: the run's model so far, else the last trained or opened one, and
     /// its card.
     fn model_to_export(&self, date: &str) -> Result<(ImageClassifier, ModelCard)> {
-        let trained;
-        let Trained { model, classes, training } = match (&self.run, &self.trained) {
+        let in_run;
+        let trained = match (&self.run, &self.trained) {
             (Some(active), _) => {
-                trained = active.trained();
-                &trained
+                in_run = active.trained();
+                &in_run
             }
             (None, Some(trained)) => trained,
             (None, None) => {
@@ -329,14 +312,14 @@ impl Engine {
                 ));
             }
         };
-        let mut training = training.clone();
+        let mut training = trained.training().cloned();
         if let Some(fields) = training.as_mut().and_then(serde_json::Value::as_object_mut) {
             fields.entry("date").or_insert_with(|| date.into());
         }
-        let architecture = model.architecture();
-        let card =
-            ModelCard { architecture, classes: classes.clone(), preprocess: architecture.preprocess(), training };
-        Ok((model.clone(), card))
+        let architecture = trained.architecture();
+        let classes = trained.classes().to_vec();
+        let card = ModelCard { architecture, classes, preprocess: architecture.preprocess(), training };
+        Ok((trained.model().clone(), card))
     }
 }
 

@@ -457,7 +457,7 @@ fn fine_tuning_on_supplied_files_matches_images_kept_in_memory() {
     assert_eq!(supplied.images_needed(), needed, "the refused step changed nothing");
     let (supplied_losses, failures) = run_supplying_files(&mut supplied, &files);
     assert!(failures.is_empty());
-    assert!(kept.trained.as_ref().is_some_and(|t| t.training.as_ref().is_some_and(|t| t["continued"] == true)));
+    assert!(kept.trained.as_ref().is_some_and(|t| t.training().is_some_and(|t| t["continued"] == true)));
     assert_eq!(supplied_losses, kept_losses);
     assert!(supplied.dataset.examples().iter().all(|example| example.image.is_none()), "pixels released");
 }
@@ -479,7 +479,7 @@ fn a_resumed_run_numbers_its_epochs_on_from_the_interrupted_one() {
     }
     assert_eq!(epochs, [2, 3]);
     assert_eq!(steps, plan.steps_total);
-    let summary = engine.trained.as_ref().and_then(|trained| trained.training.clone()).unwrap();
+    let summary = engine.trained.as_ref().and_then(|trained| trained.training().cloned()).unwrap();
     assert_eq!(summary["epochs_completed"], 3);
     let err = engine.start_training(&RunSettings { resume_after: 3, ..settings(3, 1e-2) }).unwrap_err();
     assert!(err.to_string().contains("nothing is left to train"), "{err}");

@@ -7,9 +7,20 @@
 //! backends (WebGPU) run Burn's own operations. The arithmetic is the `browser-finetune-kernels`
 //! crate (`kernels/`), built for speed; this file connects it to Burn's tensors.
 
+#[cfg(feature = "training")]
 mod norm;
 
+#[cfg(feature = "training")]
 pub use norm::batch_norm;
+
+/// `activation(bn(x))`; without training, BatchNorm only ever runs in evaluation mode.
+///
+/// # Shapes
+/// `[batch, channels, height, width]`, both ways
+#[cfg(not(feature = "training"))]
+pub fn batch_norm(bn: &burn::nn::BatchNorm, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+    add_and_activate(bn.forward(x), None, activation)
+}
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};

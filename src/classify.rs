@@ -1,0 +1,191 @@
+//! A trained model that classifies images and does nothing else: bytes of a model exported by
+//! this tool in, the most likely classes of an image out, with its class names and its "unknown"
+//! threshold. Built without the `training` feature, this module (with `model`, `weights` and
+//! `data`) is the whole of the embed's inference-only wasm; the engine predicts through it too,
+//! so that the page and the embed give the same answers.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::backend::read_back;
+use crate::data::decode_image;
+use crate::error::{Error, Result};
+use crate::metrics::softmax;
+use crate::model::{Architecture, ImageClassifier};
+use crate::weights;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Prediction {
+    pub class: String,
+    pub probability: f32,
+}
+
+/// An image's most likely classes, and whether it looks unlike every class the model knows.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Predictions {
+    /// Most likely first.
+    pub top: Vec<Prediction>,
+    /// Whether the top probability is under the model's "unknown" threshold (its training
+    /// summary's `unknown_below`); `None` for a model without one.
+    pub unknown: Option<bool>,
+}
+
+/// A model with its class names, in output order, and how it was trained.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    model: ImageClassifier,
+    classes: Vec<String>,
+    training: Option<serde_json::Value>,
+}
+
+impl Classifier {
+    /// `classes` name the model's outputs in order; `training` is its card's training summary.
+    pub fn new(model: ImageClassifier, classes: Vec<String>, training: Option<serde_json::Value>) -> Self {
+        Self { model, classes, training }
+    }
+
+    /// A pretrained network's own ImageNet head, its classes named by number.
+    pub fn imagenet(model: ImageClassifier) -> Self {
+        let classes = (0..model.num_classes()).map(|index| format!("ImageNet class {index}")).collect();
+        Self::new(model, classes, None)
+    }
+
+    /// Opens a model exported by this tool (`.safetensors` with its card); a file of weights
+    /// without class names is refused with what to do.
+    pub fn open(bytes: &[u8], device: &Device) -> Result<Self> {
+        let pretrained = weights::load_pretrained(bytes, device)?;
+        let card = pretrained.card.clone().ok_or(Error::NotAnExport)?;
+        Ok(Self::new(pretrained.classifier()?, card.classes, card.training))
+    }
+
+    pub fn model(&self) -> &ImageClassifier {
+        &self.model
+    }
+
+    pub fn architecture(&self) -> Architecture {
+        self.model.architecture()
+    }
+
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// How the model was trained, as its card says.
+    pub fn training(&self) -> Option<&serde_json::Value> {
+        self.training.as_ref()
+    }
+
+    /// The top-class probability under which an image is unlike every class, as the training
+    /// summary stores it (the validation split's 5th percentile, `metrics::unknown_threshold`).
+    pub fn unknown_below(&self) -> Option<f32> {
+        Some(self.training.as_ref()?.get("unknown_below")?.as_f64()? as f32)
+    }
+
+    /// The `top_k` most likely classes of an image file.
+    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Predictions> {
+        self.predict_image(&decode_image(name, bytes)?, top_k).await
+    }
+
+    /// The same for decoded RGBA pixels, row by row (a canvas's `ImageData`, a video frame); alpha
+    /// is dropped as for image files.
+    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<Predictions> {
+        let expected = width as usize * height as usize * 4;
+        if width == 0 || height == 0 || rgba.len() != expected {
+            return Err(Error::InvalidInput(format!(
+                "expected {width}×{height} RGBA pixels ({expected} bytes), got {} bytes",
+                rgba.len()
+            )));
+        }
+        let rgb = rgba.chunks_exact(4).flat_map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect();
+        let image = RgbImage::from_raw(width, height, rgb)
+            .ok_or_else(|| Error::InvalidInput("the pixels do not fill the image".into()))?;
+        self.predict_image(&image, top_k).await
+    }
+
+    /// Through the architecture's transforms (resize, centre crop, normalisation), the model and a
+    /// softmax.
+    async fn predict_image(&self, image: &RgbImage, top_k: usize) -> Result<Predictions> {
+        let preprocess = self.architecture().preprocess();
+        let side = preprocess.crop as usize;
+        let input = Tensor::from_data(
+            TensorData::new(preprocess.apply(image), [1, 3, side, side]),
+            &self.model.fc.weight.device(),
+        );
+        let probabilities = softmax(&read_back(self.model.forward(input)).await?);
+        let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let unknown = self.unknown_below().zip(ranked.first()).map(|(below, &(_, top))| top < below);
+        let top = ranked
+            .into_iter()
+            .take(top_k.max(1))
+            .map(|(index, probability)| Prediction { class: self.classes[index].clone(), probability })
+            .collect();
+        Ok(Predictions { top, unknown })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_lite::future::block_on;
+    use image::{ImageEncoder, codecs::png::PngEncoder};
+
+    use super::*;
+    use crate::weights::{ModelCard, Precision, export_safetensors};
+
+    fn png(width: u32, height: u32, shade: u8) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..width * height * 3).map(|i| shade.wrapping_add((i % 97) as u8)).collect();
+        let mut bytes = Vec::new();
+        PngEncoder::new(&mut bytes).write_image(&pixels, width, height, image::ExtendedColorType::Rgb8).unwrap();
+        bytes
+    }
+
+    fn exported(training: Option<serde_json::Value>) -> Vec<u8> {
+        let architecture = Architecture::MobileNetV2;
+        let model = ImageClassifier::random(architecture, 3, &Device::flex());
+        let classes = vec!["ants".to_string(), "bees".to_string(), "wasps".to_string()];
+        let card = ModelCard { architecture, classes, preprocess: architecture.preprocess(), training };
+        block_on(export_safetensors(&model, &card, Precision::F32)).unwrap()
+    }
+
+    /// An export opens with its class names, and its predictions name them, most likely first,
+    /// the same for the file and for its pixels.
+    #[test]
+    fn an_export_predicts_with_its_class_names() {
+        let classifier = Classifier::open(&exported(None), &Device::flex()).unwrap();
+        assert_eq!(classifier.classes(), ["ants", "bees", "wasps"]);
+        assert_eq!(classifier.architecture(), Architecture::MobileNetV2);
+        let file = png(40, 30, 60);
+        let from_file = block_on(classifier.predict("a.png", &file, 2)).unwrap();
+        assert_eq!(from_file.top.len(), 2);
+        assert!(from_file.top[0].probability >= from_file.top[1].probability);
+        assert!(classifier.classes().contains(&from_file.top[0].class));
+        assert_eq!(from_file.unknown, None, "no threshold, no verdict");
+        let rgba: Vec<u8> = image::load_from_memory(&file).unwrap().to_rgba8().into_raw();
+        assert_eq!(block_on(classifier.predict_pixels(&rgba, 40, 30, 2)).unwrap(), from_file);
+    }
+
+    /// The threshold of the card decides "unknown": above every probability, every image is.
+    #[test]
+    fn the_cards_threshold_decides_unknown() {
+        let classifier =
+            Classifier::open(&exported(Some(serde_json::json!({"unknown_below": 1.5}))), &Device::flex()).unwrap();
+        assert_eq!(classifier.unknown_below(), Some(1.5));
+        assert_eq!(block_on(classifier.predict("a.png", &png(32, 32, 9), 1)).unwrap().unknown, Some(true));
+    }
+
+    /// Weights without class names, and pixels that do not match their size, are refused with
+    /// what to do.
+    #[test]
+    fn weights_and_wrong_pixels_are_refused() {
+        // The export's tensors alone, as torchvision's files hold them: no card.
+        let export = exported(None);
+        let tensors = safetensors::SafeTensors::deserialize(&export).unwrap();
+        let weights = safetensors::serialize(tensors.tensors(), None).unwrap();
+        let err = Classifier::open(&weights, &Device::flex()).unwrap_err();
+        assert!(matches!(err, Error::NotAnExport), "{err}");
+        let classifier = Classifier::open(&exported(None), &Device::flex()).unwrap();
+        let err = block_on(classifier.predict_pixels(&[0; 10], 2, 2, 1)).unwrap_err();
+        assert!(err.to_string().contains("expected 2×2 RGBA pixels (16 bytes), got 10 bytes"), "{err}");
+    }
+}
