@@ -48,6 +48,10 @@
 #                             page's "What to train" menu, stages after a colon); BENCH_WEIGHTS
 #                             another file (MobileNetV2's), or `random` for ResNet18 with random
 #                             weights (its time and memory where its file is absent)
+#   ./build.sh bench-embed [RUNS]
+#                             the embed's inference-only wasm builds (CPU, WebGPU) beside the page's:
+#                             size raw and gzipped, start time in Chromium (median of RUNS, 5),
+#                             Classifier.load, and predictions against the page's engine
 #
 # Each command installs what it needs first (wasm target, wasm-bindgen-cli, wasm-pack, Chromium,
 # chromedriver, npm packages) and skips what is already there. Cargo's target directory lives
@@ -176,10 +180,13 @@ ensure_node_modules() {
 
 # build_package --release|--dev: the wasm package in pkg/ (with its TypeScript declarations) and
 # the service worker's manifest of the app shell, which must follow every build. Two builds of the
-# wasm: the plain one and, with the `relaxed-simd` feature, browser_finetune_relaxed_bg.wasm,
-# whose matrix products use relaxed SIMD's fused multiply-add (www/wasm-build.js picks one per
-# browser). Only the second's wasm is kept: its JS glue is the same, which is checked. The
-# feature changes only gemm and the crates above it, so the second build recompiles those alone.
+# page's wasm (`webgpu` feature): the plain one and, with the `relaxed-simd` feature,
+# browser_finetune_relaxed_bg.wasm, whose matrix products use relaxed SIMD's fused multiply-add
+# (www/wasm-build.js picks one per browser). Only the second's wasm is kept: its JS glue is the
+# same, which is checked. The feature changes only gemm and the crates above it, so the second
+# build recompiles those alone. Then the embed's inference-only builds (no `training` feature: no
+# autodiff, optimisers or training code): pkg/inference/ for the CPU, and in release
+# pkg/inference-webgpu/, fetched only by pages that ask for WebGPU (the tests use the CPU one).
 # The release wasm loses its name section (function names for stack traces: a fifth of the
 # download), and functions that compiled to identical code (monomorphised copies) are kept once:
 # 40 kB less gzipped, and nothing that runs changes. That is binaryen's wasm-opt from npm (132):
@@ -188,15 +195,19 @@ ensure_node_modules() {
 # gzipped download larger (-Oz: 3.14 MB against 3.04).
 build_package() {
   local relaxed="$CARGO_TARGET_DIR/pkg-relaxed" wasm
-  wasm-pack build "$1" --target web --out-dir pkg --no-pack
-  wasm-pack build "$1" --target web --out-dir "$relaxed" --no-pack -- --features relaxed-simd
+  local wasms=(pkg/browser_finetune_bg.wasm pkg/browser_finetune_relaxed_bg.wasm pkg/inference/browser_finetune_bg.wasm)
+  wasm-pack build "$1" --target web --out-dir pkg --no-pack -- --features webgpu
+  wasm-pack build "$1" --target web --out-dir "$relaxed" --no-pack -- --features webgpu,relaxed-simd
   if ! cmp -s pkg/browser_finetune.js "$relaxed/browser_finetune.js"; then
     echo "the relaxed-SIMD build's JS glue differs from the plain build's: pkg/ cannot serve both" >&2
     return 1
   fi
   cp "$relaxed/browser_finetune_bg.wasm" pkg/browser_finetune_relaxed_bg.wasm
+  wasm-pack build "$1" --target web --out-dir pkg/inference --no-pack -- --no-default-features
   if [ "$1" = --release ]; then
-    for wasm in pkg/browser_finetune_bg.wasm pkg/browser_finetune_relaxed_bg.wasm; do
+    wasm-pack build --release --target web --out-dir pkg/inference-webgpu --no-pack -- --no-default-features --features webgpu
+    wasms+=(pkg/inference-webgpu/browser_finetune_bg.wasm)
+    for wasm in "${wasms[@]}"; do
       python3 scripts/strip_wasm_names.py "$wasm"
       node_modules/.bin/wasm-opt --duplicate-function-elimination --strip-target-features "$wasm" -o "$wasm"
     done
@@ -228,7 +239,7 @@ cmd_test() {
   step "native tests"
   cargo test --workspace
   step "browser tests (headless Chromium, WebGPU and CPU)"
-  wasm-pack test --headless --chrome
+  wasm-pack test --headless --chrome -- --features webgpu
   step "end-to-end test of the page (headless Chromium)"
   ensure_node_modules
   # The debug build shares its dependencies with the browser tests above: minutes, not a
@@ -459,6 +470,16 @@ cmd_bench_scale() {
   scale_run "$source" "${1:-10000}" "${2:-100}" 1024 "${BENCH_EPOCHS:-10}" "${BENCH_STRATEGY:-head_only}"
 }
 
+# The embed's inference-only builds beside the page's: sizes, start times, Classifier.load, and
+# their predictions against the page's engine (scripts/bench_embed.mjs).
+cmd_bench_embed() {
+  ensure_chromium
+  ensure_node_modules
+  ensure_offline_weights
+  build_app
+  node scripts/bench_embed.mjs "${1:-5}"
+}
+
 case "${1:-}" in
   serve) shift; cmd_serve "$@" ;;
   test) cmd_test ;;
@@ -468,5 +489,6 @@ case "${1:-}" in
   bench-finetune) shift; cmd_bench_finetune "$@" ;;
   bench-training) shift; cmd_bench_training "$@" ;;
   bench-scale) shift; cmd_bench_scale "$@" ;;
+  bench-embed) shift; cmd_bench_embed "$@" ;;
   *) sed -n '2,3p; 4,/^#$/p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

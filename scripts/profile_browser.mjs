@@ -2,7 +2,7 @@
 // engine, on the page's thread) under DevTools' sampling profiler and prints the functions with
 // the most self time. Function names need a wasm with its name section: build the package
 // without ./build.sh's stripping (`wasm-pack build --release --target web --out-dir pkg
-// --no-pack`), and serve it with `python3 scripts/serve.py PORT`.
+// --no-pack -- --features webgpu`), and serve it with `python3 scripts/serve.py PORT`.
 // Usage: node scripts/profile_browser.mjs "http://127.0.0.1:PORT/www/bench.html?backends=cpu&workers=1&models=MobileNetV2&batches=8" [TOP]
 import { launchChromium } from "./chromium.mjs";
 

@@ -6,6 +6,8 @@ import { registerServiceWorker } from "../../www/offline.js";
 
 /** @type {Classifier | null} */
 let classifier = null;
+/** The CPU build unless the address asks for another (`?device=webgpu` or `auto`). */
+const device = /** @type {"auto" | "webgpu" | "cpu"} */ (new URL(location.href).searchParams.get("device") ?? "cpu");
 
 /** @param {string} id */
 const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -40,7 +42,7 @@ async function load(source, name) {
   classifier?.dispose();
   classifier = null;
   try {
-    classifier = await Classifier.load(source, { device: "auto" });
+    classifier = await Classifier.load(source, { device });
     const unknown = classifier.unknownBelow == null ? "" : `; "none of these" under ${(classifier.unknownBelow * 100).toFixed(1)} %`;
     status(`Loaded ${name}: ${classifier.architecture}, labels ${classifier.labels.join(", ")}${unknown}; running on ${classifier.backend.kind}.`);
     /** @type {HTMLButtonElement} */ (byId("camera")).disabled = false;

@@ -1,11 +1,22 @@
-// The embeddable classifier's worker: owns one wasm engine and the opened model.
+// The embeddable classifier's worker: owns one inference-only wasm build and the opened model.
 //   {id, type:"load", device, bytes}        → {id, result: {labels, architecture, backend, training}}
 //   {id, type:"classify", image, topK}      → {id, result: {top: [{label, probability}], unknown}}
 // Errors come back as {id, error}.
-import init, { WebEngine } from "../../pkg/browser_finetune.js";
-import { wasmBuild, wasmUrl } from "../wasm-build.js";
 
-let engine = null;
+// The engine built without its training code (build.sh): the CPU build, and the WebGPU one, which
+// is larger and fetched only when the page asks for WebGPU.
+const BUILDS = {
+  cpu: new URL("../../pkg/inference/browser_finetune.js", import.meta.url),
+  webgpu: new URL("../../pkg/inference-webgpu/browser_finetune.js", import.meta.url),
+};
+
+let classifier = null;
+
+/** Whether "auto" should fetch the WebGPU build: a hardware adapter (a software one is slower than the CPU). */
+async function hardwareWebGpu() {
+  const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
+  return Boolean(adapter) && !(adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter);
+}
 
 /** RGBA pixels of an ImageBitmap, at its own size. */
 function pixels(bitmap) {
@@ -18,22 +29,25 @@ function pixels(bitmap) {
 
 const handlers = {
   async load({ device, bytes }) {
-    await init({ module_or_path: wasmUrl(wasmBuild()) });
-    engine = await WebEngine.create(device);
-    const loaded = engine.loadWeights(bytes);
-    if (!loaded.class_names) {
-      throw new Error("this file holds weights, not a model exported by browser-finetune: it has no class names. " +
-        "Train a model on the page and use “Download model”.");
+    const build = device === "webgpu" || (device === "auto" && await hardwareWebGpu()) ? "webgpu" : "cpu";
+    let engine;
+    try {
+      engine = await import(BUILDS[build].href);
+    } catch (err) {
+      throw new Error(`could not load the classifier's ${build} build (${BUILDS[build].pathname}): ${err.message}. ` +
+        "Build it with ./build.sh, or serve the files of the package together");
     }
-    return { labels: loaded.class_names, architecture: loaded.architecture, backend: engine.backend, training: loaded.training };
+    await engine.default();
+    classifier = await engine.WebClassifier.open(new Uint8Array(bytes), device);
+    return { labels: classifier.classes, architecture: classifier.architecture, backend: classifier.backend, training: classifier.training };
   },
   async classify({ image, topK }) {
     let predictions;
     if (image.kind === "file") {
-      predictions = await engine.predict(image.name, new Uint8Array(image.bytes), topK);
+      predictions = await classifier.predict(image.name, new Uint8Array(image.bytes), topK);
     } else {
       const { data, width, height } = image.kind === "bitmap" ? pixels(image.bitmap) : { ...image, data: image.rgba };
-      predictions = await engine.predictPixels(new Uint8Array(data.buffer ?? data), width, height, topK);
+      predictions = await classifier.predictPixels(new Uint8Array(data.buffer ?? data), width, height, topK);
     }
     const top = predictions.top.map(({ class: label, probability }) => ({ label, probability }));
     return { top, unknown: predictions.unknown };

@@ -1,6 +1,6 @@
 // Types of the embeddable classifier (classifier.js). The engine's own types come from the
-// declarations wasm-pack generates beside the wasm (pkg/browser_finetune.d.ts).
-import type { Architecture, BackendInfo, TrainingSummary } from "../../pkg/browser_finetune.js";
+// declarations wasm-pack generates beside its inference build (pkg/inference/browser_finetune.d.ts).
+import type { Architecture, BackendInfo, TrainingSummary } from "../../pkg/inference/browser_finetune.js";
 
 export type { Architecture, BackendInfo, TrainingSummary };
 
@@ -19,7 +19,10 @@ export type ImageInput =
   | Blob;
 
 export interface LoadOptions {
-  /** "auto" (default): WebGPU on a hardware adapter, else the CPU. */
+  /**
+   * "cpu" (default): the small CPU build. "webgpu": the WebGPU build, fetched only then (fails
+   * without WebGPU). "auto": the WebGPU build where there is a hardware adapter, else the CPU one.
+   */
   device?: "auto" | "webgpu" | "cpu";
 }
 

@@ -2,11 +2,12 @@
 // .safetensors model and classify images, canvases, video frames or files, off the main thread.
 //
 //   import { Classifier } from "./embed/classifier.js";
-//   const classifier = await Classifier.load("model.safetensors", { device: "auto" });
+//   const classifier = await Classifier.load("model.safetensors");
 //   classifier.labels;                                   // ["ants", "bees"]
 //   await classifier.classify(imageElement, { topK: 3 }); // [{ label, probability }, …], and .unknown
 //
-// The worker and the wasm engine are found relative to this file (../../pkg/), never on a CDN.
+// The worker and the inference-only wasm build are found relative to this file
+// (../../pkg/inference/, ../../pkg/inference-webgpu/ for WebGPU), never on a CDN.
 const WORKER_URL = new URL("./classifier-worker.js", import.meta.url);
 
 /** The bytes of a model given as a URL (relative to the page), a Blob or File, or bytes. */
@@ -63,7 +64,7 @@ export class Classifier {
     };
   }
 
-  static async load(source, { device = "auto" } = {}) {
+  static async load(source, { device = "cpu" } = {}) {
     const bytes = await modelBytes(source);
     const worker = new Worker(WORKER_URL, { type: "module" });
     const info = await new Promise((resolve, reject) => {

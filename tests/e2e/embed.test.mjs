@@ -1,0 +1,51 @@
+// The embed's inference-only build (pkg/inference/): it predicts what the page's engine predicts
+// for the same export, and the embed loads it alone, never the page's full build.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { launchChromium } from "../../scripts/chromium.mjs";
+import { PHOTOS, comparePredictions, trainExport } from "../../scripts/embed_model.mjs";
+import { withServer } from "./site.mjs";
+
+const WEIGHTS = "weights/efficientnet-lite0-57934424.pth";
+
+test("the inference-only build predicts as the page's engine, and the embed loads only it", { timeout: 10 * 60 * 1000 }, async () => {
+  await withServer("/", async ({ base }) => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
+      await page.goto(`${base}examples/embed/`);
+      const model = await page.evaluate(trainExport, { base, weights: WEIGHTS, photos: PHOTOS });
+      const compared = await page.evaluate(comparePredictions, {
+        base, model, photos: PHOTOS, inference: "pkg/inference/browser_finetune.js", device: "cpu",
+      });
+      let largest = 0;
+      for (const { name, page: ours, embed, unknown } of compared.results) {
+        const top = (probabilities) => probabilities.indexOf(Math.max(...probabilities));
+        assert.equal(top(embed), top(ours), `${name}: the same top class`);
+        assert.equal(unknown[1], unknown[0], `${name}: the same "unknown" verdict`);
+        for (const [i, p] of ours.entries()) largest = Math.max(largest, Math.abs(p - embed[i]));
+      }
+      assert.ok(largest <= 1e-4, `probabilities within 1e-4 of the page's, largest difference ${largest}`);
+      console.log(`inference build: ${compared.results.length} photos, same top class, largest probability difference ${largest.toExponential(2)}`);
+
+      // The embed in a page of its own: its worker fetches the inference build, not the page's.
+      const embedPage = await browser.newPage();
+      const wasmFetched = [];
+      embedPage.on("request", (request) => { if (request.url().endsWith(".wasm")) wasmFetched.push(new URL(request.url()).pathname); });
+      await embedPage.goto(`${base}examples/embed/`);
+      const labels = await embedPage.evaluate(async ({ base, model }) => {
+        const { Classifier } = await import(`${base}www/embed/classifier.js`);
+        const classifier = await Classifier.load(new Uint8Array(model));
+        const answer = await classifier.classify(await (await fetch(`${base}tests/fixtures/images/cat.jpg`)).blob(), { topK: 1 });
+        classifier.dispose();
+        return [classifier.backend.kind, answer.length];
+      }, { base, model });
+      assert.deepEqual(labels, ["cpu", 1]);
+      assert.deepEqual(wasmFetched, ["/pkg/inference/browser_finetune_bg.wasm"]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
