@@ -28,7 +28,8 @@ export async function trainExport({ base, weights, photos }) {
     }
   }
   engine.startTraining({ epochs: 1, batch_size: 4, seed: 1 });
-  for (let progress; progress?.phase !== "finished";) {
+  // As the page's worker: the run ends with its last step (the engine keeps the model then).
+  for (let progress; !(progress?.phase === "finished" || progress?.steps_done >= progress?.steps_total);) {
     for (const index of engine.imagesNeeded()) {
       const { name, bytes } = files[index];
       const decoded = full.decodeResized(name, bytes, engine.resizing);
