@@ -2,6 +2,8 @@
 # browser-finetune: set-up, build, serve, test and benchmark, in one place.
 #
 #   ./build.sh serve [PORT]   build the app (release wasm) and serve it on http://127.0.0.1:PORT (8000)
+#   ./build.sh package        the embed as an npm package (release builds): dist/browser-finetune-classifier.tgz,
+#                             also installed into examples/embed (serve does that too)
 #   ./build.sh test           run every test: native (cargo test --workspace), in headless Chromium (wasm-pack test),
 #                             the page and the embed example end to end (playwright-core driving
 #                             Chromium), the embed example's types, PyTorch interop when torch is there, and
@@ -185,8 +187,9 @@ ensure_node_modules() {
 # (www/wasm-build.js picks one per browser). Only the second's wasm is kept: its JS glue is the
 # same, which is checked. The feature changes only gemm and the crates above it, so the second
 # build recompiles those alone. Then the embed's inference-only builds (no `training` feature: no
-# autodiff, optimisers or training code): pkg/inference/ for the CPU, and in release
-# pkg/inference-webgpu/, fetched only by pages that ask for WebGPU (the tests use the CPU one).
+# autodiff, optimisers or training code) into the embed's package folder: www/embed/inference/ for
+# the CPU, and in release www/embed/inference-webgpu/, fetched only by pages that ask for WebGPU
+# (the tests use the CPU one).
 # The release wasm loses its name section (function names for stack traces: a fifth of the
 # download), and functions that compiled to identical code (monomorphised copies) are kept once:
 # 40 kB less gzipped, and nothing that runs changes. That is binaryen's wasm-opt from npm (132):
@@ -195,7 +198,7 @@ ensure_node_modules() {
 # gzipped download larger (-Oz: 3.14 MB against 3.04).
 build_package() {
   local relaxed="$CARGO_TARGET_DIR/pkg-relaxed" wasm
-  local wasms=(pkg/browser_finetune_bg.wasm pkg/browser_finetune_relaxed_bg.wasm pkg/inference/browser_finetune_bg.wasm)
+  local wasms=(pkg/browser_finetune_bg.wasm pkg/browser_finetune_relaxed_bg.wasm www/embed/inference/browser_finetune_bg.wasm)
   wasm-pack build "$1" --target web --out-dir pkg --no-pack -- --features webgpu
   wasm-pack build "$1" --target web --out-dir "$relaxed" --no-pack -- --features webgpu,relaxed-simd
   if ! cmp -s pkg/browser_finetune.js "$relaxed/browser_finetune.js"; then
@@ -203,10 +206,11 @@ build_package() {
     return 1
   fi
   cp "$relaxed/browser_finetune_bg.wasm" pkg/browser_finetune_relaxed_bg.wasm
-  wasm-pack build "$1" --target web --out-dir pkg/inference --no-pack -- --no-default-features
+  rm -rf www/embed/inference www/embed/inference-webgpu
+  wasm-pack build "$1" --target web --out-dir www/embed/inference --no-pack -- --no-default-features
   if [ "$1" = --release ]; then
-    wasm-pack build --release --target web --out-dir pkg/inference-webgpu --no-pack -- --no-default-features --features webgpu
-    wasms+=(pkg/inference-webgpu/browser_finetune_bg.wasm)
+    wasm-pack build --release --target web --out-dir www/embed/inference-webgpu --no-pack -- --no-default-features --features webgpu
+    wasms+=(www/embed/inference-webgpu/browser_finetune_bg.wasm)
     for wasm in "${wasms[@]}"; do
       python3 scripts/strip_wasm_names.py "$wasm"
       node_modules/.bin/wasm-opt --duplicate-function-elimination --strip-target-features "$wasm" -o "$wasm"
@@ -215,11 +219,30 @@ build_package() {
   python3 scripts/shell_manifest.py > sw-manifest.js
 }
 
+# The embed as an npm package: www/embed/ (package.json with its exports map, README, the module,
+# its worker, the declarations and the inference builds build_package wrote there) packed by
+# `npm pack` into $EMBED_TARBALL, and the example site installed from that tarball into its own
+# examples/embed/node_modules, as a user installs it. A local tarball without dependencies: no
+# registry is asked.
+EMBED_TARBALL=dist/browser-finetune-classifier.tgz
+pack_embed() {
+  local packed
+  # wasm-pack writes a .gitignore of "*" into each build's folder, which npm pack would obey.
+  rm -f www/embed/inference/.gitignore www/embed/inference-webgpu/.gitignore
+  mkdir -p dist
+  packed=$(cd www/embed && npm pack --pack-destination ../../dist --no-update-notifier | tail -n 1)
+  mv "dist/$packed" "$EMBED_TARBALL"
+  rm -rf examples/embed/node_modules
+  npm install --prefix examples/embed --no-audit --no-fund --no-package-lock --no-update-notifier
+}
+
 build_app() {
   ensure_wasm_tools
   ensure_node_modules
   step "building the wasm package (release)"
   build_package --release
+  step "packing the embed ($EMBED_TARBALL) and installing it into examples/embed"
+  pack_embed
 }
 
 cmd_serve() {
@@ -245,7 +268,8 @@ cmd_test() {
   # The debug build shares its dependencies with the browser tests above: minutes, not a
   # second full release build.
   build_package --dev
-  step "type-checking the embed example against the generated declarations"
+  pack_embed
+  step "type-checking the embed example against the installed package's declarations"
   node_modules/.bin/tsc -p examples/embed
   ensure_pillow
   node --test tests/e2e/
@@ -470,6 +494,14 @@ cmd_bench_scale() {
   scale_run "$source" "${1:-10000}" "${2:-100}" 1024 "${BENCH_EPOCHS:-10}" "${BENCH_STRATEGY:-head_only}"
 }
 
+# The embed's npm package (release): the tarball's path and size.
+cmd_package() {
+  build_app
+  step "the embed's package"
+  tar -tzf "$EMBED_TARBALL"
+  echo "$EMBED_TARBALL: $(stat -c %s "$EMBED_TARBALL") bytes"
+}
+
 # The embed's inference-only builds beside the page's: sizes, start times, Classifier.load, and
 # their predictions against the page's engine (scripts/bench_embed.mjs).
 cmd_bench_embed() {
@@ -490,5 +522,6 @@ case "${1:-}" in
   bench-training) shift; cmd_bench_training "$@" ;;
   bench-scale) shift; cmd_bench_scale "$@" ;;
   bench-embed) shift; cmd_bench_embed "$@" ;;
+  package) cmd_package ;;
   *) sed -n '2,3p; 4,/^#$/p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

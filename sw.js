@@ -1,9 +1,8 @@
-// The service worker: after one visit the page, the embed example and the weights the user loaded
-// work without network, at whatever path the site is served from.
+// The service worker: after one visit the page and the weights the user loaded work without
+// network, at whatever path the site is served from. (The embed example has its own, in its folder.)
 //
-// sw-manifest.js (written by build.sh with each build) sets self.SHELL = { version, files,
-// onFirstFetch }: the app shell's paths relative to this file, those cached only once a page
-// fetches them (the embed's WebGPU build), and a version derived from their contents. A new build
+// sw-manifest.js (written by build.sh with each build) sets self.SHELL = { version, files }: the
+// app shell's paths relative to this file, and a version derived from their contents. A new build
 // changes that script, so the browser installs this worker again with a new cache; old shell
 // caches are removed on activation. Weights stay in the weights cache that the page's worker fills.
 importScripts("./sw-manifest.js");
@@ -18,7 +17,6 @@ const WASM_BUILDS = { "relaxed-simd": "pkg/browser_finetune_relaxed_bg.wasm", si
 const build = new URL(location.href).searchParams.get("wasm");
 const otherBuilds = build in WASM_BUILDS ? Object.entries(WASM_BUILDS).filter(([name]) => name !== build).map(([, file]) => file) : [];
 const shellFiles = self.SHELL.files.filter((file) => !otherBuilds.includes(file));
-const onFirstFetch = new Set(self.SHELL.onFirstFetch.map(scoped));
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(shellFiles.map(scoped))));
@@ -40,8 +38,7 @@ function shellKey(url) {
 }
 
 /** The shell from its cache (query strings ignored: `index.html?seed=1` is the page); everything
- * else from the network (the files cached on first fetch then kept in the shell's cache), falling
- * back to any cache (weights the user loaded) when offline. */
+ * else from the network, falling back to any cache (weights the user loaded) when offline. */
 self.addEventListener("fetch", (event) => {
   const { request } = event;
   if (request.method !== "GET" || !request.url.startsWith(self.registration.scope)) return;
@@ -50,9 +47,7 @@ self.addEventListener("fetch", (event) => {
     const cached = await shell.match(shellKey(request.url), { ignoreSearch: true });
     if (cached) return cached;
     try {
-      const response = await fetch(request);
-      if (response.ok && onFirstFetch.has(shellKey(request.url))) await shell.put(request, response.clone());
-      return response;
+      return await fetch(request);
     } catch (err) {
       const fallback = await caches.match(request, { ignoreSearch: true });
       if (fallback) return fallback;

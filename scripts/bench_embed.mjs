@@ -18,8 +18,8 @@ const WEIGHTS = "weights/efficientnet-lite0-57934424.pth";
 const BUILDS = [
   ["page, simd128", "pkg/browser_finetune.js", "pkg/browser_finetune_bg.wasm"],
   ["page, relaxed SIMD", null, "pkg/browser_finetune_relaxed_bg.wasm"],
-  ["embed, CPU", "pkg/inference/browser_finetune.js", "pkg/inference/browser_finetune_bg.wasm"],
-  ["embed, WebGPU", "pkg/inference-webgpu/browser_finetune.js", "pkg/inference-webgpu/browser_finetune_bg.wasm"],
+  ["embed, CPU", "www/embed/inference/browser_finetune.js", "www/embed/inference/browser_finetune_bg.wasm"],
+  ["embed, WebGPU", "www/embed/inference-webgpu/browser_finetune.js", "www/embed/inference-webgpu/browser_finetune_bg.wasm"],
 ];
 const median = (values) => values.sort((a, b) => a - b)[values.length >> 1];
 const MB = 1e6;
@@ -30,7 +30,8 @@ async function startTimes(browser, base, glue) {
   for (let run = 0; run < RUNS; run++) {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(`${base}examples/embed/`);
+    // A page of the site without scripts: the example's service worker would fetch meanwhile.
+    await page.goto(`${base}www/embed/README.md`);
     times.push(await page.evaluate(async (url) => {
       const started = performance.now();
       await (await import(url)).default();
@@ -47,10 +48,10 @@ async function loadTimes(browser, base, model, device) {
   for (let run = 0; run < RUNS; run++) {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(`${base}examples/embed/`);
+    await page.goto(`${base}www/embed/README.md`);
     times.push(await page.evaluate(async ({ base, model, device }) => {
-      const { Classifier } = await import(`${base}www/embed/classifier.js`);
-      const bytes = new Uint8Array(model);
+      const { Classifier } = await import(`${base}examples/embed/node_modules/browser-finetune-classifier/classifier.js`);
+      const bytes = Uint8Array.fromBase64(model);
       const started = performance.now();
       const classifier = await Classifier.load(bytes, { device });
       const elapsed = performance.now() - started;
@@ -74,8 +75,8 @@ await withServer("/", async ({ base }) => {
     const page = await browser.newPage();
     await page.goto(`${base}examples/embed/`);
     const model = await page.evaluate(trainExport, { base, weights: WEIGHTS, photos: PHOTOS });
-    console.log(`model: EfficientNet-Lite0 export, ${(model.length / MB).toFixed(1)} MB`);
-    for (const [device, inference] of [["cpu", "pkg/inference/browser_finetune.js"], ["webgpu", "pkg/inference-webgpu/browser_finetune.js"]]) {
+    console.log(`model: EfficientNet-Lite0 export, ${(Buffer.from(model, "base64").length / MB).toFixed(1)} MB`);
+    for (const [device, inference] of [["cpu", "www/embed/inference/browser_finetune.js"], ["webgpu", "www/embed/inference-webgpu/browser_finetune.js"]]) {
       const compared = await page.evaluate(comparePredictions, { base, model, photos: PHOTOS, inference, device });
       const top = (probabilities) => probabilities.indexOf(Math.max(...probabilities));
       const sameTop = compared.results.filter(({ page: ours, embed }) => top(ours) === top(embed)).length;

@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
-"""Prints sw-manifest.js: the app shell the service worker (sw.js) precaches, the files it caches
-when first fetched (the embed's WebGPU build, which only pages that ask for WebGPU load), and a
-build version.
+"""Prints sw-manifest.js: the app shell the service worker (sw.js) precaches, and a build version.
+(The embed example keeps itself offline with a service worker of its own, examples/embed/sw.js.)
 
 The version is a hash of the shell's contents, so every build that changes a file gives the service
 worker a new cache name (and the browser a changed script, which makes it install the new one).
@@ -15,18 +14,10 @@ PATTERNS = [
     "index.html",
     "www/*.js",
     "www/*.css",
-    "www/embed/*.js",
-    "examples/embed/index.html",
-    "examples/embed/*.js",
-    "examples/embed/*.css",
     "pkg/browser_finetune.js",
     "pkg/browser_finetune_bg.wasm",
     "pkg/browser_finetune_relaxed_bg.wasm",
-    "pkg/inference/browser_finetune.js",
-    "pkg/inference/browser_finetune_bg.wasm",
 ]
-# Built by release builds only (build.sh).
-ON_FIRST_FETCH = ["pkg/inference-webgpu/browser_finetune.js", "pkg/inference-webgpu/browser_finetune_bg.wasm"]
 # The benchmark pages are tools, not part of the app.
 EXCLUDED = {"www/bench.js", "www/bench-ort.js"}
 
@@ -39,22 +30,14 @@ def main() -> None:
         for path in root.glob(pattern)
         if str(path.relative_to(root)) not in EXCLUDED
     )
-    built = (
-        "pkg/browser_finetune.js",
-        "pkg/browser_finetune_bg.wasm",
-        "pkg/browser_finetune_relaxed_bg.wasm",
-        "pkg/inference/browser_finetune.js",
-        "pkg/inference/browser_finetune_bg.wasm",
-    )
-    missing = [p for p in built if p not in files]
+    missing = [p for p in PATTERNS if p.startswith("pkg/") and p not in files]
     if missing:
         raise SystemExit(f"build the wasm package first: {', '.join(missing)} missing")
-    later = [name for name in ON_FIRST_FETCH if (root / name).exists()]
     digest = hashlib.sha256()
-    for name in files + later:
+    for name in files:
         digest.update(name.encode())
         digest.update((root / name).read_bytes())
-    shell = {"version": digest.hexdigest()[:16], "files": files, "onFirstFetch": later}
+    shell = {"version": digest.hexdigest()[:16], "files": files}
     print("// Written by scripts/shell_manifest.py at build time: the app shell sw.js precaches.")
     print(f"self.SHELL = {json.dumps(shell, indent=1)};")
 

@@ -1,5 +1,5 @@
 // Registers the service worker (sw.js at the site's root) that keeps the app working offline after
-// one visit. Shared by the page and the embed example; a failure only costs the offline mode.
+// one visit; a failure only costs the offline mode.
 import { wasmBuild } from "./wasm-build.js";
 
 /**

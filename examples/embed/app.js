@@ -1,8 +1,9 @@
 // @ts-check
-// The embed example: load an exported model, classify dropped images and live camera frames.
-// Type-checked against www/embed/classifier.d.ts by `./build.sh test`.
-import { Classifier } from "../../www/embed/classifier.js";
-import { registerServiceWorker } from "../../www/offline.js";
+// The embed example: load an exported model, classify dropped images and live camera frames, with
+// the package installed into this folder (`./build.sh package` packs it and installs it here; the
+// path, as a page without a bundler or an import map names it). Type-checked against the package's
+// declarations by `./build.sh test`.
+import { Classifier } from "./node_modules/browser-finetune-classifier/classifier.js";
 
 /** @type {Classifier | null} */
 let classifier = null;
@@ -19,7 +20,7 @@ function status(text, isError = false) {
   byId("model-status").classList.toggle("error", isError);
 }
 
-/** @param {HTMLElement} list @param {import("../../www/embed/classifier.js").Classifications} top */
+/** @param {HTMLElement} list @param {import("browser-finetune-classifier").Classifications} top */
 function show(list, top) {
   const items = top.map(({ label, probability }) => {
     const item = document.createElement("li");
@@ -36,7 +37,7 @@ function show(list, top) {
   list.replaceChildren(...items);
 }
 
-/** @param {import("../../www/embed/classifier.js").ModelSource} source @param {string} name */
+/** @param {import("browser-finetune-classifier").ModelSource} source @param {string} name */
 async function load(source, name) {
   status(`Loading ${name}…`);
   classifier?.dispose();
@@ -102,4 +103,5 @@ byId("camera").addEventListener("click", async () => {
     byId("camera-result").textContent = `The camera could not start: ${err instanceof Error ? err.message : err}`;
   }
 });
-registerServiceWorker(new URL("../../sw.js", import.meta.url));
+// Offline after one visit (sw.js); without it the site still works online.
+navigator.serviceWorker?.register("./sw.js").catch((err) => console.warn(`Offline mode unavailable: ${err.message}`));

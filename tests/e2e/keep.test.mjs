@@ -64,7 +64,7 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
   const results = join(ROOT, "test-results");
   mkdirSync(results, { recursive: true });
   const exportPath = join(results, "page-export.safetensors");
-  await withServer(PREFIX, async ({ base, stop }) => {
+  await withServer(PREFIX, async ({ origin, base, stop }) => {
     const browser = await launchChromium(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]);
     try {
       const context = await browser.newContext({ viewport: { width: 1100, height: 1800 } });
@@ -163,6 +163,10 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       const embed = await context.newPage();
       embed.on("pageerror", (err) => console.error(`embed error: ${err.message}`));
       const embedPolicy = watchPolicy(embed);
+      // It runs from the package installed in its own folder, nothing else of the repository.
+      const embedRequests = [];
+      embed.on("request", (request) => embedRequests.push(request.url()));
+      embed.on("worker", (worker) => embedRequests.push(worker.url()));
       await embed.goto(`${base}examples/embed/`);
       assert.ok(await embedPolicy.inForce(), "an inline script ran in the embed example");
       await embed.setInputFiles("#model-file", exportPath);
@@ -177,6 +181,12 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       // Network off: the page and the example load from the service worker's cache; the weights
       // from the weights cache; training and prediction work.
       await page.evaluate(() => navigator.serviceWorker.ready);
+      // The example keeps itself with a service worker of its own (examples/embed/sw.js).
+      await embed.evaluate(() => navigator.serviceWorker.ready);
+      const outside = embedRequests.filter((url) => url.startsWith(origin) && !url.startsWith(`${base}examples/embed/`));
+      assert.deepEqual(outside, [], "the example fetched only from its own folder");
+      assert.ok(embedRequests.some((url) => url.includes("examples/embed/node_modules/browser-finetune-classifier/inference/")),
+        "the example ran the installed package's inference build");
       // A second page that is in front stops Playwright's folder upload to this one: close it.
       embedPolicy.check();
       await embed.close();

@@ -3,11 +3,11 @@
 //   {id, type:"classify", image, topK}      → {id, result: {top: [{label, probability}], unknown}}
 // Errors come back as {id, error}.
 
-// The engine built without its training code (build.sh): the CPU build, and the WebGPU one, which
-// is larger and fetched only when the page asks for WebGPU.
+// The engine built without its training code (build.sh), beside this file in the package: the CPU
+// build, and the WebGPU one, which is larger and fetched only when the page asks for WebGPU.
 const BUILDS = {
-  cpu: new URL("../../pkg/inference/browser_finetune.js", import.meta.url),
-  webgpu: new URL("../../pkg/inference-webgpu/browser_finetune.js", import.meta.url),
+  cpu: new URL("./inference/browser_finetune.js", import.meta.url),
+  webgpu: new URL("./inference-webgpu/browser_finetune.js", import.meta.url),
 };
 
 let classifier = null;
@@ -35,7 +35,7 @@ const handlers = {
       engine = await import(BUILDS[build].href);
     } catch (err) {
       throw new Error(`could not load the classifier's ${build} build (${BUILDS[build].pathname}): ${err.message}. ` +
-        "Build it with ./build.sh, or serve the files of the package together");
+        "Serve the package's files as npm installs them (`./build.sh package` builds both)");
     }
     await engine.default();
     classifier = await engine.WebClassifier.open(new Uint8Array(bytes), device);

@@ -1,6 +1,6 @@
 // Types of the embeddable classifier (classifier.js). The engine's own types come from the
-// declarations wasm-pack generates beside its inference build (pkg/inference/browser_finetune.d.ts).
-import type { Architecture, BackendInfo, TrainingSummary } from "../../pkg/inference/browser_finetune.js";
+// declarations wasm-pack generates beside its inference build (inference/browser_finetune.d.ts).
+import type { Architecture, BackendInfo, TrainingSummary } from "./inference/browser_finetune.js";
 
 export type { Architecture, BackendInfo, TrainingSummary };
 

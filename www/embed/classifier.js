@@ -1,13 +1,13 @@
 // An image classifier trained with browser-finetune, for any web page: load an exported
 // .safetensors model and classify images, canvases, video frames or files, off the main thread.
 //
-//   import { Classifier } from "./embed/classifier.js";
+//   import { Classifier } from "browser-finetune-classifier";   // or the path to classifier.js
 //   const classifier = await Classifier.load("model.safetensors");
 //   classifier.labels;                                   // ["ants", "bees"]
 //   await classifier.classify(imageElement, { topK: 3 }); // [{ label, probability }, …], and .unknown
 //
-// The worker and the inference-only wasm build are found relative to this file
-// (../../pkg/inference/, ../../pkg/inference-webgpu/ for WebGPU), never on a CDN.
+// The worker and the inference-only wasm builds are found relative to this file (./inference/,
+// ./inference-webgpu/ for WebGPU, as the npm package lays them out), never on a CDN.
 const WORKER_URL = new URL("./classifier-worker.js", import.meta.url);
 
 /** The bytes of a model given as a URL (relative to the page), a Blob or File, or bytes. */
