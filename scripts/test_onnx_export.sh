@@ -3,7 +3,7 @@
 # in Chromium: our engine's logits on the test photos against theirs on the exported graph
 # (examples/onnx_logits.rs, scripts/check_onnx.py, scripts/check_onnx_web.mjs); and the page's
 # own ONNX download (the end-to-end test saves it in test-results/) against our engine's logits
-# for the .safetensors download of the same model.
+# for the .safetensors download of the same model, and its int8 download, calibrated in the page.
 # Installs onnx and onnxruntime from the package registry when missing.
 # Usage: scripts/test_onnx_export.sh   (ONNX_ARCHITECTURES=ResNet18,… for some only)
 set -euo pipefail
@@ -19,6 +19,8 @@ if [ -f test-results/page-export.onnx ]; then
   cargo run --quiet --example export_logits -- test-results/page-export.safetensors \
     "$out/EfficientNetLite0-page.safetensors" tests/fixtures/images/*
   cp test-results/page-export.onnx "$out/EfficientNetLite0-page.onnx"
+  # Its int8 download, calibrated in the page on the run's validation photos, when there is one.
+  [ ! -f test-results/page-export-int8.onnx ] || cp test-results/page-export-int8.onnx "$out/EfficientNetLite0-page-int8.onnx"
 fi
 python3 scripts/check_onnx.py "$out"
 # The same files through onnxruntime-web in headless Chromium (from node_modules, as the browser

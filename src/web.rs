@@ -388,14 +388,27 @@ impl WebEngine {
 
     /// The same model as `exportModel`'s, as the bytes of an `.onnx` file (opset 17, batch left
     /// open, the card in `metadata_props`); with `probabilities`, it ends in a softmax; with
-    /// `int8Weights`, its convolution and linear weights are int8 (a quarter of the size).
+    /// `int8Weights`, its convolution and linear weights are int8 (a quarter of the size), and the
+    /// activations they read too, calibrated on the image files `names`/`files` (those
+    /// `calibrationImages` names; none: weights only).
     #[wasm_bindgen(js_name = exportOnnx)]
     pub async fn export_onnx(
         &self,
         probabilities: bool,
         #[wasm_bindgen(js_name = int8Weights)] int8_weights: bool,
+        names: Vec<String>,
+        files: Vec<js_sys::Uint8Array>,
     ) -> Result<Vec<u8>, JsError> {
-        self.0.export_onnx(OnnxOptions { probabilities, int8_weights }, &now()).await.map_err(js_error)
+        let calibration: Vec<(String, Vec<u8>)> =
+            names.into_iter().zip(files.iter().map(js_sys::Uint8Array::to_vec)).collect();
+        self.0.export_onnx(OnnxOptions { probabilities, int8_weights }, &calibration, &now()).await.map_err(js_error)
+    }
+
+    /// Up to `count` indices (as `addImageFile` returned them) of the latest run's validation
+    /// images, for `exportOnnx` to calibrate on.
+    #[wasm_bindgen(js_name = calibrationImages)]
+    pub fn calibration_images(&self, count: usize) -> Vec<usize> {
+        self.0.calibration_images(count)
     }
 
     /// Logits of normalised `batch × 3 × height × width` images, `batch × classes`.

@@ -39,6 +39,8 @@ let onGpu = false; // whether the engine runs on WebGPU (read once: the lost dev
 let wasm = null; // the instance's exports, for its memory
 let wasmModule = null; // compiled once, shared with the extraction helpers
 let images = []; // the registered images by engine index: { file, name }
+/** How many validation photos an int8 ONNX export calibrates its activations on. */
+const CALIBRATION_IMAGES = 32;
 let weightsSource = null; // what the helpers load: { weights } (the bytes loaded here) or { architecture }
 let run = null; // { paused, cancelled, resume }
 let model = null; // what the engine holds: { architecture, classes } (classes once trained or opened)
@@ -327,7 +329,13 @@ const handlers = {
   },
   async export({ format = "f32" }) {
     const onnx = format.startsWith("onnx");
-    const bytes = await exclusive(() => (onnx ? engine.exportOnnx(false, format === "onnx-int8") : engine.exportModel(format)));
+    const int8 = format === "onnx-int8";
+    // int8 activations calibrated on the latest run's validation photos (none after opening a
+    // saved model: then only the weights are int8, and the file's metadata says so).
+    const calibration = int8 ? (await exclusive(() => engine.calibrationImages(CALIBRATION_IMAGES))).map((index) => images[index]) : [];
+    const names = calibration.map(({ name }) => name);
+    const files = await Promise.all(calibration.map(async ({ file }) => new Uint8Array(await file.arrayBuffer())));
+    const bytes = await exclusive(() => (onnx ? engine.exportOnnx(false, int8, names, files) : engine.exportModel(format)));
     const fileName = exportName(model.architecture, model.classes, { onnx: "onnx", "onnx-int8": "int8.onnx" }[format] ?? "safetensors");
     self.postMessage({ type: "exported", bytes, fileName }, [bytes.buffer]);
   },

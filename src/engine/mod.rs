@@ -88,6 +88,9 @@ pub struct Engine {
     run: Option<ActiveRun>,
     /// The latest trained or opened model: kept when a run ends or is stopped.
     trained: Option<Classifier>,
+    /// The dataset indices of the latest run's validation images: an int8 ONNX export calibrates
+    /// its activations on them.
+    validation: Vec<usize>,
     /// The loaded backbone's extractor, made on the first [`Engine::features`] call outside a
     /// run.
     extractor: Option<FeatureExtractor>,
@@ -102,6 +105,7 @@ impl Engine {
             dataset: Dataset::default(),
             run: None,
             trained: None,
+            validation: Vec::new(),
             extractor: None,
         }
     }
@@ -194,6 +198,7 @@ impl Engine {
     pub fn clear_images(&mut self) {
         self.run = None;
         self.dataset.clear();
+        self.validation.clear();
     }
 
     /// Plans a run on the images added so far; [`Engine::train_step`] then advances it. When the
@@ -209,6 +214,7 @@ impl Engine {
             settings,
             continue_from.as_ref().map(|(card, head)| (card.classes.as_slice(), head.clone())),
         )?;
+        self.validation = run.split().val.iter().map(|&(index, _)| index).collect();
         let plan = Plan {
             classes: run.classes().to_vec(),
             train_images: run.split().train.len(),
@@ -289,10 +295,30 @@ impl Engine {
         weights::export_safetensors(&model, &card, precision).await
     }
 
-    /// The same model as [`Engine::export`]'s, as an ONNX graph (see [`weights::export_onnx`]).
-    pub async fn export_onnx(&self, options: OnnxOptions, date: &str) -> Result<Vec<u8>> {
+    /// The same model as [`Engine::export`]'s, as an ONNX graph (see [`weights::export_onnx`]);
+    /// an int8 one calibrated on `calibration`, the files (name, bytes) of the images
+    /// [`Engine::calibration_images`] names. A file that no longer decodes is left out.
+    pub async fn export_onnx(
+        &self,
+        options: OnnxOptions,
+        calibration: &[(String, Vec<u8>)],
+        date: &str,
+    ) -> Result<Vec<u8>> {
         let (model, card) = self.model_to_export(date)?;
-        weights::export_onnx(&model, &card, options).await
+        let images: Vec<RgbImage> = calibration
+            .iter()
+            .filter_map(|(name, bytes)| crate::data::decode_resized(name, bytes, card.preprocess.resizing()).ok())
+            .collect();
+        weights::export_onnx(&model, &card, options, &images).await
+    }
+
+    /// Up to `count` of the latest run's validation images (dataset indices, spread over the
+    /// split), for an int8 export to calibrate on; none when no run has split the images added.
+    pub fn calibration_images(&self, count: usize) -> Vec<usize> {
+        let usable: Vec<usize> =
+            self.validation.iter().copied().filter(|&index| self.dataset.is_usable(index)).collect();
+        let step = usable.len().div_ceil(count.max(1)).max(1);
+        usable.into_iter().step_by(step).take(count).collect()
     }
 
     /// What an export writes: the run's model so far, else the last trained or opened one, and

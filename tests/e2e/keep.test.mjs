@@ -128,6 +128,12 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       const onnxBytes = readFileSync(join(results, "page-export.onnx"));
       assert.deepEqual([...onnxBytes.subarray(0, 2)], [0x08, 0x08], "an ONNX ModelProto of IR version 8");
       assert.ok(onnxBytes.includes('["cool","warm"]'), "the class names in metadata_props");
+      // In int8, its activations calibrated on the run's validation photos (checked the same way).
+      await page.selectOption("#export-format", "onnx-int8");
+      const [int8] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+      assert.match(int8.suggestedFilename(), /^EfficientNetLite0-cool-warm-.*\.int8\.onnx$/);
+      await int8.saveAs(join(results, "page-export-int8.onnx"));
+      assert.match(readFileSync(join(results, "page-export-int8.onnx"), "latin1"), /inputs uint8, calibrated on \d+ images/);
       await page.selectOption("#export-format", "f32");
 
       // The runs table: the run with its strategy and settings, marked best of its classes; its

@@ -2,16 +2,21 @@
 //! computes. Every value keeps its shape (the batch left open), so that what depends on the input
 //! side — TensorFlow's "SAME" padding, adaptive pooling — is written out for the export's side.
 //! Weights are kept as Burn tensors until [`Graph::into_model`] reads them back, one at a time.
+//! Given calibration images, each op also computes its value for them (with the same modules), so
+//! that an int8 graph can quantise the activations with their real ranges.
 
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::tensor::Tensor;
+use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::module::{adaptive_avg_pool2d, avg_pool2d};
+use burn::tensor::ops::AvgPoolOptions;
 
 use super::proto::{DataType, Message, attribute, entry, graph, model, node, opset, tensor, value_info};
 use crate::backend::read_back;
 use crate::error::Result;
-use crate::kernels::Activation;
+use crate::kernels::{self, Activation};
 
 /// The opset the graph's ops are written for (HardSwish needs 14; 17 is the floor and
 /// what onnxruntime and the converters all read).
@@ -28,11 +33,14 @@ pub enum Shape {
     Flat(usize),
 }
 
-/// A value of the graph: its name and its shape.
+/// A value of the graph: its name, its shape and, in a calibrated graph, what it holds for the
+/// calibration images.
 #[derive(Debug, Clone)]
 pub struct Value {
     pub name: String,
     pub shape: Shape,
+    /// `[images, channels, height, width]`; a flat value as `[images, features, 1, 1]`.
+    pub calibration: Option<Tensor<4>>,
 }
 
 impl Value {
@@ -44,8 +52,13 @@ impl Value {
         }
     }
 
-    fn with_map(&self, name: String, [channels, height, width]: [usize; 3]) -> Value {
-        Value { name, shape: Shape::Map { channels, height, width } }
+    fn with_map(&self, name: String, [channels, height, width]: [usize; 3], calibration: Option<Tensor<4>>) -> Value {
+        Value { name, shape: Shape::Map { channels, height, width }, calibration }
+    }
+
+    /// `op` applied to the calibration images' value, where the graph has them.
+    fn then(&self, op: impl FnOnce(Tensor<4>) -> Tensor<4>) -> Option<Tensor<4>> {
+        self.calibration.clone().map(op)
     }
 }
 
@@ -72,6 +85,8 @@ enum Numbers {
     Floats(Vec<f32>),
     Int64s(Vec<i64>),
     Int8s(Vec<i8>),
+    /// Whole numbers in 0..=255, written as uint8.
+    UInt8(Tensor<1>),
 }
 
 struct Initializer {
@@ -248,6 +263,28 @@ impl Graph {
         )
     }
 
+    /// The name under which a convolution or linear layer named `node` reads `x`. In an int8
+    /// graph with calibration images, `x` is quantised to uint8 and back (`QuantizeLinear`,
+    /// `DequantizeLinear`: the standard static-quantisation form, which runtimes turn into int8
+    /// kernels), one scale and zero point for the tensor, from its range over the calibration
+    /// images widened to hold 0 (onnxruntime's MinMax calibration).
+    fn input(&mut self, node: &str, x: &Value) -> String {
+        let Some(values) = x.calibration.clone().filter(|_| self.int8_weights) else {
+            return x.name.clone();
+        };
+        let low = values.clone().min().clamp_max(0.0);
+        let high = values.max().clamp_min(0.0);
+        let range = high - low.clone();
+        // A value that is 0 on every image keeps a scale of 1.
+        let scale = (range.clone() / 255.0).mask_fill(range.equal_elem(0.0), 1.0);
+        let zero_point = (low.neg() / scale.clone()).round().clamp(0.0, 255.0);
+        let scale = self.initializer(format!("{node}.input_scale"), Vec::new(), Numbers::Param(scale));
+        let zero_point = self.initializer(format!("{node}.input_zero_point"), Vec::new(), Numbers::UInt8(zero_point));
+        let quantized =
+            self.node("QuantizeLinear", vec![x.name.clone(), scale.clone(), zero_point.clone()], Vec::new());
+        self.node("DequantizeLinear", vec![quantized, scale, zero_point], Vec::new())
+    }
+
     /// The name the next node will get, for naming its initializers before it exists. Unique:
     /// at least one node is added between two calls, and names made at the same place differ
     /// in their op.
@@ -262,7 +299,7 @@ impl Graph {
         let [out_channels, ..] = weight.dims();
         let window = Window::new(&conv.padding, [height, width], conv.kernel_size, conv.stride, conv.dilation);
         let at = self.next_node("Conv");
-        let mut inputs = vec![x.name.clone(), self.weight(&at, weight, 0)];
+        let mut inputs = vec![self.input(&at, x), self.weight(&at, weight, 0)];
         if let Some(bias) = &conv.bias {
             inputs.push(self.param(&at, "bias", bias.val()));
         }
@@ -270,7 +307,8 @@ impl Graph {
         attributes.push(("group", Attribute::Int(conv.groups as i64)));
         let output = self.named_node(at, "Conv", inputs, attributes);
         let [out_height, out_width] = window.output(false);
-        x.with_map(output, [out_channels, out_height, out_width])
+        let calibration = x.then(|values| kernels::conv2d_activation(conv, None, values, None, Activation::Identity));
+        x.with_map(output, [out_channels, out_height, out_width], calibration)
     }
 
     /// A BatchNorm in evaluation mode (its running statistics).
@@ -285,24 +323,36 @@ impl Graph {
         ];
         let epsilon = vec![("epsilon", Attribute::Float(bn.epsilon as f32))];
         let output = self.named_node(at, "BatchNormalization", inputs, epsilon);
-        x.with_map(output, x.map())
+        x.with_map(output, x.map(), x.then(|values| kernels::batch_norm(bn, values, Activation::Identity)))
     }
 
-    fn same_shape(&mut self, op: &'static str, x: &Value, attributes: Vec<(&'static str, Attribute)>) -> Value {
-        Value { name: self.node(op, vec![x.name.clone()], attributes), shape: x.shape }
+    fn same_shape(
+        &mut self,
+        op: &'static str,
+        x: &Value,
+        attributes: Vec<(&'static str, Attribute)>,
+        calibration: Option<Tensor<4>>,
+    ) -> Value {
+        Value { name: self.node(op, vec![x.name.clone()], attributes), shape: x.shape, calibration }
     }
 
     pub fn activation(&mut self, x: Value, activation: Activation) -> Value {
+        let activated = |x: &Value| x.then(|values| kernels::add_and_activate(values, None, activation));
         match activation {
             Activation::Identity => x,
-            Activation::Relu => self.same_shape("Relu", &x, Vec::new()),
+            Activation::Relu => self.same_shape("Relu", &x, Vec::new(), activated(&x)),
             Activation::Relu6 => {
                 let at = self.next_node("Clip");
                 let min = self.initializer(format!("{at}.min"), Vec::new(), Numbers::Floats(vec![0.0]));
                 let max = self.initializer(format!("{at}.max"), Vec::new(), Numbers::Floats(vec![6.0]));
-                Value { name: self.named_node(at, "Clip", vec![x.name, min, max], Vec::new()), shape: x.shape }
+                let calibration = activated(&x);
+                Value {
+                    name: self.named_node(at, "Clip", vec![x.name, min, max], Vec::new()),
+                    shape: x.shape,
+                    calibration,
+                }
             }
-            Activation::Hardswish => self.same_shape("HardSwish", &x, Vec::new()),
+            Activation::Hardswish => self.same_shape("HardSwish", &x, Vec::new(), activated(&x)),
             Activation::Silu => {
                 let gate = self.sigmoid(&x);
                 self.mul(&x, &gate)
@@ -311,27 +361,35 @@ impl Graph {
     }
 
     pub fn sigmoid(&mut self, x: &Value) -> Value {
-        self.same_shape("Sigmoid", x, Vec::new())
+        self.same_shape("Sigmoid", x, Vec::new(), x.then(sigmoid))
     }
 
     /// `clamp(alpha·x + beta, 0, 1)`.
     pub fn hard_sigmoid(&mut self, x: &Value, alpha: f32, beta: f32) -> Value {
-        self.same_shape("HardSigmoid", x, vec![("alpha", Attribute::Float(alpha)), ("beta", Attribute::Float(beta))])
+        let calibration = x.then(|values| (values * alpha + beta).clamp(0.0, 1.0));
+        self.same_shape(
+            "HardSigmoid",
+            x,
+            vec![("alpha", Attribute::Float(alpha)), ("beta", Attribute::Float(beta))],
+            calibration,
+        )
     }
 
     /// Softmax over the classes.
     pub fn softmax(&mut self, x: &Value) -> Value {
-        self.same_shape("Softmax", x, vec![("axis", Attribute::Int(1))])
+        self.same_shape("Softmax", x, vec![("axis", Attribute::Int(1))], x.then(|values| softmax(values, 1)))
     }
 
     /// `a + b`, of the same shape.
     pub fn add(&mut self, a: &Value, b: &Value) -> Value {
-        Value { name: self.node("Add", vec![a.name.clone(), b.name.clone()], Vec::new()), shape: a.shape }
+        let calibration = a.calibration.clone().zip(b.calibration.clone()).map(|(a, b)| a + b);
+        Value { name: self.node("Add", vec![a.name.clone(), b.name.clone()], Vec::new()), shape: a.shape, calibration }
     }
 
     /// `a · b`, `b` broadcast over `a`'s shape.
     pub fn mul(&mut self, a: &Value, b: &Value) -> Value {
-        Value { name: self.node("Mul", vec![a.name.clone(), b.name.clone()], Vec::new()), shape: a.shape }
+        let calibration = a.calibration.clone().zip(b.calibration.clone()).map(|(a, b)| a * b);
+        Value { name: self.node("Mul", vec![a.name.clone(), b.name.clone()], Vec::new()), shape: a.shape, calibration }
     }
 
     pub fn max_pool(&mut self, x: &Value, pool: &MaxPool2d) -> Value {
@@ -341,7 +399,7 @@ impl Graph {
         attributes.push(("ceil_mode", Attribute::Int(pool.ceil_mode as i64)));
         let output = self.node("MaxPool", vec![x.name.clone()], attributes);
         let [out_height, out_width] = window.output(pool.ceil_mode);
-        x.with_map(output, [channels, out_height, out_width])
+        x.with_map(output, [channels, out_height, out_width], x.then(|values| pool.forward(values)))
     }
 
     /// Average pooling that counts the padding (PyTorch's `count_include_pad=True`).
@@ -355,7 +413,14 @@ impl Graph {
         ];
         let output = self.node("AveragePool", vec![x.name.clone()], attributes);
         let side = |side: usize| output_side(side, kernel, stride, 1, [padding; 2]);
-        x.with_map(output, [channels, side(height), side(width)])
+        let options = AvgPoolOptions {
+            kernel_size: [kernel; 2],
+            stride: [stride; 2],
+            padding: [(padding, padding); 2],
+            count_include_pad: true,
+            ceil_mode: false,
+        };
+        x.with_map(output, [channels, side(height), side(width)], x.then(|values| avg_pool2d(values, options)))
     }
 
     /// PyTorch's adaptive average pooling to `size`: output cell `i` averages input rows
@@ -367,15 +432,16 @@ impl Graph {
         if [height, width] == [out_height, out_width] {
             return x.clone();
         }
+        let calibration = x.then(|values| adaptive_avg_pool2d(values, [out_height, out_width]));
         if [out_height, out_width] == [1, 1] {
             let output = self.node("GlobalAveragePool", vec![x.name.clone()], Vec::new());
-            return x.with_map(output, [channels, 1, 1]);
+            return x.with_map(output, [channels, 1, 1], calibration);
         }
         if height % out_height == 0 && width % out_width == 0 {
             let kernel = [height / out_height, width / out_width];
             let attributes = vec![("kernel_shape", ints(kernel)), ("strides", ints(kernel))];
             let output = self.node("AveragePool", vec![x.name.clone()], attributes);
-            return x.with_map(output, [channels, out_height, out_width]);
+            return x.with_map(output, [channels, out_height, out_width], calibration);
         }
         let matrix = adaptive_pooling_matrix([height, width], [out_height, out_width]);
         let at = self.next_node("Reshape");
@@ -399,14 +465,18 @@ impl Graph {
             Numbers::Int64s(vec![0, channels as i64, out_height as i64, out_width as i64]),
         );
         let output = self.named_node(at, "Reshape", vec![pooled, map_shape], Vec::new());
-        x.with_map(output, [channels, out_height, out_width])
+        x.with_map(output, [channels, out_height, out_width], calibration)
     }
 
     /// `[batch, c, h, w] → [batch, c·h·w]`, in PyTorch's `flatten(1)` order.
     pub fn flatten(&mut self, x: &Value) -> Value {
         let [channels, height, width] = x.map();
         let output = self.node("Flatten", vec![x.name.clone()], vec![("axis", Attribute::Int(1))]);
-        Value { name: output, shape: Shape::Flat(channels * height * width) }
+        let calibration = x.then(|values| {
+            let [images, ..] = values.dims();
+            values.reshape([images, channels * height * width, 1, 1])
+        });
+        Value { name: output, shape: Shape::Flat(channels * height * width), calibration }
     }
 
     /// `x·W + b`, Burn's `[in, out]` weight as it is.
@@ -414,11 +484,15 @@ impl Graph {
         let weight = linear.weight.val();
         let [_, outputs] = weight.dims();
         let at = self.next_node("Gemm");
-        let mut inputs = vec![x.name.clone(), self.weight(&at, weight, 1)];
+        let mut inputs = vec![self.input(&at, x), self.weight(&at, weight, 1)];
         if let Some(bias) = &linear.bias {
             inputs.push(self.param(&at, "bias", bias.val()));
         }
-        Value { name: self.named_node(at, "Gemm", inputs, Vec::new()), shape: Shape::Flat(outputs) }
+        let calibration = x.then(|values| {
+            let [images, features, ..] = values.dims();
+            linear.forward(values.reshape([images, features])).reshape([images, outputs, 1, 1])
+        });
+        Value { name: self.named_node(at, "Gemm", inputs, Vec::new()), shape: Shape::Flat(outputs), calibration }
     }
 
     /// The maps of `parts` side by side along the channels.
@@ -430,7 +504,12 @@ impl Graph {
             parts.iter().map(|part| part.name.clone()).collect(),
             vec![("axis", Attribute::Int(1))],
         );
-        parts[0].with_map(output, [channels, height, width])
+        let calibration = parts
+            .iter()
+            .map(|part| part.calibration.clone())
+            .collect::<Option<Vec<_>>>()
+            .map(|values| Tensor::cat(values, 1));
+        parts[0].with_map(output, [channels, height, width], calibration)
     }
 
     /// `x` under `name`, for the graph's output.
@@ -438,7 +517,7 @@ impl Graph {
         if let Some(node) = self.nodes.iter_mut().find(|node| node.output == x.name) {
             node.output = name.to_string();
         }
-        Value { name: name.to_string(), shape: x.shape }
+        Value { name: name.to_string(), shape: x.shape, calibration: x.calibration }
     }
 
     /// The model file: this graph from `input` (its batch dimension named `batch`) to `output`,
@@ -462,6 +541,9 @@ impl Graph {
                     (DataType::Int8, read_back(values).await?.iter().map(|&v| v as i8 as u8).collect())
                 }
                 Numbers::Int8s(values) => (DataType::Int8, values.iter().map(|&v| v as u8).collect()),
+                Numbers::UInt8(values) => {
+                    (DataType::UInt8, read_back(values).await?.iter().map(|&v| v as u8).collect())
+                }
             };
             let mut message = Message::new();
             for dim in dims {
@@ -565,17 +647,26 @@ mod tests {
         }
     }
 
-    /// With int8 weights a `DequantizeLinear` node comes before the layer it feeds: each
+    /// With int8 weights a `DequantizeLinear` node comes before the layer it feeds (and, with
+    /// calibration images, a `QuantizeLinear` and a `DequantizeLinear` before its input): each
     /// initializer is still named after the node that takes it (directly or dequantised), and
     /// no two nodes share a name.
     #[test]
     fn initializers_are_named_after_their_node_with_int8_weights() {
+        for calibrated in [false, true] {
+            initializers_are_named_after_their_node(calibrated);
+        }
+    }
+
+    fn initializers_are_named_after_their_node(calibrated: bool) {
         use burn::nn::conv::Conv2dConfig;
         use burn::nn::{BatchNormConfig, LinearConfig};
 
         let device = Device::flex();
         let mut graph = Graph::new(true);
-        let images = Value { name: "images".into(), shape: Shape::Map { channels: 3, height: 7, width: 7 } };
+        let calibration = calibrated.then(|| Tensor::random([2, 3, 7, 7], Distribution::Normal(0.0, 1.0), &device));
+        let images =
+            Value { name: "images".into(), shape: Shape::Map { channels: 3, height: 7, width: 7 }, calibration };
         let x = graph.conv(&images, &Conv2dConfig::new([3, 4], [3, 3]).init(&device));
         let x = graph.batch_norm(&x, &BatchNormConfig::new(4).init(&device));
         let x = graph.activation(x, Activation::Relu6);
@@ -603,6 +694,8 @@ mod tests {
             let node = graph.nodes.iter().find(|node| node.output == owner && node.op != "DequantizeLinear");
             assert!(node.is_some_and(|node| takes(node, &initializer.name)), "{} in {outputs:?}", initializer.name);
         }
+        let quantized = graph.nodes.iter().filter(|node| node.op == "QuantizeLinear").count();
+        assert_eq!(quantized, if calibrated { 2 } else { 0 }, "the convolution's and the linear layer's inputs");
     }
 
     /// "SAME" padding as Burn computes it: the extra pixel after (TensorFlow's, ONNX's SAME_UPPER).

@@ -3,13 +3,17 @@
 //! Opset 17; input `images` `[batch, 3, crop, crop]` float32 normalised as the card's
 //! preprocessing says, the batch left open; output `logits` (or `probabilities`, with a softmax)
 //! `[batch, classes]`; the model card's entries (class names, preprocessing, training) in
-//! `metadata_props`. Optionally its weights as int8 (see [`OnnxOptions`]).
+//! `metadata_props`. Optionally int8 (see [`OnnxOptions`]): the weights per output channel, and,
+//! given calibration images (the user's validation photos), the activations that convolutions and
+//! the linear layer read, with the ranges those images give.
 
 mod graph;
 mod network;
 mod proto;
 
+use burn::tensor::{Tensor, TensorData};
 use graph::{Graph, Shape, Value};
+use image::RgbImage;
 
 use super::card::ModelCard;
 use crate::error::Result;
@@ -21,14 +25,32 @@ pub struct OnnxOptions {
     /// The graph ends in a softmax: `probabilities` rather than `logits`.
     pub probabilities: bool,
     /// Convolution and linear weights as int8, per output channel, a quarter of the size (the
-    /// rest stays float32).
+    /// rest stays float32); with calibration images, the activations they read as uint8 too.
     pub int8_weights: bool,
 }
 
-/// `model` as the bytes of an `.onnx` file described by `card`.
-pub async fn export_onnx(model: &ImageClassifier, card: &ModelCard, options: OnnxOptions) -> Result<Vec<u8>> {
+/// `model` as the bytes of an `.onnx` file described by `card`. With int8 weights, `calibration`
+/// images (decoded, any size: the card's preprocessing is applied) set the activations' ranges;
+/// without any, only the weights are int8.
+pub async fn export_onnx(
+    model: &ImageClassifier,
+    card: &ModelCard,
+    options: OnnxOptions,
+    calibration: &[RgbImage],
+) -> Result<Vec<u8>> {
     let side = card.preprocess.crop as usize;
-    let images = Value { name: "images".into(), shape: Shape::Map { channels: 3, height: side, width: side } };
+    let calibrated = options.int8_weights && !calibration.is_empty();
+    let pixels: Vec<f32> = match calibrated {
+        true => calibration.iter().flat_map(|image| card.preprocess.apply(image)).collect(),
+        false => Vec::new(),
+    };
+    let device = model.fc.weight.device();
+    let images = Value {
+        name: "images".into(),
+        shape: Shape::Map { channels: 3, height: side, width: side },
+        calibration: calibrated
+            .then(|| Tensor::from_data(TensorData::new(pixels, [calibration.len(), 3, side, side]), &device)),
+    };
     let mut graph = Graph::new(options.int8_weights);
     let logits = network::classifier(&mut graph, model, &images);
     let output = match options.probabilities {
@@ -40,8 +62,47 @@ pub async fn export_onnx(model: &ImageClassifier, card: &ModelCard, options: Onn
     };
     let mut metadata: Vec<(String, String)> = card.to_metadata().into_iter().collect();
     metadata.push(("output".into(), output.name.clone()));
-    let weights = if options.int8_weights { "int8 per output channel" } else { "float32" };
-    metadata.push(("weights".into(), weights.into()));
+    let weights = match (options.int8_weights, calibrated) {
+        (false, _) => "float32".to_string(),
+        (true, false) => "int8 per output channel".to_string(),
+        (true, true) => format!(
+            "int8 per output channel; convolution and linear inputs uint8, calibrated on {} images",
+            calibration.len()
+        ),
+    };
+    metadata.push(("weights".into(), weights));
     metadata.sort();
     graph.into_model(&images, &output, &metadata).await
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tolerance};
+
+    use super::*;
+    use crate::model::Architecture;
+
+    /// A calibrated graph computes each op's value with the model's own modules: the logits it
+    /// carries at the end are the model's, for every architecture (random weights, smallest input).
+    #[test]
+    fn a_calibrated_graph_carries_the_models_logits() {
+        let device = Device::flex();
+        for architecture in Architecture::ALL {
+            device.seed(5);
+            let model = ImageClassifier::random(architecture, 3, &device);
+            let side = architecture.min_input_side();
+            let pixels = Tensor::<4>::random([2, 3, side, side], Distribution::Normal(0.0, 1.0), &device);
+            let images = Value {
+                name: "images".into(),
+                shape: Shape::Map { channels: 3, height: side, width: side },
+                calibration: Some(pixels.clone()),
+            };
+            let mut graph = Graph::new(true);
+            let logits = network::classifier(&mut graph, &model, &images);
+            let carried = logits.calibration.expect("calibration values").reshape([2, 3]);
+            carried
+                .into_data()
+                .assert_approx_eq::<f32>(&model.forward(pixels).into_data(), Tolerance::rel_abs(1e-3, 1e-4));
+        }
+    }
 }

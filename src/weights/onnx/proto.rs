@@ -65,6 +65,7 @@ impl Message {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataType {
     Float = 1,
+    UInt8 = 2,
     Int8 = 3,
     Int64 = 7,
 }
