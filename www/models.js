@@ -49,9 +49,9 @@ export const modelMessages = {
     setStorageText(`The model could not be saved in this browser: ${reason}. Training goes on; download the model to keep it. `, true);
     $("storage-status").append(button("Download the model", exportModel));
   },
-  exported({ bytes, fileName }) {
+  exported({ bytes, fileName, note }) {
     download(bytes, fileName);
-    setStorageText(`Downloaded ${fileName} (${megabytes(bytes.byteLength)}).`);
+    setStorageText(`Downloaded ${fileName} (${megabytes(bytes.byteLength)}).${note ? ` ${note}` : ""}`);
   },
   savedList({ models }) {
     const body = $("saved-models").tBodies[0];

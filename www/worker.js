@@ -14,7 +14,7 @@
 //   {type:"pause"} {type:"resume"} {type:"cancel"}   {type:"paused"} {type:"resumed"} {type:"stopped", reason}
 //   {type:"predict", file, topK}                     {type:"prediction", top, unknown}
 //   {type:"loadModelFile", file}                     {type:"weightsLoaded", …} as for loadWeights
-//   {type:"export", format: f32|f16|onnx|onnx-int8}  {type:"exported", bytes, fileName}
+//   {type:"export", format: f32|f16|onnx|onnx-int8}  {type:"exported", bytes, fileName, note?}
 //   {type:"listSaved"}                               {type:"savedList", models}
 //   {type:"openSaved", id}                           {type:"weightsLoaded", …, saved}, {type:"report", report}
 //   {type:"deleteSaved", id}                         {type:"savedList", models}
@@ -332,12 +332,15 @@ const handlers = {
     const int8 = format === "onnx-int8";
     // int8 activations calibrated on the latest run's validation photos (none after opening a
     // saved model: then only the weights are int8, and the file's metadata says so).
-    const calibration = int8 ? (await exclusive(() => engine.calibrationImages(CALIBRATION_IMAGES))).map((index) => images[index]) : [];
+    const calibration = int8 ? Array.from(await exclusive(() => engine.calibrationImages(CALIBRATION_IMAGES)), (index) => images[index]) : [];
     const names = calibration.map(({ name }) => name);
     const files = await Promise.all(calibration.map(async ({ file }) => new Uint8Array(await file.arrayBuffer())));
     const bytes = await exclusive(() => (onnx ? engine.exportOnnx(false, int8, names, files) : engine.exportModel(format)));
     const fileName = exportName(model.architecture, model.classes, { onnx: "onnx", "onnx-int8": "int8.onnx" }[format] ?? "safetensors");
-    self.postMessage({ type: "exported", bytes, fileName }, [bytes.buffer]);
+    const note = int8 && !calibration.length
+      ? "Only its weights are int8: no photos of a run are at hand to calibrate the activations on (train on your folder in this visit, then download again)."
+      : int8 ? `Its activations were calibrated on ${calibration.length} of your validation photos.` : undefined;
+    self.postMessage({ type: "exported", bytes, fileName, note }, [bytes.buffer]);
   },
   async listSaved() {
     post({ type: "savedList", models: await listModels() });
