@@ -23,7 +23,9 @@ use std::time::Instant;
 
 use browser_finetune::data::{Dataset, Subset};
 use browser_finetune::train::{Phase, RunSettings, Strategy, TrainingRun};
-use browser_finetune::weights::{ModelCard, OnnxOptions, Precision, export_onnx, export_safetensors, load_pretrained};
+use browser_finetune::weights::{
+    ModelCard, OnnxOptions, Precision, calibration_sample, export_onnx, export_safetensors, load_pretrained,
+};
 use burn::tensor::Device;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -169,11 +171,9 @@ fn main() {
         // The page's "Download model as" formats, named as the page's worker names them; int8
         // calibrated on up to 32 validation photos spread over the split, as the page does.
         let model = run.model();
-        let val = &run.split().val;
-        let calibration: Vec<_> = val
-            .iter()
-            .step_by(val.len().div_ceil(32).max(1))
-            .filter_map(|&(index, _)| data.examples()[index].image.clone())
+        let calibration: Vec<_> = calibration_sample(&run.split().val, 32)
+            .into_iter()
+            .filter_map(|(index, _)| data.examples()[index].image.clone())
             .collect();
         for (format, suffix) in
             [("f32", ".safetensors"), ("f16", "-f16.safetensors"), ("onnx", ".onnx"), ("onnx-int8", "-int8.onnx")]

@@ -15,11 +15,13 @@ import { PHOTOS, comparePredictions, trainExport } from "./embed_model.mjs";
 
 const RUNS = Number(process.argv[2] || 5);
 const WEIGHTS = "weights/efficientnet-lite0-57934424.pth";
+/** The embed's inference builds by device: their folders in the package's source. */
+const INFERENCE = { cpu: "www/embed/inference/", webgpu: "www/embed/inference-webgpu/" };
 const BUILDS = [
   ["page, simd128", "pkg/browser_finetune.js", "pkg/browser_finetune_bg.wasm"],
   ["page, relaxed SIMD", null, "pkg/browser_finetune_relaxed_bg.wasm"],
-  ["embed, CPU", "www/embed/inference/browser_finetune.js", "www/embed/inference/browser_finetune_bg.wasm"],
-  ["embed, WebGPU", "www/embed/inference-webgpu/browser_finetune.js", "www/embed/inference-webgpu/browser_finetune_bg.wasm"],
+  ["embed, CPU", `${INFERENCE.cpu}browser_finetune.js`, `${INFERENCE.cpu}browser_finetune_bg.wasm`],
+  ["embed, WebGPU", `${INFERENCE.webgpu}browser_finetune.js`, `${INFERENCE.webgpu}browser_finetune_bg.wasm`],
 ];
 const median = (values) => values.sort((a, b) => a - b)[values.length >> 1];
 const MB = 1e6;
@@ -76,7 +78,8 @@ await withServer("/", async ({ base }) => {
     await page.goto(`${base}examples/embed/`);
     const model = await page.evaluate(trainExport, { base, weights: WEIGHTS, photos: PHOTOS });
     console.log(`model: EfficientNet-Lite0 export, ${(Buffer.from(model, "base64").length / MB).toFixed(1)} MB`);
-    for (const [device, inference] of [["cpu", "www/embed/inference/browser_finetune.js"], ["webgpu", "www/embed/inference-webgpu/browser_finetune.js"]]) {
+    for (const [device, folder] of Object.entries(INFERENCE)) {
+      const inference = `${folder}browser_finetune.js`;
       const compared = await page.evaluate(comparePredictions, { base, model, photos: PHOTOS, inference, device });
       const top = (probabilities) => probabilities.indexOf(Math.max(...probabilities));
       const sameTop = compared.results.filter(({ page: ours, embed }) => top(ours) === top(embed)).length;

@@ -305,10 +305,8 @@ impl Engine {
         date: &str,
     ) -> Result<Vec<u8>> {
         let (model, card) = self.model_to_export(date)?;
-        let images: Vec<RgbImage> = calibration
-            .iter()
-            .filter_map(|(name, bytes)| crate::data::decode_resized(name, bytes, card.preprocess.resizing()).ok())
-            .collect();
+        let images: Vec<RgbImage> =
+            calibration.iter().filter_map(|(name, bytes)| crate::data::decode_image(name, bytes).ok()).collect();
         weights::export_onnx(&model, &card, options, &images).await
     }
 
@@ -317,8 +315,7 @@ impl Engine {
     pub fn calibration_images(&self, count: usize) -> Vec<usize> {
         let usable: Vec<usize> =
             self.validation.iter().copied().filter(|&index| self.dataset.is_usable(index)).collect();
-        let step = usable.len().div_ceil(count.max(1)).max(1);
-        usable.into_iter().step_by(step).take(count).collect()
+        weights::calibration_sample(&usable, count)
     }
 
     /// What an export writes: the run's model so far, else the last trained or opened one, and

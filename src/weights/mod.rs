@@ -31,7 +31,7 @@ use crate::model::{Architecture, ParamSource, Pretrained, head_config};
 
 pub use card::ModelCard;
 pub use export::{Precision, export_safetensors};
-pub use onnx::{OnnxOptions, export_onnx};
+pub use onnx::{OnnxOptions, calibration_sample, export_onnx};
 pub use tensor_map::{Dtype, HostTensor, TensorMap};
 
 /// The container formats this tool reads.

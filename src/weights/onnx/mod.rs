@@ -29,6 +29,13 @@ pub struct OnnxOptions {
     pub int8_weights: bool,
 }
 
+/// Up to `count` of `items` spread evenly over them (every k-th): the calibration images an int8
+/// export takes from a run's validation split.
+pub fn calibration_sample<T: Copy>(items: &[T], count: usize) -> Vec<T> {
+    let step = items.len().div_ceil(count.max(1)).max(1);
+    items.iter().copied().step_by(step).take(count).collect()
+}
+
 /// `model` as the bytes of an `.onnx` file described by `card`. With int8 weights, `calibration`
 /// images (decoded, any size: the card's preprocessing is applied) set the activations' ranges;
 /// without any, only the weights are int8.
@@ -81,6 +88,16 @@ mod tests {
 
     use super::*;
     use crate::model::Architecture;
+
+    /// Every image when there are no more than asked for; else every k-th, from the first.
+    #[test]
+    fn the_calibration_sample_spreads_over_the_split() {
+        let items: Vec<usize> = (0..153).collect();
+        assert_eq!(calibration_sample(&items[..10], 32), items[..10]);
+        let sample = calibration_sample(&items, 32);
+        assert_eq!(sample, (0..153).step_by(5).collect::<Vec<_>>());
+        assert!(calibration_sample::<usize>(&[], 32).is_empty());
+    }
 
     /// A calibrated graph computes each op's value with the model's own modules: the logits it
     /// carries at the end are the model's, for every architecture (random weights, smallest input).
