@@ -6,6 +6,7 @@
 // `random`: ResNet18 with random weights, for timing only), and prints
 // `browser-BACKEND strategy=… val_accuracy=… seconds_to_first_val=… extract_images_per_s=…`.
 // BENCH_SIMD=plain: the plain wasm build where the relaxed-SIMD one would run (www/wasm-build.js).
+// BENCH_SEED: the page's ?seed= (default 0), for a strategy's browser runs over several seeds.
 import { launchChromium } from "./chromium.mjs";
 import { openWithWeights } from "./page_weights.mjs";
 
@@ -22,7 +23,7 @@ try {
     if (message.type() === "warning" || message.type() === "error") console.error(`page ${message.type()}: ${message.text()}`);
   });
   const simd = process.env.BENCH_SIMD ? { simd: process.env.BENCH_SIMD } : {};
-  await openWithWeights(page, origin, weights, { seed: "0", backend, ...simd });
+  await openWithWeights(page, origin, weights, { seed: process.env.BENCH_SEED ?? "0", backend, ...simd });
   const device = await text(page, "backend");
   const start = Date.now();
   await page.setInputFiles("#folder-picker", dataset);
@@ -52,7 +53,7 @@ try {
     ? ` workers=${extraction.extractionWorkers} images_here=${extraction.imagesHere} images_on_helpers=${extraction.imagesOnHelpers} extraction_s=${extraction.extractionSeconds} helpers_start_s=${extraction.helpersStartSeconds} helper_wasm_mb=${(extraction.helperMemory / 1048576).toFixed(0)}`
     : "";
   const fit = (await text(page, "accuracy-text")).match(/C = \S+/)?.[0].replace(" = ", "=").replace(/^/, " ") ?? "";
-  console.log(`browser-${backend} strategy=${strategyArg}${fit} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} seconds_to_images_ready=${((imagesReady - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images}${workers} device="${device.replace(/\s+/g, " ")}"`);
+  console.log(`browser-${backend} strategy=${strategyArg} seed=${process.env.BENCH_SEED ?? "0"}${fit} val_accuracy=${accuracy.toFixed(4)} seconds_to_first_val=${((firstVal - start) / 1000).toFixed(1)} seconds_to_images_ready=${((imagesReady - start) / 1000).toFixed(1)} extract_images_per_s=${rate.toFixed(2)} images=${images}${workers} device="${device.replace(/\s+/g, " ")}"`);
 } finally {
   await browser.close();
 }
