@@ -6,14 +6,15 @@
 //! and prints per run
 //! `native-cpu seed=… val_accuracy=… seconds_to_first_val=… images_per_s=… train_images_per_s=…`
 //! (images/s from the folder to cached features: decoding, resizing and the backbone; and through
-//! the training steps: augmentation, forward, backward and optimiser step, decoding excluded), then
+//! the training steps: augmentation, forward, backward and optimiser step, decoding excluded;
+//! and the last epoch's temperature with the expected calibration error before and after it), then
 //! the mean and spread; then, for the head-only runs, the fitted
 //! classifiers (logistic regression, linear SVM; `C` by cross-validation) on the same features:
 //! `native-cpu strategy=… val_accuracy=… c=… cv_accuracy=… fit_seconds=…`. `BENCH_STRATEGY`
 //! (the page's strategy as JSON, e.g. `{"kind":"progressive","every":2}`) trains the seeds' runs
 //! with that strategy instead of the head only. With
-//! FEATURES_OUT it writes seed 0's extracted features and labels (safetensors) for the reference
-//! classifier in scripts/bench_accuracy_reference.py. With `BENCH_EXPORT=DIR` it also exports seed
+//! FEATURES_OUT it writes seed 0's extracted features and labels, and its head's validation logits
+//! (safetensors), for the reference classifiers and temperature in scripts/bench_accuracy_reference.py. With `BENCH_EXPORT=DIR` it also exports seed
 //! 0's trained model there, f32 and f16 (`<backbone>.safetensors`, `<backbone>-f16.safetensors`)
 //! and ONNX with float32 and int8 weights (`<backbone>.onnx`, `<backbone>-int8.onnx`), as the
 //! page's "Download model" does, and prints the sizes and times.
@@ -22,11 +23,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use browser_finetune::data::{Dataset, Subset};
-use browser_finetune::train::{Phase, RunSettings, Strategy, TrainingRun};
+use browser_finetune::train::{Calibration, Phase, RunSettings, Strategy, TrainingRun};
 use browser_finetune::weights::{
     ModelCard, OnnxOptions, Precision, calibration_sample, export_onnx, export_safetensors, load_pretrained,
 };
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::tensor::{Dtype, TensorView};
 
 fn images_in(dir: &Path) -> Vec<(String, PathBuf)> {
@@ -48,6 +49,14 @@ fn images_in(dir: &Path) -> Vec<(String, PathBuf)> {
 fn seed_strategy() -> Strategy {
     std::env::var("BENCH_STRATEGY").map_or(Strategy::HeadOnly, |json| {
         serde_json::from_str(&json).unwrap_or_else(|err| panic!("BENCH_STRATEGY {json}: {err}"))
+    })
+}
+
+/// ` temperature=… ece_before=… ece_after=…` of an epoch's calibration (see [`Calibration`]).
+fn calibration_fields(calibration: Option<&Calibration>) -> String {
+    calibration.map_or(String::new(), |c| {
+        let temperature = if c.fitted { format!("{:.3}", c.temperature) } else { "none".into() };
+        format!(" temperature={temperature} ece_before={:.4} ece_after={:.4}", c.before.ece, c.after.ece)
     })
 }
 
@@ -77,9 +86,10 @@ fn main() {
     let architecture = pretrained.architecture();
 
     let mut accuracies = Vec::new();
+    let mut errors = Vec::new();
     let mut first_run = None;
-    // Seed 0's "unknown" threshold (its last epoch's), for its export's card.
-    let mut first_unknown_below = None;
+    // Seed 0's "unknown" threshold and temperature (its last epoch's), for its export's card.
+    let mut first_calibration = None;
     let seeds: u64 = std::env::var("BENCH_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(5);
     for seed in 0..seeds {
         let start = Instant::now();
@@ -87,7 +97,7 @@ fn main() {
         let settings = RunSettings { seed, strategy: seed_strategy(), ..RunSettings::default() };
         let mut run = TrainingRun::new(pretrained.backbone.clone(), &device, &data, &settings, None).expect("run");
         let (mut extracted, mut extraction_seconds, mut first_val, mut last_val) = (0, 0.0, None, None);
-        let mut unknown_below = None;
+        let (mut unknown_below, mut calibration) = (None, None);
         let (mut trained, mut training_seconds) = (0, 0.0);
         while !run.is_finished() {
             let step_start = Instant::now();
@@ -104,29 +114,38 @@ fn main() {
                 first_val.get_or_insert(start.elapsed().as_secs_f64());
                 last_val = report.val_accuracy;
                 unknown_below = report.unknown_below;
+                calibration = report.calibration;
             }
         }
         let accuracy = last_val.unwrap_or(0.0);
         accuracies.push(accuracy);
+        if let Some(calibration) = &calibration {
+            errors.push((calibration.before.ece, calibration.after.ece));
+        }
         println!(
-            "native-cpu seed={seed} backbone={architecture:?} strategy={} images={} val_accuracy={accuracy:.4} seconds_to_first_val={:.1} images_per_s={:.2} train_images_per_s={:.2}",
+            "native-cpu seed={seed} backbone={architecture:?} strategy={} images={} val_accuracy={accuracy:.4} seconds_to_first_val={:.1} images_per_s={:.2} train_images_per_s={:.2}{}",
             serde_json::to_string(&settings.strategy).unwrap_or_default(),
             data.len(),
             first_val.unwrap_or(0.0),
             extracted as f64 / extraction_seconds,
-            trained as f64 / training_seconds
+            trained as f64 / training_seconds,
+            calibration_fields(calibration.as_ref())
         );
         first_run.get_or_insert(run);
-        first_unknown_below.get_or_insert(unknown_below);
+        let temperature = calibration.as_ref().filter(|c| c.fitted).map(|c| c.temperature);
+        first_calibration.get_or_insert((unknown_below, temperature));
     }
     let mean = accuracies.iter().sum::<f32>() / accuracies.len() as f32;
     let (min, max) = accuracies.iter().fold((1.0f32, 0.0f32), |(lo, hi), &a| (lo.min(a), hi.max(a)));
     // The sample standard deviation, as Python's statistics.stdev (the reference's spread).
     let spread =
         (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / (accuracies.len().max(2) - 1) as f32).sqrt();
+    let mean_error = |pick: fn(&(f32, f32)) -> f32| errors.iter().map(pick).sum::<f32>() / errors.len().max(1) as f32;
     println!(
-        "native-cpu mean_val_accuracy={mean:.4} std={spread:.4} min={min:.4} max={max:.4} runs={}",
-        accuracies.len()
+        "native-cpu mean_val_accuracy={mean:.4} std={spread:.4} min={min:.4} max={max:.4} runs={} mean_ece_before={:.4} mean_ece_after={:.4}",
+        accuracies.len(),
+        mean_error(|e| e.0),
+        mean_error(|e| e.1)
     );
     let run = first_run.expect("at least one run");
 
@@ -149,13 +168,14 @@ fn main() {
             if let Some(report) = progress.epoch_report {
                 let fit = report.fit.expect("a fitted classifier's summary");
                 println!(
-                    "native-cpu strategy={} val_accuracy={:.4} c={} cv_accuracy={:.4} converged={} fit_seconds={:.2}",
+                    "native-cpu strategy={} val_accuracy={:.4} c={} cv_accuracy={:.4} converged={} fit_seconds={:.2}{}",
                     serde_json::to_value(fit.model).expect("name").as_str().unwrap_or_default(),
                     report.val_accuracy.unwrap_or(0.0),
                     fit.c,
                     fit.cv_accuracy.unwrap_or(0.0),
                     fit.converged,
-                    fit_start.elapsed().as_secs_f64()
+                    fit_start.elapsed().as_secs_f64(),
+                    calibration_fields(report.calibration.as_ref())
                 );
             }
         }
@@ -166,7 +186,9 @@ fn main() {
             architecture,
             classes: run.classes().to_vec(),
             preprocess: architecture.preprocess(),
-            training: Some(serde_json::json!({ "unknown_below": first_unknown_below.flatten() })),
+            training: first_calibration.map(|(unknown_below, temperature)| {
+                serde_json::json!({ "unknown_below": unknown_below, "temperature": temperature })
+            }),
         };
         // The page's "Download model as" formats, named as the page's worker names them; int8
         // calibrated on up to 32 validation photos spread over the split, as the page does.
@@ -217,6 +239,14 @@ fn main() {
             tensors.push((format!("{name}_features"), features, vec![part.len(), width], Dtype::F32));
             tensors.push((format!("{name}_labels"), labels, vec![part.len()], Dtype::I64));
         }
+        // The trained head's logits of the validation features, for the reference temperature.
+        let width = architecture.features();
+        let features: Vec<f32> =
+            split.val.iter().flat_map(|&(i, _)| run.cached_features(i).expect("extracted").to_vec()).collect();
+        let features = Tensor::<2>::from_data(TensorData::new(features, [split.val.len(), width]), &device);
+        let logits: Vec<f32> = run.model().fc.forward(features).into_data().try_to_vec().expect("logits");
+        let bytes = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push(("val_logits".into(), bytes, vec![split.val.len(), run.classes().len()], Dtype::F32));
         let views: Vec<(String, TensorView)> = tensors
             .iter()
             .map(|(name, bytes, shape, dtype)| {

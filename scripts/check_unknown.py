@@ -3,9 +3,10 @@
 
   check_unknown.py EXPORT KNOWN UNKNOWN   KNOWN / UNKNOWN: logits our engine wrote (export_logits);
                                           prints the AUROC of the top-class probability (known
-                                          high, unknown low) and, at the threshold EXPORT's card
-                                          stores (training.unknown_below), the share of known
-                                          photos kept and of unknown ones caught.
+                                          high, unknown low; at the temperature EXPORT's card
+                                          stores, as the engine computes it) and, at the threshold
+                                          the card stores (training.unknown_below), the share of
+                                          known photos kept and of unknown ones caught.
   check_unknown.py --crops SOURCE OUT     writes each photo of SOURCE and four crops of it (its
                                           corners, 60 % of each side) to OUT as PNG.
 Needs: safetensors, numpy (and Pillow for --crops).
@@ -31,10 +32,10 @@ def crops(source, out):
             image.crop((x, y, x + w, y + h)).save(out / f"{stem}-{name}.png")
 
 
-def top_probability(path):
+def top_probability(path, temperature):
     from safetensors.numpy import load_file
 
-    logits = load_file(str(path))["logits"]
+    logits = load_file(str(path))["logits"] / temperature
     exp = np.exp(logits - logits.max(1, keepdims=True))
     return (exp / exp.sum(1, keepdims=True)).max(1)
 
@@ -53,10 +54,11 @@ def main():
 
     export, known_path, unknown_path = sys.argv[1:4]
     with safe_open(export, "np") as f:
-        threshold = json.loads(f.metadata()["training"])["unknown_below"]
-    known, unknown = top_probability(known_path), top_probability(unknown_path)
+        training = json.loads(f.metadata()["training"])
+    threshold, temperature = training["unknown_below"], training.get("temperature") or 1.0
+    known, unknown = top_probability(known_path, temperature), top_probability(unknown_path, temperature)
     print(
-        f"unknown: threshold {threshold:.4f} (top-class probability), AUROC {auroc(known, unknown):.4f}, "
+        f"unknown: threshold {threshold:.4f} (top-class probability at temperature {temperature:.3f}), AUROC {auroc(known, unknown):.4f}, "
         f"known kept {100 * (known >= threshold).mean():.1f} % of {len(known)}, "
         f"unknown caught {100 * (unknown < threshold).mean():.1f} % of {len(unknown)}"
     )

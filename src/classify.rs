@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::backend::read_back;
 use crate::data::decode_image;
 use crate::error::{Error, Result};
-use crate::metrics::softmax;
+use crate::metrics::tempered_softmax;
 use crate::model::{Architecture, ImageClassifier};
 use crate::weights;
 
@@ -82,6 +82,12 @@ impl Classifier {
         Some(self.training.as_ref()?.get("unknown_below")?.as_f64()? as f32)
     }
 
+    /// The temperature its probabilities are calibrated with (a softmax of `logits / T`), as the
+    /// training summary stores it; 1 for a model without one.
+    pub fn temperature(&self) -> f32 {
+        weights::temperature(self.training.as_ref())
+    }
+
     /// The `top_k` most likely classes of an image file.
     pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Predictions> {
         self.predict_image(&decode_image(name, bytes)?, top_k).await
@@ -104,7 +110,7 @@ impl Classifier {
     }
 
     /// Through the architecture's transforms (resize, centre crop, normalisation), the model and a
-    /// softmax.
+    /// softmax at the model's temperature.
     async fn predict_image(&self, image: &RgbImage, top_k: usize) -> Result<Predictions> {
         let preprocess = self.architecture().preprocess();
         let side = preprocess.crop as usize;
@@ -112,7 +118,7 @@ impl Classifier {
             TensorData::new(preprocess.apply(image), [1, 3, side, side]),
             &self.model.fc.weight.device(),
         );
-        let probabilities = softmax(&read_back(self.model.forward(input)).await?);
+        let probabilities = tempered_softmax(&read_back(self.model.forward(input)).await?, self.temperature());
         let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let unknown = self.unknown_below().zip(ranked.first()).map(|(below, &(_, top))| top < below);
@@ -141,11 +147,14 @@ mod tests {
     }
 
     fn exported(training: Option<serde_json::Value>) -> Vec<u8> {
-        let architecture = Architecture::MobileNetV2;
-        let model = ImageClassifier::random(architecture, 3, &Device::flex());
+        export(&ImageClassifier::random(Architecture::MobileNetV2, 3, &Device::flex()), training)
+    }
+
+    fn export(model: &ImageClassifier, training: Option<serde_json::Value>) -> Vec<u8> {
+        let architecture = model.architecture();
         let classes = vec!["ants".to_string(), "bees".to_string(), "wasps".to_string()];
         let card = ModelCard { architecture, classes, preprocess: architecture.preprocess(), training };
-        block_on(export_safetensors(&model, &card, Precision::F32)).unwrap()
+        block_on(export_safetensors(model, &card, Precision::F32)).unwrap()
     }
 
     /// An export opens with its class names, and its predictions name them, most likely first,
@@ -172,6 +181,26 @@ mod tests {
             Classifier::open(&exported(Some(serde_json::json!({"unknown_below": 1.5}))), &Device::flex()).unwrap();
         assert_eq!(classifier.unknown_below(), Some(1.5));
         assert_eq!(block_on(classifier.predict("a.png", &png(32, 32, 9), 1)).unwrap().unknown, Some(true));
+    }
+
+    /// The card's temperature softens (T > 1) or sharpens the probabilities and keeps their order.
+    #[test]
+    fn the_cards_temperature_scales_the_probabilities() {
+        let file = png(48, 40, 120);
+        let model = ImageClassifier::random(Architecture::MobileNetV2, 3, &Device::flex());
+        let at = |temperature: f64| {
+            let training = serde_json::json!({ "temperature": temperature });
+            let classifier = Classifier::open(&export(&model, Some(training)), &Device::flex()).unwrap();
+            assert_eq!(classifier.temperature(), temperature as f32);
+            block_on(classifier.predict("a.png", &file, 3)).unwrap().top
+        };
+        let (plain, soft) = (at(1.0), at(4.0));
+        let logits: Vec<f32> = plain.iter().map(|p| p.probability.ln()).collect();
+        for (index, prediction) in soft.iter().enumerate() {
+            assert_eq!(prediction.class, plain[index].class);
+            let expected = crate::metrics::tempered_softmax(&logits, 4.0)[index];
+            assert!((prediction.probability - expected).abs() < 1e-5, "{} vs {expected}", prediction.probability);
+        }
     }
 
     /// Weights without class names, and pixels that do not match their size, are refused with

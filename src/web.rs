@@ -41,6 +41,8 @@ export interface TrainingSummary extends RunSettings {
   epochs_completed?: number; val_accuracy?: number | null; continued?: boolean; date?: string;
   /** Below this top-class probability an image is called unlike every class (see EpochReport). */
   unknown_below?: number | null;
+  /** Probabilities are a softmax of logits / temperature (see Calibration); null: the raw ones. */
+  temperature?: number | null;
   [key: string]: unknown;
 }
 export interface LoadedWeights {
@@ -70,7 +72,14 @@ export interface EpochReport {
   trained_stages: number | null;
   /** The top-class probability under which an image is unlike every class (95 % of the validation images score above). */
   unknown_below: number | null;
+  calibration: Calibration | null;
 }
+/** A reliability diagram's bin: predictions whose top probability is in ((i)/15, (i+1)/15]. */
+export interface ReliabilityBin { count: number; confidence: number; accuracy: number }
+/** Expected calibration error over 15 equal-width bins, and the bins. */
+export interface Reliability { ece: number; bins: ReliabilityBin[] }
+/** Temperature scaling fitted on the epoch's validation logits (not fitted when all were right: temperature 1). */
+export interface Calibration { temperature: number; fitted: boolean; before: Reliability; after: Reliability }
 export interface Progress {
   phase: "extracting" | "fitting" | "training" | "evaluating" | "finished"; epoch: number; epochs: number;
   steps_done: number; steps_total: number; images: number; loss: number | null; epoch_report: EpochReport | null;

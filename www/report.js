@@ -1,5 +1,6 @@
-// The run's report on the page: loss and accuracy curves, per-class accuracy, the confusion matrix
-// and misclassified images, drawn live from the worker's progress or restored from a saved model.
+// The run's report on the page: loss and accuracy curves, per-class accuracy, the confusion matrix,
+// the probabilities' calibration and misclassified images, drawn live from the worker's progress
+// or restored from a saved model.
 import { LineChart } from "./charts.js";
 import { $, element, percent, setText, thumbnail } from "./dom.js";
 
@@ -8,6 +9,12 @@ const accuracyChart = new LineChart($("accuracy-chart"), {
   series: [{ name: "train", color: "#2a6fdb" }, { name: "validation", color: "#e07b00" }],
   yRange: [0, 1],
   xLabel: "epoch",
+});
+/** Accuracy against mean confidence per bin, before and after temperature scaling. */
+const reliabilityChart = new LineChart($("reliability-chart"), {
+  series: [{ name: "ideal", color: "#bbb" }, { name: "before", color: "#2a6fdb" }, { name: "after", color: "#e07b00" }],
+  yRange: [0, 1],
+  xLabel: "confidence",
 });
 
 export function clearReport() {
@@ -34,6 +41,7 @@ export function showEpoch(report, classes, filesByName) {
   $("per-class").tBodies[0].replaceChildren(...classes.map((name, i) =>
     element("tr", {}, [element("td", { textContent: name }), element("td", { textContent: percent(report.per_class_accuracy[i]) })])));
   $("confusion").replaceChildren(...confusionRows(report.confusion.counts, classes));
+  showCalibration(report.calibration);
   $("misclassified").replaceChildren(...report.misclassified.map((m) => {
     const file = filesByName.get(m.name);
     const caption = `${classes[m.predicted]} (${percent(m.confidence)}), truly ${classes[m.truth]}`;
@@ -41,6 +49,24 @@ export function showEpoch(report, classes, filesByName) {
   }));
   if (!report.misclassified.length) $("misclassified").append(element("p", { className: "muted", textContent: "None." }));
   return `Validation accuracy ${percent(report.val_accuracy)}, training ${percent(report.train_accuracy)}.`;
+}
+
+/** The reliability diagram and the expected calibration error before and after the temperature
+ * fitted on the validation images (absent for runs without them, or saved before calibration). */
+function showCalibration(calibration) {
+  $("calibration").hidden = !calibration;
+  if (!calibration) return;
+  const { temperature, fitted, before, after } = calibration;
+  reliabilityChart.clear();
+  reliabilityChart.add(0, 0, 0);
+  reliabilityChart.add(0, 1, 1);
+  for (const [series, { bins }] of [[1, before], [2, after]]) {
+    for (const bin of bins) if (bin.count) reliabilityChart.add(series, bin.confidence, bin.accuracy);
+  }
+  setText("calibration-text", fitted
+    ? `Expected calibration error ${percent(before.ece)} → ${percent(after.ece)}: the probabilities shown and exported are divided by a temperature of ${temperature.toFixed(2)}, fitted on the validation images.`
+    : `Expected calibration error ${percent(before.ece)}. Every validation image is right, so there is no temperature to fit: the probabilities are the model's own.`);
+  Object.assign($("calibration-text").dataset, { eceBefore: before.ece, eceAfter: after.ece, temperature });
 }
 
 /** Up to this many classes the whole confusion matrix is drawn; beyond, its largest confusions. */

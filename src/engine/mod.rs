@@ -56,17 +56,20 @@ struct ActiveRun {
     val_accuracy: Option<f32>,
     /// The last epoch's "unknown" threshold ([`crate::train::EpochReport::unknown_below`]).
     unknown_below: Option<f32>,
+    /// The last epoch's fitted temperature ([`crate::train::Calibration`]).
+    temperature: Option<f32>,
 }
 
 impl ActiveRun {
-    /// The run's settings, the epochs completed, the last validation accuracy and "unknown"
-    /// threshold, for the card.
+    /// The run's settings, the epochs completed, the last validation accuracy, "unknown"
+    /// threshold and temperature, for the card.
     fn summary(&self) -> Option<serde_json::Value> {
         let mut summary = serde_json::to_value(&self.settings).ok()?;
         let fields = summary.as_object_mut()?;
         fields.insert("epochs_completed".into(), self.epochs_completed.into());
         fields.insert("val_accuracy".into(), self.val_accuracy.into());
         fields.insert("unknown_below".into(), self.unknown_below.into());
+        fields.insert("temperature".into(), self.temperature.into());
         fields.insert("continued".into(), self.run.continued().into());
         Some(summary)
     }
@@ -229,6 +232,7 @@ impl Engine {
             epochs_completed: 0,
             val_accuracy: None,
             unknown_below: None,
+            temperature: None,
         });
         // The run extracts with its own folded copy.
         self.extractor = None;
@@ -273,6 +277,7 @@ impl Engine {
             active.epochs_completed = report.epoch;
             active.val_accuracy = report.val_accuracy;
             active.unknown_below = report.unknown_below;
+            active.temperature = report.calibration.as_ref().filter(|c| c.fitted).map(|c| c.temperature);
         }
         if active.run.is_finished() {
             self.stop_training();

@@ -1,6 +1,10 @@
-//! Accuracy, per-class accuracy and the confusion matrix, from predicted and true classes; and the
-//! score under which an image is called unlike every class.
+//! Accuracy, per-class accuracy and the confusion matrix, from predicted and true classes; the
+//! score under which an image is called unlike every class; and how well probabilities are
+//! calibrated ([`calibration`]).
 
+mod calibration;
+
+pub use calibration::{CALIBRATION_BINS, Reliability, ReliabilityBin, fit_temperature, mean_nll};
 use serde::Serialize;
 
 /// Index of the largest value (the predicted class of a row of logits).
@@ -10,8 +14,13 @@ pub fn argmax(values: &[f32]) -> usize {
 
 /// Probabilities from logits, computed stably.
 pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    tempered_softmax(logits, 1.0)
+}
+
+/// Probabilities from `logits / temperature` (a calibrated model's, see [`fit_temperature`]).
+pub fn tempered_softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|v| (v - max).exp()).collect();
+    let exps: Vec<f32> = logits.iter().map(|v| ((v - max) / temperature).exp()).collect();
     let total: f32 = exps.iter().sum();
     exps.iter().map(|e| e / total).collect()
 }

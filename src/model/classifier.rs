@@ -66,6 +66,15 @@ impl ImageClassifier {
         self.fc.weight.dims()[1]
     }
 
+    /// The same model with its logits divided by `temperature` (the head's weight and bias
+    /// scaled), so that a plain softmax of its output gives the calibrated probabilities.
+    pub fn tempered(&self, temperature: f32) -> Self {
+        let mut fc = self.fc.clone();
+        fc.weight = fc.weight.map(|weight| weight / temperature);
+        fc.bias = fc.bias.map(|bias| bias.map(|bias| bias / temperature));
+        Self { backbone: self.backbone.clone(), fc }
+    }
+
     /// # Shapes
     /// `[B, 3, H, W] → [B, num_classes]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
@@ -120,6 +129,19 @@ mod tests {
         let model = ImageClassifier::with_new_head(model.backbone, 3, &device);
         assert_eq!(model.num_classes(), 3);
         assert_eq!(model.forward(Tensor::zeros([1, 3, 32, 32], &device)).dims(), [1, 3]);
+    }
+
+    #[test]
+    fn a_tempered_model_divides_its_logits() {
+        let device = Device::flex();
+        let model = ImageClassifier::random(Architecture::ResNet18, 4, &device);
+        let images = Tensor::<4>::ones([2, 3, 32, 32], &device);
+        let expected = model.forward(images.clone()) / 2.5;
+        model
+            .tempered(2.5)
+            .forward(images)
+            .into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), burn::tensor::Tolerance::rel_abs(1e-5, 1e-6));
     }
 
     #[test]

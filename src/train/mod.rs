@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use head::HeadTrainer;
 pub use linear_fit::{C_GRID, FOLDS, FitSummary, LinearModel};
-pub use report::{EpochReport, Misclassified, Phase, Progress};
+pub use report::{Calibration, EpochReport, Misclassified, Phase, Progress};
 pub use run::{ExtractionJob, FrozenJob, TrainingRun};
 
 use crate::error::{Error, Result};

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use super::FitSummary;
-use crate::metrics::{ConfusionMatrix, KNOWN_KEPT, unknown_threshold};
+use crate::metrics::{
+    ConfusionMatrix, KNOWN_KEPT, Reliability, argmax, fit_temperature, tempered_softmax, unknown_threshold,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,10 +51,42 @@ pub struct EpochReport {
     /// Backbone stages trained in this epoch besides the head (counted from the last); `None`:
     /// all of the backbone.
     pub trained_stages: Option<usize>,
-    /// The top-class probability under which an image is called unlike every class: 95 % of the
-    /// validation images score at or above it ([`crate::metrics::unknown_threshold`]); `None`
-    /// without validation images.
+    /// The top-class probability (calibrated) under which an image is called unlike every class:
+    /// 95 % of the validation images score at or above it ([`crate::metrics::unknown_threshold`]);
+    /// `None` without validation images.
     pub unknown_below: Option<f32>,
+    /// The probabilities' calibration on the validation images; `None` without them.
+    pub calibration: Option<Calibration>,
+}
+
+/// Temperature scaling fitted on an epoch's validation logits, and what it changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Calibration {
+    /// Probabilities are a softmax of `logits / temperature`: 1 when it could not be fitted.
+    pub temperature: f32,
+    /// Whether `temperature` was fitted: not when every validation image was predicted right.
+    pub fitted: bool,
+    /// Of the softmax of the logits as they are.
+    pub before: Reliability,
+    /// Of the softmax of `logits / temperature`, on the same images it was fitted on.
+    pub after: Reliability,
+}
+
+impl Calibration {
+    /// Fits the temperature on validation `logits` (rows of `classes`) and their `labels`.
+    fn fit(logits: &[f32], classes: usize, labels: &[usize]) -> Self {
+        let fitted = fit_temperature(logits, classes, labels);
+        let temperature = fitted.unwrap_or(1.0);
+        let correct: Vec<bool> =
+            logits.chunks_exact(classes).zip(labels).map(|(row, &label)| argmax(row) == label).collect();
+        let reliability = |temperature| Reliability::new(&top_probabilities(logits, classes, temperature), &correct);
+        Self { temperature, fitted: fitted.is_some(), before: reliability(1.0), after: reliability(temperature) }
+    }
+}
+
+/// The top-class probability of each row of `logits`, at `temperature`.
+fn top_probabilities(logits: &[f32], classes: usize, temperature: f32) -> Vec<f32> {
+    logits.chunks_exact(classes).map(|row| tempered_softmax(row, temperature).into_iter().fold(0.0, f32::max)).collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,9 +106,12 @@ pub(super) struct EpochTally {
     pub batches: usize,
     pub train: ConfusionMatrix,
     pub val: ConfusionMatrix,
-    pub misclassified: Vec<Misclassified>,
-    /// The top-class probability of each validation image.
-    pub val_confidences: Vec<f32>,
+    /// The misclassified validation images shown, each with its row in `val_logits`.
+    misclassified: Vec<(usize, Misclassified)>,
+    /// The logits of each validation image, rows of `classes`, and its class.
+    val_logits: Vec<f32>,
+    val_labels: Vec<usize>,
+    classes: usize,
 }
 
 impl EpochTally {
@@ -85,24 +122,39 @@ impl EpochTally {
             train: ConfusionMatrix::new(classes),
             val: ConfusionMatrix::new(classes),
             misclassified: Vec::new(),
-            val_confidences: Vec::new(),
+            val_logits: Vec::new(),
+            val_labels: Vec::new(),
+            classes,
         }
     }
 
-    /// Counts a validation prediction; `name` is asked for only when the image is shown as
-    /// misclassified.
-    pub fn add_val(&mut self, truth: usize, predicted: usize, confidence: f32, name: impl FnOnce() -> String) {
+    /// Counts a validation image's prediction from its `logits`; `name` is asked for only when
+    /// the image is shown as misclassified.
+    pub fn add_val(&mut self, truth: usize, logits: &[f32], name: impl FnOnce() -> String) {
+        let predicted = argmax(logits);
         self.val.add(truth, predicted);
-        self.val_confidences.push(confidence);
         if predicted != truth && self.misclassified.len() < MISCLASSIFIED_SHOWN {
-            self.misclassified.push(Misclassified { name: name(), truth, predicted, confidence });
+            let shown = Misclassified { name: name(), truth, predicted, confidence: 0.0 };
+            self.misclassified.push((self.val_labels.len(), shown));
         }
+        self.val_logits.extend_from_slice(logits);
+        self.val_labels.push(truth);
     }
 
-    /// The epoch's report: on the validation images, or on the training ones when none were held out.
+    /// The epoch's report: on the validation images, or on the training ones when none were held
+    /// out. The probabilities it quotes are calibrated with the temperature fitted here.
     pub fn report(&self, epoch: usize, fit: Option<FitSummary>, trained_stages: Option<usize>) -> EpochReport {
         let val_accuracy = self.val.accuracy();
         let shown = if val_accuracy.is_some() { &self.val } else { &self.train };
+        let calibration =
+            (!self.val_labels.is_empty()).then(|| Calibration::fit(&self.val_logits, self.classes, &self.val_labels));
+        let temperature = calibration.as_ref().map_or(1.0, |calibration| calibration.temperature);
+        let confidences = top_probabilities(&self.val_logits, self.classes, temperature);
+        let misclassified = self
+            .misclassified
+            .iter()
+            .map(|(row, shown)| Misclassified { confidence: confidences[*row], ..shown.clone() })
+            .collect();
         EpochReport {
             epoch,
             train_loss: (self.loss_sum / self.batches.max(1) as f64) as f32,
@@ -110,10 +162,43 @@ impl EpochTally {
             val_accuracy,
             per_class_accuracy: shown.per_class_accuracy(),
             confusion: shown.clone(),
-            misclassified: self.misclassified.clone(),
+            misclassified,
             fit,
             trained_stages,
-            unknown_below: unknown_threshold(&self.val_confidences, KNOWN_KEPT),
+            unknown_below: unknown_threshold(&confidences, KNOWN_KEPT),
+            calibration,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::mean_nll;
+
+    /// An overconfident epoch: large logits, a third of them wrong. The fitted temperature
+    /// softens them (T > 1, a lower likelihood loss), and the misclassified images and the
+    /// "unknown" threshold quote the calibrated probabilities.
+    #[test]
+    fn an_epochs_report_calibrates_its_probabilities() {
+        let mut tally = EpochTally::new(2);
+        let rows: Vec<([f32; 2], usize)> =
+            (0..30).map(|i| ([8.0 + (i % 5) as f32, 0.0], if i % 3 == 0 { 1 } else { 0 })).collect();
+        for (i, (logits, truth)) in rows.iter().enumerate() {
+            tally.add_val(*truth, logits, || format!("{i}.jpg"));
+        }
+        let report = tally.report(1, None, None);
+        let calibration = report.calibration.expect("validation images, some wrong");
+        assert!(calibration.fitted && calibration.temperature > 1.0, "{}", calibration.temperature);
+        let (logits, labels): (Vec<f32>, Vec<usize>) =
+            (rows.iter().flat_map(|(l, _)| *l).collect(), rows.iter().map(|(_, t)| *t).collect());
+        assert!(mean_nll(&logits, 2, &labels, calibration.temperature.into()) < mean_nll(&logits, 2, &labels, 1.0));
+        assert!(calibration.after.ece < calibration.before.ece);
+        let first = &report.misclassified[0];
+        assert_eq!((first.name.as_str(), first.truth, first.predicted), ("0.jpg", 1, 0));
+        let calibrated = tempered_softmax(&rows[0].0, calibration.temperature)[0];
+        assert!((first.confidence - calibrated).abs() < 1e-6 && calibrated < 0.99);
+        let confidences = top_probabilities(&logits, 2, calibration.temperature);
+        assert_eq!(report.unknown_below, unknown_threshold(&confidences, KNOWN_KEPT));
     }
 }

@@ -549,10 +549,8 @@ impl TrainingRun {
                 };
                 let classes = self.split.classes.len();
                 for (row, &(i, truth)) in picked.iter().enumerate() {
-                    let probabilities = softmax(&logits[row * classes..(row + 1) * classes]);
-                    let predicted = argmax(&probabilities);
                     let name = || dataset.examples()[i].name.clone();
-                    self.tally.add_val(truth, predicted, probabilities[predicted], name);
+                    self.tally.add_val(truth, &logits[row * classes..(row + 1) * classes], name);
                 }
                 self.steps_done += 1;
                 self.stage = if end < self.split.val.len() {

@@ -30,6 +30,12 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
+/// The temperature a training summary stores (a softmax of `logits / T` gives the calibrated
+/// probabilities); 1 when it has none. [`ModelCard::from_metadata`] refuses an invalid one.
+pub fn temperature(training: Option<&serde_json::Value>) -> f32 {
+    training.and_then(|training| training.get("temperature")?.as_f64()).map_or(1.0, |t| t as f32)
+}
+
 impl ModelCard {
     /// The `__metadata__` entries (safetensors allows only strings: structured values are JSON).
     pub fn to_metadata(&self) -> HashMap<String, String> {
@@ -72,7 +78,14 @@ impl ModelCard {
         }
         let classes: Vec<String> = parse("classes", entry("classes")?)?;
         let preprocess: Preprocess = parse("preprocess", entry("preprocess")?)?;
-        let training = metadata.get("training").map(|text| parse("training", text)).transpose()?;
+        let training: Option<serde_json::Value> =
+            metadata.get("training").map(|text| parse("training", text)).transpose()?;
+        let temperature = training.as_ref().and_then(|training| training.get("temperature")).filter(|t| !t.is_null());
+        if temperature.is_some_and(|t| !t.as_f64().is_some_and(|t| t.is_finite() && t > 0.0)) {
+            return Err(Error::InvalidExport {
+                detail: "'training': its temperature is not a positive number; remove the entry to use the raw probabilities".into(),
+            });
+        }
         Ok(Some(Self { architecture, classes, preprocess, training }))
     }
 }
@@ -98,6 +111,14 @@ mod tests {
         assert_eq!(ModelCard::from_metadata(&metadata).unwrap(), Some(card()));
     }
 
+    /// A run without a fitted temperature stores `null`: the raw probabilities.
+    #[test]
+    fn a_null_temperature_is_none() {
+        let mut metadata = card().to_metadata();
+        metadata.insert("training".into(), r#"{"temperature": null}"#.into());
+        assert!(ModelCard::from_metadata(&metadata).is_ok());
+    }
+
     #[test]
     fn other_files_have_no_card() {
         let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
@@ -114,6 +135,8 @@ mod tests {
         assert!(matches!(with("format_version", "2"), Error::NewerExportFormat { found: 2, supported: 1 }));
         let err = with("architecture", "ConvNeXtTiny");
         assert!(err.to_string().contains("ConvNeXtTiny"), "{err}");
+        let err = with("training", r#"{"temperature": -1}"#);
+        assert!(err.to_string().contains("temperature"), "{err}");
         let err = with("classes", "[\"ants\"");
         assert!(matches!(err, Error::InvalidExport { .. }) && err.to_string().contains("classes"), "{err}");
     }

@@ -29,7 +29,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::{Error, KeyMismatch, Result};
 use crate::model::{Architecture, ParamSource, Pretrained, head_config};
 
-pub use card::ModelCard;
+pub use card::{ModelCard, temperature};
 pub use export::{Precision, export_safetensors};
 pub use onnx::{OnnxOptions, calibration_sample, export_onnx};
 pub use tensor_map::{Dtype, HostTensor, TensorMap};

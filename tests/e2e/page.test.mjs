@@ -119,6 +119,11 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       console.log(`longest animation-frame gap while training: ${maxFrameGap.toFixed(0)} ms`);
       assert.ok(maxFrameGap < 300, `the main thread stalled for ${maxFrameGap} ms`);
       assert.equal(await page.locator("#confusion tr").count(), 4);
+      // The probabilities' calibration on the validation images, with its reliability diagram.
+      const calibration = await page.evaluate(() => ({ text: document.getElementById("calibration-text").textContent, ...document.getElementById("calibration-text").dataset }));
+      console.log(`calibration: ${calibration.text}`);
+      assert.match(calibration.text, /Expected calibration error \d+\.\d %/);
+      assert.ok(Number(calibration.eceBefore) >= 0 && Number(calibration.eceAfter) <= 1 && Number(calibration.temperature) > 0, JSON.stringify(calibration));
 
       await page.setInputFiles("#predict-picker", join(dataset, "green_stripes", "0.png"));
       await page.waitForSelector("#prediction .row");

@@ -33,6 +33,7 @@ export interface ClassifyOptions {
 
 export interface Classification {
   label: string;
+  /** Calibrated: a softmax of the logits divided by the model's `temperature`. */
   probability: number;
 }
 
@@ -58,6 +59,12 @@ export declare class Classifier {
    * validation images scored above it when the model was trained; null for a model without one.
    */
   readonly unknownBelow: number | null;
+  /**
+   * The temperature fitted on the validation images when the model was trained: probabilities are a
+   * softmax of the logits divided by it, so that 80 % means right about 80 % of the time; 1 when
+   * the model has none.
+   */
+  readonly temperature: number;
   classify(image: ImageInput, options?: ClassifyOptions): Promise<Classifications>;
   /** Stops the worker; later calls reject. */
   dispose(): void;

@@ -55,6 +55,7 @@ export class Classifier {
     this.backend = info.backend;
     this.training = info.training;
     this.unknownBelow = info.training?.unknown_below ?? null;
+    this.temperature = info.training?.temperature ?? 1;
     worker.onmessage = ({ data }) => {
       const pending = this.#pending.get(data.id);
       if (!pending) return;

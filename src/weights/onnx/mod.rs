@@ -1,9 +1,9 @@
 //! Model out, ONNX back: the whole network (backbone and head) as a standard ONNX graph that
 //! onnxruntime, TensorRT and the Core ML / TFLite converters read, written here without a server.
 //! Opset 17; input `images` `[batch, 3, crop, crop]` float32 normalised as the card's
-//! preprocessing says, the batch left open; output `logits` (or `probabilities`, with a softmax)
-//! `[batch, classes]`; the model card's entries (class names, preprocessing, training) in
-//! `metadata_props`. Optionally int8 (see [`OnnxOptions`]): the weights per output channel, and,
+//! preprocessing says, the batch left open; output `logits` (or `probabilities`, a softmax at the
+//! card's temperature) `[batch, classes]`; the model card's entries (class names, preprocessing,
+//! training) in `metadata_props`. Optionally int8 (see [`OnnxOptions`]): the weights per output channel, and,
 //! given calibration images (the user's validation photos), the activations that convolutions and
 //! the linear layer read, with the ranges those images give.
 
@@ -22,7 +22,8 @@ use crate::model::ImageClassifier;
 /// How an ONNX export is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OnnxOptions {
-    /// The graph ends in a softmax: `probabilities` rather than `logits`.
+    /// The graph ends in a softmax: `probabilities` rather than `logits`, calibrated with the
+    /// card's temperature (folded into the head's weights).
     pub probabilities: bool,
     /// Convolution and linear weights as int8, per output channel, a quarter of the size (the
     /// rest stays float32); with calibration images, the activations they read as uint8 too.
@@ -59,14 +60,7 @@ pub async fn export_onnx(
             .then(|| Tensor::from_data(TensorData::new(pixels, [calibration.len(), 3, side, side]), &device)),
     };
     let mut graph = Graph::new(options.int8_weights);
-    let logits = network::classifier(&mut graph, model, &images);
-    let output = match options.probabilities {
-        true => {
-            let softmax = graph.softmax(&logits);
-            graph.rename(softmax, "probabilities")
-        }
-        false => graph.rename(logits, "logits"),
-    };
+    let output = network_output(&mut graph, model, card, options.probabilities, &images);
     let mut metadata: Vec<(String, String)> = card.to_metadata().into_iter().collect();
     metadata.push(("output".into(), output.name.clone()));
     let weights = match (options.int8_weights, calibrated) {
@@ -80,6 +74,24 @@ pub async fn export_onnx(
     metadata.push(("weights".into(), weights));
     metadata.sort();
     graph.into_model(&images, &output, &metadata).await
+}
+
+/// The network from `images` to its output: `logits`, or `probabilities` at the card's
+/// temperature (folded into the head's weights, so that the graph is the usual softmax).
+fn network_output(
+    graph: &mut Graph,
+    model: &ImageClassifier,
+    card: &ModelCard,
+    probabilities: bool,
+    images: &Value,
+) -> Value {
+    if !probabilities {
+        let logits = network::classifier(graph, model, images);
+        return graph.rename(logits, "logits");
+    }
+    let logits = network::classifier(graph, &model.tempered(super::temperature(card.training.as_ref())), images);
+    let softmax = graph.softmax(&logits);
+    graph.rename(softmax, "probabilities")
 }
 
 #[cfg(test)]
@@ -97,6 +109,32 @@ mod tests {
         let sample = calibration_sample(&items, 32);
         assert_eq!(sample, (0..153).step_by(5).collect::<Vec<_>>());
         assert!(calibration_sample::<usize>(&[], 32).is_empty());
+    }
+
+    /// The `probabilities` output is the softmax of the logits divided by the card's temperature.
+    #[test]
+    fn probabilities_are_at_the_cards_temperature() {
+        let device = Device::flex();
+        let architecture = Architecture::MobileNetV2;
+        let model = ImageClassifier::random(architecture, 3, &device);
+        let side = architecture.min_input_side();
+        let pixels = Tensor::<4>::random([2, 3, side, side], Distribution::Normal(0.0, 1.0), &device);
+        let images = Value {
+            name: "images".into(),
+            shape: Shape::Map { channels: 3, height: side, width: side },
+            calibration: Some(pixels.clone()),
+        };
+        let card = ModelCard {
+            architecture,
+            classes: vec!["a".into(), "b".into(), "c".into()],
+            preprocess: architecture.preprocess(),
+            training: Some(serde_json::json!({ "temperature": 0.3 })),
+        };
+        let output = network_output(&mut Graph::new(true), &model, &card, true, &images);
+        assert_eq!(output.name, "probabilities");
+        let expected = burn::tensor::activation::softmax(model.forward(pixels) / 0.3, 1);
+        let carried = output.calibration.expect("calibration values").reshape([2, 3]);
+        carried.into_data().assert_approx_eq::<f32>(&expected.into_data(), Tolerance::rel_abs(1e-3, 1e-4));
     }
 
     /// A calibrated graph computes each op's value with the model's own modules: the logits it
