@@ -55,8 +55,11 @@ fn seed_strategy() -> Strategy {
 /// ` temperature=… ece_before=… ece_after=…` of an epoch's calibration (see [`Calibration`]).
 fn calibration_fields(calibration: Option<&Calibration>) -> String {
     calibration.map_or(String::new(), |c| {
-        let temperature = if c.fitted { format!("{:.3}", c.temperature) } else { "none".into() };
-        format!(" temperature={temperature} ece_before={:.4} ece_after={:.4}", c.before.ece, c.after.ece)
+        let fit = serde_json::to_value(c.fit).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        format!(
+            " temperature={:.3} fit={fit} ece_before={:.4} ece_after={:.4}",
+            c.temperature, c.before.ece, c.after.ece
+        )
     })
 }
 
@@ -132,7 +135,7 @@ fn main() {
             calibration_fields(calibration.as_ref())
         );
         first_run.get_or_insert(run);
-        let temperature = calibration.as_ref().filter(|c| c.fitted).map(|c| c.temperature);
+        let temperature = calibration.as_ref().map(|c| c.temperature);
         first_calibration.get_or_insert((unknown_below, temperature));
     }
     let mean = accuracies.iter().sum::<f32>() / accuracies.len() as f32;

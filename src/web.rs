@@ -78,8 +78,11 @@ export interface EpochReport {
 export interface ReliabilityBin { count: number; confidence: number; accuracy: number }
 /** Expected calibration error over 15 equal-width bins, and the bins. */
 export interface Reliability { ece: number; bins: ReliabilityBin[] }
-/** Temperature scaling fitted on the epoch's validation logits (not fitted when all were right: temperature 1). */
-export interface Calibration { temperature: number; fitted: boolean; before: Reliability; after: Reliability }
+/**
+ * Temperature scaling fitted on the epoch's validation logits: by likelihood, or when every image was
+ * right ("all_right") to the mean confidence (n + 1) / (n + 2) that n right answers vouch for.
+ */
+export interface Calibration { temperature: number; fit: "likelihood" | "all_right"; before: Reliability; after: Reliability }
 export interface Progress {
   phase: "extracting" | "fitting" | "training" | "evaluating" | "finished"; epoch: number; epochs: number;
   steps_done: number; steps_total: number; images: number; loss: number | null; epoch_report: EpochReport | null;

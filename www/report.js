@@ -56,16 +56,17 @@ export function showEpoch(report, classes, filesByName) {
 function showCalibration(calibration) {
   $("calibration").hidden = !calibration;
   if (!calibration) return;
-  const { temperature, fitted, before, after } = calibration;
+  const { temperature, fit, before, after } = calibration;
   reliabilityChart.clear();
   reliabilityChart.add(0, 0, 0);
   reliabilityChart.add(0, 1, 1);
   for (const [series, { bins }] of [[1, before], [2, after]]) {
     for (const bin of bins) if (bin.count) reliabilityChart.add(series, bin.confidence, bin.accuracy);
   }
-  setText("calibration-text", fitted
-    ? `Expected calibration error ${percent(before.ece)} → ${percent(after.ece)}: the probabilities shown and exported are divided by a temperature of ${temperature.toFixed(2)}, fitted on the validation images.`
-    : `Expected calibration error ${percent(before.ece)}. Every validation image is right, so there is no temperature to fit: the probabilities are the model's own.`);
+  const how = fit === "likelihood"
+    ? "fitted on the validation images"
+    : "chosen so that the mean confidence is the accuracy the validation images vouch for, as every one of them is right";
+  setText("calibration-text", `Expected calibration error ${percent(before.ece)} → ${percent(after.ece)}: the probabilities shown and exported are the logits divided by a temperature of ${temperature.toFixed(2)}, ${how}.`);
   Object.assign($("calibration-text").dataset, { eceBefore: before.ece, eceAfter: after.ece, temperature });
 }
 

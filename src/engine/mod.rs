@@ -277,7 +277,7 @@ impl Engine {
             active.epochs_completed = report.epoch;
             active.val_accuracy = report.val_accuracy;
             active.unknown_below = report.unknown_below;
-            active.temperature = report.calibration.as_ref().filter(|c| c.fitted).map(|c| c.temperature);
+            active.temperature = report.calibration.as_ref().map(|c| c.temperature);
         }
         if active.run.is_finished() {
             self.stop_training();

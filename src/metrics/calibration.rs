@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::argmax;
+use super::{argmax, tempered_softmax};
 
 /// Equal-width confidence bins of the reliability diagram and the ECE (the usual 15).
 pub const CALIBRATION_BINS: usize = 15;
@@ -31,15 +31,44 @@ pub fn mean_nll(logits: &[f32], classes: usize, labels: &[usize], temperature: f
     total / labels.len().max(1) as f64
 }
 
-/// The temperature that minimises [`mean_nll`] on labelled rows. The likelihood is concave in
-/// `1 / T`, so a golden-section search over `1 / T` finds its optimum. `None` without rows, or
-/// when every row is predicted right: the likelihood then grows without bound as `T` falls, and
-/// the rows say nothing about how sure the model should be.
-pub fn fit_temperature(logits: &[f32], classes: usize, labels: &[usize]) -> Option<f32> {
-    let rows = logits.chunks_exact(classes).zip(labels);
-    if labels.is_empty() || rows.clone().all(|(row, &label)| argmax(row) == label) {
+/// How a temperature was chosen ([`fit_temperature`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemperatureFit {
+    /// The one that minimises [`mean_nll`] (temperature scaling proper).
+    Likelihood,
+    /// Every row was predicted right, so the likelihood grows without bound as `T` falls: the one
+    /// whose mean top-class probability is `(n + 1) / (n + 2)` (Laplace's rule of succession), the
+    /// accuracy `n` right answers out of `n` vouch for.
+    AllRight,
+}
+
+/// The temperature for labelled rows of `classes` logits, and how it was chosen; `None` without
+/// rows. Temperatures are searched from 0.05 to 20.
+pub fn fit_temperature(logits: &[f32], classes: usize, labels: &[usize]) -> Option<(f32, TemperatureFit)> {
+    if labels.is_empty() {
         return None;
     }
+    let all_right = logits.chunks_exact(classes).zip(labels).all(|(row, &label)| argmax(row) == label);
+    if all_right {
+        let rows = labels.len() as f64;
+        let vouched = (rows + 1.0) / (rows + 2.0);
+        let mean_confidence = |inverse: f64| {
+            let temperature = (1.0 / inverse) as f32;
+            let tops = logits
+                .chunks_exact(classes)
+                .map(|row| tempered_softmax(row, temperature).into_iter().fold(0.0, f32::max));
+            tops.map(f64::from).sum::<f64>() / rows
+        };
+        // The mean confidence rises with 1 / T: bisect for the vouched one.
+        let (mut low, mut high) = INVERSE_TEMPERATURES;
+        while high - low > 1e-6 * high {
+            let middle = (low + high) / 2.0;
+            if mean_confidence(middle) < vouched { low = middle } else { high = middle }
+        }
+        return Some(((2.0 / (low + high)) as f32, TemperatureFit::AllRight));
+    }
+    // The likelihood is concave in 1 / T: a golden-section search over 1 / T finds its optimum.
     let nll = |inverse: f64| mean_nll(logits, classes, labels, 1.0 / inverse);
     let ratio = (5f64.sqrt() - 1.0) / 2.0;
     let (mut low, mut high) = INVERSE_TEMPERATURES;
@@ -59,7 +88,7 @@ pub fn fit_temperature(logits: &[f32], classes: usize, labels: &[usize]) -> Opti
             right_nll = nll(right);
         }
     }
-    Some((2.0 / (low + high)) as f32)
+    Some(((2.0 / (low + high)) as f32, TemperatureFit::Likelihood))
 }
 
 /// One bin of a reliability diagram: the predictions whose top-class probability falls in it.
@@ -143,7 +172,8 @@ mod tests {
             labels.push(label.unwrap_or(classes - 1));
             logits.extend(row);
         }
-        let temperature = fit_temperature(&logits, classes, &labels).unwrap();
+        let (temperature, fit) = fit_temperature(&logits, classes, &labels).unwrap();
+        assert_eq!(fit, TemperatureFit::Likelihood);
         assert!((temperature - 2.0).abs() < 0.15, "{temperature}");
         let best = mean_nll(&logits, classes, &labels, f64::from(temperature));
         for other in [1.0, 1.5, 2.5, 4.0] {
@@ -151,11 +181,23 @@ mod tests {
         }
     }
 
+    /// With every row right, the temperature brings the mean confidence to (n + 1) / (n + 2):
+    /// softer for logits surer than that, sharper for less sure ones.
     #[test]
-    fn no_temperature_without_a_wrong_prediction() {
-        assert_eq!(fit_temperature(&[2.0, 0.0, 0.0, 3.0], 2, &[0, 1]), None);
+    fn all_right_rows_are_as_sure_as_their_count_vouches() {
         assert_eq!(fit_temperature(&[], 2, &[]), None);
-        assert!(fit_temperature(&[2.0, 0.0, 0.0, 3.0], 2, &[1, 1]).is_some());
+        let labels = [0, 1, 0, 1, 0, 1, 0, 1];
+        let vouched = 9.0 / 10.0;
+        for scale in [0.5f32, 20.0] {
+            let logits: Vec<f32> =
+                labels.iter().flat_map(|&l| if l == 0 { [scale, 0.0] } else { [0.0, scale] }).collect();
+            let (temperature, fit) = fit_temperature(&logits, 2, &labels).unwrap();
+            assert_eq!(fit, TemperatureFit::AllRight);
+            let confidence = tempered_softmax(&[scale, 0.0], temperature)[0];
+            assert!((confidence - vouched).abs() < 1e-4, "scale {scale}: {confidence}");
+            assert_eq!(temperature > 1.0, scale == 20.0, "scale {scale}: T = {temperature}");
+        }
+        assert_eq!(fit_temperature(&[2.0, 0.0, 0.0, 3.0], 2, &[1, 1]).unwrap().1, TemperatureFit::Likelihood);
     }
 
     /// Four predictions at 0.9 of which two are right, two at 0.5 both right: ECE = 4/6 · 0.4 +

@@ -4,7 +4,7 @@
 
 mod calibration;
 
-pub use calibration::{CALIBRATION_BINS, Reliability, ReliabilityBin, fit_temperature, mean_nll};
+pub use calibration::{CALIBRATION_BINS, Reliability, ReliabilityBin, TemperatureFit, fit_temperature, mean_nll};
 use serde::Serialize;
 
 /// Index of the largest value (the predicted class of a row of logits).

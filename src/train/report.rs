@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use super::FitSummary;
 use crate::metrics::{
-    ConfusionMatrix, KNOWN_KEPT, Reliability, argmax, fit_temperature, tempered_softmax, unknown_threshold,
+    ConfusionMatrix, KNOWN_KEPT, Reliability, TemperatureFit, argmax, fit_temperature, tempered_softmax,
+    unknown_threshold,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,10 +63,11 @@ pub struct EpochReport {
 /// Temperature scaling fitted on an epoch's validation logits, and what it changed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Calibration {
-    /// Probabilities are a softmax of `logits / temperature`: 1 when it could not be fitted.
+    /// Probabilities are a softmax of `logits / temperature`.
     pub temperature: f32,
-    /// Whether `temperature` was fitted: not when every validation image was predicted right.
-    pub fitted: bool,
+    /// How: by likelihood, or, when every validation image was right, to the accuracy their
+    /// count vouches for.
+    pub fit: TemperatureFit,
     /// Of the softmax of the logits as they are.
     pub before: Reliability,
     /// Of the softmax of `logits / temperature`, on the same images it was fitted on.
@@ -74,13 +76,13 @@ pub struct Calibration {
 
 impl Calibration {
     /// Fits the temperature on validation `logits` (rows of `classes`) and their `labels`.
-    fn fit(logits: &[f32], classes: usize, labels: &[usize]) -> Self {
-        let fitted = fit_temperature(logits, classes, labels);
-        let temperature = fitted.unwrap_or(1.0);
+    /// `None` without labels.
+    fn fit(logits: &[f32], classes: usize, labels: &[usize]) -> Option<Self> {
+        let (temperature, fit) = fit_temperature(logits, classes, labels)?;
         let correct: Vec<bool> =
             logits.chunks_exact(classes).zip(labels).map(|(row, &label)| argmax(row) == label).collect();
         let reliability = |temperature| Reliability::new(&top_probabilities(logits, classes, temperature), &correct);
-        Self { temperature, fitted: fitted.is_some(), before: reliability(1.0), after: reliability(temperature) }
+        Some(Self { temperature, fit, before: reliability(1.0), after: reliability(temperature) })
     }
 }
 
@@ -146,8 +148,7 @@ impl EpochTally {
     pub fn report(&self, epoch: usize, fit: Option<FitSummary>, trained_stages: Option<usize>) -> EpochReport {
         let val_accuracy = self.val.accuracy();
         let shown = if val_accuracy.is_some() { &self.val } else { &self.train };
-        let calibration =
-            (!self.val_labels.is_empty()).then(|| Calibration::fit(&self.val_logits, self.classes, &self.val_labels));
+        let calibration = Calibration::fit(&self.val_logits, self.classes, &self.val_labels);
         let temperature = calibration.as_ref().map_or(1.0, |calibration| calibration.temperature);
         let confidences = top_probabilities(&self.val_logits, self.classes, temperature);
         let misclassified = self
@@ -189,7 +190,8 @@ mod tests {
         }
         let report = tally.report(1, None, None);
         let calibration = report.calibration.expect("validation images, some wrong");
-        assert!(calibration.fitted && calibration.temperature > 1.0, "{}", calibration.temperature);
+        assert_eq!(calibration.fit, TemperatureFit::Likelihood);
+        assert!(calibration.temperature > 1.0, "{}", calibration.temperature);
         let (logits, labels): (Vec<f32>, Vec<usize>) =
             (rows.iter().flat_map(|(l, _)| *l).collect(), rows.iter().map(|(_, t)| *t).collect());
         assert!(mean_nll(&logits, 2, &labels, calibration.temperature.into()) < mean_nll(&logits, 2, &labels, 1.0));
