@@ -17,12 +17,15 @@
 //! (safetensors), for the reference classifiers and temperature in scripts/bench_accuracy_reference.py. With `BENCH_EXPORT=DIR` it also exports seed
 //! 0's trained model there, f32 and f16 (`<backbone>.safetensors`, `<backbone>-f16.safetensors`)
 //! and ONNX with float32 and int8 weights (`<backbone>.onnx`, `<backbone>-int8.onnx`), as the
-//! page's "Download model" does, and prints the sizes and times.
+//! page's "Download model" does, and prints the sizes and times. With `BENCH_VIEWS=1` it classifies
+//! seed 0's validation photos from their files as the page's Predict panel does, for each choice of
+//! test-time augmentation: `native-cpu views=… val_accuracy=… seconds=…`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use browser_finetune::data::{Dataset, Subset};
+use browser_finetune::classify::Classifier;
+use browser_finetune::data::{Dataset, Subset, Views};
 use browser_finetune::train::{Calibration, Phase, RunSettings, Strategy, TrainingRun};
 use browser_finetune::weights::{
     ModelCard, OnnxOptions, Precision, calibration_sample, export_onnx, export_safetensors, load_pretrained,
@@ -151,6 +154,10 @@ fn main() {
         mean_error(|e| e.1)
     );
     let run = first_run.expect("at least one run");
+    // Seed 0's card entries, as the page's export writes them.
+    let seed_training = first_calibration.map(|(unknown_below, temperature)| {
+        serde_json::json!({ "unknown_below": unknown_below, "temperature": temperature })
+    });
 
     let data = load(dataset, architecture);
     // The fitted classifiers beside the head-only runs; a run of another strategy is about that strategy.
@@ -189,9 +196,7 @@ fn main() {
             architecture,
             classes: run.classes().to_vec(),
             preprocess: architecture.preprocess(),
-            training: first_calibration.map(|(unknown_below, temperature)| {
-                serde_json::json!({ "unknown_below": unknown_below, "temperature": temperature })
-            }),
+            training: seed_training.clone(),
         };
         // The page's "Download model as" formats, named as the page's worker names them; int8
         // calibrated on up to 32 validation photos spread over the split, as the page does.
@@ -223,6 +228,27 @@ fn main() {
                 bytes.len(),
                 start.elapsed().as_secs_f64(),
                 path.display()
+            );
+        }
+    }
+
+    if std::env::var("BENCH_VIEWS").is_ok() {
+        let classifier = Classifier::new(run.model(), run.classes().to_vec(), seed_training.clone());
+        for views in Views::ALL {
+            let start = Instant::now();
+            let mut right = 0;
+            for &(index, label) in &run.split().val {
+                let name = &data.examples()[index].name;
+                let bytes = std::fs::read(name).expect("image file");
+                let predictions =
+                    futures_lite::future::block_on(classifier.predict(name, &bytes, 1, views)).expect("prediction");
+                right += usize::from(predictions.top[0].class == run.classes()[label]);
+            }
+            println!(
+                "native-cpu views={} val_accuracy={:.4} seconds={:.1}",
+                views.name(),
+                right as f64 / run.split().val.len() as f64,
+                start.elapsed().as_secs_f64()
             );
         }
     }

@@ -44,10 +44,11 @@ export async function trainExport({ base, weights, photos }) {
 /**
  * In the page: opens `model` (export bytes in base64) with the full build's engine, as the page does, and
  * with the inference-only build at `inference` (a glue module's path, on `device`), and returns
- * each one's probabilities for every file of `photos`, the classes in the model's order, and how
- * long the inference build took to start (fetch, compile, instantiate) and to open the model.
+ * each one's probabilities for every file of `photos` (averaged over `views`, default the centre
+ * crop), the classes in the model's order, and how long the inference build took to start (fetch,
+ * compile, instantiate) and to open the model.
  */
-export async function comparePredictions({ base, model, photos, inference, device }) {
+export async function comparePredictions({ base, model, photos, inference, device, views = "centre" }) {
   const bytes = Uint8Array.fromBase64(model);
   const full = await import(`${base}pkg/browser_finetune.js`);
   await full.default();
@@ -64,8 +65,8 @@ export async function comparePredictions({ base, model, photos, inference, devic
   const results = [];
   for (const name of Object.values(photos).flat()) {
     const file = new Uint8Array(await (await fetch(`${base}tests/fixtures/images/${name}`)).arrayBuffer());
-    const page = await engine.predict(name, file, classes.length);
-    const embed = await classifier.predict(name, file, classes.length);
+    const page = await engine.predict(name, file, classes.length, views);
+    const embed = await classifier.predict(name, file, classes.length, views);
     results.push({ name, page: inOrder(page), embed: inOrder(embed), unknown: [page.unknown, embed.unknown] });
   }
   return { classes, results, startMs, openMs, backend: classifier.backend.kind };

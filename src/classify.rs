@@ -9,7 +9,7 @@ use image::RgbImage;
 use serde::Serialize;
 
 use crate::backend::read_back;
-use crate::data::decode_image;
+use crate::data::{Views, decode_image};
 use crate::error::{Error, Result};
 use crate::metrics::tempered_softmax;
 use crate::model::{Architecture, ImageClassifier};
@@ -88,14 +88,21 @@ impl Classifier {
         weights::temperature(self.training.as_ref())
     }
 
-    /// The `top_k` most likely classes of an image file.
-    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Predictions> {
-        self.predict_image(&decode_image(name, bytes)?, top_k).await
+    /// The `top_k` most likely classes of an image file, averaged over `views` of it.
+    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize, views: Views) -> Result<Predictions> {
+        self.predict_image(&decode_image(name, bytes)?, top_k, views).await
     }
 
     /// The same for decoded RGBA pixels, row by row (a canvas's `ImageData`, a video frame); alpha
     /// is dropped as for image files.
-    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<Predictions> {
+    pub async fn predict_pixels(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        top_k: usize,
+        views: Views,
+    ) -> Result<Predictions> {
         let expected = width as usize * height as usize * 4;
         if width == 0 || height == 0 || rgba.len() != expected {
             return Err(Error::InvalidInput(format!(
@@ -106,19 +113,25 @@ impl Classifier {
         let rgb = rgba.chunks_exact(4).flat_map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect();
         let image = RgbImage::from_raw(width, height, rgb)
             .ok_or_else(|| Error::InvalidInput("the pixels do not fill the image".into()))?;
-        self.predict_image(&image, top_k).await
+        self.predict_image(&image, top_k, views).await
     }
 
-    /// Through the architecture's transforms (resize, centre crop, normalisation), the model and a
-    /// softmax at the model's temperature.
-    async fn predict_image(&self, image: &RgbImage, top_k: usize) -> Result<Predictions> {
+    /// Through the architecture's transforms (resize, then the crops `views` names, normalisation),
+    /// the model and a softmax at the model's temperature; the views' probabilities averaged. The
+    /// "unknown" threshold applies to the average.
+    async fn predict_image(&self, image: &RgbImage, top_k: usize, views: Views) -> Result<Predictions> {
         let preprocess = self.architecture().preprocess();
         let side = preprocess.crop as usize;
         let input = Tensor::from_data(
-            TensorData::new(preprocess.apply(image), [1, 3, side, side]),
+            TensorData::new(views.pixels(&preprocess, image), [views.count(), 3, side, side]),
             &self.model.fc.weight.device(),
         );
-        let probabilities = tempered_softmax(&read_back(self.model.forward(input)).await?, self.temperature());
+        let logits = read_back(self.model.forward(input)).await?;
+        let mut probabilities = vec![0.0; self.classes.len()];
+        for row in logits.chunks_exact(self.classes.len()) {
+            let view = tempered_softmax(row, self.temperature());
+            probabilities.iter_mut().zip(view).for_each(|(sum, p)| *sum += p / views.count() as f32);
+        }
         let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let unknown = self.unknown_below().zip(ranked.first()).map(|(below, &(_, top))| top < below);
@@ -165,13 +178,13 @@ mod tests {
         assert_eq!(classifier.classes(), ["ants", "bees", "wasps"]);
         assert_eq!(classifier.architecture(), Architecture::MobileNetV2);
         let file = png(40, 30, 60);
-        let from_file = block_on(classifier.predict("a.png", &file, 2)).unwrap();
+        let from_file = block_on(classifier.predict("a.png", &file, 2, Views::Centre)).unwrap();
         assert_eq!(from_file.top.len(), 2);
         assert!(from_file.top[0].probability >= from_file.top[1].probability);
         assert!(classifier.classes().contains(&from_file.top[0].class));
         assert_eq!(from_file.unknown, None, "no threshold, no verdict");
         let rgba: Vec<u8> = image::load_from_memory(&file).unwrap().to_rgba8().into_raw();
-        assert_eq!(block_on(classifier.predict_pixels(&rgba, 40, 30, 2)).unwrap(), from_file);
+        assert_eq!(block_on(classifier.predict_pixels(&rgba, 40, 30, 2, Views::Centre)).unwrap(), from_file);
     }
 
     /// The threshold of the card decides "unknown": above every probability, every image is.
@@ -180,7 +193,10 @@ mod tests {
         let classifier =
             Classifier::open(&exported(Some(serde_json::json!({"unknown_below": 1.5}))), &Device::flex()).unwrap();
         assert_eq!(classifier.unknown_below(), Some(1.5));
-        assert_eq!(block_on(classifier.predict("a.png", &png(32, 32, 9), 1)).unwrap().unknown, Some(true));
+        assert_eq!(
+            block_on(classifier.predict("a.png", &png(32, 32, 9), 1, Views::Centre)).unwrap().unknown,
+            Some(true)
+        );
     }
 
     /// The card's temperature softens (T > 1) or sharpens the probabilities and keeps their order.
@@ -192,7 +208,7 @@ mod tests {
             let training = serde_json::json!({ "temperature": temperature });
             let classifier = Classifier::open(&export(&model, Some(training)), &Device::flex()).unwrap();
             assert_eq!(classifier.temperature(), temperature as f32);
-            block_on(classifier.predict("a.png", &file, 3)).unwrap().top
+            block_on(classifier.predict("a.png", &file, 3, Views::Centre)).unwrap().top
         };
         let (plain, soft) = (at(1.0), at(4.0));
         let logits: Vec<f32> = plain.iter().map(|p| p.probability.ln()).collect();
@@ -201,6 +217,26 @@ mod tests {
             let expected = crate::metrics::tempered_softmax(&logits, 4.0)[index];
             assert!((prediction.probability - expected).abs() < 1e-5, "{} vs {expected}", prediction.probability);
         }
+    }
+
+    /// Two views average the probabilities of the image and of its mirror image.
+    #[test]
+    fn the_flip_view_averages_the_image_and_its_mirror() {
+        let classifier = Classifier::open(&exported(None), &Device::flex()).unwrap();
+        let image =
+            image::RgbaImage::from_fn(64, 48, |x, y| image::Rgba([(x * 4) as u8, (y * 5) as u8, (x * y) as u8, 255]));
+        let mirror = image::imageops::flip_horizontal(&image);
+        let classify = |pixels: &image::RgbaImage, views| {
+            let mut top = block_on(classifier.predict_pixels(pixels.as_raw(), 64, 48, 3, views)).unwrap().top;
+            top.sort_by(|a, b| a.class.cmp(&b.class));
+            top.into_iter().map(|p| p.probability).collect::<Vec<f32>>()
+        };
+        let (both, one, other) =
+            (classify(&image, Views::Flip), classify(&image, Views::Centre), classify(&mirror, Views::Centre));
+        for class in 0..3 {
+            assert!((both[class] - (one[class] + other[class]) / 2.0).abs() < 1e-5, "{both:?} {one:?} {other:?}");
+        }
+        assert_eq!(classify(&image, Views::TenCrop).len(), 3);
     }
 
     /// Weights without class names, and pixels that do not match their size, are refused with
@@ -214,7 +250,7 @@ mod tests {
         let err = Classifier::open(&weights, &Device::flex()).unwrap_err();
         assert!(matches!(err, Error::NotAnExport), "{err}");
         let classifier = Classifier::open(&exported(None), &Device::flex()).unwrap();
-        let err = block_on(classifier.predict_pixels(&[0; 10], 2, 2, 1)).unwrap_err();
+        let err = block_on(classifier.predict_pixels(&[0; 10], 2, 2, 1, Views::Centre)).unwrap_err();
         assert!(err.to_string().contains("expected 2×2 RGBA pixels (16 bytes), got 10 bytes"), "{err}");
     }
 }

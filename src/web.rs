@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::backend::{self, BackendInfo};
 use crate::classify::Classifier;
+use crate::data::Views;
 #[cfg(feature = "training")]
 use crate::{
     engine::Engine,
@@ -88,6 +89,8 @@ export interface Progress {
   steps_done: number; steps_total: number; images: number; loss: number | null; epoch_report: EpochReport | null;
 }
 export interface Prediction { class: string; probability: number }
+/** The views a prediction averages: the centre crop, with its mirror image, or the corner and centre crops of both (torchvision's TenCrop). */
+export type Views = "centre" | "flip" | "ten_crop";
 /** Most likely first; `unknown`: the top probability is under the model's `unknown_below` (null without one). */
 export interface Predictions { top: Prediction[]; unknown: boolean | null }
 /** A batch of a run's images (their indices) whose features another worker's engine may compute from their files. */
@@ -174,16 +177,31 @@ impl WebClassifier {
     }
 
     /// The `top_k` most likely classes of an image file, most likely first, and whether it looks
-    /// unlike every class.
+    /// unlike every class; averaged over `views` of it (test-time augmentation).
     #[wasm_bindgen(unchecked_return_type = "Predictions")]
-    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<JsValue, JsError> {
-        to_js(&self.classifier.predict(name, bytes, top_k).await.map_err(js_error)?)
+    pub async fn predict(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        top_k: usize,
+        #[wasm_bindgen(unchecked_param_type = "Views")] views: &str,
+    ) -> Result<JsValue, JsError> {
+        let views = Views::from_name(views).map_err(js_error)?;
+        to_js(&self.classifier.predict(name, bytes, top_k, views).await.map_err(js_error)?)
     }
 
     /// The same for RGBA pixels (`ImageData.data` of a canvas or a video frame).
     #[wasm_bindgen(js_name = predictPixels, unchecked_return_type = "Predictions")]
-    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<JsValue, JsError> {
-        to_js(&self.classifier.predict_pixels(rgba, width, height, top_k).await.map_err(js_error)?)
+    pub async fn predict_pixels(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        top_k: usize,
+        #[wasm_bindgen(unchecked_param_type = "Views")] views: &str,
+    ) -> Result<JsValue, JsError> {
+        let views = Views::from_name(views).map_err(js_error)?;
+        to_js(&self.classifier.predict_pixels(rgba, width, height, top_k, views).await.map_err(js_error)?)
     }
 }
 
@@ -435,16 +453,31 @@ impl WebEngine {
     }
 
     /// The `top_k` most likely classes of an image file, most likely first, and whether it looks
-    /// unlike every class.
+    /// unlike every class; averaged over `views` of it (test-time augmentation).
     #[wasm_bindgen(unchecked_return_type = "Predictions")]
-    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<JsValue, JsError> {
-        to_js(&self.0.predict(name, bytes, top_k).await.map_err(js_error)?)
+    pub async fn predict(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        top_k: usize,
+        #[wasm_bindgen(unchecked_param_type = "Views")] views: &str,
+    ) -> Result<JsValue, JsError> {
+        let views = Views::from_name(views).map_err(js_error)?;
+        to_js(&self.0.predict(name, bytes, top_k, views).await.map_err(js_error)?)
     }
 
     /// The same for RGBA pixels (`ImageData.data` of a canvas or a video frame).
     #[wasm_bindgen(js_name = predictPixels, unchecked_return_type = "Predictions")]
-    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<JsValue, JsError> {
-        to_js(&self.0.predict_pixels(rgba, width, height, top_k).await.map_err(js_error)?)
+    pub async fn predict_pixels(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        top_k: usize,
+        #[wasm_bindgen(unchecked_param_type = "Views")] views: &str,
+    ) -> Result<JsValue, JsError> {
+        let views = Views::from_name(views).map_err(js_error)?;
+        to_js(&self.0.predict_pixels(rgba, width, height, top_k, views).await.map_err(js_error)?)
     }
 }
 

@@ -336,7 +336,7 @@ function showProgress(p) {
 function predict(file) {
   if (!file) return;
   showPredicting(file);
-  send({ type: "predict", file, topK: 5 });
+  send({ type: "predict", file, topK: 5, views: $("predict-views").value });
 }
 
 // ---- wiring ------------------------------------------------------------------------------------

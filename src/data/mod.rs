@@ -4,12 +4,14 @@ mod augment;
 mod dataset;
 mod decode;
 mod transform;
+mod views;
 
 pub use augment::{Augmentation, augment, network_crop, random_resized_crop_box};
 pub use dataset::{Dataset, Example, Split, Subset, decode_resized};
 
 pub use decode::{MAX_PIXELS, decode_image, probe_image};
-pub use transform::{Interpolation, Preprocess, Resizing, center_crop, resize_shorter_side, resize_to};
+pub use transform::{Interpolation, Preprocess, Resizing, center_crop, crop_padded, resize_shorter_side, resize_to};
+pub use views::Views;
 
 /// Small real PNG files for the crate's unit tests.
 #[cfg(test)]

@@ -98,6 +98,11 @@ fn round_half_even(x: f64) -> f64 {
 pub fn center_crop(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     let top = round_half_even((f64::from(image.height()) - f64::from(height)) / 2.0) as i64;
     let left = round_half_even((f64::from(image.width()) - f64::from(width)) / 2.0) as i64;
+    crop_padded(image, left, top, width, height)
+}
+
+/// The `width`×`height` area of `image` from (`left`, `top`); what lies outside the image is zero.
+pub fn crop_padded(image: &RgbImage, left: i64, top: i64, width: u32, height: u32) -> RgbImage {
     RgbImage::from_fn(width, height, |x, y| {
         let (sx, sy) = (left + i64::from(x), top + i64::from(y));
         if sx < 0 || sy < 0 || sx >= i64::from(image.width()) || sy >= i64::from(image.height()) {

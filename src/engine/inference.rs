@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Engine;
 use crate::backend::read_back;
 use crate::classify::{Classifier, Predictions};
-use crate::data::{decode_image, decode_resized, network_crop};
+use crate::data::{Views, decode_image, decode_resized, network_crop};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, FeatureExtractor, Pretrained};
 use crate::train::FrozenJob;
@@ -168,15 +168,23 @@ impl Engine {
         Ok(Tensor::from_data(TensorData::new(images, [batch, 3, height, width]), &self.device))
     }
 
-    /// The `top_k` most likely classes of an image file: from the last trained or opened model
-    /// (a run in progress does not predict until it ends), else the pretrained ImageNet head.
-    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize) -> Result<Predictions> {
-        self.classifier()?.predict(name, bytes, top_k).await
+    /// The `top_k` most likely classes of an image file, averaged over `views` of it: from the
+    /// last trained or opened model (a run in progress does not predict until it ends), else the
+    /// pretrained ImageNet head.
+    pub async fn predict(&self, name: &str, bytes: &[u8], top_k: usize, views: Views) -> Result<Predictions> {
+        self.classifier()?.predict(name, bytes, top_k, views).await
     }
 
     /// The same for decoded RGBA pixels, row by row (see [`Classifier::predict_pixels`]).
-    pub async fn predict_pixels(&self, rgba: &[u8], width: u32, height: u32, top_k: usize) -> Result<Predictions> {
-        self.classifier()?.predict_pixels(rgba, width, height, top_k).await
+    pub async fn predict_pixels(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        top_k: usize,
+        views: Views,
+    ) -> Result<Predictions> {
+        self.classifier()?.predict_pixels(rgba, width, height, top_k, views).await
     }
 
     fn classifier(&self) -> Result<Cow<'_, Classifier>> {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::backend;
+use crate::data::Views;
 use crate::data::test_images::png;
 use crate::train::Strategy;
 use futures_lite::future::block_on;
@@ -149,7 +150,7 @@ fn head_only_run_learns_two_colours_and_predicts_by_name() {
     let last = reports.last().unwrap();
     assert_eq!(last.val_accuracy, Some(1.0), "{last:?}");
     assert_eq!(last.confusion.total(), 2);
-    let predictions = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap();
+    let predictions = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2, Views::Centre)).unwrap();
     let top = &predictions.top;
     assert_eq!(top[0].class, "red");
     assert!(top[0].probability > top[1].probability);
@@ -164,7 +165,7 @@ fn a_backbone_without_head_predicts_once_a_head_is_trained() {
     let mut engine = engine();
     let backbone = ImageClassifier::random(Architecture::MobileNetV2, 2, &engine.device).backbone;
     engine.pretrained = Some(Pretrained { backbone, head: None, card: None });
-    let err = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap_err();
+    let err = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2, Views::Centre)).unwrap_err();
     assert!(matches!(err, Error::NoPretrainedHead { .. }), "{err}");
     add_red_and_blue(&mut engine, 4);
     let settings = settings(1, 1e-3);
@@ -172,7 +173,7 @@ fn a_backbone_without_head_predicts_once_a_head_is_trained() {
     for _ in 0..plan.steps_total {
         block_on(engine.train_step()).unwrap();
     }
-    let top = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2)).unwrap().top;
+    let top = block_on(engine.predict("x.png", &png([220, 20, 20], 9), 2, Views::Centre)).unwrap().top;
     assert_eq!(top.len(), 2);
     assert!(top.iter().all(|p| p.class == "red" || p.class == "blue"), "{top:?}");
 }
@@ -345,9 +346,9 @@ fn an_export_loads_back_with_identical_logits_and_class_names() {
         let after = block_on(reopened.logits(input, 2, 40, 40)).unwrap();
         assert_eq!(before, after, "{architecture:?}");
         let image = png([220, 20, 20], 9);
-        let predicted = block_on(reopened.predict("x.png", &image, 2)).unwrap();
+        let predicted = block_on(reopened.predict("x.png", &image, 2, Views::Centre)).unwrap();
         assert!(predicted.unknown.is_some(), "the reopened model predicts with its threshold");
-        assert_eq!(predicted, block_on(engine.predict("x.png", &image, 2)).unwrap());
+        assert_eq!(predicted, block_on(engine.predict("x.png", &image, 2, Views::Centre)).unwrap());
     }
 }
 
@@ -388,9 +389,9 @@ fn nothing_to_export_before_training_and_pixels_must_fill_the_image() {
     engine.use_random_weights(Architecture::ResNet18);
     let err = block_on(engine.export(Precision::F32, "d")).unwrap_err();
     assert!(err.to_string().contains("no trained model to export"), "{err}");
-    let err = block_on(engine.predict_pixels(&[0; 10], 2, 2, 1)).unwrap_err();
+    let err = block_on(engine.predict_pixels(&[0; 10], 2, 2, 1, Views::Centre)).unwrap_err();
     assert!(err.to_string().contains("16 bytes"), "{err}");
-    let predictions = block_on(engine.predict_pixels(&[90; 48 * 40 * 4], 48, 40, 3)).unwrap();
+    let predictions = block_on(engine.predict_pixels(&[90; 48 * 40 * 4], 48, 40, 3, Views::Centre)).unwrap();
     assert_eq!(predictions.top.len(), 3);
     // ImageNet's own head has no "unknown" threshold.
     assert_eq!(predictions.unknown, None);
@@ -420,7 +421,7 @@ fn a_file_that_fails_to_decode_mid_run_leaves_it_and_the_rest_trains() {
     assert_eq!(owner.start_training(&settings).unwrap().train_images, 8);
     assert!(owner.images_needed().iter().all(|&i| files[i].0 != "red/cut.png"));
     owner.stop_training();
-    assert_eq!(block_on(owner.predict("red/0.png", &files[0].1, 1)).unwrap().top.len(), 1);
+    assert_eq!(block_on(owner.predict("red/0.png", &files[0].1, 1, Views::Centre)).unwrap().top.len(), 1);
 
     // A helper engine computing features from the files names the same file.
     let mut helper = engine();

@@ -1,5 +1,6 @@
 // The embed's inference-only build (www/embed/inference/): it predicts what the page's engine predicts
-// for the same export. (keep.test.mjs runs the embed example on it, online and offline.)
+// for the same export, here with test-time augmentation (the mirror image's view averaged in).
+// (keep.test.mjs runs the embed example on it, online and offline, on the centre crop.)
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -18,7 +19,7 @@ test("the inference-only build predicts as the page's engine", { timeout: 10 * 6
       await page.goto(`${base}examples/embed/`);
       const model = await page.evaluate(trainExport, { base, weights: WEIGHTS, photos: PHOTOS });
       const compared = await page.evaluate(comparePredictions, {
-        base, model, photos: PHOTOS, inference: "www/embed/inference/browser_finetune.js", device: "cpu",
+        base, model, photos: PHOTOS, inference: "www/embed/inference/browser_finetune.js", device: "cpu", views: "flip",
       });
       let largest = 0;
       for (const { name, page: ours, embed, unknown } of compared.results) {

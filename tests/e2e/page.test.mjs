@@ -128,6 +128,11 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       await page.setInputFiles("#predict-picker", join(dataset, "green_stripes", "0.png"));
       await page.waitForSelector("#prediction .row");
       assert.equal(await page.textContent("#prediction .row span"), "green_stripes");
+      // Test-time augmentation: ten crops averaged, the same answer.
+      await page.selectOption("#predict-views", "ten_crop");
+      await page.setInputFiles("#predict-picker", join(dataset, "green_stripes", "1.png"));
+      await page.waitForFunction(() => document.querySelector("#prediction .row span")?.textContent === "green_stripes", null, { timeout: 60000 });
+      await page.selectOption("#predict-views", "centre");
 
       // The seed's other strategy on the same features: logistic regression fitted to convergence,
       // C chosen by cross-validation on the training split.

@@ -41,13 +41,13 @@ const handlers = {
     classifier = await engine.WebClassifier.open(new Uint8Array(bytes), device);
     return { labels: classifier.classes, architecture: classifier.architecture, backend: classifier.backend, training: classifier.training };
   },
-  async classify({ image, topK }) {
+  async classify({ image, topK, views }) {
     let predictions;
     if (image.kind === "file") {
-      predictions = await classifier.predict(image.name, new Uint8Array(image.bytes), topK);
+      predictions = await classifier.predict(image.name, new Uint8Array(image.bytes), topK, views);
     } else {
       const { data, width, height } = image.kind === "bitmap" ? pixels(image.bitmap) : { ...image, data: image.rgba };
-      predictions = await classifier.predictPixels(new Uint8Array(data.buffer ?? data), width, height, topK);
+      predictions = await classifier.predictPixels(new Uint8Array(data.buffer ?? data), width, height, topK, views);
     }
     const top = predictions.top.map(({ class: label, probability }) => ({ label, probability }));
     return { top, unknown: predictions.unknown };

@@ -1,8 +1,8 @@
 // Types of the embeddable classifier (classifier.js). The engine's own types come from the
 // declarations wasm-pack generates beside its inference build (inference/browser_finetune.d.ts).
-import type { Architecture, BackendInfo, TrainingSummary } from "./inference/browser_finetune.js";
+import type { Architecture, BackendInfo, TrainingSummary, Views } from "./inference/browser_finetune.js";
 
-export type { Architecture, BackendInfo, TrainingSummary };
+export type { Architecture, BackendInfo, TrainingSummary, Views };
 
 /** Where the model comes from: a URL (relative to the page), a File or Blob, or the file's bytes. */
 export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;
@@ -29,6 +29,12 @@ export interface LoadOptions {
 export interface ClassifyOptions {
   /** How many labels to return, most likely first (default: all). */
   topK?: number;
+  /**
+   * Test-time augmentation: the probabilities averaged over "centre" (default: the centre crop, as
+   * in validation), "flip" (it and its mirror image) or "ten_crop" (corners and centre, each
+   * mirrored too); 2× and 10× the work.
+   */
+  views?: Views;
 }
 
 export interface Classification {

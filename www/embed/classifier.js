@@ -89,10 +89,10 @@ export class Classifier {
    * The `topK` most likely labels (all by default), most likely first; `unknown` on the array:
    * whether the top probability is under the model's `unknownBelow` (null without one).
    */
-  async classify(image, { topK = this.labels.length } = {}) {
+  async classify(image, { topK = this.labels.length, views = "centre" } = {}) {
     const message = await imageMessage(image);
     const transfer = [message.bitmap ?? message.bytes ?? message.rgba];
-    const { top, unknown } = await this.#call("classify", { image: message, topK: Math.max(1, topK) }, transfer);
+    const { top, unknown } = await this.#call("classify", { image: message, topK: Math.max(1, topK), views }, transfer);
     return Object.assign(top.slice(0, topK), { unknown });
   }
 
