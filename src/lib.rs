@@ -14,6 +14,8 @@ pub mod data;
 #[cfg(feature = "training")]
 pub mod engine;
 pub mod error;
+#[cfg(feature = "training")]
+pub mod explain;
 pub mod kernels;
 pub mod metrics;
 pub mod model;

@@ -89,6 +89,10 @@ export interface Progress {
   steps_done: number; steps_total: number; images: number; loss: number | null; epoch_report: EpochReport | null;
 }
 export interface Prediction { class: string; probability: number }
+/** Grad-CAM over the centre crop: `height` rows of `width` values in [0, 1], for output `class`. */
+export interface HeatMap { class: number; width: number; height: number; values: number[] }
+/** Where the model looked for `class`; the map covers the centre crop, `crop_share` of the image's shorter side. */
+export interface Explanation { class: string; map: HeatMap; crop_share: number }
 /** The views a prediction averages: the centre crop, with its mirror image, or the corner and centre crops of both (torchvision's TenCrop). */
 export type Views = "centre" | "flip" | "ten_crop";
 /** Most likely first; `unknown`: the top probability is under the model's `unknown_below` (null without one). */
@@ -478,6 +482,13 @@ impl WebEngine {
     ) -> Result<JsValue, JsError> {
         let views = Views::from_name(views).map_err(js_error)?;
         to_js(&self.0.predict_pixels(rgba, width, height, top_k, views).await.map_err(js_error)?)
+    }
+
+    /// Where the model looked in an image file for the class named `class` (null: the predicted
+    /// one): Grad-CAM over the centre crop.
+    #[wasm_bindgen(unchecked_return_type = "Explanation")]
+    pub async fn explain(&self, name: &str, bytes: &[u8], class: Option<String>) -> Result<JsValue, JsError> {
+        to_js(&self.0.explain(name, bytes, class.as_deref()).await.map_err(js_error)?)
     }
 }
 

@@ -6,7 +6,7 @@ import { addSkipped, clearSkipped, renderClasses } from "./images-view.js";
 import { classCounts, classesLeftEmpty, filesFromDrop, filesFromPicker, organise } from "./intake.js";
 import { describeOpenedModel, initModels, modelMessages } from "./models.js";
 import { registerServiceWorker } from "./offline.js";
-import { showPredicting, showPrediction } from "./prediction.js";
+import { showExplanation, showPredicting, showPrediction } from "./prediction.js";
 import { progressLine } from "./progress.js";
 import { afterGpuLoss } from "./recovery.js";
 import { addLoss, clearReport, recordFigures, showEpoch, showReport } from "./report.js";
@@ -237,6 +237,7 @@ const onMessage = {
     updateButtons();
   },
   prediction({ top, unknown }) { showPrediction(top, unknown); },
+  explanation(explanation) { showExplanation(explanation); },
   autosaved(message) {
     state.lastSave = message.record;
     modelMessages.autosaved(message);
@@ -333,10 +334,11 @@ function showProgress(p) {
 
 // ---- prediction --------------------------------------------------------------------------------
 
-function predict(file) {
+/** Classifies `file` in the Predict panel; with `explain` (or the panel's checkbox) also shows where the model looked. */
+function predict(file, explain = $("predict-explain").checked) {
   if (!file) return;
   showPredicting(file);
-  send({ type: "predict", file, topK: 5, views: $("predict-views").value });
+  send({ type: "predict", file, topK: 5, views: $("predict-views").value, explain });
 }
 
 // ---- wiring ------------------------------------------------------------------------------------
@@ -379,6 +381,11 @@ dropTarget($("drop-zone"), async (dataTransfer) => {
 });
 dropTarget($("predict-zone"), (dataTransfer) => predict(dataTransfer.files[0]));
 $("predict-picker").addEventListener("change", (event) => { predict(event.target.files[0]); event.target.value = ""; });
+// A misclassified validation image, clicked: its prediction and where the model looked.
+$("misclassified").addEventListener("click", (event) => {
+  const file = state.filesByName.get(event.target.closest("figure")?.querySelector("img")?.title);
+  if (file) { predict(file, true); $("predict-section").scrollIntoView({ behavior: "smooth" }); }
+});
 $("start").addEventListener("click", () => startTraining());
 $("pause").addEventListener("click", () => send({ type: state.paused ? "resume" : "pause" }));
 $("cancel").addEventListener("click", () => send({ type: "cancel" }));

@@ -12,7 +12,8 @@
 //   {type:"train", settings, resumes}                {type:"plan", plan}, {type:"progress", progress, memory}
 //                                                    {type:"skipped", name, reason} (a file that fails to decode in a run)
 //   {type:"pause"} {type:"resume"} {type:"cancel"}   {type:"paused"} {type:"resumed"} {type:"stopped", reason}
-//   {type:"predict", file, topK, views}              {type:"prediction", top, unknown}
+//   {type:"predict", file, topK, views, explain}     {type:"prediction", top, unknown}, then with explain
+//                                                    {type:"explanation", class, map, crop_share} (Grad-CAM)
 //   {type:"loadModelFile", file}                     {type:"weightsLoaded", …} as for loadWeights
 //   {type:"export", format: f32|f16|onnx|onnx-int8}  {type:"exported", bytes, fileName, note?}
 //   {type:"listSaved"}                               {type:"savedList", models}
@@ -360,10 +361,11 @@ const handlers = {
     await deleteModel(id);
     post({ type: "savedList", models: await listModels() });
   },
-  async predict({ file, topK, views }) {
+  async predict({ file, topK, views, explain }) {
     const bytes = new Uint8Array(await file.arrayBuffer());
     const { top, unknown } = await exclusive(() => engine.predict(file.name, bytes, topK || 5, views || "centre"));
     post({ type: "prediction", top, unknown });
+    if (explain) post({ type: "explanation", ...(await exclusive(() => engine.explain(file.name, bytes, null))) });
   },
 };
 

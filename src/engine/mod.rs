@@ -8,7 +8,7 @@
 mod inference;
 
 pub use crate::classify::{Prediction, Predictions};
-pub use inference::{FailedFile, FileActivations, FileFeatures};
+pub use inference::{Explanation, FailedFile, FileActivations, FileFeatures};
 
 use burn::tensor::Device;
 use image::RgbImage;

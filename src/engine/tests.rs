@@ -318,6 +318,23 @@ fn trained_engine(architecture: Architecture) -> Engine {
     engine
 }
 
+/// The trained model explains a prediction: a map over the last stage for the predicted class
+/// or a named one; an unknown class name and a broken file are errors that say so.
+#[test]
+fn a_prediction_is_explained_by_a_heat_map() {
+    let engine = trained_engine(Architecture::MobileNetV2);
+    let image = png([220, 20, 20], 9);
+    let predicted = block_on(engine.predict("x.png", &image, 1, Views::Centre)).unwrap().top[0].class.clone();
+    let explained = block_on(engine.explain("x.png", &image, None)).unwrap();
+    assert_eq!(explained.class, predicted);
+    assert_eq!((explained.map.width, explained.map.height), (7, 7));
+    assert_eq!(block_on(engine.explain("x.png", &image, Some("blue"))).unwrap().class, "blue");
+    let err = block_on(engine.explain("x.png", &image, Some("green"))).unwrap_err().to_string();
+    assert!(err.contains("no class 'green'"), "{err}");
+    let err = block_on(engine.explain("x.png", b"not an image", None)).unwrap_err().to_string();
+    assert!(err.contains("x.png"), "{err}");
+}
+
 /// Export → load gives the same logits, class names, preprocessing and training summary (with
 /// its "unknown" threshold and temperature).
 #[test]

@@ -133,6 +133,12 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       await page.setInputFiles("#predict-picker", join(dataset, "green_stripes", "1.png"));
       await page.waitForFunction(() => document.querySelector("#prediction .row span")?.textContent === "green_stripes", null, { timeout: 60000 });
       await page.selectOption("#predict-views", "centre");
+      // Where the model looked: a Grad-CAM map drawn over the centre crop, for the predicted class.
+      await page.check("#predict-explain");
+      await page.setInputFiles("#predict-picker", join(dataset, "red_squares", "0.png"));
+      await page.waitForSelector("#prediction .explanation canvas", { timeout: 60000 });
+      assert.equal(await page.getAttribute("#prediction .explanation", "data-class"), await page.textContent("#prediction .row span"));
+      await page.uncheck("#predict-explain");
 
       // The seed's other strategy on the same features: logistic regression fitted to convergence,
       // C chosen by cross-validation on the training split.
