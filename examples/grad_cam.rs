@@ -4,7 +4,8 @@
 //! `cargo run --example grad_cam -- OUT_DIR IMAGE...` writes, for ResNet18 with seeded random
 //! weights and for each weights file in `GRAD_CAM_PRETRAINED=FILE,…` (its backbone, a new seeded
 //! head), `OUT_DIR/<name>.safetensors` (the export) and `OUT_DIR/<name>-cam.safetensors`:
-//! `inputs` `[N, 3, crop, crop]` and `maps` `[N, h, w]` (float32), `classes` `[N]` (int64).
+//! `inputs` `[N, 3, crop, crop]` and `maps` `[N, h, w]` (float32), `classes` `[N]` (int64); and
+//! prints the time per map.
 
 use browser_finetune::backend;
 use browser_finetune::data::decode_image;
@@ -39,10 +40,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut engine = Engine::new(device.clone(), info.clone());
         engine.load_weights(&export)?;
         let (mut inputs, mut maps, mut chosen, mut size) = (Vec::new(), Vec::new(), Vec::new(), (0, 0));
+        let mut seconds = 0.0;
         for path in images {
             let file = std::fs::read(path)?;
             inputs.extend(preprocess.apply(&decode_image(path, &file)?));
+            let start = std::time::Instant::now();
             let explanation = block_on(engine.explain(path, &file, None))?;
+            seconds += start.elapsed().as_secs_f64();
             size = (explanation.map.height, explanation.map.width);
             maps.extend(explanation.map.values);
             chosen.push(explanation.map.class as i64);
@@ -58,7 +62,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("classes", TensorView::new(Dtype::I64, vec![n], &class_bytes)?),
         ];
         std::fs::write(format!("{out_dir}/{name}-cam.safetensors"), safetensors::serialize(tensors, None)?)?;
-        println!("{name}: {n} maps of {}×{}", size.0, size.1);
+        println!(
+            "{name}: {n} maps of {}×{}, {:.0} ms each (decoding included)",
+            size.0,
+            size.1,
+            1000.0 * seconds / n as f64
+        );
     }
     Ok(())
 }
