@@ -54,11 +54,8 @@ pub fn fit_temperature(logits: &[f32], classes: usize, labels: &[usize]) -> Opti
         let rows = labels.len() as f64;
         let vouched = (rows + 1.0) / (rows + 2.0);
         let mean_confidence = |inverse: f64| {
-            let temperature = (1.0 / inverse) as f32;
-            let tops = logits
-                .chunks_exact(classes)
-                .map(|row| tempered_softmax(row, temperature).into_iter().fold(0.0, f32::max));
-            tops.map(f64::from).sum::<f64>() / rows
+            let tops = top_probabilities(logits, classes, (1.0 / inverse) as f32);
+            tops.into_iter().map(f64::from).sum::<f64>() / rows
         };
         // The mean confidence rises with 1 / T: bisect for the vouched one.
         let (mut low, mut high) = INVERSE_TEMPERATURES;
@@ -89,6 +86,11 @@ pub fn fit_temperature(logits: &[f32], classes: usize, labels: &[usize]) -> Opti
         }
     }
     Some(((2.0 / (low + high)) as f32, TemperatureFit::Likelihood))
+}
+
+/// The top-class probability of each row of `classes` logits, at `temperature`.
+pub fn top_probabilities(logits: &[f32], classes: usize, temperature: f32) -> Vec<f32> {
+    logits.chunks_exact(classes).map(|row| tempered_softmax(row, temperature).into_iter().fold(0.0, f32::max)).collect()
 }
 
 /// One bin of a reliability diagram: the predictions whose top-class probability falls in it.

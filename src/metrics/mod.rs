@@ -4,7 +4,9 @@
 
 mod calibration;
 
-pub use calibration::{CALIBRATION_BINS, Reliability, ReliabilityBin, TemperatureFit, fit_temperature, mean_nll};
+pub use calibration::{
+    CALIBRATION_BINS, Reliability, ReliabilityBin, TemperatureFit, fit_temperature, mean_nll, top_probabilities,
+};
 use serde::Serialize;
 
 /// Index of the largest value (the predicted class of a row of logits).

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::FitSummary;
 use crate::metrics::{
-    ConfusionMatrix, KNOWN_KEPT, Reliability, TemperatureFit, argmax, fit_temperature, tempered_softmax,
+    ConfusionMatrix, KNOWN_KEPT, Reliability, TemperatureFit, argmax, fit_temperature, top_probabilities,
     unknown_threshold,
 };
 
@@ -84,11 +84,6 @@ impl Calibration {
         let reliability = |temperature| Reliability::new(&top_probabilities(logits, classes, temperature), &correct);
         Some(Self { temperature, fit, before: reliability(1.0), after: reliability(temperature) })
     }
-}
-
-/// The top-class probability of each row of `logits`, at `temperature`.
-fn top_probabilities(logits: &[f32], classes: usize, temperature: f32) -> Vec<f32> {
-    logits.chunks_exact(classes).map(|row| tempered_softmax(row, temperature).into_iter().fold(0.0, f32::max)).collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -175,7 +170,7 @@ impl EpochTally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::mean_nll;
+    use crate::metrics::{mean_nll, tempered_softmax};
 
     /// An overconfident epoch: large logits, a third of them wrong. The fitted temperature
     /// softens them (T > 1, a lower likelihood loss), and the misclassified images and the
