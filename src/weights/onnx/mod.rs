@@ -111,19 +111,26 @@ mod tests {
         assert!(calibration_sample::<usize>(&[], 32).is_empty());
     }
 
+    /// Two random images of `architecture`'s smallest input, and the graph's input carrying them
+    /// as its calibration values.
+    fn two_images(architecture: Architecture, device: &Device) -> (Tensor<4>, Value) {
+        let side = architecture.min_input_side();
+        let pixels = Tensor::<4>::random([2, 3, side, side], Distribution::Normal(0.0, 1.0), device);
+        let images = Value {
+            name: "images".into(),
+            shape: Shape::Map { channels: 3, height: side, width: side },
+            calibration: Some(pixels.clone()),
+        };
+        (pixels, images)
+    }
+
     /// The `probabilities` output is the softmax of the logits divided by the card's temperature.
     #[test]
     fn probabilities_are_at_the_cards_temperature() {
         let device = Device::flex();
         let architecture = Architecture::MobileNetV2;
         let model = ImageClassifier::random(architecture, 3, &device);
-        let side = architecture.min_input_side();
-        let pixels = Tensor::<4>::random([2, 3, side, side], Distribution::Normal(0.0, 1.0), &device);
-        let images = Value {
-            name: "images".into(),
-            shape: Shape::Map { channels: 3, height: side, width: side },
-            calibration: Some(pixels.clone()),
-        };
+        let (pixels, images) = two_images(architecture, &device);
         let card = ModelCard {
             architecture,
             classes: vec!["a".into(), "b".into(), "c".into()],
@@ -145,13 +152,7 @@ mod tests {
         for architecture in Architecture::ALL {
             device.seed(5);
             let model = ImageClassifier::random(architecture, 3, &device);
-            let side = architecture.min_input_side();
-            let pixels = Tensor::<4>::random([2, 3, side, side], Distribution::Normal(0.0, 1.0), &device);
-            let images = Value {
-                name: "images".into(),
-                shape: Shape::Map { channels: 3, height: side, width: side },
-                calibration: Some(pixels.clone()),
-            };
+            let (pixels, images) = two_images(architecture, &device);
             let mut graph = Graph::new(true);
             let logits = network::classifier(&mut graph, &model, &images);
             let carried = logits.calibration.expect("calibration values").reshape([2, 3]);
