@@ -31,6 +31,18 @@ pub struct Predictions {
     pub unknown: Option<bool>,
 }
 
+/// Where the model looked in an image for one of its classes ([`Classifier::explain`]).
+#[cfg(feature = "training")]
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub class: String,
+    /// Over the centre crop the model sees.
+    pub map: crate::explain::HeatMap,
+    /// That crop's side as a share of the image's shorter side (224 / 256 for most backbones),
+    /// to draw the map over the image.
+    pub crop_share: f32,
+}
+
 /// A model with its class names, in output order, and how it was trained.
 #[derive(Debug, Clone)]
 pub struct Classifier {
@@ -120,16 +132,11 @@ impl Classifier {
     /// the model and a softmax at the model's temperature; the views' probabilities averaged. The
     /// "unknown" threshold applies to the average.
     async fn predict_image(&self, image: &RgbImage, top_k: usize, views: Views) -> Result<Predictions> {
-        let preprocess = self.architecture().preprocess();
-        let side = preprocess.crop as usize;
-        let input = Tensor::from_data(
-            TensorData::new(views.pixels(&preprocess, image), [views.count(), 3, side, side]),
-            &self.model.fc.weight.device(),
-        );
-        let logits = read_back(self.model.forward(input)).await?;
+        let logits = read_back(self.model.forward(self.input(image, views))).await?;
+        let temperature = self.temperature();
         let mut probabilities = vec![0.0; self.classes.len()];
         for row in logits.chunks_exact(self.classes.len()) {
-            let view = tempered_softmax(row, self.temperature());
+            let view = tempered_softmax(row, temperature);
             probabilities.iter_mut().zip(view).for_each(|(sum, p)| *sum += p / views.count() as f32);
         }
         let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
@@ -141,6 +148,37 @@ impl Classifier {
             .map(|(index, probability)| Prediction { class: self.classes[index].clone(), probability })
             .collect();
         Ok(Predictions { top, unknown })
+    }
+
+    /// `views` of `image` through the architecture's transforms, on the model's device.
+    ///
+    /// # Shapes
+    /// `[views.count(), 3, crop, crop]`
+    fn input(&self, image: &RgbImage, views: Views) -> Tensor<4> {
+        let preprocess = self.architecture().preprocess();
+        let side = preprocess.crop as usize;
+        let pixels = TensorData::new(views.pixels(&preprocess, image), [views.count(), 3, side, side]);
+        Tensor::from_data(pixels, &self.model.fc.weight.device())
+    }
+
+    /// Grad-CAM ([`crate::explain`]) of an image file for the class named `class` (`None`: the
+    /// one predicted), over the centre crop.
+    #[cfg(feature = "training")]
+    pub async fn explain(&self, name: &str, bytes: &[u8], class: Option<&str>) -> Result<Explanation> {
+        let index = match class {
+            Some(class) => Some(
+                self.classes
+                    .iter()
+                    .position(|c| c == class)
+                    .ok_or_else(|| Error::InvalidInput(format!("the model has no class '{class}'")))?,
+            ),
+            None => None,
+        };
+        let input = self.input(&decode_image(name, bytes)?, Views::Centre);
+        let map = crate::explain::grad_cam(&self.model, input, index).await?;
+        let preprocess = self.architecture().preprocess();
+        let crop_share = preprocess.crop as f32 / preprocess.resize_shorter as f32;
+        Ok(Explanation { class: self.classes[map.class].clone(), map, crop_share })
     }
 }
 

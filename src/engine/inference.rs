@@ -8,10 +8,9 @@ use serde::Serialize;
 
 use super::Engine;
 use crate::backend::read_back;
-use crate::classify::{Classifier, Predictions};
+use crate::classify::{Classifier, Explanation, Predictions};
 use crate::data::{Views, decode_image, decode_resized, network_crop};
 use crate::error::{Error, Result};
-use crate::explain::{HeatMap, grad_cam};
 use crate::model::{Architecture, FeatureExtractor, Pretrained};
 use crate::train::FrozenJob;
 
@@ -29,17 +28,6 @@ pub struct FileActivations {
     pub activations: Vec<f32>,
     pub shape: [usize; 3],
     pub failed: Vec<FailedFile>,
-}
-
-/// Where the model looked in an image for one of its classes ([`Engine::explain`]).
-#[derive(Debug, Clone, Serialize)]
-pub struct Explanation {
-    pub class: String,
-    /// Over the centre crop the model sees.
-    pub map: HeatMap,
-    /// That crop's side as a share of the image's shorter side (224 / 256 for most backbones),
-    /// to draw the map over the image.
-    pub crop_share: f32,
 }
 
 /// A file that could not be decoded: its position in the list given, and why.
@@ -199,27 +187,10 @@ impl Engine {
         self.classifier()?.predict_pixels(rgba, width, height, top_k, views).await
     }
 
-    /// Grad-CAM ([`crate::explain`]) of an image file for the class named `class` (`None`: the
-    /// one predicted), from the model [`Engine::predict`] uses.
+    /// Grad-CAM of an image file for the class named `class` (`None`: the one predicted), from
+    /// the model [`Engine::predict`] uses (see [`Classifier::explain`]).
     pub async fn explain(&self, name: &str, bytes: &[u8], class: Option<&str>) -> Result<Explanation> {
-        let classifier = self.classifier()?;
-        let index = match class {
-            Some(class) => Some(
-                classifier
-                    .classes()
-                    .iter()
-                    .position(|c| c == class)
-                    .ok_or_else(|| Error::InvalidInput(format!("the model has no class '{class}'")))?,
-            ),
-            None => None,
-        };
-        let preprocess = classifier.architecture().preprocess();
-        let side = preprocess.crop as usize;
-        let pixels = preprocess.apply(&decode_image(name, bytes)?);
-        let image = Tensor::from_data(TensorData::new(pixels, [1, 3, side, side]), &self.device);
-        let map = grad_cam(classifier.model(), image, index).await?;
-        let crop_share = preprocess.crop as f32 / preprocess.resize_shorter as f32;
-        Ok(Explanation { class: classifier.classes()[map.class].clone(), map, crop_share })
+        self.classifier()?.explain(name, bytes, class).await
     }
 
     fn classifier(&self) -> Result<Cow<'_, Classifier>> {

@@ -7,8 +7,8 @@
 
 mod inference;
 
-pub use crate::classify::{Prediction, Predictions};
-pub use inference::{Explanation, FailedFile, FileActivations, FileFeatures};
+pub use crate::classify::{Explanation, Prediction, Predictions};
+pub use inference::{FailedFile, FileActivations, FileFeatures};
 
 use burn::tensor::Device;
 use image::RgbImage;
