@@ -12,6 +12,8 @@ pub mod backend;
 pub mod classify;
 pub mod data;
 #[cfg(feature = "training")]
+pub mod doctor;
+#[cfg(feature = "training")]
 pub mod engine;
 pub mod error;
 #[cfg(feature = "training")]

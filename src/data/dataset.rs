@@ -31,6 +31,9 @@ pub struct Example {
     pub on_demand: bool,
     /// Its file failed to decode when its pixels were needed: it leaves every run from then on.
     pub unusable: bool,
+    /// The user removed it from their runs (the data check's "remove from this run"); its file
+    /// is untouched, and it can be brought back.
+    pub excluded: bool,
 }
 
 #[derive(Debug, Default)]
@@ -83,8 +86,15 @@ impl Dataset {
             return Err(Error::InvalidInput(format!("'{name}' has no class: put images in one folder per class")));
         }
         let on_demand = image.is_none();
-        let example =
-            Example { name: name.to_string(), class: class.to_string(), subset, image, on_demand, unusable: false };
+        let example = Example {
+            name: name.to_string(),
+            class: class.to_string(),
+            subset,
+            image,
+            on_demand,
+            unusable: false,
+            excluded: false,
+        };
         self.examples.push(example);
         Ok(self.examples.len() - 1)
     }
@@ -110,6 +120,12 @@ impl Dataset {
         let example = self.example_mut(index)?;
         example.unusable = true;
         example.image = None;
+        Ok(())
+    }
+
+    /// Removes image `index` from the runs that start from now on (`true`), or brings it back.
+    pub fn set_excluded(&mut self, index: usize, excluded: bool) -> Result<()> {
+        self.example_mut(index)?.excluded = excluded;
         Ok(())
     }
 
@@ -143,10 +159,14 @@ impl Dataset {
 
     /// The ImageFolder `train/` + `val/` split when the images came that way, else a stratified
     /// split holding out `val_fraction` of each class (at least one image of every class with two
-    /// or more), shuffled with `seed`. Unusable images are left out.
+    /// or more), shuffled with `seed`. Unusable images are left out, and so are excluded ones,
+    /// after the split is drawn: removing an image leaves the others where they were, so that a
+    /// run without it differs from the last one by that image alone.
     pub fn split(&self, val_fraction: f64, seed: u64) -> Result<Split> {
         let usable = |i: &usize| !self.examples[*i].unusable;
-        let mut classes: Vec<String> = self.examples.iter().filter(|e| !e.unusable).map(|e| e.class.clone()).collect();
+        let kept = |&(i, _): &(usize, usize)| !self.examples[i].excluded;
+        let mut classes: Vec<String> =
+            self.examples.iter().filter(|e| !e.unusable && !e.excluded).map(|e| e.class.clone()).collect();
         classes.sort();
         classes.dedup();
         if classes.len() < 2 {
@@ -158,33 +178,38 @@ impl Dataset {
         if !(0.0..1.0).contains(&val_fraction) {
             return Err(Error::InvalidInput(format!("the validation fraction must be in [0, 1), got {val_fraction}")));
         }
-        let label = |e: &Example| classes.binary_search(&e.class).unwrap_or(0);
+        let label = |e: &Example| classes.binary_search(&e.class).ok();
         let explicit = self.examples.iter().any(|e| e.subset.is_some());
         let (mut train, mut val) = (Vec::new(), Vec::new());
         if explicit {
-            for (i, e) in self.examples.iter().enumerate().filter(|(i, _)| usable(i)) {
+            for (i, e) in self.examples.iter().enumerate().filter(|(i, e)| usable(i) && !e.excluded) {
+                let Some(label) = label(e) else { continue };
                 match e.subset {
-                    Some(Subset::Val) => val.push((i, label(e))),
-                    _ => train.push((i, label(e))),
+                    Some(Subset::Val) => val.push((i, label)),
+                    _ => train.push((i, label)),
                 }
             }
         } else {
             let mut rng = Rng::new(seed);
-            for class in 0..classes.len() {
-                let mut members: Vec<usize> =
-                    (0..self.examples.len()).filter(usable).filter(|&i| label(&self.examples[i]) == class).collect();
+            for (class, class_name) in classes.iter().enumerate() {
+                let mut members: Vec<usize> = (0..self.examples.len())
+                    .filter(usable)
+                    .filter(|&i| self.examples[i].class == *class_name)
+                    .collect();
                 rng.shuffle(&mut members);
                 let mut held_out = (members.len() as f64 * val_fraction).round() as usize;
                 if val_fraction > 0.0 && members.len() >= 2 {
                     held_out = held_out.clamp(1, members.len() - 1);
                 }
-                val.extend(members[..held_out].iter().map(|&i| (i, class)));
-                train.extend(members[held_out..].iter().map(|&i| (i, class)));
+                val.extend(members[..held_out].iter().map(|&i| (i, class)).filter(kept));
+                train.extend(members[held_out..].iter().map(|&i| (i, class)).filter(kept));
             }
         }
         for (class, name) in classes.iter().enumerate() {
             if !train.iter().any(|&(_, c)| c == class) {
-                return Err(Error::InvalidInput(format!("class '{name}' has no training images: add some")));
+                let removed = self.examples.iter().any(|e| e.excluded && e.class == *name);
+                let fix = if removed { "bring back some you removed, or add some" } else { "add some" };
+                return Err(Error::InvalidInput(format!("class '{name}' has no training images: {fix}")));
             }
         }
         Ok(Split { classes, train, val })
@@ -234,6 +259,30 @@ mod tests {
         assert_eq!(split.train.len(), 5);
         assert!(split.train.iter().all(|&(i, _)| i != 1));
         assert!(!data.is_usable(1) && data.is_usable(0) && !data.is_usable(99));
+    }
+
+    /// Removing an image takes it out of the split and leaves every other image where it was.
+    #[test]
+    fn excluded_images_leave_the_split_without_moving_the_others() {
+        let mut data = dataset(&[("a", 10), ("b", 10)], |_| None);
+        let before = data.split(0.3, 4).unwrap();
+        let (removed, _) = before.val[0];
+        data.set_excluded(removed, true).unwrap();
+        let after = data.split(0.3, 4).unwrap();
+        let without = |set: &[(usize, usize)]| set.iter().copied().filter(|&(i, _)| i != removed).collect::<Vec<_>>();
+        assert_eq!((after.train.clone(), after.val.clone()), (without(&before.train), without(&before.val)));
+        data.set_excluded(removed, false).unwrap();
+        assert_eq!(data.split(0.3, 4).unwrap(), before);
+        let class_b: Vec<usize> = (0..data.len()).filter(|&i| data.examples()[i].class == "b").collect();
+        for i in class_b {
+            data.set_excluded(i, true).unwrap();
+        }
+        assert!(data.split(0.3, 4).unwrap_err().to_string().contains("at least 2 classes"));
+        let mut data = dataset(&[("a", 3), ("b", 2)], |i| Some(if i == 0 { Subset::Val } else { Subset::Train }));
+        data.set_excluded(4, true).unwrap();
+        let err = data.split(0.3, 4).unwrap_err().to_string();
+        assert!(err.contains("class 'b' has no training images: bring back"), "{err}");
+        assert!(data.set_excluded(9, true).unwrap_err().to_string().contains("no image 9"));
     }
 
     #[test]

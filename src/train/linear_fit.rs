@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::lbfgs::{LbfgsSettings, minimize};
+use crate::metrics::mean_nll;
 
 /// Which classifier is fitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +53,12 @@ pub(crate) struct Design<'a> {
     inv_scale: Vec<f64>,
 }
 
+/// Score columns of a fit on `classes` classes: one for two (positive: the second), one per class
+/// otherwise.
+pub(crate) fn score_columns(classes: usize) -> usize {
+    if classes == 2 { 1 } else { classes }
+}
+
 /// Per score column, weights and intercept on the raw features (f64: rounding them to f32 would
 /// leave the minimiser a staircase near the optimum).
 type RawWeights = Vec<(Vec<f64>, f64)>;
@@ -87,9 +94,8 @@ impl<'a> Design<'a> {
         self.mean.len()
     }
 
-    /// Score columns: one for two classes (positive: the second), one per class otherwise.
     fn outputs(&self) -> usize {
-        if self.classes == 2 { 1 } else { self.classes }
+        score_columns(self.classes)
     }
 
     /// What standardised `params` (`[w…, b]` per score column) amount to on the raw features.
@@ -301,6 +307,20 @@ pub(crate) struct CrossValidation {
     task: usize,
     warm: Option<Vec<f64>>,
     correct: [usize; C_GRID.len()],
+    /// With [`CrossValidation::keeping_held_out`]: per `C`, each example's logits from the fit
+    /// that held it out (rows of the classes, in the design's order).
+    held_out_logits: Option<Vec<Vec<f32>>>,
+    /// The design's labels, for judging the held-out logits.
+    labels: Vec<usize>,
+}
+
+/// What the cross-validation predicted for examples it held out, at the `C` it chose: the
+/// out-of-fold predictions a data check judges labels by.
+pub(crate) struct OutOfFold {
+    pub c: f64,
+    pub cv_accuracy: f32,
+    /// Rows of the classes, in the design's order.
+    pub logits: Vec<f32>,
 }
 
 /// Each example's rank within its class, in order, and the number of folds the smallest class
@@ -321,7 +341,56 @@ impl CrossValidation {
     pub fn new(model: LinearModel, design: &Design) -> Self {
         let (ranks, folds) = class_ranks(design.labels.iter().copied(), design.classes);
         let fold_of = if folds > 0 { ranks.iter().map(|r| r % folds).collect() } else { Vec::new() };
-        Self { model, folds, fold_of, task: 0, warm: None, correct: [0; C_GRID.len()] }
+        Self {
+            model,
+            folds,
+            fold_of,
+            task: 0,
+            warm: None,
+            correct: [0; C_GRID.len()],
+            held_out_logits: None,
+            labels: Vec::new(),
+        }
+    }
+
+    /// The same, keeping every held-out prediction for [`CrossValidation::out_of_fold`].
+    pub fn keeping_held_out(model: LinearModel, design: &Design) -> Self {
+        let mut cross_validation = Self::new(model, design);
+        let row = design.len() * design.classes;
+        cross_validation.held_out_logits = Some(vec![vec![0.0; row]; C_GRID.len()]);
+        cross_validation.labels = design.labels.clone();
+        cross_validation
+    }
+
+    pub fn folds(&self) -> usize {
+        self.folds
+    }
+
+    /// The fits of the cross-validation itself, before the final one.
+    pub fn cross_validation_steps(&self) -> usize {
+        self.folds * C_GRID.len()
+    }
+
+    /// Whether every cross-validation fit is done (the final fit aside).
+    pub fn cross_validated(&self) -> bool {
+        self.task >= self.cross_validation_steps()
+    }
+
+    /// The held-out predictions at the `C` whose held-out probabilities are the most likely (the
+    /// lowest mean negative log-likelihood: a data check reads probabilities, not only the
+    /// argmax), once every cross-validation fit is done; `None` before, without
+    /// cross-validation, or when not kept.
+    pub fn out_of_fold(&self) -> Option<OutOfFold> {
+        let kept = self.held_out_logits.as_ref()?;
+        if self.folds == 0 || !self.cross_validated() {
+            return None;
+        }
+        let labels = &self.labels;
+        let classes = kept[0].len() / labels.len().max(1);
+        let losses: Vec<f64> = kept.iter().map(|logits| -mean_nll(logits, classes, labels, 1.0)).collect();
+        let best = argmax(&losses);
+        let total = labels.len().max(1) as f32;
+        Some(OutOfFold { c: C_GRID[best], cv_accuracy: self.correct[best] as f32 / total, logits: kept[best].clone() })
     }
 
     /// Fits in all for training examples with these labels: one per fold and `C`, and the final one.
@@ -335,7 +404,7 @@ impl CrossValidation {
 
     /// Does the next fit; the last one returns the classifier.
     pub fn step(&mut self, design: &Design) -> Option<LinearHead> {
-        let cv_tasks = self.folds * C_GRID.len();
+        let cv_tasks = self.cross_validation_steps();
         if self.task < cv_tasks {
             let (fold, grid) = (self.task / C_GRID.len(), self.task % C_GRID.len());
             let (held_out, kept): (Vec<usize>, Vec<usize>) = (0..design.len()).partition(|&p| self.fold_of[p] == fold);
@@ -344,11 +413,14 @@ impl CrossValidation {
             let raw = design.raw_weights(&fitted.params);
             let scores = design.scores(&raw, &held_out);
             let columns = raw.len();
-            self.correct[grid] += held_out
-                .iter()
-                .zip(scores.chunks(columns))
-                .filter(|(p, s)| argmax(&Design::logits(s)) == design.labels[**p])
-                .count();
+            for (&p, score) in held_out.iter().zip(scores.chunks(columns)) {
+                let logits = Design::logits(score);
+                self.correct[grid] += usize::from(argmax(&logits) == design.labels[p]);
+                if let Some(kept) = self.held_out_logits.as_mut() {
+                    let row = &mut kept[grid][p * design.classes..(p + 1) * design.classes];
+                    row.iter_mut().zip(&logits).for_each(|(out, &l)| *out = l as f32);
+                }
+            }
             self.warm = Some(fitted.params);
             self.task += 1;
             return None;
@@ -471,6 +543,26 @@ mod tests {
         assert!(b.abs() < 1e-6, "intercept {b}");
         let residual = w - 2.0 * (3.0 * sigmoid(-w) - sigmoid(w));
         assert!(residual.abs() < 1e-6, "w = {w}, residual {residual}");
+    }
+
+    /// The kept held-out logits are the fits' own: their accuracy is the one cross-validation
+    /// counted for the chosen `C`.
+    #[test]
+    fn out_of_fold_logits_are_kept_for_the_likeliest_c() {
+        let (rows, labels) = blobs(60);
+        let design = Design::new(rows.iter().map(Vec::as_slice).collect(), labels.clone(), 3);
+        let mut cv = CrossValidation::keeping_held_out(LinearModel::LogisticRegression, &design);
+        for _ in 0..cv.cross_validation_steps() {
+            assert!(cv.out_of_fold().is_none() && !cv.cross_validated());
+            assert!(cv.step(&design).is_none());
+        }
+        let fold = cv.out_of_fold().expect("every fold fitted");
+        assert!(C_GRID.contains(&fold.c));
+        assert_eq!(fold.logits.len(), 60 * 3);
+        let right =
+            fold.logits.chunks(3).zip(&labels).filter(|(row, label)| crate::metrics::argmax(row) == **label).count();
+        assert!((fold.cv_accuracy - right as f32 / 60.0).abs() < 1e-6, "{} vs {right}", fold.cv_accuracy);
+        assert!(CrossValidation::new(LinearModel::LogisticRegression, &design).out_of_fold().is_none(), "not kept");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use head::HeadTrainer;
 pub use linear_fit::{C_GRID, FOLDS, FitSummary, LinearModel};
+pub(crate) use linear_fit::{CrossValidation, Design, score_columns};
 pub use report::{Calibration, EpochReport, Misclassified, Phase, Progress};
 pub use run::{ExtractionJob, FrozenJob, TrainingRun};
 

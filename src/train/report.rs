@@ -58,6 +58,11 @@ pub struct EpochReport {
     pub unknown_below: Option<f32>,
     /// The probabilities' calibration on the validation images; `None` without them.
     pub calibration: Option<Calibration>,
+    /// Each validation image's dataset index and whether it was classified right: what a data
+    /// check's leaked duplicates did to the accuracy ([`crate::doctor::leak_effect`]). Not sent
+    /// to the page.
+    #[serde(skip)]
+    pub val_outcomes: Vec<(usize, bool)>,
 }
 
 /// Temperature scaling fitted on an epoch's validation logits, and what it changed.
@@ -108,6 +113,7 @@ pub(super) struct EpochTally {
     /// The logits of each validation image, rows of `classes`, and its class.
     val_logits: Vec<f32>,
     val_labels: Vec<usize>,
+    val_outcomes: Vec<(usize, bool)>,
     classes: usize,
 }
 
@@ -121,15 +127,17 @@ impl EpochTally {
             misclassified: Vec::new(),
             val_logits: Vec::new(),
             val_labels: Vec::new(),
+            val_outcomes: Vec::new(),
             classes,
         }
     }
 
-    /// Counts a validation image's prediction from its `logits`; `name` is asked for only when
-    /// the image is shown as misclassified.
-    pub fn add_val(&mut self, truth: usize, logits: &[f32], name: impl FnOnce() -> String) {
+    /// Counts the prediction of validation image `index` from its `logits`; `name` is asked for
+    /// only when the image is shown as misclassified.
+    pub fn add_val(&mut self, index: usize, truth: usize, logits: &[f32], name: impl FnOnce() -> String) {
         let predicted = argmax(logits);
         self.val.add(truth, predicted);
+        self.val_outcomes.push((index, predicted == truth));
         if predicted != truth && self.misclassified.len() < MISCLASSIFIED_SHOWN {
             let shown = Misclassified { name: name(), truth, predicted, confidence: 0.0 };
             self.misclassified.push((self.val_labels.len(), shown));
@@ -163,6 +171,7 @@ impl EpochTally {
             trained_stages,
             unknown_below: unknown_threshold(&confidences, KNOWN_KEPT),
             calibration,
+            val_outcomes: self.val_outcomes.clone(),
         }
     }
 }
@@ -181,7 +190,7 @@ mod tests {
         let rows: Vec<([f32; 2], usize)> =
             (0..30).map(|i| ([8.0 + (i % 5) as f32, 0.0], if i % 3 == 0 { 1 } else { 0 })).collect();
         for (i, (logits, truth)) in rows.iter().enumerate() {
-            tally.add_val(*truth, logits, || format!("{i}.jpg"));
+            tally.add_val(i, *truth, logits, || format!("{i}.jpg"));
         }
         let report = tally.report(1, None, None);
         let calibration = report.calibration.expect("validation images, some wrong");
@@ -197,5 +206,7 @@ mod tests {
         assert!((first.confidence - calibrated).abs() < 1e-6 && calibrated < 0.99);
         let confidences = top_probabilities(&logits, 2, calibration.temperature);
         assert_eq!(report.unknown_below, unknown_threshold(&confidences, KNOWN_KEPT));
+        assert_eq!(report.val_outcomes.len(), 30);
+        assert_eq!(report.val_outcomes.iter().filter(|(_, right)| *right).count(), 20);
     }
 }

@@ -218,6 +218,12 @@ impl TrainingRun {
         self.learner.cached()?.features(index)
     }
 
+    /// Whether every image's backbone features are cached: a run on cached features past its
+    /// extraction.
+    pub fn features_ready(&self) -> bool {
+        self.learner.cached().is_some() && !matches!(self.stage, Stage::Extracting { .. })
+    }
+
     /// The model as trained so far, for inference: what the user keeps if they stop early.
     pub fn model(&self) -> ImageClassifier {
         self.learner.model()
@@ -550,7 +556,7 @@ impl TrainingRun {
                 let classes = self.split.classes.len();
                 for (row, &(i, truth)) in picked.iter().enumerate() {
                     let name = || dataset.examples()[i].name.clone();
-                    self.tally.add_val(truth, &logits[row * classes..(row + 1) * classes], name);
+                    self.tally.add_val(i, truth, &logits[row * classes..(row + 1) * classes], name);
                 }
                 self.steps_done += 1;
                 self.stage = if end < self.split.val.len() {
