@@ -111,6 +111,26 @@ export interface FileFeatures { features: Float32Array; failed: { position: numb
 /** An image decoded and resized for training: RGB pixels, row by row. */
 export interface DecodedImage { width: number; height: number; pixels: Uint8Array }
 export interface Resizing { shorter_side: number; interpolation: "bilinear" | "bicubic" }
+/** Two images (dataset indices) whose features point the same way; `across_split`: one trains, one validates. */
+export interface Duplicate { first: number; second: number; similarity: number; identical: boolean; across_split: boolean }
+/** An image whose label `given` the out-of-fold predictions doubt: they are confident it is `suggested`. */
+export interface LabelIssue { index: number; given: number; suggested: number; given_probability: number }
+/** An image far from its class's centre; `score`: robust z-score of the distance within the class. */
+export interface Outlier { index: number; class: number; distance: number; score: number }
+export interface Confusion { classes: [number, number]; mistakes: number; share: number }
+/** What the data check found; lists at most 200 long (the `_found` counts say how many in all). */
+export interface Diagnosis {
+  images: number; duplicates: Duplicate[]; duplicates_found: number;
+  /** Validation images with a near-duplicate among the training images. */
+  leaked: number[];
+  label_issues: LabelIssue[]; label_issues_found: number; outliers: Outlier[]; outliers_found: number;
+  confusions: Confusion[]; out_of_fold: { c: number; accuracy: number; folds: number } | null;
+  /** Why the labels were not judged (too few images in a class, or too much work for the tab). */
+  labels_not_judged: string | null;
+}
+export interface CheckProgress { steps_done: number; steps_total: number; diagnosis: Diagnosis | null }
+/** The last evaluation's accuracy with and without the validation images that have a copy in training. */
+export interface LeakEffect { leaked: number; validation_images: number; accuracy: number; accuracy_without_leaked: number | null }
 "#;
 
 /// The time now, ISO 8601, for an export's training summary.
@@ -308,6 +328,31 @@ impl WebEngine {
     #[wasm_bindgen(js_name = trainStep, unchecked_return_type = "Progress")]
     pub async fn train_step(&mut self) -> Result<JsValue, JsError> {
         to_js(&self.0.train_step().await.map_err(js_error)?)
+    }
+
+    /// Plans a data check of the run's images on the features it extracted (a run on cached
+    /// features, past extraction); returns its steps, each done by `checkStep`.
+    #[wasm_bindgen(js_name = startCheck)]
+    pub fn start_check(&mut self) -> Result<usize, JsError> {
+        self.0.start_check().map_err(js_error)
+    }
+
+    /// The data check's next step; the last one carries the diagnosis.
+    #[wasm_bindgen(js_name = checkStep, unchecked_return_type = "CheckProgress")]
+    pub async fn check_step(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.0.check_step().await.map_err(js_error)?)
+    }
+
+    /// What validation images with a copy in training added to the last evaluation's accuracy.
+    #[wasm_bindgen(js_name = leakEffect, unchecked_return_type = "LeakEffect | undefined")]
+    pub fn leak_effect(&self) -> Result<JsValue, JsError> {
+        self.0.leak_effect().map_or(Ok(JsValue::UNDEFINED), |effect| to_js(&effect))
+    }
+
+    /// Removes images (indices) from the runs started from now on, or brings them back.
+    #[wasm_bindgen(js_name = setExcluded)]
+    pub fn set_excluded(&mut self, indices: Vec<usize>, excluded: bool) -> Result<(), JsError> {
+        self.0.set_excluded(&indices, excluded).map_err(js_error)
     }
 
     /// Hands out the next batch of images to extract features from (see `features`), or

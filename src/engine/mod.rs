@@ -5,6 +5,7 @@
 //! browser's WebGPU; natively the same futures complete at once. What the loaded or trained
 //! model computes for images — features, logits, predictions — is in `inference.rs`.
 
+mod check;
 mod inference;
 
 pub use crate::classify::{Explanation, Prediction, Predictions};
@@ -17,6 +18,7 @@ use serde::Serialize;
 use crate::backend::BackendInfo;
 use crate::classify::Classifier;
 use crate::data::{Dataset, Preprocess, Resizing, Subset, probe_image};
+use crate::doctor::{DataCheck, Diagnosis};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, Pretrained};
 use crate::train::{ExtractionJob, FrozenJob, Progress, RunSettings, TrainingRun};
@@ -97,6 +99,11 @@ pub struct Engine {
     /// The loaded backbone's extractor, made on the first [`Engine::features`] call outside a
     /// run.
     extractor: Option<FeatureExtractor>,
+    /// The data check in progress, and the last one's findings (`check.rs`).
+    check: Option<DataCheck>,
+    diagnosis: Option<Diagnosis>,
+    /// The last evaluation's outcome for each validation image (dataset index, right).
+    val_outcomes: Vec<(usize, bool)>,
 }
 
 impl Engine {
@@ -110,6 +117,9 @@ impl Engine {
             trained: None,
             validation: Vec::new(),
             extractor: None,
+            check: None,
+            diagnosis: None,
+            val_outcomes: Vec::new(),
         }
     }
 
@@ -135,6 +145,7 @@ impl Engine {
         };
         self.pretrained = Some(pretrained);
         self.extractor = None;
+        self.forget_check();
         Ok(loaded)
     }
 
@@ -202,6 +213,7 @@ impl Engine {
         self.run = None;
         self.dataset.clear();
         self.validation.clear();
+        self.forget_check();
     }
 
     /// Plans a run on the images added so far; [`Engine::train_step`] then advances it. When the
@@ -226,6 +238,7 @@ impl Engine {
             continued: run.continued(),
             cached_features: settings.strategy.uses_cached_features(),
         };
+        self.check = None;
         self.run = Some(ActiveRun {
             run,
             settings: settings.clone(),
@@ -278,6 +291,7 @@ impl Engine {
             active.val_accuracy = report.val_accuracy;
             active.unknown_below = report.unknown_below;
             active.temperature = report.calibration.as_ref().map(|c| c.temperature);
+            self.val_outcomes.clone_from(&report.val_outcomes);
         }
         if active.run.is_finished() {
             self.stop_training();

@@ -505,3 +505,49 @@ fn a_resumed_run_numbers_its_epochs_on_from_the_interrupted_one() {
     let err = engine.start_training(&RunSettings { resume_after: 3, ..settings(3, 1e-2) }).unwrap_err();
     assert!(err.to_string().contains("nothing is left to train"), "{err}");
 }
+
+/// The data check on a run's cached features: an exact copy and a blue image filed as red are
+/// flagged; removed, they leave the next run. (With random weights every plain-coloured image
+/// looks alike: this is the engine's plumbing; the doctor's own tests and `bench_doctor` judge
+/// what it finds.)
+#[test]
+fn the_data_check_flags_a_copy_and_a_wrong_label_and_removal_takes_effect() {
+    let mut engine = engine();
+    engine.use_random_weights(Architecture::ResNet18);
+    add_red_and_blue(&mut engine, 6);
+    engine.add_image("red/copy.png", &png([220, 20, 20], 0), "red", None).unwrap();
+    engine.add_image("red/actually-blue.png", &png([20, 20, 220], 7), "red", None).unwrap();
+    let (copy, mislabelled) = (12, 13);
+    assert!(engine.start_check().unwrap_err().to_string().contains("no training run"));
+    let plan = engine.start_training(&settings(1, 1e-2)).unwrap();
+    let err = engine.start_check().unwrap_err().to_string();
+    assert!(err.contains("once the features are extracted"), "{err}");
+    let mut steps = 0;
+    while !engine.run.as_ref().unwrap().run.features_ready() {
+        block_on(engine.train_step()).unwrap();
+        steps += 1;
+    }
+    let check_steps = engine.start_check().unwrap();
+    let diagnosis = (0..check_steps)
+        .find_map(|_| block_on(engine.check_step()).unwrap().diagnosis)
+        .expect("a diagnosis by the last step");
+    assert!(block_on(engine.check_step()).is_err(), "the check is over");
+    assert_eq!(diagnosis.images, 14);
+    assert!(
+        diagnosis.duplicates.iter().any(|d| d.identical && [d.first.min(d.second), d.first.max(d.second)] == [0, copy]),
+        "{:?}",
+        diagnosis.duplicates
+    );
+    assert!(diagnosis.label_issues.iter().any(|issue| issue.index == mislabelled), "{:?}", diagnosis.label_issues);
+    let err = engine.set_excluded(&[copy], true).unwrap_err().to_string();
+    assert!(err.contains("a run is training on these images"), "{err}");
+    for _ in steps..plan.steps_total {
+        block_on(engine.train_step()).unwrap();
+    }
+    let leak = engine.leak_effect().expect("a check and an evaluation");
+    assert_eq!(leak.validation_images, plan.val_images);
+    engine.set_excluded(&[copy, mislabelled], true).unwrap();
+    let next = engine.start_training(&settings(1, 1e-2)).unwrap();
+    assert_eq!(next.train_images + next.val_images, plan.train_images + plan.val_images - 2);
+    assert!(engine.set_excluded(&[99], false).is_err());
+}
