@@ -2,12 +2,13 @@
 // folders, draws progress and never waits on training.
 import { markBackbones, menuValueOf, offerDownload, publicSource, showLoadedWeights, showOpenedModel, urlToLoad } from "./backbones.js";
 import { $, dropTarget, element, setText } from "./dom.js";
+import { clearDoctor, doctorMessages, initDoctor } from "./doctor.js";
 import { addSkipped, clearSkipped, renderClasses } from "./images-view.js";
 import { classCounts, classesLeftEmpty, filesFromDrop, filesFromPicker, organise } from "./intake.js";
 import { describeOpenedModel, initModels, modelMessages } from "./models.js";
 import { registerServiceWorker } from "./offline.js";
 import { showExplanation, showPredicting, showPrediction } from "./prediction.js";
-import { progressLine } from "./progress.js";
+import { progressLine, watchFrameGaps } from "./progress.js";
 import { afterGpuLoss } from "./recovery.js";
 import { addLoss, clearReport, recordFigures, showEpoch, showReport } from "./report.js";
 import { readSettings, restoreSettings, saveSettings } from "./settings.js";
@@ -34,13 +35,7 @@ const state = {
   resume: null, // after a lost GPU: { savedId, settings } of the run to resume (see recovery.js)
 };
 
-// Lets the end-to-end test check that this thread stays responsive while the worker trains.
-window.frameGaps = { max: 0, last: performance.now() };
-(function watchFrames(now) {
-  window.frameGaps.max = Math.max(window.frameGaps.max, now - window.frameGaps.last);
-  window.frameGaps.last = now;
-  requestAnimationFrame(watchFrames);
-})(performance.now());
+watchFrameGaps();
 
 // ---- settings ----------------------------------------------------------------------------------
 
@@ -122,6 +117,7 @@ function openModelFile(file) {
 }
 
 function sendImages() {
+  clearDoctor(state.filesByName);
   state.imagesReady = false;
   updateButtons();
   setText("images-status", `Reading ${state.items.length} images…`);
@@ -256,6 +252,8 @@ const onMessage = {
     // After startWorker's "Starting the engine…": the new engine's ready leaves it while resuming.
     setText("backend", message, true);
   },
+  ...doctorMessages,
+  diagnosis: (message) => doctorMessages.diagnosis(message, state.plan.classes),
   saveFailed: modelMessages.saveFailed,
   exported: modelMessages.exported,
   error({ scope, message }) {
@@ -271,6 +269,8 @@ const onMessage = {
       $("prediction").replaceChildren(element("p", { className: "error", textContent: message }));
     } else if (scope === "export" || scope === "deleteSaved" || scope === "listSaved") {
       setText("storage-status", message, true);
+    } else if (scope === "check" || scope === "exclude") {
+      setText("doctor-status", message, true);
     } else if (scope === "init") {
       setText("backend", `The engine could not start: ${message}`, true);
     } else {
@@ -361,6 +361,7 @@ $("random-weights").addEventListener("click", () => {
   if (!refusedWhileTraining("weights-status", "changing the weights")) send({ type: "useRandomWeights" });
 });
 initModels(send, openModelFile);
+initDoctor(send);
 dropTarget($("weights-section"), (dataTransfer) => { if (dataTransfer.files[0]) openModelFile(dataTransfer.files[0]); });
 $("folder-picker").addEventListener("change", (event) => { intake(filesFromPicker(event.target.files)); event.target.value = ""; });
 $("clear-images").addEventListener("click", () => {
@@ -371,6 +372,7 @@ $("clear-images").addEventListener("click", () => {
   renderClasses(state.items);
   clearSkipped();
   state.imagesReady = false;
+  clearDoctor(new Map());
   send({ type: "addImages", items: [], replace: true });
   setText("images-status", "No images yet.");
   updateButtons();

@@ -1,5 +1,5 @@
 // The progress line's words: the phase, images per second over the last ten seconds, and the time
-// left, from the worker's progress reports.
+// left, from the worker's progress reports; and the page's frame gaps while it trains.
 
 /** Tracks a run's rate and time left; `describe(progress, { paused, workers })` gives the line. */
 export function progressLine() {
@@ -38,4 +38,14 @@ function formatSeconds(seconds) {
   const m = Math.floor(seconds / 60);
   const s = Math.round(seconds % 60);
   return m ? `${m} min ${s} s` : `${s} s`;
+}
+
+/** Lets the end-to-end test check that the page's thread stays responsive while the worker trains: `window.frameGaps.max`. */
+export function watchFrameGaps() {
+  window.frameGaps = { max: 0, last: performance.now() };
+  (function watchFrames(now) {
+    window.frameGaps.max = Math.max(window.frameGaps.max, now - window.frameGaps.last);
+    window.frameGaps.last = now;
+    requestAnimationFrame(watchFrames);
+  })(performance.now());
 }

@@ -25,11 +25,15 @@
 // The images stay `File`s, checked by their header when added and decoded when a step needs them.
 //   (a head-only run on the CPU, see extraction.js)  {type:"extracting", workers}
 //                                                    {type:"extracted", workers, helperMemory, imagesBy, seconds, startSeconds}
+//   (a run on cached features, once extracted)       {type:"checking", …}, {type:"diagnosis", …} (see check.js)
+//                                                    {type:"leak", effect} (after the run, when it was checked)
+//   {type:"exclude", indices, excluded}              {type:"excluded", indices, excluded} (removed from later runs, or back)
 //   (the WebGPU device is lost)                      {type:"deviceLost", reason}
 //                                                    {type:"error", scope, message}
 // `resumes`: the id of the saved model (opened with openSaved) of a run this one resumes, after
 // the GPU was lost: its saved entry and report go on.
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
+import { checkData, reportLeak } from "./check.js";
 import { decoders, extractInParallel, frozenStagesOnHelpers, helperCount } from "./extraction.js";
 import { deleteModel, isQuotaError, listModels, loadModel, saveModel } from "./storage.js";
 import { wasmBuild, wasmUrl } from "./wasm-build.js";
@@ -167,6 +171,7 @@ async function train(settings, resumes) {
       settings,
     };
     if (usesHelpers(plan)) await extractWithHelpers();
+    let checked = !plan.cached_features;
     for (;;) {
       await yieldToEvents();
       if (run.paused) await new Promise((resolve) => { run.resume = resolve; });
@@ -179,6 +184,10 @@ async function train(settings, resumes) {
       await supplyImages(decoding);
       const progress = await exclusive(() => engine.trainStep());
       postProgress(progress);
+      if (!checked && progress.phase !== "extracting") {
+        checked = true;
+        await checkData({ engine, exclusive, images, post, yieldToEvents, cancelled: () => run.cancelled });
+      }
       if (progress.loss != null) report.losses.push(progress.loss);
       if (progress.epoch_report) {
         report.epochs.push(progress.epoch_report);
@@ -186,6 +195,7 @@ async function train(settings, resumes) {
         await autosave(record, progress.epoch_report);
       }
       if (progress.steps_done >= progress.steps_total || progress.phase === "finished") {
+        await reportLeak({ engine, exclusive, post });
         post({ type: "stopped", reason: "finished" });
         return;
       }
@@ -314,6 +324,11 @@ const handlers = {
       images = [];
     }
     await addImages(items);
+  },
+  async exclude({ indices, excluded }) {
+    refuseDuringRun("removing or bringing back images");
+    await exclusive(() => engine.setExcluded(Uint32Array.from(indices), excluded));
+    post({ type: "excluded", indices, excluded });
   },
   async train({ settings, resumes }) {
     refuseDuringRun("starting another");

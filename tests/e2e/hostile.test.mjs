@@ -91,7 +91,9 @@ test("hostile files: each bad one named with its reason, the good ones train, th
       await page.setInputFiles("#folder-picker", join(dir, "corpus"));
       await waitFor("images-status", /images in \d+ classes ready/);
       // While a run trains, its images and weights stay: changing them is refused with a message.
-      // Cancelled during extraction, a run starts again and trains to the end.
+      // Cancelled, a run starts again and trains to the end. The refused run is given many epochs
+      // so that it is still running when the refusals are tried, however fast the machine.
+      await page.fill("#settings [name=epochs]", "500");
       await page.click("#start");
       await waitFor("progress-text", /Extracting/);
       await page.setInputFiles("#folder-picker", join(dir, "corpus", "single"));
@@ -100,6 +102,7 @@ test("hostile files: each bad one named with its reason, the good ones train, th
       await waitFor("weights-status", /Training is running: cancel it or let it finish before changing the weights/);
       await page.click("#cancel");
       await waitFor("progress-text", /^Cancelled/);
+      await page.fill("#settings [name=epochs]", "1");
       await train();
       assert.deepEqual(pageErrors, []);
       policy.check();

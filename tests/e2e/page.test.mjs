@@ -125,6 +125,14 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       assert.match(calibration.text, /Expected calibration error \d+\.\d %/);
       assert.ok(Number(calibration.eceBefore) >= 0 && Number(calibration.eceAfter) <= 1 && Number(calibration.temperature) > 0, JSON.stringify(calibration));
 
+      // The data check ran once the features were extracted (the noisy images of a class look
+      // alike to it); an image it lists is removed from the next run with one click.
+      await waitForText(page, "#doctor-status", /^Checked 36 images/, 60000);
+      console.log(`data check: ${await page.textContent("#doctor-status")}`);
+      assert.ok(Number(await page.getAttribute("#doctor-status", "data-duplicates")) > 0);
+      await page.click("#doctor-lists button[data-index]");
+      await waitForText(page, "#doctor-removed", /^1 image left out of the next run \(your files are unchanged\)/, 30000);
+
       await page.setInputFiles("#predict-picker", join(dataset, "green_stripes", "0.png"));
       await page.waitForSelector("#prediction .row");
       assert.equal(await page.textContent("#prediction .row span"), "green_stripes");
@@ -152,6 +160,10 @@ test("drop folders, train the head, watch accuracy rise, predict", { timeout: 15
       assert.ok(Number(await page.getAttribute("#accuracy-text", "data-val-accuracy")) >= 0.8, fitted);
       await page.setInputFiles("#predict-picker", join(dataset, "red_squares", "1.png"));
       await page.waitForFunction(() => document.querySelector("#prediction .row span")?.textContent === "red_squares", null, { timeout: 60000 });
+      // That run left the removed image out, and was checked again; all brought back for the next.
+      await waitForText(page, "#doctor-status", /^Checked 35 images/, 60000);
+      await page.click("#doctor-restore");
+      await waitForText(page, "#doctor-removed", /^$/, 30000);
 
       // Layer-wise unfreezing: epoch 1 trains the head, epoch 2 also the last stage, at half the rate.
       await page.selectOption("#settings [name=strategy]", "progressive");
