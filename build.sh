@@ -50,6 +50,13 @@
 #                             page's "What to train" menu, stages after a colon); BENCH_WEIGHTS
 #                             another file (MobileNetV2's), or `random` for ResNet18 with random
 #                             weights (its time and memory where its file is absent)
+#   ./build.sh bench-doctor [DATASET]
+#                             the data check on faults planted in a copy of DATASET (default
+#                             ../shared/datasets/hymenoptera; scripts/make_faulty_set.py): precision
+#                             and recall of the labels it doubts against the flipped ones, copies and
+#                             outsiders found, and validation accuracy trained on the faulty set, on
+#                             it less what was flagged, and on the clean set (BENCH_SEEDS seeds, 5),
+#                             for each pretrained backbone in weights/
 #   ./build.sh bench-embed [RUNS]
 #                             the embed's inference-only wasm builds (CPU, WebGPU) beside the page's:
 #                             size raw and gzipped, start time in Chromium (median of RUNS, 5),
@@ -502,6 +509,23 @@ cmd_package() {
   echo "$EMBED_TARBALL: $(stat -c %s "$EMBED_TARBALL") bytes"
 }
 
+# The data check on planted faults (examples/bench_doctor.rs), for each backbone whose weights
+# are installed.
+cmd_bench_doctor() {
+  local dataset="${1:-../shared/datasets/hymenoptera}" workdir weights
+  dataset=$(cd "$dataset" && pwd)
+  ensure_offline_weights
+  python3 -c "import skimage, sklearn" 2>/dev/null || python3 -m pip install --quiet scikit-image scikit-learn
+  workdir=$(mktemp -d)
+  python3 scripts/make_faulty_set.py "$dataset" "$workdir/faulty"
+  for weights in "$MOBILENET_FILE" "$EFFICIENTNET_FILE" "$RESNET18_FILE"; do
+    [ -f "weights/$weights" ] || continue
+    step "the data check on planted faults ($weights)"
+    cargo run --release --quiet --example bench_doctor -- "$workdir/faulty" "$dataset" "weights/$weights"
+  done
+  rm -rf "$workdir"
+}
+
 # The embed's inference-only builds beside the page's: sizes, start times, Classifier.load, and
 # their predictions against the page's engine (scripts/bench_embed.mjs).
 cmd_bench_embed() {
@@ -522,6 +546,7 @@ case "${1:-}" in
   bench-training) shift; cmd_bench_training "$@" ;;
   bench-scale) shift; cmd_bench_scale "$@" ;;
   bench-embed) shift; cmd_bench_embed "$@" ;;
+  bench-doctor) shift; cmd_bench_doctor "$@" ;;
   package) cmd_package ;;
   *) sed -n '2,3p; 4,/^#$/p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -116,6 +116,8 @@ try {
   const firstEpochStart = extracted ? times.lastExtraction : trainStart;
   const epochSeconds = times.epochEnds.map((t, i) => seconds(i ? times.epochEnds[i - 1] : firstEpochStart, t));
   const mb = (bytes) => (bytes / MB).toFixed(0);
+  // The data check runs between the extraction and the first epoch's training (within epoch_s).
+  const checkSeconds = await page.getAttribute("#doctor-status", "data-seconds");
   const byEpoch = (figure) => Array.from({ length: epochs }, (_, i) => (liveByEpoch[i] ? figure(liveByEpoch[i]) : "-")).join(",");
   console.log([
     `scale images=${images} classes=${classes} epochs=${epochs} strategy=${strategy}${stages ? `:${stages}` : ""}`,
@@ -123,7 +125,7 @@ try {
     extracted
       ? `extraction_s=${seconds(trainStart, firstEpochStart)} extract_images_per_s=${(images / ((firstEpochStart - trainStart) / 1000)).toFixed(2)}`
       : `images_per_s_in_epochs=${((images * times.epochEnds.length) / ((times.epochEnds.at(-1) - trainStart) / 1000)).toFixed(2)}`,
-    `epoch_s=${epochSeconds.join(",")} seconds_total=${seconds(start, end)}`,
+    `epoch_s=${epochSeconds.join(",")} seconds_total=${seconds(start, end)}${checkSeconds ? ` check_s=${checkSeconds}` : ""}`,
     `engine_wasm_mb_peak=${mb(final.peakWasmMemory)} engine_wasm_mb_by_epoch=${epochMemory.map(mb).join(",")}`,
     extracted ? `helper_wasm_mb=${mb(final.helperMemory)} workers=${final.extractionWorkers}` : "",
     `page_js_heap_mb_peak=${mb(peakHeap.page)} engine_worker_js_heap_mb_peak=${mb(peakHeap.engine)} helper_js_heap_mb_peak=${mb(peakHeap.helper)}`,
