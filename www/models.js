@@ -5,7 +5,7 @@ import { $, element, percent } from "./dom.js";
 const megabytes = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
 
 let send = null;
-let persistenceAsked = false;
+let persistence = null; // the answer to the one request for persistent storage (see persistenceNote)
 
 const cell = (text) => element("td", { textContent: text });
 const button = (text, onclick) => element("button", { type: "button", textContent: text, onclick });
@@ -30,17 +30,23 @@ function exportModel() {
   send({ type: "export", format: $("export-format").value });
 }
 
-/** Asks once, after the first save, that the browser keep this site's storage under pressure. */
-async function askForPersistence() {
-  if (persistenceAsked || !navigator.storage?.persist) return "";
-  persistenceAsked = true;
-  const persisted = (await navigator.storage.persisted()) || (await navigator.storage.persist());
-  return persisted ? " Storage is persistent." : " The browser may clear it when space runs low: download models you want to keep.";
+/**
+ * Asks once, after the first save, that the browser keep this site's storage under pressure. One
+ * promise for every save: their messages then land in the order the saves came, so a slow first
+ * answer cannot write an older epoch over a newer one.
+ */
+function persistenceNote() {
+  persistence ??= navigator.storage?.persist
+    ? (async () => ((await navigator.storage.persisted()) || (await navigator.storage.persist())
+      ? " Storage is persistent."
+      : " The browser may clear it when space runs low: download models you want to keep."))()
+    : Promise.resolve("");
+  return persistence;
 }
 
 export const modelMessages = {
   async autosaved({ record, milliseconds }) {
-    const note = await askForPersistence();
+    const note = await persistenceNote();
     setStorageText(`Saved in this browser after epoch ${record.epochs} (${megabytes(record.size)} in ${milliseconds} ms).${note}`);
     send({ type: "listSaved" });
   },
