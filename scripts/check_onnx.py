@@ -5,7 +5,10 @@ preprocessed photos, the logits our engine gave (OUT_DIR/<Architecture>.safetens
 of their scale — for the whole batch and for one image, as the batch is left open — with the
 model card (architecture, one class name per output) in metadata_props. A <name>-int8.onnx (int8
 weights) differs by its rounding: its logits are reported, and its top-1 must agree with ours on
-all photos but one (its accuracy is measured on real data by scripts/bench_onnx_accuracy.sh).
+all photos but one (its accuracy is measured on real data by scripts/bench_onnx_accuracy.sh); one
+image alone and in the batch may differ by a few quantisation steps (onnxruntime picks its int8
+kernels by shape, and a float difference at a rounding boundary moves a value a whole step), so
+within INT8_BATCH_TOLERANCE of their scale.
 
 Usage: python3 scripts/check_onnx.py OUT_DIR    Needs: onnx, onnxruntime, safetensors, numpy.
 """
@@ -19,6 +22,8 @@ import onnxruntime as ort
 from safetensors.numpy import load_file
 
 TOLERANCE = 1e-4
+# About one of the output quantiser's 256 steps, as a share of the logits' scale.
+INT8_BATCH_TOLERANCE = 1 / 256
 
 failures = []
 files = sorted(Path(sys.argv[1]).glob("*.onnx"))
@@ -44,8 +49,10 @@ for path in files:
         f"{batch_difference:.2e}, same top-1: {agreeing}/{len(logits)}"
     )
     if int8:
-        if agreeing < len(logits) - 1 or batch_difference > TOLERANCE * scale:
+        if agreeing < len(logits) - 1:
             failures.append(f"{path.stem}: top-1 agrees with ours on {agreeing} of {len(logits)} photos")
+        if batch_difference > INT8_BATCH_TOLERANCE * scale:
+            failures.append(f"{path.stem}: one image alone differs from it in the batch by {batch_difference:.2e}")
     elif difference > TOLERANCE * scale or batch_difference > TOLERANCE * scale or not same_top1:
         failures.append(f"{path.stem}: logits differ from ours by {difference:.2e}")
     classes = json.loads(metadata.get("classes", "[]"))
