@@ -1,6 +1,6 @@
 // The data check, in the worker: once a run on cached features has extracted every image's
-// features, the engine checks them (src/doctor/) a step at a time and the page gets the findings,
-// with the names of the images they mention.
+// features and reported its first epoch, the engine checks them (src/doctor/) a step at a time
+// and the page gets the findings, with the names of the images they mention.
 //
 // worker → page: {type:"checking", steps_done, steps_total}, then {type:"diagnosis", diagnosis, names}
 //   (names: dataset index → file name); after the run, {type:"leak", effect}

@@ -25,7 +25,7 @@
 // The images stay `File`s, checked by their header when added and decoded when a step needs them.
 //   (a head-only run on the CPU, see extraction.js)  {type:"extracting", workers}
 //                                                    {type:"extracted", workers, helperMemory, imagesBy, seconds, startSeconds}
-//   (a run on cached features, once extracted)       {type:"checking", …}, {type:"diagnosis", …} (see check.js)
+//   (a run on cached features, after its 1st epoch)  {type:"checking", …}, {type:"diagnosis", …} (see check.js)
 //                                                    {type:"leak", effect} (after the run, when it was checked)
 //   {type:"exclude", indices, excluded}              {type:"excluded", indices, excluded} (removed from later runs, or back)
 //   (the WebGPU device is lost)                      {type:"deviceLost", reason}
@@ -184,15 +184,18 @@ async function train(settings, resumes) {
       await supplyImages(decoding);
       const progress = await exclusive(() => engine.trainStep());
       postProgress(progress);
-      if (!checked && progress.phase !== "extracting") {
-        checked = true;
-        await checkData({ engine, exclusive, images, post, yieldToEvents, cancelled: () => run.cancelled });
-      }
       if (progress.loss != null) report.losses.push(progress.loss);
       if (progress.epoch_report) {
         report.epochs.push(progress.epoch_report);
         report.seconds = (performance.now() - startedAt) / 1000;
         await autosave(record, progress.epoch_report);
+      }
+      // After the first accuracy, which should not wait on it (its work grows with the square of
+      // the images); a run of one epoch (or one fit) lets its features go with its last step, so
+      // it is checked as soon as they are all extracted.
+      if (!checked && progress.phase !== "extracting" && (progress.epoch_report || progress.epochs === 1)) {
+        checked = true;
+        await checkData({ engine, exclusive, images, post, yieldToEvents, cancelled: () => run.cancelled });
       }
       if (progress.steps_done >= progress.steps_total || progress.phase === "finished") {
         await reportLeak({ engine, exclusive, post });
