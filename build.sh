@@ -194,7 +194,8 @@ ensure_node_modules() {
 # (www/wasm-build.js picks one per browser). Only the second's wasm is kept: its JS glue is the
 # same, which is checked. The feature changes only gemm and the crates above it, so the second
 # build recompiles those alone. Then the embed's inference-only builds (no `training` feature: no
-# autodiff, optimisers or training code) into the embed's package folder: www/embed/inference/ for
+# optimisers or training code; the `explain` feature's autodiff for Grad-CAM maps) into the
+# embed's package folder: www/embed/inference/ for
 # the CPU, and in release www/embed/inference-webgpu/, fetched only by pages that ask for WebGPU
 # (the tests use the CPU one).
 # The release wasm loses its name section (function names for stack traces: a fifth of the
@@ -214,9 +215,9 @@ build_package() {
   fi
   cp "$relaxed/browser_finetune_bg.wasm" pkg/browser_finetune_relaxed_bg.wasm
   rm -rf www/embed/inference www/embed/inference-webgpu
-  wasm-pack build "$1" --target web --out-dir www/embed/inference --no-pack -- --no-default-features
+  wasm-pack build "$1" --target web --out-dir www/embed/inference --no-pack -- --no-default-features --features explain
   if [ "$1" = --release ]; then
-    wasm-pack build --release --target web --out-dir www/embed/inference-webgpu --no-pack -- --no-default-features --features webgpu
+    wasm-pack build --release --target web --out-dir www/embed/inference-webgpu --no-pack -- --no-default-features --features explain,webgpu
     wasms+=(www/embed/inference-webgpu/browser_finetune_bg.wasm)
     for wasm in "${wasms[@]}"; do
       python3 scripts/strip_wasm_names.py "$wasm"

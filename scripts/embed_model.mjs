@@ -46,9 +46,10 @@ export async function trainExport({ base, weights, photos }) {
  * with the inference-only build at `inference` (a glue module's path, on `device`), and returns
  * each one's probabilities for every file of `photos` (averaged over `views`, default the centre
  * crop), the classes in the model's order, and how long the inference build took to start (fetch,
- * compile, instantiate) and to open the model.
+ * compile, instantiate) and to open the model. With `explain`, each one's Grad-CAM map of the
+ * page's top class too.
  */
-export async function comparePredictions({ base, model, photos, inference, device, views = "centre" }) {
+export async function comparePredictions({ base, model, photos, inference, device, views = "centre", explain = false }) {
   const bytes = Uint8Array.fromBase64(model);
   const full = await import(`${base}pkg/browser_finetune.js`);
   await full.default();
@@ -67,7 +68,10 @@ export async function comparePredictions({ base, model, photos, inference, devic
     const file = new Uint8Array(await (await fetch(`${base}tests/fixtures/images/${name}`)).arrayBuffer());
     const page = await engine.predict(name, file, classes.length, views);
     const embed = await classifier.predict(name, file, classes.length, views);
-    results.push({ name, page: inOrder(page), embed: inOrder(embed), unknown: [page.unknown, embed.unknown] });
+    const maps = explain
+      ? await Promise.all([engine, classifier].map(async (model) => (await model.explain(name, file, page.top[0].class)).map.values))
+      : null;
+    results.push({ name, page: inOrder(page), embed: inOrder(embed), unknown: [page.unknown, embed.unknown], maps });
   }
   return { classes, results, startMs, openMs, backend: classifier.backend.kind };
 }

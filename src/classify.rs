@@ -32,7 +32,7 @@ pub struct Predictions {
 }
 
 /// Where the model looked in an image for one of its classes ([`Classifier::explain`]).
-#[cfg(feature = "training")]
+#[cfg(feature = "explain")]
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
     pub class: String,
@@ -115,17 +115,7 @@ impl Classifier {
         top_k: usize,
         views: Views,
     ) -> Result<Predictions> {
-        let expected = width as usize * height as usize * 4;
-        if width == 0 || height == 0 || rgba.len() != expected {
-            return Err(Error::InvalidInput(format!(
-                "expected {width}×{height} RGBA pixels ({expected} bytes), got {} bytes",
-                rgba.len()
-            )));
-        }
-        let rgb = rgba.chunks_exact(4).flat_map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect();
-        let image = RgbImage::from_raw(width, height, rgb)
-            .ok_or_else(|| Error::InvalidInput("the pixels do not fill the image".into()))?;
-        self.predict_image(&image, top_k, views).await
+        self.predict_image(&rgb_image(rgba, width, height)?, top_k, views).await
     }
 
     /// Through the architecture's transforms (resize, then the crops `views` names, normalisation),
@@ -163,8 +153,25 @@ impl Classifier {
 
     /// Grad-CAM ([`crate::explain`]) of an image file for the class named `class` (`None`: the
     /// one predicted), over the centre crop.
-    #[cfg(feature = "training")]
+    #[cfg(feature = "explain")]
     pub async fn explain(&self, name: &str, bytes: &[u8], class: Option<&str>) -> Result<Explanation> {
+        self.explain_image(&decode_image(name, bytes)?, class).await
+    }
+
+    /// The same for decoded RGBA pixels, as [`Classifier::predict_pixels`] takes them.
+    #[cfg(feature = "explain")]
+    pub async fn explain_pixels(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        class: Option<&str>,
+    ) -> Result<Explanation> {
+        self.explain_image(&rgb_image(rgba, width, height)?, class).await
+    }
+
+    #[cfg(feature = "explain")]
+    async fn explain_image(&self, image: &RgbImage, class: Option<&str>) -> Result<Explanation> {
         let index = match class {
             Some(class) => Some(
                 self.classes
@@ -174,12 +181,25 @@ impl Classifier {
             ),
             None => None,
         };
-        let input = self.input(&decode_image(name, bytes)?, Views::Centre);
-        let map = crate::explain::grad_cam(&self.model, input, index).await?;
+        let map = crate::explain::grad_cam(&self.model, self.input(image, Views::Centre), index).await?;
         let preprocess = self.architecture().preprocess();
         let crop_share = preprocess.crop as f32 / preprocess.resize_shorter as f32;
         Ok(Explanation { class: self.classes[map.class].clone(), map, crop_share })
     }
+}
+
+/// RGBA pixels, row by row (a canvas's `ImageData`, a video frame), as an RGB image: alpha is
+/// dropped as for image files.
+fn rgb_image(rgba: &[u8], width: u32, height: u32) -> Result<RgbImage> {
+    let expected = width as usize * height as usize * 4;
+    if width == 0 || height == 0 || rgba.len() != expected {
+        return Err(Error::InvalidInput(format!(
+            "expected {width}×{height} RGBA pixels ({expected} bytes), got {} bytes",
+            rgba.len()
+        )));
+    }
+    let rgb = rgba.chunks_exact(4).flat_map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect();
+    RgbImage::from_raw(width, height, rgb).ok_or_else(|| Error::InvalidInput("the pixels do not fill the image".into()))
 }
 
 #[cfg(test)]

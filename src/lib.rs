@@ -16,7 +16,7 @@ pub mod doctor;
 #[cfg(feature = "training")]
 pub mod engine;
 pub mod error;
-#[cfg(feature = "training")]
+#[cfg(feature = "explain")]
 pub mod explain;
 pub mod kernels;
 pub mod metrics;

@@ -227,6 +227,27 @@ impl WebClassifier {
         let views = Views::from_name(views).map_err(js_error)?;
         to_js(&self.classifier.predict_pixels(rgba, width, height, top_k, views).await.map_err(js_error)?)
     }
+
+    /// Where the model looked in an image file for the class named `class` (null: the predicted
+    /// one): Grad-CAM over the centre crop.
+    #[cfg(feature = "explain")]
+    #[wasm_bindgen(unchecked_return_type = "Explanation")]
+    pub async fn explain(&self, name: &str, bytes: &[u8], class: Option<String>) -> Result<JsValue, JsError> {
+        to_js(&self.classifier.explain(name, bytes, class.as_deref()).await.map_err(js_error)?)
+    }
+
+    /// The same for RGBA pixels, as `predictPixels` takes them.
+    #[cfg(feature = "explain")]
+    #[wasm_bindgen(js_name = explainPixels, unchecked_return_type = "Explanation")]
+    pub async fn explain_pixels(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        class: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        to_js(&self.classifier.explain_pixels(rgba, width, height, class.as_deref()).await.map_err(js_error)?)
+    }
 }
 
 /// The model and its training state, owned by one worker.

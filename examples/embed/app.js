@@ -37,6 +37,29 @@ function show(list, top) {
   list.replaceChildren(...items);
 }
 
+/**
+ * Draws the centre crop the model saw with the heat map of where it looked over it.
+ * @param {HTMLImageElement} image @param {import("browser-finetune-classifier").HeatMap} map
+ */
+async function drawHeatMap(image, map) {
+  await image.decode();
+  const canvas = /** @type {HTMLCanvasElement} */ (byId("image-heat"));
+  const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+  const side = Math.min(image.naturalWidth, image.naturalHeight) * map.cropShare;
+  context.globalAlpha = 1;
+  context.drawImage(image, (image.naturalWidth - side) / 2, (image.naturalHeight - side) / 2, side, side, 0, 0, canvas.width, canvas.height);
+  const heat = new ImageData(map.width, map.height);
+  // Blue (0) through green to red (1).
+  const ramp = (/** @type {number} */ value, /** @type {number} */ centre) => 255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * value - centre)));
+  map.values.forEach((value, i) => heat.data.set([ramp(value, 3), ramp(value, 2), ramp(value, 1), 255], i * 4));
+  const small = new OffscreenCanvas(map.width, map.height);
+  /** @type {OffscreenCanvasRenderingContext2D} */ (small.getContext("2d")).putImageData(heat, 0, 0);
+  context.globalAlpha = 0.45;
+  context.drawImage(small, 0, 0, canvas.width, canvas.height);
+  canvas.dataset.label = map.label;
+  canvas.hidden = false;
+}
+
 /** @param {import("browser-finetune-classifier").ModelSource} source @param {string} name */
 async function load(source, name) {
   status(`Loading ${name}…`);
@@ -57,8 +80,11 @@ async function classifyFile(file) {
   if (!classifier) return status("Load a model first.", true);
   const image = /** @type {HTMLImageElement} */ (byId("image"));
   image.src = URL.createObjectURL(file);
+  byId("image-heat").hidden = true;
   try {
-    show(byId("image-result"), await classifier.classify(file, { topK: 3 }));
+    const top = await classifier.classify(file, { topK: 3, explain: true });
+    show(byId("image-result"), top);
+    if (top.explanation) await drawHeatMap(image, top.explanation);
   } catch (err) {
     byId("image-result").textContent = err instanceof Error ? err.message : String(err);
   }

@@ -187,6 +187,9 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       await embed.setInputFiles("#image-file", probe);
       await embed.waitForSelector("#image-result li");
       assert.equal((await text(embed, "#image-result li span")).trim(), before[0].match(/^(cool|warm)/)[1]);
+      // Where it looked: classify's Grad-CAM map for the top label, drawn over the crop.
+      await embed.waitForSelector("#image-heat:not([hidden])");
+      assert.equal(await embed.$eval("#image-heat", (canvas) => canvas.dataset.label), before[0].match(/^(cool|warm)/)[1]);
       await embed.click("#camera");
       await embed.waitForSelector("#camera-result li", { timeout: 60000 });
       assert.match(await text(embed, "#camera-result"), /(cool|warm)\s*\d+\.\d %/);

@@ -1,6 +1,7 @@
 // The embeddable classifier's worker: owns one inference-only wasm build and the opened model.
 //   {id, type:"load", device, bytes}        → {id, result: {labels, architecture, backend, training}}
-//   {id, type:"classify", image, topK}      → {id, result: {top: [{label, probability}], unknown}}
+//   {id, type:"classify", image, topK, views, explain}
+//                                           → {id, result: {top: [{label, probability}], unknown, explanation}}
 // Errors come back as {id, error}.
 
 // The engine built without its training code (build.sh), beside this file in the package: the CPU
@@ -27,6 +28,11 @@ function pixels(bitmap) {
   return context.getImageData(0, 0, canvas.width, canvas.height);
 }
 
+/** The engine's Grad-CAM explanation as the package's `HeatMap`. */
+function heatMap({ class: label, map, crop_share: cropShare }) {
+  return { label, width: map.width, height: map.height, values: map.values, cropShare };
+}
+
 const handlers = {
   async load({ device, bytes }) {
     const build = device === "webgpu" || (device === "auto" && await hardwareWebGpu()) ? "webgpu" : "cpu";
@@ -41,16 +47,21 @@ const handlers = {
     classifier = await engine.WebClassifier.open(new Uint8Array(bytes), device);
     return { labels: classifier.classes, architecture: classifier.architecture, backend: classifier.backend, training: classifier.training };
   },
-  async classify({ image, topK, views }) {
-    let predictions;
+  async classify({ image, topK, views, explain }) {
+    // The map explains the top label of the averaged views (the centre crop's own may differ).
+    let predictions, explanation = null;
     if (image.kind === "file") {
-      predictions = await classifier.predict(image.name, new Uint8Array(image.bytes), topK, views);
+      const bytes = new Uint8Array(image.bytes);
+      predictions = await classifier.predict(image.name, bytes, topK, views);
+      if (explain) explanation = await classifier.explain(image.name, bytes, predictions.top[0].class);
     } else {
       const { data, width, height } = image.kind === "bitmap" ? pixels(image.bitmap) : { ...image, data: image.rgba };
-      predictions = await classifier.predictPixels(new Uint8Array(data.buffer ?? data), width, height, topK, views);
+      const rgba = new Uint8Array(data.buffer ?? data);
+      predictions = await classifier.predictPixels(rgba, width, height, topK, views);
+      if (explain) explanation = await classifier.explainPixels(rgba, width, height, predictions.top[0].class);
     }
     const top = predictions.top.map(({ class: label, probability }) => ({ label, probability }));
-    return { top, unknown: predictions.unknown };
+    return { top, unknown: predictions.unknown, explanation: explanation && heatMap(explanation) };
   },
 };
 

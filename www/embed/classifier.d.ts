@@ -35,6 +35,26 @@ export interface ClassifyOptions {
    * mirrored too); 2× and 10× the work.
    */
   views?: Views;
+  /**
+   * Also say where the model looked for the top label: `.explanation`, a Grad-CAM heat map (about
+   * one more forward and backward pass of the centre crop).
+   */
+  explain?: boolean;
+}
+
+/** Where the model looked (Grad-CAM on its last convolutional stage), over the centre crop it sees. */
+export interface HeatMap {
+  /** The label the map explains: the top one. */
+  label: string;
+  width: number;
+  height: number;
+  /** `height` rows of `width` values in [0, 1]: how much each region raised the label's score. */
+  values: number[];
+  /**
+   * The crop's side as a share of the image's shorter side: the map covers the square of that side
+   * in the middle of the image.
+   */
+  cropShare: number;
 }
 
 export interface Classification {
@@ -47,6 +67,8 @@ export interface Classification {
 export interface Classifications extends Array<Classification> {
   /** The top probability is under the classifier's `unknownBelow`; null when the model has none. */
   unknown: boolean | null;
+  /** With `explain`: where the model looked for the top label; else null. */
+  explanation: HeatMap | null;
 }
 
 export declare class Classifier {

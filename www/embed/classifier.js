@@ -5,6 +5,7 @@
 //   const classifier = await Classifier.load("model.safetensors");
 //   classifier.labels;                                   // ["ants", "bees"]
 //   await classifier.classify(imageElement, { topK: 3 }); // [{ label, probability }, …], and .unknown
+//   (await classifier.classify(file, { explain: true })).explanation; // where it looked: a heat map
 //
 // The worker and the inference-only wasm builds are found relative to this file (./inference/,
 // ./inference-webgpu/ for WebGPU, as the npm package lays them out), never on a CDN.
@@ -87,13 +88,14 @@ export class Classifier {
 
   /**
    * The `topK` most likely labels (all by default), most likely first; `unknown` on the array:
-   * whether the top probability is under the model's `unknownBelow` (null without one).
+   * whether the top probability is under the model's `unknownBelow` (null without one);
+   * `explanation`: with `explain`, where the model looked for the top label (Grad-CAM), else null.
    */
-  async classify(image, { topK = this.labels.length, views = "centre" } = {}) {
+  async classify(image, { topK = this.labels.length, views = "centre", explain = false } = {}) {
     const message = await imageMessage(image);
     const transfer = [message.bitmap ?? message.bytes ?? message.rgba];
-    const { top, unknown } = await this.#call("classify", { image: message, topK: Math.max(1, topK), views }, transfer);
-    return Object.assign(top.slice(0, topK), { unknown });
+    const { top, unknown, explanation } = await this.#call("classify", { image: message, topK: Math.max(1, topK), views, explain }, transfer);
+    return Object.assign(top.slice(0, topK), { unknown, explanation });
   }
 
   /** Stops the worker; the classifier cannot be used afterwards. */
