@@ -38,7 +38,10 @@
 #                             fine-tuning throughput, images/s through augmentation, forward,
 #                             backward and Adam step at batch 32 (and with decoding added), last
 #                             stage + head and full (BENCH_STRATEGIES), ResNet18, MobileNetV2 and
-#                             EfficientNet-Lite0: ours natively beside PyTorch on the same 2 threads
+#                             EfficientNet-Lite0: ours natively beside PyTorch on the same 2 threads,
+#                             ours in headless Chromium on the CPU path beside TensorFlow.js 4.22
+#                             training the same networks in the same browser (its webgl/webgpu
+#                             backends only on a real GPU unless BENCH_TFJS_SOFTWARE=1), ratios
 #   ./build.sh bench-scale [COUNT] [CLASSES] [SOURCE]
 #                             a folder of COUNT real-sized photos (default 10000) in CLASSES (100),
 #                             made from the photos in SOURCE (default ../shared/datasets/hymenoptera,
@@ -455,20 +458,45 @@ cmd_bench_finetune() {
   python3 scripts/bench_finetune_summary.py "$results"
 }
 
-# Training throughput natively (examples/bench_training.rs) beside PyTorch's
-# (scripts/bench_training_torch.py) on the photos of DATASET/train, and their ratio.
+# The training benchmark's browser peer, TensorFlow.js, apart from the tools the tests install.
+ensure_bench_peers() {
+  if [ ! -d bench-peers/node_modules/@tensorflow/tfjs-layers ]; then
+    step "installing the benchmark's peers (bench-peers/: TensorFlow.js)"
+    (cd bench-peers && npm ci --no-audit --no-fund)
+  fi
+}
+
+# Training throughput on the photos of DATASET/train: ours natively (examples/bench_training.rs)
+# beside PyTorch's (scripts/bench_training_torch.py), ours in headless Chromium on the CPU path
+# (www/bench-training.js) beside TensorFlow.js in the same browser (www/bench-tfjs.js), and ratios.
 cmd_bench_training() {
   local dataset="${1:?usage: ./build.sh bench-training DATASET}" results
+  dataset=$(cd "$dataset" && pwd)
   if ! python3 -c "import torch, torchvision" 2>/dev/null; then
     echo "bench-training needs PyTorch for its reference: pip install torch torchvision" >&2
     exit 1
   fi
+  ensure_chromium
+  ensure_node_modules
+  ensure_bench_peers
+  build_app
   results=$(mktemp)
   step "ours, natively"
   cargo run --release --quiet --example bench_training -- "$dataset" | tee -a "$results"
   step "PyTorch, 2 threads"
   python3 scripts/bench_training_torch.py "$dataset" | tee -a "$results"
-  step "ours ÷ PyTorch (images/s through the training steps, decoding excluded)"
+  local strategies steps="${BENCH_STEPS:-3}"
+  strategies=$(echo "${BENCH_STRATEGIES:-last_stages:1 full}" | tr ' ' ',')
+  step "headless Chromium: ours on the CPU path (one engine), then TensorFlow.js 4.22"
+  python3 scripts/serve.py 8765 >/dev/null 2>&1 &
+  bench_server=$!
+  trap 'kill "$bench_server" 2>/dev/null || true' EXIT
+  sleep 1
+  node scripts/bench_browser.mjs --photos="$dataset" \
+    "http://127.0.0.1:8765/www/bench-training.html?strategies=$strategies&steps=$steps" \
+    "http://127.0.0.1:8765/www/bench-tfjs.html?strategies=$strategies&software=${BENCH_TFJS_SOFTWARE:-0}" | tee -a "$results"
+  kill "$bench_server"
+  step "side by side (images/s through the training steps, decoding excluded; ours ÷ each reference)"
   python3 scripts/bench_training_summary.py "$results"
   rm -f "$results"
 }

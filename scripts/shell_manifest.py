@@ -18,8 +18,11 @@ PATTERNS = [
     "pkg/browser_finetune_bg.wasm",
     "pkg/browser_finetune_relaxed_bg.wasm",
 ]
-# The benchmark pages are tools, not part of the app.
-EXCLUDED = {"www/bench.js", "www/bench-ort.js"}
+
+
+def is_benchmark(name: str) -> bool:
+    """The benchmark pages (www/bench*.js) are tools, not part of the app."""
+    return name.startswith("www/bench")
 
 
 def main() -> None:
@@ -28,7 +31,7 @@ def main() -> None:
         str(path.relative_to(root))
         for pattern in PATTERNS
         for path in root.glob(pattern)
-        if str(path.relative_to(root)) not in EXCLUDED
+        if not is_benchmark(str(path.relative_to(root)))
     )
     missing = [p for p in PATTERNS if p.startswith("pkg/") and p not in files]
     if missing:
