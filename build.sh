@@ -39,9 +39,9 @@
 #                             backward and Adam step at batch 32 (and with decoding added), last
 #                             stage + head and full (BENCH_STRATEGIES), ResNet18, MobileNetV2 and
 #                             EfficientNet-Lite0: ours natively beside PyTorch on the same 2 threads,
-#                             ours in headless Chromium on the CPU path beside TensorFlow.js 4.22
-#                             training the same networks in the same browser (its webgl/webgpu
-#                             backends only on a real GPU unless BENCH_TFJS_SOFTWARE=1), ratios
+#                             ours in headless Chromium (CPU path; WebGPU on a real GPU) beside
+#                             TensorFlow.js 4.22 training the same networks in the same browser
+#                             (its webgl/webgpu only on a real GPU unless BENCH_TFJS_SOFTWARE=1)
 #   ./build.sh bench-scale [COUNT] [CLASSES] [SOURCE]
 #                             a folder of COUNT real-sized photos (default 10000) in CLASSES (100),
 #                             made from the photos in SOURCE (default ../shared/datasets/hymenoptera,
@@ -487,7 +487,7 @@ cmd_bench_training() {
   python3 scripts/bench_training_torch.py "$dataset" | tee -a "$results"
   local strategies steps="${BENCH_STEPS:-3}"
   strategies=$(echo "${BENCH_STRATEGIES:-last_stages:1 full}" | tr ' ' ',')
-  step "headless Chromium: ours on the CPU path (one engine), then TensorFlow.js 4.22"
+  step "headless Chromium: ours (one engine; CPU path, and WebGPU on a GPU), then TensorFlow.js 4.22"
   python3 scripts/serve.py 8765 >/dev/null 2>&1 &
   bench_server=$!
   trap 'kill "$bench_server" 2>/dev/null || true' EXIT

@@ -14,6 +14,7 @@ REFERENCES = {
     "native-cpu": ("pytorch",),
     "browser-cpu": BROWSER_REFERENCES,
     "browser-cpu-plain": BROWSER_REFERENCES,
+    "browser-webgpu": BROWSER_REFERENCES,
     "burn-gpu": ("pytorch-gpu",),
 }
 
@@ -24,7 +25,7 @@ with open(sys.argv[1]) as results:
         if found:
             runtime, model, strategy, rate, rest = found.groups()
             rates.setdefault((model, strategy), {})[runtime] = (float(rate), "first_step_only=1" in rest)
-        elif re.match(r"tfjs-\S+ (error|skipped)=", line):
+        elif re.match(r"(tfjs|browser)-\S+ (error|skipped)=", line):
             notes.append(line.strip())
 
 for (model, strategy), by_runtime in rates.items():

@@ -1,24 +1,29 @@
-// Our training steps in this browser on the CPU path, as examples/bench_training.rs times them
-// natively: one engine (on this page's thread; the page's engine worker is one such engine), the
-// wasm build the page would pick, seeded random weights, batch 32, the photos that
-// scripts/bench_browser.mjs --photos=DATASET serves under bench-photos/ (its train/ folder).
-// Each image is decoded once beforehand (decodeResized, timed) and handed over when a step asks
-// for it, so the steps are timed alone: augmentation, forward, cross-entropy, backward, Adam
-// step. Last stage + head computes its frozen stages in the same engine, as the page does for
-// the batches its helper workers do not take. Query: models=ResNet18,MobileNetV2,EfficientNetLite0,
-// strategies=last_stages:1,full, steps=3 (timed after one untimed warm-up step), simd=plain.
-// Lines in window.benchResults: `browser-cpu model=M strategy=S batch=32 train_images_per_s=X
-// with_decoding_images_per_s=Y wasm_build=B`; then window.benchDone.
+// Our training steps in this browser, as examples/bench_training.rs times them natively: one
+// engine (on this page's thread; the page's engine worker is one such engine), the wasm build the
+// page would pick, seeded random weights, batch 32, the photos that scripts/bench_browser.mjs
+// --photos=DATASET serves under bench-photos/ (its train/ folder). Each image is decoded once
+// beforehand (decodeResized, timed) and handed over when a step asks for it, so the steps are
+// timed alone: augmentation, forward, cross-entropy, backward, Adam step. Last stage + head
+// computes its frozen stages in the same engine, as the page does for the batches its helper
+// workers do not take. On WebGPU each step reads its loss back, so it is timed whole; a software
+// adapter (SwiftShader: no GPU here) is skipped unless software=1. Query: backends=cpu,webgpu,
+// models=ResNet18,MobileNetV2,EfficientNetLite0, strategies=last_stages:1,full, steps=3 (timed
+// after one untimed warm-up step), simd=plain. Lines in window.benchResults: `browser-BACKEND
+// model=M strategy=S batch=32 train_images_per_s=X with_decoding_images_per_s=Y [wasm_build=B |
+// adapter="…"]` (`browser-cpu-plain` for the plain build) or `browser-webgpu skipped="…"`; then
+// window.benchDone.
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
 import { wasmBuild, wasmUrl } from "./wasm-build.js";
 
 const params = new URLSearchParams(location.search);
 const list = (name, fallback) => (params.get(name) || fallback).split(",").filter(Boolean);
+const backends = list("backends", "cpu,webgpu");
 const models = list("models", "ResNet18,MobileNetV2,EfficientNetLite0");
 const strategies = list("strategies", "last_stages:1,full");
 const steps = Number(params.get("steps") || 3);
 const build = wasmBuild({ plain: params.get("simd") === "plain" });
-const runtime = params.get("simd") === "plain" ? "browser-cpu-plain" : "browser-cpu";
+const cpuName = params.get("simd") === "plain" ? "browser-cpu-plain" : "browser-cpu";
+const timeSoftwareAdapters = params.get("software") === "1";
 const MODEL_NAMES = { ResNet18: "resnet18", MobileNetV2: "mobilenet_v2", EfficientNetLite0: "efficientnet_lite0" };
 const BATCH = 32;
 const out = document.getElementById("results");
@@ -90,16 +95,28 @@ try {
   await init({ module_or_path: wasmUrl(build) });
   const photos = await loadPhotos((steps + 1) * BATCH);
   if (photos.length < (steps + 1) * BATCH) throw new Error(`bench-photos/ has ${photos.length} photos, ${(steps + 1) * BATCH} needed`);
-  for (const architecture of models) {
-    const engine = await WebEngine.create("cpu");
-    engine.useRandomWeights(architecture);
-    const { decoded, decodingSecondsPerImage } = addPhotos(engine, photos);
-    for (const strategy of strategies) {
-      const rate = await trainingRate(engine, decoded, strategy);
-      const withDecoding = 1 / (1 / rate + decodingSecondsPerImage);
-      show(`${runtime} model=${MODEL_NAMES[architecture]} strategy=${strategy} batch=${BATCH} train_images_per_s=${rate.toFixed(2)} with_decoding_images_per_s=${withDecoding.toFixed(2)} wasm_build=${build}`);
+  for (const backend of backends) {
+    for (const architecture of models) {
+      const engine = await WebEngine.create(backend);
+      try {
+        const { kind, adapter, software_adapter: software, reason } = engine.backend;
+        if (kind !== backend || (software && !timeSoftwareAdapters)) {
+          const why = kind !== backend ? reason : `a software adapter (${adapter}): no GPU here; software=1 times it anyway`;
+          show(`browser-${backend} skipped=${JSON.stringify(why)}`);
+          break;
+        }
+        engine.useRandomWeights(architecture);
+        const { decoded, decodingSecondsPerImage } = addPhotos(engine, photos);
+        const [runtime, extra] = backend === "cpu" ? [cpuName, `wasm_build=${build}`] : [`browser-${backend}`, `adapter=${JSON.stringify(adapter)}`];
+        for (const strategy of strategies) {
+          const rate = await trainingRate(engine, decoded, strategy);
+          const withDecoding = 1 / (1 / rate + decodingSecondsPerImage);
+          show(`${runtime} model=${MODEL_NAMES[architecture]} strategy=${strategy} batch=${BATCH} train_images_per_s=${rate.toFixed(2)} with_decoding_images_per_s=${withDecoding.toFixed(2)} ${extra}`);
+        }
+      } finally {
+        engine.free();
+      }
     }
-    engine.free();
   }
 } catch (err) {
   show(`error ${err?.message ?? err}`);
