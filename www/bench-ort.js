@@ -8,22 +8,14 @@
 // dir=folder of the .onnx files (../bench-models). Lines: `ort-web-Nt model=M batch=B images_per_s=X`
 // in window.benchResults, then window.benchDone.
 import * as ort from "../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
+import { list, params, show } from "./bench-page.js";
 
-const params = new URLSearchParams(location.search);
-const list = (name, fallback) => (params.get(name) || fallback).split(",").filter(Boolean);
 const threads = Number(params.get("threads") || 1);
 const models = list("models", "resnet18,mobilenet_v2,efficientnet_lite0");
 const batches = list("batches", "1,8").map(Number);
 const dir = new URL(`${params.get("dir") || "../bench-models"}/`, location.href);
 const name = `ort-web-${threads}t`;
 const SIDE = 224;
-const out = document.getElementById("results");
-window.benchResults = [];
-
-function show(line) {
-  window.benchResults.push(line);
-  out.textContent = window.benchResults.join("\n");
-}
 
 const images = (batch) => new ort.Tensor("float32", new Float32Array(batch * 3 * SIDE * SIDE).fill(0.5), [batch, 3, SIDE, SIDE]);
 // As bench.js: more runs at batch 1, where one run is short.

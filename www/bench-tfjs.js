@@ -20,9 +20,9 @@
 // window.benchResults: `tfjs-BACKEND model=M strategy=S batch=32 train_images_per_s=X`, or
 // `tfjs-BACKEND error="…"` / `skipped="…"` where the backend cannot or does not train; then
 // window.benchDone.
+import { list, params, show } from "./bench-page.js";
+
 const PEERS = "../bench-peers/node_modules/@tensorflow";
-const params = new URLSearchParams(location.search);
-const list = (name, fallback) => (params.get(name) || fallback).split(",").filter(Boolean);
 const backends = list("backends", "wasm,webgl,webgpu");
 const models = list("models", "resnet18,mobilenet_v2,efficientnet_lite0");
 const strategies = list("strategies", "last_stages:1,full");
@@ -32,13 +32,6 @@ const timeSoftwareRenderers = params.get("software") === "1";
 const BATCH = 32;
 const SIDE = 224;
 const CLASSES = 2;
-const out = document.getElementById("results");
-window.benchResults = [];
-
-function show(line) {
-  window.benchResults.push(line);
-  out.textContent = window.benchResults.join("\n");
-}
 
 function loadScript(src) {
   return new Promise((resolve, reject) => {

@@ -14,9 +14,8 @@
 // window.benchDone.
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
 import { wasmBuild, wasmUrl } from "./wasm-build.js";
+import { list, params, show } from "./bench-page.js";
 
-const params = new URLSearchParams(location.search);
-const list = (name, fallback) => (params.get(name) || fallback).split(",").filter(Boolean);
 const backends = list("backends", "cpu,webgpu");
 const models = list("models", "ResNet18,MobileNetV2,EfficientNetLite0");
 const strategies = list("strategies", "last_stages:1,full");
@@ -26,13 +25,6 @@ const cpuName = params.get("simd") === "plain" ? "browser-cpu-plain" : "browser-
 const timeSoftwareAdapters = params.get("software") === "1";
 const MODEL_NAMES = { ResNet18: "resnet18", MobileNetV2: "mobilenet_v2", EfficientNetLite0: "efficientnet_lite0" };
 const BATCH = 32;
-const out = document.getElementById("results");
-window.benchResults = [];
-
-function show(line) {
-  window.benchResults.push(line);
-  out.textContent = window.benchResults.join("\n");
-}
 
 /** The run settings of a strategy named as the page's menu names it (`last_stages:N`, `full`). */
 function settingsFor(strategy) {

@@ -5,9 +5,8 @@
 import init, { WebEngine } from "../pkg/browser_finetune.js";
 import { startHelper } from "./extraction.js";
 import { wasmBuild, wasmUrl } from "./wasm-build.js";
+import { list, params, show } from "./bench-page.js";
 
-const params = new URLSearchParams(location.search);
-const list = (name, fallback) => (params.get(name) || fallback).split(",").filter(Boolean);
 const batches = list("batches", "1,8").map(Number);
 const backends = list("backends", "cpu,webgpu");
 const models = list("models", "ResNet18,MobileNetV2,EfficientNetLite0");
@@ -17,12 +16,9 @@ const build = wasmBuild({ plain: params.get("simd") === "plain" });
 const cpuName = params.get("simd") === "plain" ? "browser-cpu-plain" : "browser-cpu";
 const MODEL_NAMES = { ResNet18: "resnet18", MobileNetV2: "mobilenet_v2", EfficientNetLite0: "efficientnet_lite0" };
 const SIDE = 224;
-const out = document.getElementById("results");
-window.benchResults = [];
 
 function report(name, architecture, batch, rate, extra = "") {
-  window.benchResults.push(`${name} model=${MODEL_NAMES[architecture]} batch=${batch} images_per_s=${rate.toFixed(3)}${extra}`);
-  out.textContent = window.benchResults.join("\n");
+  show(`${name} model=${MODEL_NAMES[architecture]} batch=${batch} images_per_s=${rate.toFixed(3)}${extra}`);
 }
 
 const pixels = (batch) => new Float32Array(batch * 3 * SIDE * SIDE).fill(0.5);
@@ -74,6 +70,6 @@ try {
     }
   }
 } catch (err) {
-  window.benchResults.push(`error ${err && err.message ? err.message : err}`);
+  show(`error ${err && err.message ? err.message : err}`);
 }
 window.benchDone = true;
