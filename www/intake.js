@@ -104,6 +104,13 @@ export function organise(entries) {
     if (where && parts.length === where.classIndex + 1) classFolder(parts, where.classIndex);
   }
 
+  // ImageFolder's order (training images, then validation; by class, then path), whatever order
+  // the browser listed the files in: the images' indices seed their augmentation and the order,
+  // so a ?seed= then repeats a run from any drop or picker, and natively (bench_accuracy).
+  const rank = (item) => (item.subset === "val" ? 1 : 0);
+  const byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  items.sort((a, b) => rank(a) - rank(b) || byText(a.label, b.label) || byText(a.name, b.name));
+
   const labels = new Set(items.map((item) => item.label));
   const classFolders = new Map();
   for (const [path, { label, fileCount }] of folders) {

@@ -45,6 +45,15 @@ test("ImageFolder train/ and val/ keep their split", () => {
   assert.deepEqual(items.map((i) => [i.label, i.subset]), [["ants", "train"], ["bees", "train"], ["ants", "val"], ["bees", "val"]]);
 });
 
+test("images come in ImageFolder's order, whatever order the browser listed them in", () => {
+  const { items } = organise(files(
+    "h/val/bees/9.jpg", "h/train/bees/2.jpg", "h/val/ants/8.jpg", "h/train/ants/b.jpg", "h/train/ants/a.jpg",
+  ));
+  assert.deepEqual(items.map((i) => i.name), [
+    "h/train/ants/a.jpg", "h/train/ants/b.jpg", "h/train/bees/2.jpg", "h/val/ants/8.jpg", "h/val/bees/9.jpg",
+  ]);
+});
+
 test("files over the size limit are skipped with their size", () => {
   const [big] = files("a/cats/huge.jpg");
   big.file.size = 80 * 1024 * 1024;
