@@ -1,7 +1,8 @@
 //! BatchNorm in training and the activation after it, on the CPU backend, as one autodiff
 //! operation over our kernels (`browser_finetune_kernels::batch_norm`: two passes each way instead
-//! of Burn's transposes and dozen element-wise passes). Evaluation mode, frozen layers and other
-//! backends (WebGPU) run Burn's BatchNorm and activations.
+//! of Burn's transposes and dozen element-wise passes). Evaluation mode and frozen layers run
+//! Burn's BatchNorm and activations; training elsewhere (WebGPU) Burn's `batch_norm_train`. Either
+//! way the running variance is updated with the unbiased batch variance, as PyTorch does.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -176,33 +177,42 @@ impl<B: TrainingNormBackend, C: CheckpointStrategy> TrainingNormBackend for Auto
     }
 }
 
-/// `activation(bn(x))`, as Burn's `BatchNorm::forward` and activation compute it and with the
-/// same update of the running statistics; in training on the CPU backend as one operation
-/// ([`TrainingNormBackend`]).
+/// `activation(bn(x))`, as PyTorch's BatchNorm and activation compute it, with PyTorch's update
+/// of the running statistics; in training on the CPU backend as one operation
+/// ([`TrainingNormBackend`]), elsewhere through Burn's `batch_norm_train`.
 ///
 /// # Shapes
 /// `[batch, channels, height, width]`, both ways
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, activation: Activation) -> Tensor<4> {
     let device = x.device();
-    let training = device.is_autodiff() && bn.training.is_enabled();
-    if !training || !crate::backend::is_cpu(&device.clone().inner()) {
+    if !(device.is_autodiff() && bn.training.is_enabled()) {
         return super::add_and_activate(bn.forward(x), None, activation);
     }
-    let (output, mean, variance) = <burn::backend::Dispatch as TrainingNormBackend>::batch_norm_train_fused(
-        x.into_dispatch(),
-        bn.gamma.val().into_dispatch(),
-        bn.beta.val().into_dispatch(),
-        bn.epsilon,
-        activation as u8,
-    );
-    let (mean, variance) = (Tensor::<1>::from_dispatch(mean).detach(), Tensor::<1>::from_dispatch(variance).detach());
-    // Burn's BatchNorm::forward_train: running = (1 − momentum) · running + momentum · batch.
+    let [batch, _, height, width] = x.dims();
+    let (output, mean, variance) = if crate::backend::is_cpu(&device.clone().inner()) {
+        let (output, mean, variance) = <burn::backend::Dispatch as TrainingNormBackend>::batch_norm_train_fused(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            bn.epsilon,
+            activation as u8,
+        );
+        (Tensor::from_dispatch(output), Tensor::<1>::from_dispatch(mean), Tensor::<1>::from_dispatch(variance))
+    } else {
+        let trained = burn::tensor::module::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+        (super::add_and_activate(trained.output, None, activation), trained.mean, trained.variance)
+    };
+    // running = (1 − momentum) · running + momentum · batch, the batch's variance unbiased as
+    // PyTorch keeps it (the normalisation itself uses the biased one; Burn's BatchNorm keeps that).
+    let count = batch * height * width;
+    let unbiased = if count > 1 { count as f64 / (count - 1) as f64 } else { 1.0 };
     let running_mean = bn.running_mean.value_sync().to_device(&device);
     let running_var = bn.running_var.value_sync().to_device(&device);
     let momentum = bn.momentum;
-    bn.running_mean.update((running_mean.mul_scalar(1.0 - momentum) + mean.mul_scalar(momentum)).detach());
-    bn.running_var.update((running_var.mul_scalar(1.0 - momentum) + variance.mul_scalar(momentum)).detach());
-    Tensor::from_dispatch(output)
+    bn.running_mean.update((running_mean.mul_scalar(1.0 - momentum) + mean.detach().mul_scalar(momentum)).detach());
+    bn.running_var
+        .update((running_var.mul_scalar(1.0 - momentum) + variance.detach().mul_scalar(momentum * unbiased)).detach());
+    output
 }
 
 /// The sizes of `[batch, channels, …]` activations for the kernels, and their shape.
@@ -223,15 +233,17 @@ fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
 
 #[cfg(test)]
 mod tests {
+    use burn::module::Module;
     use burn::nn::BatchNormConfig;
     use burn::tensor::{Device, Distribution, Tolerance};
 
     use super::*;
 
     /// On the CPU in training, the fused BatchNorm and activation compute Burn's output,
-    /// gradients (input, gamma, beta) and running statistics.
+    /// gradients (input, gamma, beta) and running mean, and PyTorch's running variance (Burn's
+    /// with the batch variance unbiased).
     #[test]
-    fn the_fused_batch_norm_trains_as_burns() {
+    fn the_fused_batch_norm_trains_as_burns_and_keeps_pytorchs_running_variance() {
         for activation in
             [Activation::Identity, Activation::Relu, Activation::Relu6, Activation::Hardswish, Activation::Silu]
         {
@@ -241,7 +253,7 @@ mod tests {
             let weights = Tensor::<4>::random([3, 5, 6, 7], Distribution::Normal(0.0, 1.0), &device);
             let run = |fused: bool| {
                 // A BatchNorm of its own: clones would share their running statistics.
-                let (bn, x) = (BatchNormConfig::new(5).init(&device), x.clone().require_grad());
+                let (bn, x) = (BatchNormConfig::new(5).init(&device).train(), x.clone().require_grad());
                 let out = if fused {
                     batch_norm(&bn, x.clone(), activation)
                 } else {
@@ -265,7 +277,14 @@ mod tests {
             fused.2.expect("a gamma gradient").assert_approx_eq::<f32>(&burns.2.expect("Burn's"), close);
             fused.3.expect("a beta gradient").assert_approx_eq::<f32>(&burns.3.expect("Burn's"), close);
             fused.4.assert_approx_eq::<f32>(&burns.4, close);
-            fused.5.assert_approx_eq::<f32>(&burns.5, close);
+            // Both start from 1 with momentum 0.1: Burn's is 0.9 + 0.1 · biased, PyTorch's
+            // 0.9 + 0.1 · biased · n / (n − 1), n = 3 · 6 · 7 values per channel.
+            let n = (3 * 6 * 7) as f32;
+            let burns_var = burns.5.try_to_vec::<f32>().expect("f32");
+            // Trained, not evaluated: the running variance moved from its start.
+            assert!(burns_var.iter().all(|v| (v - 1.0).abs() > 1e-3), "{burns_var:?}");
+            let pytorchs: Vec<f32> = burns_var.iter().map(|v| 0.9 + (v - 0.9) * n / (n - 1.0)).collect();
+            fused.5.assert_approx_eq::<f32>(&TensorData::new(pytorchs, [5]), close);
         }
     }
 }
