@@ -25,6 +25,12 @@ What it writes to tests/fixtures/ (all small, committed):
 - head_training.safetensors: a linear head trained by torch.optim (Adam lr 1e-3, the seed's; SGD
   lr 1e-2 momentum 0.9) on fixed features in a fixed batch order: its initial weights, every
   step's loss and the final weights.
+- backbone_training.safetensors: MobileNetV2 (its real weights, weights/) under a new 3-class
+  head, trained three SGD steps (lr 1e-3, momentum 0.9) on the stored inputs as
+  bench_finetune_torch.py trains it: the last stage + head (the frozen part's BatchNorm in eval
+  mode) and the whole network. The labels, the head's initial weights, every step's loss and the
+  logits in evaluation mode after the steps (the running statistics updated, PyTorch's unbiased
+  variance among them).
 - small_weights/: tiny state_dicts as torch.save writes them (zip and legacy formats, a training
   checkpoint) and as safetensors writes them, with f32/f16/bf16/int64 tensors and a transposed
   (non-contiguous) view: what the weights parser's mutation test corrupts thousands of times.
@@ -269,6 +275,42 @@ def head_training_fixture() -> None:
     save_torch({k: v.contiguous() for k, v in out.items()}, OUT / "head_training.safetensors")
 
 
+BACKBONE_TRAINING_BATCHES = [(0, 4), (2, 6), (4, 8)]
+
+
+def backbone_training_fixture(batch: torch.Tensor) -> None:
+    from bench_finetune_torch import set_trainable
+    from export_onnx import feature_extractor
+
+    # SGD, whose updates follow the gradients' values: Adam's first steps move every parameter by
+    # about ±lr whatever its gradient's size, so rounding decides the sign of the tiny ones (Adam
+    # itself is replayed on the head, head_training.safetensors).
+    torch.manual_seed(11)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    initial = torch.nn.Linear(1280, 3)
+    out = {"labels": labels.float(), "initial_weight": initial.weight.detach(), "initial_bias": initial.bias.detach()}
+    for strategy, trained in [("last_stage", 1), ("full", None)]:
+        backbone, source = feature_extractor("mobilenet_v2")
+        if not source.startswith("weights from"):
+            sys.exit(f"backbone_training.safetensors needs MobileNetV2's real weights: {source}")
+        head = torch.nn.Linear(1280, 3)
+        head.load_state_dict(initial.state_dict())
+        model = torch.nn.Sequential(backbone, head)
+        set_trainable("mobilenet_v2", backbone, trained)
+        optimizer, losses = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9), []
+        for start, end in BACKBONE_TRAINING_BATCHES:
+            loss = torch.nn.functional.cross_entropy(model(batch[start:end]), labels[start:end])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        model.eval()
+        with torch.no_grad():
+            out[f"{strategy}_logits"] = model(batch)
+        out[f"{strategy}_losses"] = torch.tensor(losses)
+    save_torch({k: v.contiguous() for k, v in out.items()}, OUT / "backbone_training.safetensors")
+
+
 # --- real photos -----------------------------------------------------------------------------
 def skimage_photos() -> dict:
     """The photos bundled in the scikit-image wheel (public domain), fetched with pip."""
@@ -363,6 +405,7 @@ def main() -> None:
     efficientnet_fixture(batch, names)
     mobilenet_v2_fixture(batch)
     head_training_fixture()
+    backbone_training_fixture(batch)
     small_weights_fixtures()
 
     seeded = generated_state_dict(1000, "seeded")

@@ -1,7 +1,8 @@
 //! In a real browser (`wasm-pack test --headless --chrome`): WebGPU initialises, weights load from
 //! bytes, WebGPU features agree with the CPU for every backbone (ResNet34 shares ResNet18's
 //! blocks), a head trains on WebGPU as in
-//! PyTorch, a model on WebGPU exports (asynchronous read-backs only) and loads back on the CPU with
+//! PyTorch, the backbone's strategies train as in PyTorch on the CPU path (the last stage and the
+//! whole network) and BatchNorm trains on WebGPU as there, a model on WebGPU exports (asynchronous read-backs only) and loads back on the CPU with
 //! the same logits, and the CPU fallback works. Every read-back is asynchronous. Inputs are small (64×64)
 //! because SwiftShader is slow. Needs the offline weights in weights/ (`./build.sh test` fetches
 //! them).
@@ -14,10 +15,13 @@ use std::io::Read;
 use browser_finetune::backend::{self, BackendInfo};
 use browser_finetune::data::Preprocess;
 use browser_finetune::engine::Engine;
+use browser_finetune::kernels::{Activation, batch_norm};
 use browser_finetune::web::WebEngine;
 use browser_finetune::weights::{ModelCard, Precision, export_safetensors, load_pretrained};
+use burn::module::Module;
+use burn::nn::BatchNormConfig;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{max_abs_diff, replay_head_training};
+use common::{max_abs_diff, replay_backbone_training, replay_head_training, values};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -78,6 +82,25 @@ async fn head_follows_pytorch(name: &str, device: &Device) {
         "{name} head training vs PyTorch Adam: loss max abs diff {loss_diff:.2e}, final weights {weight_diff:.2e}"
     ));
     assert!(loss_diff <= 1e-4 && weight_diff <= 1e-4, "{name}: {loss_diff} / {weight_diff}");
+}
+
+/// PyTorch's recorded steps of the strategies that train the backbone (make_fixtures.py),
+/// replayed on `device` on MobileNetV2's real weights and the fixture photos: every loss, and the
+/// logits in evaluation mode after the steps, must follow PyTorch's.
+async fn backbone_follows_pytorch(name: &str, device: &Device, strategies: &[&str]) {
+    let manifest: common::Manifest = serde_json::from_slice(include_bytes!("fixtures/resnet18_keys.json")).unwrap();
+    let transforms = common::safetensors_f32(include_bytes!("fixtures/transforms.safetensors"));
+    let inputs: Vec<f32> = manifest.images.iter().flat_map(|image| transforms[image].1.clone()).collect();
+    let fixture = include_bytes!("fixtures/backbone_training.safetensors");
+    for strategy in strategies {
+        let replay = replay_backbone_training(fixture, MOBILENET_V2, &inputs, strategy, device).await;
+        let loss_diff = max_abs_diff(&replay.losses, &replay.expected_losses);
+        let logit_diff = max_abs_diff(&replay.logits, &replay.expected_logits);
+        log(&format!(
+            "{name} {strategy} training vs PyTorch SGD: loss max abs diff {loss_diff:.2e}, logits after {logit_diff:.2e}"
+        ));
+        assert!(loss_diff <= 1e-4 && logit_diff <= 5e-4, "{name} {strategy}: {loss_diff} / {logit_diff}");
+    }
 }
 
 /// Backbone features of the same weights and images on WebGPU (Burn's kernels, as loaded) and
@@ -188,6 +211,42 @@ async fn the_cpu_fallback_loads_infers_and_trains() {
     assert_eq!(logits.len(), 2 * 10);
     assert!(logits.iter().all(|v| v.is_finite()));
     head_follows_pytorch("CPU", &device).await;
+}
+
+#[wasm_bindgen_test]
+async fn the_backbone_trains_on_the_cpu_as_in_pytorch() {
+    backbone_follows_pytorch("CPU", &backend::cpu("test").0, &["last_stage", "full"]).await;
+}
+
+/// BatchNorm in training on WebGPU (Burn's `batch_norm_train` and activations) computes what the
+/// CPU path's fused kernels compute, which follow PyTorch above: the output, and the running
+/// statistics (the variance unbiased). The backbone's steps themselves are too slow on SwiftShader.
+#[wasm_bindgen_test]
+async fn batch_norm_trains_on_webgpu_as_on_the_cpu() {
+    async fn train(device: &Device) -> [Vec<f32>; 3] {
+        let device = device.clone().autodiff();
+        let bn = BatchNormConfig::new(5).init(&device).train();
+        let input = (0..3 * 5 * 6 * 7).map(|i| ((i * 7919 % 1000) as f32 / 250.0 - 2.0) * (1 + i % 5) as f32).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(input, [3, 5, 6, 7]), &device);
+        let out = batch_norm(&bn, x, Activation::Relu6);
+        [
+            values(out.inner()).await,
+            values(bn.running_mean.value_sync()).await,
+            values(bn.running_var.value_sync()).await,
+        ]
+    }
+    let (gpu, _) = webgpu().await;
+    let [gpu_out, gpu_mean, gpu_var] = train(&gpu).await;
+    let [cpu_out, cpu_mean, cpu_var] = train(&backend::cpu("test").0).await;
+    let diffs =
+        [max_abs_diff(&gpu_out, &cpu_out), max_abs_diff(&gpu_mean, &cpu_mean), max_abs_diff(&gpu_var, &cpu_var)];
+    let [output, mean, variance] = diffs;
+    log(&format!(
+        "BatchNorm training, WebGPU vs CPU, max abs diff: output {output:.2e}, running mean {mean:.2e}, variance {variance:.2e}"
+    ));
+    assert!(diffs.iter().all(|&diff| diff <= 1e-4), "{diffs:?}");
+    // Trained, not evaluated: the running statistics moved from their start (0 and 1).
+    assert!(cpu_mean.iter().all(|m| m.abs() > 1e-3) && cpu_var.iter().all(|v| (v - 1.0).abs() > 1e-3), "{cpu_var:?}");
 }
 
 #[wasm_bindgen_test]

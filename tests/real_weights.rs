@@ -148,3 +148,26 @@ fn mobilenet_v2_features_put_the_same_subject_nearest_through_our_own_pipeline()
         assert_eq!(subject(files[nearest]), subject(file), "{file}'s nearest photo is {}", files[nearest]);
     }
 }
+
+/// The strategies that train the backbone agree with PyTorch step by step on MobileNetV2's real
+/// weights and the fixture photos: three SGD steps of the last stage + head (the frozen part's
+/// BatchNorm in evaluation mode, run folded) and of the whole network, every loss, then the
+/// logits in evaluation mode, which read the running statistics the steps updated.
+#[test]
+fn backbone_training_follows_pytorch_step_by_step() {
+    let fixture = read_fixture("backbone_training.safetensors");
+    let (_, inputs) = imagenet_batch();
+    for strategy in ["last_stage", "full"] {
+        let replay = futures_lite::future::block_on(replay_backbone_training(
+            &fixture,
+            &mobilenet_v2(),
+            &inputs,
+            strategy,
+            &Device::flex(),
+        ));
+        let loss_diff = max_abs_diff(&replay.losses, &replay.expected_losses);
+        let logit_diff = max_abs_diff(&replay.logits, &replay.expected_logits);
+        println!("{strategy}: loss max abs diff {loss_diff:.2e}, logits after the steps {logit_diff:.2e}");
+        assert!(loss_diff <= 1e-4 && logit_diff <= 5e-4, "{strategy}: {loss_diff} / {logit_diff}");
+    }
+}

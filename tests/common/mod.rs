@@ -9,8 +9,10 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use browser_finetune::model::head_config;
-use browser_finetune::train::{HeadTrainer, OptimizerKind, TrainConfig};
+use browser_finetune::train::{BackboneInput, BackboneTraining, HeadTrainer, OptimizerKind, Strategy, TrainConfig};
+use browser_finetune::weights::load_pretrained;
 use burn::module::Param;
+use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
@@ -162,6 +164,74 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// A linear head with PyTorch's `[out, in]` weight (Burn's `[in, out]`, transposed) and bias.
+fn head_from_torch(weight: Vec<f32>, bias: Vec<f32>, width: usize, classes: usize, device: &Device) -> Linear {
+    let mut head = head_config(width, classes).init(device);
+    let torch_weight = Tensor::<2>::from_data(TensorData::new(weight, [classes, width]), device);
+    head.weight = Param::from_tensor(torch_weight.transpose());
+    head.bias = Some(Param::from_data(TensorData::new(bias, [classes]), device));
+    head
+}
+
+/// A tensor's values, read back asynchronously (as the browser requires).
+pub async fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data_async().await.unwrap().try_to_vec::<f32>().unwrap()
+}
+
+/// What our [`BackboneTraining`] does with a run recorded in `backbone_training.safetensors`.
+pub struct BackboneReplay {
+    pub losses: Vec<f32>,
+    pub expected_losses: Vec<f32>,
+    /// The logits of every input in evaluation mode after the steps, flattened.
+    pub logits: Vec<f32>,
+    pub expected_logits: Vec<f32>,
+}
+
+/// Replays the fixture's `strategy` run ("last_stage": the last stage + head; "full") through
+/// [`BackboneTraining`] on `device`: MobileNetV2's real weights (`mobilenet_v2`), the fixture's
+/// head, the fixture photos as torchvision transformed them (`inputs`, `[8, 3, 224, 224]`), and
+/// PyTorch's batches and SGD (lr 1e-3, momentum 0.9).
+pub async fn replay_backbone_training(
+    fixture: &[u8],
+    mobilenet_v2: &[u8],
+    inputs: &[f32],
+    strategy: &str,
+    device: &Device,
+) -> BackboneReplay {
+    let tensors = safetensors_f32(fixture);
+    let get = |name: &str| tensors[name].clone();
+    let labels: Vec<usize> = get("labels").1.iter().map(|&l| l as usize).collect();
+    let (weight_shape, weight) = get("initial_weight");
+    let head = head_from_torch(weight, get("initial_bias").1, weight_shape[1], weight_shape[0], device);
+    let backbone = load_pretrained(mobilenet_v2, device).unwrap().backbone;
+    let strategy_kind = match strategy {
+        "last_stage" => Strategy::LastStages { stages: 1 },
+        "full" => Strategy::Full,
+        other => panic!("no {other} run in the fixture"),
+    };
+    let config =
+        TrainConfig { learning_rate: 1e-3, optimizer: OptimizerKind::Sgd { momentum: 0.9 }, ..TrainConfig::default() };
+    let mut learner = BackboneTraining::new(backbone, head, strategy_kind, &config, device, 1);
+    let per_image = 3 * 224 * 224;
+    let pixels = |from: usize, to: usize| {
+        let values = inputs[from * per_image..to * per_image].to_vec();
+        BackboneInput::Pixels(Tensor::from_data(TensorData::new(values, [to - from, 3, 224, 224]), device))
+    };
+    let mut losses = Vec::new();
+    // scripts/make_fixtures.py's BACKBONE_TRAINING_BATCHES.
+    for (from, to) in [(0, 4), (2, 6), (4, 8)] {
+        let (loss, _) = learner.train_step(pixels(from, to), &labels[from..to], 1).unwrap();
+        losses.push(loss.into_scalar_async::<f32>().await.unwrap());
+    }
+    let logits = values(learner.evaluate(pixels(0, inputs.len() / per_image)).unwrap()).await;
+    BackboneReplay {
+        losses,
+        expected_losses: get(&format!("{strategy}_losses")).1,
+        logits,
+        expected_logits: get(&format!("{strategy}_logits")).1,
+    }
+}
+
 /// What our [`HeadTrainer`] does with the run recorded in `head_training.safetensors`: the same
 /// initial head, the same batches in the same order and the same optimiser as PyTorch there.
 pub struct HeadReplay {
@@ -182,11 +252,7 @@ pub async fn replay_head_training(fixture: &[u8], optimizer_name: &str, device: 
     let labels: Vec<usize> = get("labels").1.iter().map(|&l| l as usize).collect();
     let (weight_shape, initial_weight) = get("initial_weight");
     let classes = weight_shape[0];
-    let mut head = head_config(width, classes).init(device);
-    // PyTorch's `[out, in]` weight is Burn's `[in, out]` transposed.
-    let torch_weight = Tensor::<2>::from_data(TensorData::new(initial_weight, [classes, width]), device);
-    head.weight = Param::from_tensor(torch_weight.transpose());
-    head.bias = Some(Param::from_data(TensorData::new(get("initial_bias").1, [classes]), device));
+    let head = head_from_torch(initial_weight, get("initial_bias").1, width, classes, device);
     let (learning_rate, optimizer) = match optimizer_name {
         "adam" => (1e-3, OptimizerKind::Adam),
         "sgd" => (1e-2, OptimizerKind::Sgd { momentum: 0.9 }),
@@ -206,8 +272,8 @@ pub async fn replay_head_training(fixture: &[u8], optimizer_name: &str, device: 
         }
     }
     let head = trainer.head();
-    let weight = head.weight.val().transpose().into_data_async().await.unwrap().try_to_vec::<f32>().unwrap();
-    let bias = head.bias.unwrap().val().into_data_async().await.unwrap().try_to_vec::<f32>().unwrap();
+    let weight = values(head.weight.val().transpose()).await;
+    let bias = values(head.bias.unwrap().val()).await;
     let mut parameters = weight;
     parameters.extend(bias);
     let mut expected_parameters = get(&format!("{optimizer_name}_weight")).1;

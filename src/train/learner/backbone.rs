@@ -20,19 +20,21 @@ use crate::train::{Strategy, TrainConfig, optimizer};
 ///
 /// # Shapes
 /// - activations: `[batch, channels, height, width]`
-pub(in crate::train) struct FrozenActivations {
-    pub activations: Tensor<4>,
-    pub stages: usize,
+pub struct FrozenActivations {
+    pub(crate) activations: Tensor<4>,
+    pub(crate) stages: usize,
 }
 
 /// What a step starts from: normalised pixels `[batch, 3, crop, crop]`, or the frozen stages'
 /// output.
-pub(in crate::train) enum BackboneInput {
+pub enum BackboneInput {
     Pixels(Tensor<4>),
     Frozen(FrozenActivations),
 }
 
-pub(in crate::train) struct BackboneTraining {
+/// The learner of the strategies that train the backbone, apart from the run's loop: public so
+/// that a recorded PyTorch run can be replayed through it step by step (`tests/parity.rs`).
+pub struct BackboneTraining {
     model: ImageClassifier,
     optimizer: ModuleOptimizer,
     learning_rate: f64,

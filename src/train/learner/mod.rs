@@ -8,8 +8,7 @@ mod cached;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use backbone::BackboneInput;
-pub(super) use backbone::{BackboneTraining, FrozenActivations};
+pub use backbone::{BackboneInput, BackboneTraining, FrozenActivations};
 pub(super) use cached::CachedFeatures;
 
 use crate::data::{Augmentation, Dataset, Preprocess, network_crop};
