@@ -1,9 +1,9 @@
 //! In a real browser (`wasm-pack test --headless --chrome`): WebGPU initialises, weights load from
 //! bytes, WebGPU features agree with the CPU for every backbone (ResNet34 shares ResNet18's
-//! blocks), a head trains on WebGPU as in
-//! PyTorch, the backbone's strategies train as in PyTorch on the CPU path (the last stage and the
-//! whole network) and BatchNorm trains on WebGPU as there, a model on WebGPU exports (asynchronous read-backs only) and loads back on the CPU with
-//! the same logits, and the CPU fallback works. Every read-back is asynchronous. Inputs are small (64×64)
+//! blocks), a head trains on WebGPU as in PyTorch, the backbone's strategies train as in PyTorch
+//! on the CPU path (the last stage and the whole network) and BatchNorm trains on WebGPU as there,
+//! a model on WebGPU exports (asynchronous read-backs only) and loads back on the CPU with the
+//! same logits, and the CPU fallback works. Every read-back is asynchronous. Inputs are small (64×64)
 //! because SwiftShader is slow. Needs the offline weights in weights/ (`./build.sh test` fetches
 //! them).
 #![cfg(target_arch = "wasm32")]

@@ -5,6 +5,10 @@ export const IMAGE_EXTENSIONS = new Set(["jpg", "jpeg", "png", "webp", "gif", "b
 /** Larger files are skipped before they are read. */
 export const MAX_FILE_BYTES = 50 * 1024 * 1024;
 const VALIDATION_NAMES = new Set(["val", "valid", "validation"]);
+
+/** Code-point order, as Python sorts ImageFolder's names (not the locale's). */
+const byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Image formats people have that are not read, with what to do instead. */
 const UNREAD_FORMATS = {
   svg: "an SVG drawing: vector images are not read; export it as PNG",
@@ -108,7 +112,6 @@ export function organise(entries) {
   // the browser listed the files in: the images' indices seed their augmentation and the order,
   // so a ?seed= then repeats a run from any drop or picker, and natively (bench_accuracy).
   const rank = (item) => (item.subset === "val" ? 1 : 0);
-  const byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
   items.sort((a, b) => rank(a) - rank(b) || byText(a.label, b.label) || byText(a.name, b.name));
 
   const labels = new Set(items.map((item) => item.label));
@@ -155,5 +158,5 @@ export function classCounts(items) {
     if (subset) entry[subset] += 1;
     counts.set(label, entry);
   }
-  return [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...counts.entries()].sort(([a], [b]) => byText(a, b));
 }

@@ -33,7 +33,7 @@ pub enum BackboneInput {
 }
 
 /// The learner of the strategies that train the backbone, apart from the run's loop: public so
-/// that a recorded PyTorch run can be replayed through it step by step (`tests/parity.rs`).
+/// that a recorded PyTorch run can be replayed through it step by step (`tests/real_weights.rs`, `tests/browser.rs`).
 pub struct BackboneTraining {
     model: ImageClassifier,
     optimizer: ModuleOptimizer,
