@@ -9,6 +9,12 @@
 //!
 //! The statistics are the batch mean and the biased variance, the normalisation
 //! `(x − mean) / √(var + ε)`, as `torch.nn.functional.batch_norm` in training computes them.
+//!
+//! A batch may be split across engines that each hold a share of it (data-parallel training):
+//! every per-channel sum, and the count of values it is over, passes through `add_up`, which
+//! replaces this share's sums with the whole batch's, so that each share is normalised with the
+//! whole batch's statistics and its gradient takes the whole batch's sums. One engine alone passes
+//! [`alone`].
 
 use crate::Activation;
 
@@ -21,11 +27,18 @@ pub struct NormGeometry {
 }
 
 impl NormGeometry {
-    /// Values per channel: the count the statistics are taken over.
+    /// Values per channel in this share of the batch.
     fn count(&self) -> f64 {
         (self.batch * self.plane) as f64
     }
 }
+
+/// Replaces per-channel sums over this engine's share of a batch with their sums over the whole
+/// batch (every engine's share, added in the same order on each).
+pub type AddUp<'a> = &'a dyn Fn(&mut [f64]);
+
+/// The [`AddUp`] of an engine that holds the whole batch: its sums are the batch's already.
+pub fn alone(_: &mut [f64]) {}
 
 /// The normalised, scaled, shifted and activated values, with the batch mean and biased variance
 /// per channel.
@@ -50,16 +63,26 @@ pub fn forward(
     epsilon: f64,
     geometry: NormGeometry,
     activation: Activation,
+    add_up: AddUp,
 ) -> NormForward {
     let NormGeometry { channels, plane, .. } = geometry;
     let planes = |index: usize| &x[index * plane..][..plane];
-    let totals = per_plane(geometry, |index| sums(planes(index), planes(index), |v, _| (v, 0.0)).0);
-    let mean = per_channel(&totals, channels, |total| total / geometry.count());
-    let squares = per_plane(geometry, |index| {
-        let mean = mean[index % channels] as f32;
-        sums(planes(index), planes(index), |v, _| ((v - mean) * (v - mean), 0.0)).0
-    });
-    let variance = per_channel(&squares, channels, |total| total / geometry.count());
+    // The sums, then the count of values they are over, added up across the batch's shares.
+    let mut totals =
+        per_channel(&per_plane(geometry, |index| sums(planes(index), planes(index), |v, _| (v, 0.0)).0), channels);
+    totals.push(geometry.count());
+    add_up(&mut totals);
+    let count = totals.pop().unwrap_or(geometry.count());
+    let mean: Vec<f64> = totals.iter().map(|total| total / count).collect();
+    let mut squares = per_channel(
+        &per_plane(geometry, |index| {
+            let mean = mean[index % channels] as f32;
+            sums(planes(index), planes(index), |v, _| ((v - mean) * (v - mean), 0.0)).0
+        }),
+        channels,
+    );
+    add_up(&mut squares);
+    let variance: Vec<f64> = squares.iter().map(|total| total / count).collect();
     let mean: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
     let variance: Vec<f32> = variance.iter().map(|&v| v as f32).collect();
     let mut output = vec![0.0; x.len()];
@@ -85,6 +108,7 @@ pub fn backward(
     epsilon: f64,
     geometry: NormGeometry,
     activation: Activation,
+    add_up: AddUp,
 ) -> NormBackward {
     let NormGeometry { channels, plane, .. } = geometry;
     let planes = |values, index| plane_of(values, index, plane);
@@ -101,13 +125,19 @@ pub fn backward(
             (g, g * (v - mean))
         })
     });
-    let grad_sums = per_channel(&totals.iter().map(|t| t.0).collect::<Vec<_>>(), channels, |total| total);
-    let centred_sums = per_channel(&totals.iter().map(|t| t.1).collect::<Vec<_>>(), channels, |total| total);
+    // This share's sums give gamma's and beta's gradients (the engines add those up with the
+    // other parameters' gradients); the input's gradient takes the whole batch's, added up with
+    // the count in one exchange.
+    let share_grad_sums = per_channel(&totals.iter().map(|t| t.0).collect::<Vec<_>>(), channels);
+    let share_centred_sums = per_channel(&totals.iter().map(|t| t.1).collect::<Vec<_>>(), channels);
+    let mut both = [share_grad_sums.as_slice(), &share_centred_sums, &[geometry.count()]].concat();
+    add_up(&mut both);
+    let count = both.pop().unwrap_or(geometry.count());
+    let (grad_sums, centred_sums) = both.split_at(channels);
     let inv_std: Vec<f64> = variance.iter().map(|&v| 1.0 / (v as f64 + epsilon).sqrt()).collect();
     let mut input = vec![0.0; x.len()];
     crate::conv::for_each_chunk(&mut input, plane, |index, out| {
         let channel = index % channels;
-        let count = geometry.count();
         // dx = γ·σ⁻¹ · (g − Σg/N − (x − μ)·σ⁻²·Σg(x − μ)/N)
         let scale = (gamma[channel] as f64 * inv_std[channel]) as f32;
         let mean_grad = (grad_sums[channel] / count) as f32;
@@ -119,8 +149,8 @@ pub fn backward(
     });
     NormBackward {
         input,
-        gamma: centred_sums.iter().zip(&inv_std).map(|(&total, &inv)| (total * inv) as f32).collect(),
-        beta: grad_sums.iter().map(|&total| total as f32).collect(),
+        gamma: share_centred_sums.iter().zip(&inv_std).map(|(&total, &inv)| (total * inv) as f32).collect(),
+        beta: share_grad_sums.iter().map(|&total| total as f32).collect(),
     }
 }
 
@@ -171,13 +201,13 @@ fn per_plane<T: Send>(geometry: NormGeometry, f: impl Fn(usize) -> T + Sync + Se
     (0..planes).map(f).collect()
 }
 
-/// `finish(Σ)` per channel of per-plane values laid out `[batch, channels]`.
-fn per_channel(planes: &[f64], channels: usize, finish: impl Fn(f64) -> f64) -> Vec<f64> {
+/// `Σ` per channel of per-plane values laid out `[batch, channels]`.
+fn per_channel(planes: &[f64], channels: usize) -> Vec<f64> {
     let mut totals = vec![0.0; channels];
     for (index, &value) in planes.iter().enumerate() {
         totals[index % channels] += value;
     }
-    totals.into_iter().map(finish).collect()
+    totals
 }
 
 #[cfg(test)]
@@ -228,7 +258,7 @@ mod tests {
     fn the_forward_pass_normalises_with_the_batch_statistics_then_activates() {
         let x = values(3 * 4 * 13, 1);
         for activation in ACTIVATIONS {
-            let result = forward(&x, &GAMMA, &BETA, EPSILON, GEOMETRY, activation);
+            let result = forward(&x, &GAMMA, &BETA, EPSILON, GEOMETRY, activation, &alone);
             for (actual, expected) in result.output.iter().zip(reference(&x, &GAMMA, &BETA, activation)) {
                 assert!((*actual as f64 - expected).abs() < 1e-5, "{activation:?}: {actual} ≠ {expected}");
             }
@@ -248,9 +278,19 @@ mod tests {
         let x = values(3 * 4 * 13, 2);
         let grad = values(3 * 4 * 13, 3);
         for activation in ACTIVATIONS {
-            let result = forward(&x, &GAMMA, &BETA, EPSILON, GEOMETRY, activation);
-            let gradients =
-                backward(&x, &grad, &GAMMA, &BETA, &result.mean, &result.variance, EPSILON, GEOMETRY, activation);
+            let result = forward(&x, &GAMMA, &BETA, EPSILON, GEOMETRY, activation, &alone);
+            let gradients = backward(
+                &x,
+                &grad,
+                &GAMMA,
+                &BETA,
+                &result.mean,
+                &result.variance,
+                EPSILON,
+                GEOMETRY,
+                activation,
+                &alone,
+            );
             let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
                 let out = reference(x, gamma, beta, activation);
                 out.iter().zip(&grad).map(|(o, &g)| o * g as f64).sum()
@@ -293,5 +333,77 @@ mod tests {
                 );
             }
         }
+    }
+    /// Two engines holding two images each of a four-image batch, adding their sums up through a
+    /// shared slot, get the whole batch's output and input gradients for their images, and gamma
+    /// and beta gradients that add up to the whole batch's.
+    #[test]
+    fn shares_of_a_batch_compute_what_the_whole_batch_computes() {
+        use std::sync::{Barrier, Mutex};
+        let geometry = NormGeometry { batch: 4, channels: 4, plane: 13 };
+        let x = values(4 * 4 * 13, 5);
+        let grad = values(4 * 4 * 13, 6);
+        let whole = forward(&x, &GAMMA, &BETA, EPSILON, geometry, Activation::Relu6, &alone);
+        let whole_grads = backward(
+            &x,
+            &grad,
+            &GAMMA,
+            &BETA,
+            &whole.mean,
+            &whole.variance,
+            EPSILON,
+            geometry,
+            Activation::Relu6,
+            &alone,
+        );
+        let (slots, barrier) = (Mutex::new([Vec::new(), Vec::new()]), Barrier::new(2));
+        let half = 2 * 4 * 13;
+        let shares: Vec<_> = std::thread::scope(|scope| {
+            let (slots, barrier) = (&slots, &barrier);
+            let handles: Vec<_> = (0..2)
+                .map(|share| {
+                    let (x, grad) = (&x[share * half..][..half], &grad[share * half..][..half]);
+                    scope.spawn(move || {
+                        let add_up = |sums: &mut [f64]| {
+                            slots.lock().unwrap()[share] = sums.to_vec();
+                            barrier.wait();
+                            let slots = slots.lock().unwrap();
+                            for (i, sum) in sums.iter_mut().enumerate() {
+                                *sum = slots[0][i] + slots[1][i];
+                            }
+                            drop(slots);
+                            barrier.wait();
+                        };
+                        let geometry = NormGeometry { batch: 2, ..geometry };
+                        let result = forward(x, &GAMMA, &BETA, EPSILON, geometry, Activation::Relu6, &add_up);
+                        let grads = backward(
+                            x,
+                            grad,
+                            &GAMMA,
+                            &BETA,
+                            &result.mean,
+                            &result.variance,
+                            EPSILON,
+                            geometry,
+                            Activation::Relu6,
+                            &add_up,
+                        );
+                        (result, grads)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+        });
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-5);
+        for (share, (result, grads)) in shares.iter().enumerate() {
+            assert!(close(&result.output, &whole.output[share * half..][..half]), "share {share}'s output");
+            assert!(close(&grads.input, &whole_grads.input[share * half..][..half]), "share {share}'s input gradient");
+            assert!(close(&result.mean, &whole.mean) && close(&result.variance, &whole.variance));
+        }
+        let summed = |pick: fn(&NormBackward) -> &Vec<f32>| -> Vec<f32> {
+            (0..4).map(|c| pick(&shares[0].1)[c] + pick(&shares[1].1)[c]).collect()
+        };
+        assert!(close(&summed(|g| &g.gamma), &whole_grads.gamma));
+        assert!(close(&summed(|g| &g.beta), &whole_grads.beta));
     }
 }

@@ -11,7 +11,7 @@
 mod norm;
 
 #[cfg(feature = "training")]
-pub use norm::batch_norm;
+pub use norm::{AddUp, batch_norm, sharing};
 
 /// `activation(bn(x))`; without training, BatchNorm only ever runs in evaluation mode.
 ///

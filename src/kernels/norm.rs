@@ -3,6 +3,9 @@
 //! of Burn's transposes and dozen element-wise passes). Evaluation mode and frozen layers run
 //! Burn's BatchNorm and activations; training elsewhere (WebGPU) Burn's `batch_norm_train`. Either
 //! way the running variance is updated with the unbiased batch variance, as PyTorch does.
+//!
+//! On the CPU a batch may be split across engines ([`sharing`]): its statistics and gradient sums
+//! are then the whole batch's (the kernel adds the shares' sums up), as on one engine.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -13,6 +16,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{AutodiffBackend, Backend, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::BatchNorm;
 use burn::tensor::{Tensor, TensorData};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use browser_finetune_kernels::Activation;
 use browser_finetune_kernels::batch_norm::{self, NormGeometry};
@@ -58,7 +63,9 @@ impl TrainingNormBackend for Flex {
         let (x, gamma, beta) = (x.to_contiguous(), gamma.to_contiguous(), beta.to_contiguous());
         let (geometry, shape) = geometry(&x);
         let activation = Activation::from_code(activation);
-        let result = batch_norm::forward(values(&x), values(&gamma), values(&beta), epsilon, geometry, activation);
+        let add_up = add_up();
+        let result =
+            batch_norm::forward(values(&x), values(&gamma), values(&beta), epsilon, geometry, activation, &*add_up);
         (
             tensor(result.output, shape),
             tensor(result.mean, vec![geometry.channels]),
@@ -88,6 +95,7 @@ impl TrainingNormBackend for Flex {
             epsilon,
             geometry,
             Activation::from_code(activation),
+            &*add_up(),
         );
         let channels = vec![geometry.channels];
         (tensor(grads.input, shape), tensor(grads.gamma, channels.clone()), tensor(grads.beta, channels))
@@ -204,7 +212,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, activation: Activation) -> Tenso
     };
     // running = (1 − momentum) · running + momentum · batch, the batch's variance unbiased as
     // PyTorch keeps it (the normalisation itself uses the biased one; Burn's BatchNorm keeps that).
-    let count = batch * height * width;
+    let count = SHARING.with_borrow(|sharing| sharing.as_ref().map_or(batch, |sharing| sharing.batch)) * height * width;
     let unbiased = if count > 1 { count as f64 / (count - 1) as f64 } else { 1.0 };
     let running_mean = bn.running_mean.value_sync().to_device(&device);
     let running_var = bn.running_var.value_sync().to_device(&device);
@@ -213,6 +221,47 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, activation: Activation) -> Tenso
     bn.running_var
         .update((running_var.mul_scalar(1.0 - momentum) + variance.detach().mul_scalar(momentum * unbiased)).detach());
     output
+}
+
+/// How an engine adds its per-channel sums over its share of a batch up with the other engines'
+/// (the kernel's `AddUp`, kept for a pass).
+pub type AddUp = Rc<dyn Fn(&mut [f64])>;
+
+/// A batch split across engines, each holding a share: the whole batch's size and this engine's
+/// add-up.
+struct Sharing {
+    batch: usize,
+    add_up: AddUp,
+}
+
+thread_local! {
+    /// Set by [`sharing`] for the forward and backward passes of a share (the fused BatchNorm runs
+    /// deep inside Burn's autodiff, where no argument of ours reaches it).
+    static SHARING: RefCell<Option<Sharing>> = const { RefCell::new(None) };
+}
+
+/// Runs `pass` (a forward and backward pass on this thread) as one engine's share of a batch of
+/// `batch` images: every training BatchNorm on the CPU normalises with the whole batch's
+/// statistics, which `add_up` computes by adding this engine's per-channel sums to the other
+/// engines' (in the same order on each engine, so that all get the same values).
+pub fn sharing<R>(batch: usize, add_up: AddUp, pass: impl FnOnce() -> R) -> R {
+    /// Clears the setting however the pass ends.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SHARING.set(None);
+        }
+    }
+    SHARING.set(Some(Sharing { batch, add_up }));
+    let _reset = Reset;
+    pass()
+}
+
+/// The add-up of the share being computed on this thread; an engine alone keeps its sums.
+fn add_up() -> AddUp {
+    SHARING
+        .with_borrow(|sharing| sharing.as_ref().map(|sharing| sharing.add_up.clone()))
+        .unwrap_or_else(|| Rc::new(batch_norm::alone))
 }
 
 /// The sizes of `[batch, channels, …]` activations for the kernels, and their shape.

@@ -4,12 +4,15 @@
 //! folded (on the CPU, through the fused kernels feature extraction uses): they compute the same
 //! function in evaluation mode, and nothing flows back through them.
 
-use burn::module::Module;
+use std::rc::Rc;
+
+use burn::module::{Module, ParamId};
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Gradients, Tensor};
 
+use super::shares::{BatchShares, SummedGradients};
 use crate::error::{Error, Result};
 use crate::model::{Backbone, FeatureExtractor, ImageClassifier, param_ids};
 use crate::train::head::class_indices;
@@ -131,21 +134,85 @@ impl BackboneTraining {
         labels: &[usize],
         epoch: usize,
     ) -> Result<(Tensor<1>, Tensor<2>)> {
+        let (loss, logits, grads) = self.forward_backward(input, labels, 1.0)?;
+        let trained = self.model.clone();
+        let mut grads = grads;
+        self.model = self.step(trained.clone(), epoch, |ids| GradientsParams::from_params(&mut grads, &trained, ids));
+        Ok((loss, logits))
+    }
+
+    /// One optimiser step of `epoch` by one of the engines that split a batch of `batch` images
+    /// between them (data-parallel training, on the CPU), on its share: `input` and `labels`.
+    /// Every engine calls it with its share at the same time; BatchNorm and the gradients are the
+    /// whole batch's (added up through `shares`), so each takes the step one engine would take on
+    /// the whole batch.
+    ///
+    /// # Shapes
+    /// - returns: this share's part of the batch's loss `[1]` (the parts add up to it), the share's
+    ///   logits `[share, classes]`
+    pub fn train_share(
+        &mut self,
+        input: BackboneInput,
+        labels: &[usize],
+        batch: usize,
+        epoch: usize,
+        shares: Rc<dyn BatchShares>,
+    ) -> Result<(Tensor<1>, Tensor<2>)> {
+        if !crate::backend::is_cpu(&self.model.fc.weight.device().inner()) {
+            return Err(Error::InvalidInput("a batch is split across engines on the CPU path only".into()));
+        }
+        if labels.is_empty() || labels.len() > batch {
+            return Err(Error::InvalidInput(format!("a share of {} images of a batch of {batch}", labels.len())));
+        }
+        let add_up: crate::kernels::AddUp = {
+            let shares = shares.clone();
+            Rc::new(move |values: &mut [f64]| shares.add_up(values))
+        };
+        let share = labels.len() as f64 / batch as f64;
+        let (loss, logits, grads) =
+            crate::kernels::sharing(batch, add_up, || self.forward_backward(input, labels, share))?;
+        let trained = self.model.clone();
+        let summed = SummedGradients::new(grads, &trained, &*shares)?;
+        self.model = self.step(trained, epoch, |ids| summed.of(ids));
+        Ok((loss, logits))
+    }
+
+    /// The loss (cross-entropy averaged over the input's images, times `weight`), the logits and
+    /// the gradients of the loss.
+    fn forward_backward(
+        &self,
+        input: BackboneInput,
+        labels: &[usize],
+        weight: f64,
+    ) -> Result<(Tensor<1>, Tensor<2>, Gradients)> {
         let autodiff = self.model.fc.weight.device();
         let logits = self.logits(&self.model, input)?;
-        let loss =
-            CrossEntropyLossConfig::new().init(&autodiff).forward(logits.clone(), class_indices(labels, &autodiff));
-        let trained = self.model.clone();
-        self.model = match self.stage_rates(epoch) {
+        let loss = CrossEntropyLossConfig::new()
+            .init(&autodiff)
+            .forward(logits.clone(), class_indices(labels, &autodiff))
+            .mul_scalar(weight);
+        let grads = loss.backward();
+        Ok((loss.detach().inner(), logits.detach().inner(), grads))
+    }
+
+    /// The optimiser's step of `epoch` on `trained`, the gradients of a set of parameters given by
+    /// `grads_of`.
+    fn step(
+        &mut self,
+        trained: ImageClassifier,
+        epoch: usize,
+        grads_of: impl FnMut(&[ParamId]) -> GradientsParams,
+    ) -> ImageClassifier {
+        match self.stage_rates(epoch) {
             Some((stages, factor)) => {
-                step_by_stage(trained, &mut self.optimizer, loss.backward(), self.learning_rate, stages, factor)
+                step_by_stage(trained, &mut self.optimizer, grads_of, self.learning_rate, stages, factor)
             }
             None => {
-                let grads = GradientsParams::from_grads(loss.backward(), &trained);
+                let mut grads_of = grads_of;
+                let grads = grads_of(&param_ids(&trained));
                 self.optimizer.step(self.learning_rate, trained, grads)
             }
-        };
-        Ok((loss.detach().inner(), logits.detach().inner()))
+        }
     }
 
     /// Progressive unfreezing with a falling rate: the stages trained in `epoch` and the factor.
@@ -174,18 +241,17 @@ impl BackboneTraining {
 fn step_by_stage(
     model: ImageClassifier,
     optimizer: &mut ModuleOptimizer,
-    mut grads: Gradients,
+    mut grads_of: impl FnMut(&[ParamId]) -> GradientsParams,
     learning_rate: f64,
     stages: usize,
     factor: f64,
 ) -> ImageClassifier {
     // Every group's gradients are taken from the model they were computed on, before any update.
-    let head = param_ids(&model.fc);
-    let mut groups = vec![(learning_rate, GradientsParams::from_params(&mut grads, &model, &head))];
+    let mut groups = vec![(learning_rate, grads_of(&param_ids(&model.fc)))];
     let mut rate = learning_rate;
     for ids in model.backbone.stage_params(stages) {
         rate *= factor;
-        groups.push((rate, GradientsParams::from_params(&mut grads, &model, &ids)));
+        groups.push((rate, grads_of(&ids)));
     }
     groups.into_iter().fold(model, |model, (rate, grads)| optimizer.step(rate, model, grads))
 }
@@ -222,6 +288,68 @@ mod tests {
             let whole = learner.model().forward(images.clone()).into_data();
             let folded = learner.evaluate(BackboneInput::Pixels(images.clone())).unwrap();
             folded.into_data().assert_approx_eq::<f32>(&whole, Tolerance::absolute(1e-4));
+        }
+    }
+
+    /// Two engines on two threads, each training on its share of a batch (four images and two),
+    /// take the step one engine takes on the whole batch: the same loss, the same weights and
+    /// running statistics after two SGD steps (full fine-tuning, and progressive unfreezing's
+    /// per-stage rates with the folded frozen stages), and exactly the same weights as each other.
+    #[test]
+    fn engines_sharing_a_batch_train_as_one_engine_on_the_whole_batch() {
+        use std::rc::Rc;
+
+        use crate::train::{OptimizerKind, ThreadShares};
+
+        let device = Device::flex();
+        device.seed(12);
+        let model = ImageClassifier::random(Architecture::MobileNetV2, 3, &device);
+        let images = Tensor::<4>::random([6, 3, 48, 48], Distribution::Normal(0.0, 1.0), &device);
+        let labels = [0, 1, 2, 1, 0, 2];
+        let config =
+            TrainConfig { learning_rate: 0.05, optimizer: OptimizerKind::Sgd { momentum: 0.9 }, ..Default::default() };
+        let logits_after = |learner: &BackboneTraining| learner.model().forward(images.clone()).into_data();
+        for (strategy, epoch) in [(Strategy::Full, 1), (Strategy::Progressive { every: 1, lr_factor: 0.5 }, 3)] {
+            let learner =
+                || BackboneTraining::new(model.backbone.clone(), model.fc.clone(), strategy, &config, &device, epoch);
+            let mut alone = learner();
+            let whole_losses: Vec<f32> = (0..2)
+                .map(|_| {
+                    let (loss, _) = alone.train_step(BackboneInput::Pixels(images.clone()), &labels, epoch).unwrap();
+                    loss.into_scalar::<f32>()
+                })
+                .collect();
+            let shares = [(0..4), (4..6)];
+            let engines: Vec<(Vec<f32>, BackboneTraining)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = ThreadShares::group(2)
+                    .into_iter()
+                    .zip(shares.clone())
+                    .map(|(handle, share)| {
+                        let (mut learner, images) = (learner(), images.clone().slice(share.clone()));
+                        scope.spawn(move || {
+                            let handle: Rc<dyn crate::train::BatchShares> = Rc::new(handle);
+                            let losses = (0..2)
+                                .map(|_| {
+                                    let input = BackboneInput::Pixels(images.clone());
+                                    let (loss, _) = learner
+                                        .train_share(input, &labels[share.clone()], 6, epoch, handle.clone())
+                                        .unwrap();
+                                    loss.into_scalar::<f32>()
+                                })
+                                .collect();
+                            (losses, learner)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+            });
+            for (step, whole) in whole_losses.iter().enumerate() {
+                let summed = engines[0].0[step] + engines[1].0[step];
+                assert!((summed - whole).abs() < 1e-5, "{strategy:?} step {step}: {summed} ≠ {whole}");
+            }
+            let (first, second) = (logits_after(&engines[0].1), logits_after(&engines[1].1));
+            assert_eq!(first, second, "{strategy:?}: the engines' weights differ");
+            first.assert_approx_eq::<f32>(&logits_after(&alone), Tolerance::absolute(1e-4));
         }
     }
 }

@@ -5,11 +5,15 @@
 
 mod backbone;
 mod cached;
+mod shares;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
 pub use backbone::{BackboneInput, BackboneTraining, FrozenActivations};
 pub(super) use cached::CachedFeatures;
+pub use shares::BatchShares;
+#[cfg(not(target_arch = "wasm32"))]
+pub use shares::ThreadShares;
 
 use crate::data::{Augmentation, Dataset, Preprocess, network_crop};
 use crate::error::{Error, Result};

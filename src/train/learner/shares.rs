@@ -1,0 +1,134 @@
+//! Data-parallel training: engines that split one batch, each computing the forward and backward
+//! passes of its share, and adding up what the whole batch needs where it needs it — BatchNorm's
+//! per-channel sums both ways (`kernels::sharing`), then the parameters' gradients — so that every
+//! engine takes the step one engine would take on the whole batch, within float rounding, and all
+//! of them keep the same weights.
+
+use std::collections::HashMap;
+#[cfg(not(target_arch = "wasm32"))]
+use std::sync::{Arc, Barrier, Mutex};
+
+use burn::module::ParamId;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Gradients, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+use crate::model::{ImageClassifier, find_params};
+
+/// How the engines sharing a batch add up their values: each engine passes its own, and gets back
+/// the element-wise sum over all engines, added in the engines' order so that every engine gets
+/// the same bits. Every engine calls it at the same points of a step, with the same lengths.
+pub trait BatchShares {
+    /// Per-channel statistics and gradient sums.
+    fn add_up(&self, values: &mut [f64]);
+    /// The parameters' gradients.
+    fn add_up_gradients(&self, values: &mut [f32]);
+}
+
+/// The trained parameters' gradients added up over the engines, in the model's parameter order.
+pub(super) struct SummedGradients {
+    /// Each parameter that has a gradient: its shape and where its values start.
+    params: HashMap<ParamId, (Vec<usize>, usize)>,
+    values: Vec<f32>,
+    device: Device,
+}
+
+impl SummedGradients {
+    /// Adds this engine's gradients `grads` of `model`'s parameters up with the other engines'.
+    pub fn new(grads: Gradients, model: &ImageClassifier, shares: &dyn BatchShares) -> Result<Self> {
+        let mut grads = GradientsParams::from_grads(grads, model);
+        let (mut params, mut values) = (HashMap::new(), Vec::new());
+        for param in find_params(model, false) {
+            let Some(shape) = param.shape else { continue };
+            let Some(flat) = take_flat(&mut grads, param.id, shape.len()) else { continue };
+            params.insert(param.id, (shape, values.len()));
+            let read = flat.try_into_vec_as::<f32>().map_err(|err| Error::Backend(format!("{err:?}")))?;
+            values.extend(read);
+        }
+        shares.add_up_gradients(&mut values);
+        Ok(Self { params, values, device: model.fc.weight.device().inner() })
+    }
+
+    /// The summed gradients of the parameters `ids` (those without one left out), for the
+    /// optimiser.
+    pub fn of(&self, ids: &[ParamId]) -> GradientsParams {
+        let mut grads = GradientsParams::new();
+        for id in ids {
+            let Some((shape, start)) = self.params.get(id) else { continue };
+            let count = shape.iter().product::<usize>();
+            let data = TensorData::new(self.values[*start..][..count].to_vec(), shape.clone());
+            match shape.len() {
+                1 => grads.register::<1>(*id, Tensor::from_data(data, &self.device)),
+                2 => grads.register::<2>(*id, Tensor::from_data(data, &self.device)),
+                3 => grads.register::<3>(*id, Tensor::from_data(data, &self.device)),
+                _ => grads.register::<4>(*id, Tensor::from_data(data, &self.device)),
+            }
+        }
+        grads
+    }
+}
+
+/// The gradient of parameter `id` (of `rank` dimensions), flattened, removed from `grads`.
+fn take_flat(grads: &mut GradientsParams, id: ParamId, rank: usize) -> Option<Tensor<1>> {
+    match rank {
+        1 => grads.remove::<1>(id),
+        2 => grads.remove::<2>(id).map(|grad| grad.flatten(0, 1)),
+        3 => grads.remove::<3>(id).map(|grad| grad.flatten(0, 2)),
+        4 => grads.remove::<4>(id).map(|grad| grad.flatten(0, 3)),
+        _ => None,
+    }
+}
+
+/// Engines on threads of one process, adding up through shared slots: how the native build tests
+/// data-parallel training and measures it (the browser's engines are workers, their add-up
+/// shared memory between them).
+#[cfg(not(target_arch = "wasm32"))]
+pub struct ThreadShares {
+    engine: usize,
+    slots: Arc<(Mutex<Vec<Vec<f64>>>, Barrier)>,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl ThreadShares {
+    /// One handle per engine for `engines` engines, to be moved to their threads.
+    pub fn group(engines: usize) -> Vec<ThreadShares> {
+        let slots = Arc::new((Mutex::new(vec![Vec::new(); engines]), Barrier::new(engines)));
+        (0..engines).map(|engine| ThreadShares { engine, slots: slots.clone() }).collect()
+    }
+
+    /// Every engine's `values` summed in engine order, once all have arrived.
+    fn exchange(&self, values: Vec<f64>) -> Vec<f64> {
+        let (slots, barrier) = &*self.slots;
+        let lock = || slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        lock()[self.engine] = values;
+        barrier.wait();
+        let total = {
+            let slots = lock();
+            let mut total = vec![0.0; slots[0].len()];
+            for slot in slots.iter() {
+                for (sum, value) in total.iter_mut().zip(slot) {
+                    *sum += value;
+                }
+            }
+            total
+        };
+        // Nobody writes the next exchange's values before everyone has read this one's.
+        barrier.wait();
+        total
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl BatchShares for ThreadShares {
+    fn add_up(&self, values: &mut [f64]) {
+        values.copy_from_slice(&self.exchange(values.to_vec()));
+    }
+
+    fn add_up_gradients(&self, values: &mut [f32]) {
+        // Added in f64 and rounded once: for two engines exactly the f32 sum.
+        let total = self.exchange(values.iter().map(|&v| v as f64).collect());
+        for (value, total) in values.iter_mut().zip(total) {
+            *value = total as f32;
+        }
+    }
+}
