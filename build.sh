@@ -31,7 +31,7 @@
 #   ./build.sh bench-finetune DATASET [WEIGHTS...]
 #                             the strategies that train the backbone (BENCH_STRATEGIES, default
 #                             last_stages:1 last_stages:2 full progressive:2) natively over
-#                             BENCH_SEEDS seeds (5), beside the same recipe in PyTorch on the same
+#                             BENCH_SEEDS seeds (5; from BENCH_FIRST_SEED, 0), beside the same recipe in PyTorch on the same
 #                             weights (default MobileNetV2 and EfficientNet-Lite0): mean and spread
 #                             of validation accuracy, and training images/s
 #   ./build.sh bench-training DATASET
@@ -451,7 +451,7 @@ cmd_bench_finetune() {
       step "PyTorch, the same recipe: $strategy ($weights)"
       # shellcheck disable=SC2086 # BENCH_TORCH_FLAGS: e.g. --no-dropout, the network exactly as ours
       python3 scripts/bench_finetune_torch.py "$dataset" "$name" "$strategy" "${BENCH_SEEDS:-5}" "$(dirname "$weights")" \
-        ${BENCH_TORCH_FLAGS:-} | tee -a "$results"
+        --first-seed "${BENCH_FIRST_SEED:-0}" ${BENCH_TORCH_FLAGS:-} | tee -a "$results"
     done
   done
   step "summary (validation accuracy, %; ours beside PyTorch's same recipe)"

@@ -2,7 +2,7 @@
 //! natively, with the seed's settings: what the page does, without the page.
 //!
 //! `cargo run --release --example bench_accuracy -- DATASET WEIGHTS [FEATURES_OUT]` runs seeds
-//! 0–4 (`BENCH_SEEDS=N` for 0..N; the seed sets the head's initial weights and the batch order)
+//! 0–4 (`BENCH_SEEDS=N` for 0..N, from `BENCH_FIRST_SEED`; the seed sets the head's initial weights and the batch order)
 //! and prints per run
 //! `native-cpu seed=… val_accuracy=… seconds_to_first_val=… images_per_s=… train_images_per_s=…`
 //! (images/s from the folder to cached features: decoding, resizing and the backbone, for the
@@ -98,7 +98,8 @@ fn main() {
     // Seed 0's "unknown" threshold and temperature (its last epoch's), for its export's card.
     let mut first_calibration = None;
     let seeds: u64 = std::env::var("BENCH_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(5);
-    for seed in 0..seeds {
+    let first_seed: u64 = std::env::var("BENCH_FIRST_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    for seed in first_seed..first_seed + seeds {
         let start = Instant::now();
         let data = load(dataset, architecture);
         let settings = RunSettings { seed, strategy: seed_strategy(), ..RunSettings::default() };

@@ -6,7 +6,7 @@ Usage: bench_finetune_torch.py DATASET BACKBONE STRATEGY [SEEDS] [WEIGHTS_DIR]
   BACKBONE: resnet18 | mobilenet_v2 | efficientnet_lite0 (weights from WEIGHTS_DIR, default
             weights/; seeded random weights where the file is absent, and the line says so)
   STRATEGY: head_only | last_stages:K | full | progressive[:EVERY]  (as the page's menu)
-  SEEDS:    how many seeds, 0..SEEDS-1 (default 5)
+  SEEDS:    how many seeds, 0..SEEDS-1 (default 5; from --first-seed N: N..N+SEEDS-1)
 
 The recipe: ImageFolder train/ and val/; Resize 256 + CenterCrop 224 for validation and for
 head-only training (our head-only run trains on the centre crop's cached features);
@@ -158,13 +158,14 @@ def main():
     parser.add_argument("seeds", nargs="?", type=int, default=5)
     parser.add_argument("weights", nargs="?", type=Path, default=Path(__file__).resolve().parent.parent / "weights")
     parser.add_argument("--no-dropout", dest="dropout", action="store_false", help="no Dropout before the new head (as ours)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+SEEDS-1 (to add seeds to a run)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     classes, train_images = load_images(args.dataset / "train")
     _, val_images = load_images(args.dataset / "val")
     accuracies = []
     tag = f"pytorch backbone={args.backbone} strategy={args.strategy} dropout={DROPOUT[args.backbone] if args.dropout else 0}"
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         accuracy, rate, source = run(args, seed, train_images, val_images, classes)
         accuracies.append(accuracy)
         print(f"{tag} seed={seed} val_accuracy={accuracy:.4f} train_images_per_s={rate:.2f} ({source})", flush=True)
