@@ -275,7 +275,10 @@ def head_training_fixture() -> None:
     save_torch({k: v.contiguous() for k, v in out.items()}, OUT / "head_training.safetensors")
 
 
+# The replayed run's batches (image ranges) and SGD's learning rate and momentum, stored in the
+# fixture with it so that the replay reads them rather than repeating them.
 BACKBONE_TRAINING_BATCHES = [(0, 4), (2, 6), (4, 8)]
+BACKBONE_TRAINING_SGD = (1e-3, 0.9)
 
 
 def backbone_training_fixture(batch: torch.Tensor) -> None:
@@ -288,7 +291,9 @@ def backbone_training_fixture(batch: torch.Tensor) -> None:
     torch.manual_seed(11)
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
     initial = torch.nn.Linear(1280, 3)
-    out = {"labels": labels.float(), "initial_weight": initial.weight.detach(), "initial_bias": initial.bias.detach()}
+    out = {"labels": labels.float(), "initial_weight": initial.weight.detach(), "initial_bias": initial.bias.detach(),
+           "batches": torch.tensor(BACKBONE_TRAINING_BATCHES).float(), "sgd": torch.tensor(BACKBONE_TRAINING_SGD)}
+    learning_rate, momentum = BACKBONE_TRAINING_SGD
     for strategy, trained in [("last_stage", 1), ("full", None)]:
         backbone, source = feature_extractor("mobilenet_v2")
         if not source.startswith("weights from"):
@@ -297,7 +302,7 @@ def backbone_training_fixture(batch: torch.Tensor) -> None:
         head.load_state_dict(initial.state_dict())
         model = torch.nn.Sequential(backbone, head)
         set_trainable("mobilenet_v2", backbone, trained)
-        optimizer, losses = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9), []
+        optimizer, losses = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum), []
         for start, end in BACKBONE_TRAINING_BATCHES:
             loss = torch.nn.functional.cross_entropy(model(batch[start:end]), labels[start:end])
             optimizer.zero_grad()

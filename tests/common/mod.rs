@@ -190,7 +190,7 @@ pub struct BackboneReplay {
 /// Replays the fixture's `strategy` run ("last_stage": the last stage + head; "full") through
 /// [`BackboneTraining`] on `device`: MobileNetV2's real weights (`mobilenet_v2`), the fixture's
 /// head, the fixture photos as torchvision transformed them (`inputs`, `[8, 3, 224, 224]`), and
-/// PyTorch's batches and SGD (lr 1e-3, momentum 0.9).
+/// PyTorch's batches and SGD settings as the fixture records them.
 pub async fn replay_backbone_training(
     fixture: &[u8],
     mobilenet_v2: &[u8],
@@ -209,8 +209,13 @@ pub async fn replay_backbone_training(
         "full" => Strategy::Full,
         other => panic!("no {other} run in the fixture"),
     };
-    let config =
-        TrainConfig { learning_rate: 1e-3, optimizer: OptimizerKind::Sgd { momentum: 0.9 }, ..TrainConfig::default() };
+    // Stored as float32; their shortest decimals are the Python literals (1e-3, not 1.00000005e-3).
+    let sgd: Vec<f64> = get("sgd").1.iter().map(|v| v.to_string().parse().unwrap()).collect();
+    let config = TrainConfig {
+        learning_rate: sgd[0],
+        optimizer: OptimizerKind::Sgd { momentum: sgd[1] },
+        ..TrainConfig::default()
+    };
     let mut learner = BackboneTraining::new(backbone, head, strategy_kind, &config, device, 1);
     let per_image = 3 * 224 * 224;
     let pixels = |from: usize, to: usize| {
@@ -218,8 +223,8 @@ pub async fn replay_backbone_training(
         BackboneInput::Pixels(Tensor::from_data(TensorData::new(values, [to - from, 3, 224, 224]), device))
     };
     let mut losses = Vec::new();
-    // scripts/make_fixtures.py's BACKBONE_TRAINING_BATCHES.
-    for (from, to) in [(0, 4), (2, 6), (4, 8)] {
+    let batches: Vec<(usize, usize)> = get("batches").1.chunks(2).map(|b| (b[0] as usize, b[1] as usize)).collect();
+    for (from, to) in batches {
         let (loss, _) = learner.train_step(pixels(from, to), &labels[from..to], 1).unwrap();
         losses.push(loss.into_scalar_async::<f32>().await.unwrap());
     }
