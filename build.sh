@@ -41,7 +41,9 @@
 #                             EfficientNet-Lite0: ours natively beside PyTorch on the same 2 threads,
 #                             ours in headless Chromium (CPU path; WebGPU on a real GPU) beside
 #                             TensorFlow.js 4.22 training the same networks in the same browser
-#                             (its webgl/webgpu only on a real GPU unless BENCH_TFJS_SOFTWARE=1)
+#                             (its webgl/webgpu only on a real GPU unless BENCH_TFJS_SOFTWARE=1);
+#                             and full fine-tuning natively on one thread against two one-thread
+#                             engines sharing each batch (data-parallel, as the page's workers)
 #   ./build.sh bench-scale [COUNT] [CLASSES] [SOURCE]
 #                             a folder of COUNT real-sized photos (default 10000) in CLASSES (100),
 #                             made from the photos in SOURCE (default ../shared/datasets/hymenoptera,
@@ -483,6 +485,10 @@ cmd_bench_training() {
   results=$(mktemp)
   step "ours, natively"
   cargo run --release --quiet --example bench_training -- "$dataset" | tee -a "$results"
+  if [[ " ${BENCH_STRATEGIES:-full} " == *" full "* ]]; then
+    step "ours natively, full fine-tuning: one engine on one thread, and two such engines sharing each batch"
+    cargo run --release --quiet --example bench_data_parallel | tee -a "$results"
+  fi
   step "PyTorch, 2 threads"
   python3 scripts/bench_training_torch.py "$dataset" | tee -a "$results"
   local strategies steps="${BENCH_STEPS:-3}"

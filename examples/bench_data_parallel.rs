@@ -1,14 +1,15 @@
 //! What data-parallel training gains where each engine has one thread, as each of the page's
-//! workers has: full fine-tuning steps at batch 32, natively, one engine on one thread against N
-//! engines on one thread each, every engine taking its share of each batch (BatchNorm and the
-//! gradients added up across them, `BackboneTraining::train_share`). Pixels are random (the
-//! speed does not depend on them), decoding is left out, weights are seeded random.
+//! workers has: full fine-tuning steps at batch 32, natively, one engine on one thread against
+//! `BENCH_ENGINES` (2) engines on one thread each, every engine taking its share of each batch
+//! (BatchNorm and the gradients added up across them, `BackboneTraining::train_share`). Pixels
+//! are random (the speed does not depend on them), decoding is left out, weights are seeded random.
 //!
-//! `cargo run --release --example bench_data_parallel -- [ENGINES] [model ...]` (ENGINES default 2;
-//! models resnet18, mobilenet_v2, efficientnet_lite0 unless some are named) prints per model
-//! `native-cpu model=M engines=1 images_per_s=X`, the same for ENGINES, and
-//! `speedup=Y` (ENGINES ÷ one, measured in the same run). `BENCH_STEPS` (default 3) steps are
-//! timed after one untimed step.
+//! `cargo run --release --example bench_data_parallel -- [model ...]` (resnet18, mobilenet_v2,
+//! efficientnet_lite0 unless some are named) prints per model
+//! `native-1-thread model=M strategy=full batch=32 train_images_per_s=X` and
+//! `native-engines model=M strategy=full batch=32 engines=N train_images_per_s=Y speedup=Y/X`
+//! (measured in the same run; `./build.sh bench-training` sets them beside its other figures).
+//! `BENCH_STEPS` (default 3) steps are timed after one untimed step.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -73,10 +74,9 @@ fn images_per_s(architecture: Architecture, engines: usize, steps: usize) -> f64
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1).peekable();
-    let engines = args.next_if(|arg| arg.parse::<usize>().is_ok()).map_or(2, |n| n.parse().unwrap_or(2));
-    let names: Vec<String> = args.collect();
+    let names: Vec<String> = std::env::args().skip(1).collect();
     let steps = std::env::var("BENCH_STEPS").ok().and_then(|n| n.parse().ok()).unwrap_or(3);
+    let engines = std::env::var("BENCH_ENGINES").ok().and_then(|n| n.parse().ok()).filter(|&n| n > 1).unwrap_or(2);
     let models = [
         ("resnet18", Architecture::ResNet18),
         ("mobilenet_v2", Architecture::MobileNetV2),
@@ -86,9 +86,10 @@ fn main() {
         if !names.is_empty() && !names.iter().any(|n| n == name) {
             continue;
         }
+        let line = format!("model={name} strategy=full batch={BATCH}");
         let one = images_per_s(architecture, 1, steps);
-        println!("native-cpu model={name} engines=1 images_per_s={one:.2}");
+        println!("native-1-thread {line} train_images_per_s={one:.2}");
         let many = images_per_s(architecture, engines, steps);
-        println!("native-cpu model={name} engines={engines} images_per_s={many:.2} speedup={:.2}", many / one);
+        println!("native-engines {line} engines={engines} train_images_per_s={many:.2} speedup={:.2}", many / one);
     }
 }

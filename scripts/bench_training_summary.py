@@ -12,6 +12,8 @@ import sys
 BROWSER_REFERENCES = ("pytorch", "native-cpu", "tfjs-")
 REFERENCES = {
     "native-cpu": ("pytorch",),
+    # Engines of one thread each sharing every batch (bench_data_parallel), as the page's workers.
+    "native-engines": ("native-1-thread", "native-cpu", "pytorch"),
     "browser-cpu": BROWSER_REFERENCES,
     "browser-cpu-plain": BROWSER_REFERENCES,
     "browser-webgpu": BROWSER_REFERENCES,
