@@ -15,9 +15,8 @@ use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 pub use head::HeadTrainer;
-#[cfg(not(target_arch = "wasm32"))]
-pub use learner::ThreadShares;
-pub use learner::{BackboneInput, BackboneTraining, BatchShares, FrozenActivations};
+
+pub use learner::{BackboneInput, BackboneTraining, BatchShares, FrozenActivations, ThreadShares};
 pub use linear_fit::{C_GRID, FOLDS, FitSummary, LinearModel};
 pub(crate) use linear_fit::{CrossValidation, Design, score_columns};
 pub use report::{Calibration, EpochReport, Misclassified, Phase, Progress};

@@ -11,9 +11,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 pub use backbone::{BackboneInput, BackboneTraining, FrozenActivations};
 pub(super) use cached::CachedFeatures;
-pub use shares::BatchShares;
-#[cfg(not(target_arch = "wasm32"))]
-pub use shares::ThreadShares;
+pub use shares::{BatchShares, ThreadShares};
 
 use crate::data::{Augmentation, Dataset, Preprocess, network_crop};
 use crate::error::{Error, Result};

@@ -5,7 +5,6 @@
 //! of them keep the same weights.
 
 use std::collections::HashMap;
-#[cfg(not(target_arch = "wasm32"))]
 use std::sync::{Arc, Barrier, Mutex};
 
 use burn::module::ParamId;
@@ -82,13 +81,11 @@ fn take_flat(grads: &mut GradientsParams, id: ParamId, rank: usize) -> Option<Te
 /// Engines on threads of one process, adding up through shared slots: how the native build tests
 /// data-parallel training and measures it (the browser's engines are workers, their add-up
 /// shared memory between them).
-#[cfg(not(target_arch = "wasm32"))]
 pub struct ThreadShares {
     engine: usize,
     slots: Arc<(Mutex<Vec<Vec<f64>>>, Barrier)>,
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 impl ThreadShares {
     /// One handle per engine for `engines` engines, to be moved to their threads.
     pub fn group(engines: usize) -> Vec<ThreadShares> {
@@ -118,7 +115,6 @@ impl ThreadShares {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 impl BatchShares for ThreadShares {
     fn add_up(&self, values: &mut [f64]) {
         values.copy_from_slice(&self.exchange(values.to_vec()));
