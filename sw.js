@@ -37,6 +37,24 @@ function shellKey(url) {
   return key.href;
 }
 
+/**
+ * `response` with the headers that make the page cross-origin isolated (COOP and COEP), which a
+ * static host does not send: isolated, the page's workers may share memory, which training split
+ * across them needs (www/shares.js). The app's own pages (the shell's) get them, and every
+ * same-origin file, as the page's worker scripts must carry COEP too; other pages in this scope
+ * (the embed example, whose own service worker then serves its worker script without COEP) are
+ * left as they are. Cross-origin fetches (weights from a hub) are not seen here, and CORS
+ * requests pass under COEP.
+ */
+function isolated(request, response, inShell) {
+  if (response.type === "opaque" || response.status === 0) return response;
+  if (request.mode === "navigate" && !inShell) return response;
+  const headers = new Headers(response.headers);
+  headers.set("Cross-Origin-Opener-Policy", "same-origin");
+  headers.set("Cross-Origin-Embedder-Policy", "require-corp");
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 /** The shell from its cache (query strings ignored: `index.html?seed=1` is the page); everything
  * else from the network, falling back to any cache (weights the user loaded) when offline. */
 self.addEventListener("fetch", (event) => {
@@ -45,12 +63,12 @@ self.addEventListener("fetch", (event) => {
   event.respondWith((async () => {
     const shell = await caches.open(SHELL_CACHE);
     const cached = await shell.match(shellKey(request.url), { ignoreSearch: true });
-    if (cached) return cached;
+    if (cached) return isolated(request, cached, true);
     try {
-      return await fetch(request);
+      return isolated(request, await fetch(request), false);
     } catch (err) {
       const fallback = await caches.match(request, { ignoreSearch: true });
-      if (fallback) return fallback;
+      if (fallback) return isolated(request, fallback, false);
       throw err;
     }
   })());

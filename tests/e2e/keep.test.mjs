@@ -108,6 +108,9 @@ test("autosave and reload, export and import, embed, offline — under a sub-pat
       await waitForText(page, "#weights-status", /Opened the saved model/);
       await waitForText(page, "#results-epoch", /^2$/);
       console.log(`restored the saved model in ${Date.now() - savedAt} ms (page load included)`);
+      // The service worker serves the page cross-origin isolated from the second visit on, on a
+      // host that sends no such headers: its workers may share memory (training split across them).
+      assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, "the reloaded page is not cross-origin isolated");
       assert.match(await text(page, "#weights-status"), /classes cool, warm/);
       // The menu and the URL field name the opened model, not the weights of the first backbone.
       assert.match(await page.$eval("#backbone", (menu) => menu.selectedOptions[0].textContent), /^Opened: saved model “.*” \(EfficientNet-Lite0\)$/);
