@@ -80,6 +80,12 @@ pub enum Error {
 
     #[error("the compute backend failed: {0}")]
     Backend(String),
+
+    #[error(
+        "a worker training its share of the batch did not keep up ({0}): the batch is trained by one \
+         worker, as are the rest of the run's"
+    )]
+    SharingLost(String),
 }
 
 /// What did not match between a weights file and the model, listed key by key.

@@ -7,9 +7,13 @@
 
 mod check;
 mod inference;
+mod replica;
 
 pub use crate::classify::{Explanation, Prediction, Predictions};
 pub use inference::{FailedFile, FileActivations, FileFeatures};
+pub use replica::Replica;
+
+use std::rc::Rc;
 
 use burn::tensor::Device;
 use image::RgbImage;
@@ -21,7 +25,7 @@ use crate::data::{Dataset, Preprocess, Resizing, Subset, probe_image};
 use crate::doctor::{DataCheck, Diagnosis};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, FeatureExtractor, IMAGENET_CLASSES, ImageClassifier, Pretrained};
-use crate::train::{ExtractionJob, FrozenJob, Progress, RunSettings, TrainingRun};
+use crate::train::{BatchShares, ExtractionJob, FrozenJob, Progress, RunSettings, ShareJob, TrainingRun};
 use crate::weights::{self, ModelCard, OnnxOptions, Precision};
 
 /// What a new run will do, for the page to show before the first step.
@@ -104,6 +108,8 @@ pub struct Engine {
     diagnosis: Option<Diagnosis>,
     /// The last evaluation's outcome for each validation image (dataset index, right).
     val_outcomes: Vec<(usize, bool)>,
+    /// On a helper: its copy of another engine's run, training shares of its batches.
+    replica: Option<Replica>,
 }
 
 impl Engine {
@@ -120,6 +126,7 @@ impl Engine {
             check: None,
             diagnosis: None,
             val_outcomes: Vec::new(),
+            replica: None,
         }
     }
 
@@ -275,6 +282,35 @@ impl Engine {
     /// for its batch then needs no pixels. `false`: the job's stage had ended, and it was ignored.
     pub fn complete_frozen_job(&mut self, job: &FrozenJob, values: Vec<f32>, shape: [usize; 3]) -> Result<bool> {
         self.run.as_mut().ok_or_else(no_run)?.run.complete_frozen_job(&self.dataset, job, values, shape)
+    }
+
+    /// Splits the run's training batches from now on across `engines` engines: this one and
+    /// helpers holding a [`Replica`] of the run's model as it is now, adding up through `shares`
+    /// (see [`TrainingRun::share_batches`]).
+    pub fn share_batches(&mut self, engines: usize, shares: Rc<dyn BatchShares>) -> Result<()> {
+        self.run.as_mut().ok_or_else(no_run)?.run.share_batches(engines, shares)
+    }
+
+    /// The helpers' shares of the next step, to hand out before it ([`TrainingRun::claim_share_jobs`]).
+    pub fn claim_share_jobs(&mut self) -> Result<Vec<ShareJob>> {
+        self.run.as_mut().ok_or_else(no_run)?.run.claim_share_jobs(&self.dataset)
+    }
+
+    /// On a helper: makes the copy of another engine's run that trains shares of its batches.
+    pub fn start_replica(&mut self, model: &[u8], settings: &RunSettings) -> Result<()> {
+        self.replica = Some(Replica::new(model, settings, &self.device)?);
+        Ok(())
+    }
+
+    /// On a helper: trains the share `job` of a step with the copy [`Engine::start_replica`] made.
+    pub async fn train_replica_share(&mut self, job: ShareJob, shares: Rc<dyn BatchShares>) -> Result<()> {
+        let replica =
+            self.replica.as_mut().ok_or_else(|| Error::InvalidInput("no copy of a run to train: start one".into()))?;
+        replica.train_share(job, shares).await
+    }
+
+    pub fn stop_replica(&mut self) {
+        self.replica = None;
     }
 
     /// One unit of work of the current run. When the run finishes, its model becomes the one

@@ -3,6 +3,7 @@ use crate::backend;
 use crate::data::Views;
 use crate::data::test_images::png;
 use crate::train::Strategy;
+use crate::train::{BatchShares, ShareJob};
 use futures_lite::future::block_on;
 
 fn engine() -> Engine {
@@ -93,6 +94,21 @@ fn run_supplying_files(engine: &mut Engine, files: &[(String, Vec<u8>)]) -> (Vec
         losses.extend(block_on(engine.train_step()).unwrap().loss);
     }
     (losses, failures)
+}
+
+/// Decodes and supplies the images the next step needs.
+fn supply_needed(engine: &mut Engine, files: &[(String, Vec<u8>)]) {
+    let resizing = engine.resizing();
+    for index in engine.images_needed() {
+        let (name, bytes) = &files[index];
+        let image = crate::data::decode_resized(name, bytes, resizing).unwrap();
+        let (width, height) = image.dimensions();
+        engine.supply_image(index, width, height, image.into_raw()).unwrap();
+    }
+}
+
+fn values_of(tensor: burn::tensor::Tensor<1>) -> Vec<f32> {
+    tensor.into_data().try_to_vec::<f32>().unwrap()
 }
 
 /// The seed recipe with `epochs`, batches of 4 and `learning_rate`.
@@ -272,6 +288,101 @@ fn frozen_stages_computed_by_another_engine_train_identically() {
     assert_eq!(losses.len(), solo_losses.len());
     for (shared, solo) in losses.iter().zip(&solo_losses) {
         assert!((shared - solo).abs() <= 1e-5 * solo.abs().max(1.0), "{losses:?} against {solo_losses:?}");
+    }
+    assert_eq!(accuracies.len(), 2);
+}
+
+/// Data-parallel training: a run whose every batch is split with a helper's replica of its model
+/// (on another thread, adding up through shared slots), as the page's engine worker and a helper
+/// would, takes the steps of the same run alone: after its first step its weights are the lone
+/// run's within float rounding (3e-8), and its losses follow the lone run's. Only loosely after
+/// that: a network this size amplifies rounding from step to step wherever an activation sits
+/// at ReLU6's kinks — the lone run itself, fed its first batch in another order (the same step,
+/// rounded otherwise), ends its second step 1e-5 away in its weights, as far as the shared run.
+#[test]
+fn a_run_splitting_its_batches_with_a_replica_trains_as_alone() {
+    use crate::model::find_params;
+    use crate::train::{OptimizerKind, ThreadShares};
+
+    let [mut solo, mut shared, mut one_step] = engines_sharing_random_weights();
+    // Photos with texture: on plain colours BatchNorm's batch variances are near zero deep in the
+    // network, which amplifies rounding without bound.
+    let files: Vec<_> = (0..8u32)
+        .map(|i| {
+            let class = if i % 2 == 0 { "red" } else { "blue" };
+            let mut state = i.wrapping_mul(2_654_435_761).wrapping_add(1);
+            let image = image::RgbImage::from_fn(64, 56, |x, y| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let noise = (state >> 24) as u8;
+                let tint = if i % 2 == 0 { [200, 40, 40] } else { [40, 40, 200] };
+                image::Rgb(tint.map(|c: u8| c / 2 + noise / 2 + ((x + y) % 8) as u8 * 4))
+            });
+            let mut bytes = Vec::new();
+            image::DynamicImage::ImageRgb8(image)
+                .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+                .unwrap();
+            (class, format!("{class}/{i}.png"), bytes)
+        })
+        .collect();
+    let mut settings = RunSettings { strategy: Strategy::Full, val_fraction: 0.25, ..settings(2, 1e-3) };
+    // SGD: its steps follow the gradients' values, where Adam's first steps let rounding decide
+    // the sign of tiny ones.
+    settings.config.optimizer = OptimizerKind::Sgd { momentum: 0.9 };
+    let solo_files = register(&mut solo, files.clone());
+    solo.start_training(&settings).unwrap();
+    let (solo_losses, _) = run_supplying_files(&mut solo, &solo_files);
+    let weights = |engine: &Engine| -> Vec<f32> {
+        let model = engine.run.as_ref().expect("a run").run.model();
+        find_params(&model, true).into_iter().filter_map(|p| p.values).flat_map(values_of).collect()
+    };
+    let one_step_files = register(&mut one_step, files.clone());
+    one_step.start_training(&settings).unwrap();
+    supply_needed(&mut one_step, &one_step_files);
+    block_on(one_step.train_step()).unwrap();
+
+    let files = register(&mut shared, files);
+    shared.start_training(&settings).unwrap();
+    let model = block_on(shared.export(Precision::F32, "2026-12-04")).unwrap();
+    let [here, there] = <[ThreadShares; 2]>::try_from(ThreadShares::group(2)).ok().unwrap();
+    shared.share_batches(2, Rc::new(here)).unwrap();
+    let (jobs, received) = std::sync::mpsc::channel::<Option<ShareJob>>();
+    let (losses, accuracies, helped) = std::thread::scope(|scope| {
+        let replica = scope.spawn(move || {
+            // A helper's engine: all it needs of the run is its model and settings.
+            let mut helper = engine();
+            helper.start_replica(&model, &settings).unwrap();
+            let shares: Rc<dyn BatchShares> = Rc::new(there);
+            let mut helped = 0;
+            while let Ok(Some(job)) = received.recv() {
+                block_on(helper.train_replica_share(job, shares.clone())).unwrap();
+                helped += 1;
+            }
+            helped
+        });
+        let (mut losses, mut accuracies) = (Vec::new(), Vec::new());
+        while shared.run.is_some() {
+            supply_needed(&mut shared, &files);
+            for job in shared.claim_share_jobs().unwrap() {
+                jobs.send(Some(job)).unwrap();
+            }
+            let progress = block_on(shared.train_step()).unwrap();
+            if losses.is_empty() {
+                let (after_one, alone) = (weights(&shared), weights(&one_step));
+                let most = after_one.iter().zip(&alone).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                assert!(most < 1e-6, "the first step's weights differ from the lone run's by {most}");
+            }
+            losses.extend(progress.loss);
+            accuracies.extend(progress.epoch_report.map(|report| report.val_accuracy));
+        }
+        jobs.send(None).unwrap();
+        (losses, accuracies, replica.join().unwrap())
+    });
+    // Two epochs of two batches (4 and 2 training images), each split in two.
+    assert_eq!(helped, 4);
+    assert_eq!(losses.len(), solo_losses.len());
+    assert!((losses[0] - solo_losses[0]).abs() <= 1e-5, "{losses:?} against {solo_losses:?}");
+    for (shared, solo) in losses.iter().zip(&solo_losses) {
+        assert!((shared - solo).abs() <= 1e-2 * solo.abs(), "{losses:?} against {solo_losses:?}");
     }
     assert_eq!(accuracies.len(), 2);
 }

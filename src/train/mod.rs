@@ -15,12 +15,11 @@ use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 pub use head::HeadTrainer;
-
-pub use learner::{BackboneInput, BackboneTraining, BatchShares, FrozenActivations, ThreadShares};
+pub use learner::{BackboneInput, BackboneTraining, BatchShares, FrozenActivations, ThreadShares, add_up_predictions};
 pub use linear_fit::{C_GRID, FOLDS, FitSummary, LinearModel};
 pub(crate) use linear_fit::{CrossValidation, Design, score_columns};
 pub use report::{Calibration, EpochReport, Misclassified, Phase, Progress};
-pub use run::{ExtractionJob, FrozenJob, TrainingRun};
+pub use run::{ExtractionJob, FrozenJob, ShareJob, TrainingRun};
 
 use crate::error::{Error, Result};
 use crate::model::ImageClassifier;

@@ -7,11 +7,13 @@ mod backbone;
 mod cached;
 mod shares;
 
+use std::rc::Rc;
+
 use burn::tensor::{Device, Tensor, TensorData};
 
 pub use backbone::{BackboneInput, BackboneTraining, FrozenActivations};
 pub(super) use cached::CachedFeatures;
-pub use shares::{BatchShares, ThreadShares};
+pub use shares::{BatchShares, ThreadShares, add_up_predictions, split_batch};
 
 use crate::data::{Augmentation, Dataset, Preprocess, network_crop};
 use crate::error::{Error, Result};
@@ -35,6 +37,18 @@ impl Inputs {
     /// # Shapes
     /// - returns: `[indices.len(), 3, crop, crop]`
     pub fn pixels(&self, dataset: &Dataset, indices: &[usize], augmented_epoch: Option<usize>) -> Result<Tensor<4>> {
+        let values = self.pixel_values(dataset, indices, augmented_epoch)?;
+        let side = self.preprocess.crop as usize;
+        Ok(Tensor::from_data(TensorData::new(values, [indices.len(), 3, side, side]), &self.device))
+    }
+
+    /// [`Inputs::pixels`]'s values, in host memory (for another engine).
+    pub fn pixel_values(
+        &self,
+        dataset: &Dataset,
+        indices: &[usize],
+        augmented_epoch: Option<usize>,
+    ) -> Result<Vec<f32>> {
         let crop = self.preprocess.crop;
         let augmentation = self.augmentation(augmented_epoch);
         let mut values = Vec::with_capacity(indices.len() * 3 * (crop * crop) as usize);
@@ -46,8 +60,7 @@ impl Inputs {
                 .ok_or_else(|| Error::InvalidInput(format!("the pixels of '{}' are not in memory", example.name)))?;
             values.extend(self.preprocess.normalize(&network_crop(image, crop, augmentation, i)));
         }
-        let side = crop as usize;
-        Ok(Tensor::from_data(TensorData::new(values, [indices.len(), 3, side, side]), &self.device))
+        Ok(values)
     }
 
     /// The augmentation of `epoch` (`None`: the evaluation crop).
@@ -87,6 +100,28 @@ impl Learner {
                 let input = backbone_input(dataset, inputs, indices, frozen, Some(epoch))?;
                 learner.train_step(input, labels, epoch)
             }
+        }
+    }
+
+    /// One engine's share (`indices`, `labels`) of an optimiser step on a batch of `batch`
+    /// examples that engines split (data-parallel training; see [`BackboneTraining::train_share`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_share(
+        &mut self,
+        dataset: &Dataset,
+        inputs: &Inputs,
+        indices: &[usize],
+        labels: &[usize],
+        batch: usize,
+        epoch: usize,
+        shares: Rc<dyn BatchShares>,
+    ) -> Result<(Tensor<1>, Tensor<2>)> {
+        match self {
+            Learner::Backbone(learner) => {
+                let input = BackboneInput::Pixels(inputs.pixels(dataset, indices, Some(epoch))?);
+                learner.train_share(input, labels, batch, epoch, shares)
+            }
+            Learner::Cached(_) => Err(Error::InvalidInput("a head on cached features trains on one engine".into())),
         }
     }
 

@@ -12,6 +12,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
 
 use crate::error::{Error, Result};
+use crate::metrics::argmax;
 use crate::model::{ImageClassifier, find_params};
 
 /// How the engines sharing a batch add up their values: each engine passes its own, and gets back
@@ -22,6 +23,46 @@ pub trait BatchShares {
     fn add_up(&self, values: &mut [f64]);
     /// The parameters' gradients.
     fn add_up_gradients(&self, values: &mut [f32]);
+    /// Whether an engine failed to come (a worker lost): the sums since are this engine's own,
+    /// and the step must not be taken.
+    fn failed(&self) -> bool;
+}
+
+/// The positions of each engine's share of a batch of `batch` images split across `engines`:
+/// consecutive runs, the first engine's first, sizes differing by at most one.
+pub fn split_batch(batch: usize, engines: usize) -> Vec<std::ops::Range<usize>> {
+    let engines = engines.clamp(1, batch.max(1));
+    let (size, larger) = (batch / engines, batch % engines);
+    let mut start = 0;
+    (0..engines)
+        .map(|engine| {
+            let end = start + size + usize::from(engine < larger);
+            let share = start..end;
+            start = end;
+            share
+        })
+        .collect()
+}
+
+/// Every share's predicted classes and loss part after a step, for the tally the run keeps: each
+/// engine fills the positions of its share (from `start` in a batch of `batch`) with the argmax of
+/// its `logits` (`[share, classes]`, flattened), and the last value with its part of the loss; the
+/// sums are the whole batch's predictions and loss.
+pub fn add_up_predictions(
+    shares: &dyn BatchShares,
+    batch: usize,
+    start: usize,
+    logits: &[f32],
+    classes: usize,
+    loss: f32,
+) -> Vec<f64> {
+    let mut whole = vec![0.0; batch + 1];
+    for (row, logits) in logits.chunks(classes.max(1)).enumerate() {
+        whole[start + row] = argmax(logits) as f64;
+    }
+    whole[batch] = f64::from(loss);
+    shares.add_up(&mut whole);
+    whole
 }
 
 /// The trained parameters' gradients added up over the engines, in the model's parameter order.
@@ -45,6 +86,9 @@ impl SummedGradients {
             values.extend(read);
         }
         shares.add_up_gradients(&mut values);
+        if shares.failed() {
+            return Err(Error::SharingLost("while adding up the gradients".into()));
+        }
         Ok(Self { params, values, device: model.fc.weight.device().inner() })
     }
 
@@ -126,5 +170,24 @@ impl BatchShares for ThreadShares {
         for (value, total) in values.iter_mut().zip(total) {
             *value = total as f32;
         }
+    }
+
+    /// Threads do not get lost: a panic on one fails the test that runs them.
+    fn failed(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_splits_into_consecutive_shares_differing_by_at_most_one() {
+        assert_eq!(split_batch(32, 2), vec![0..16, 16..32]);
+        assert_eq!(split_batch(7, 3), vec![0..3, 3..5, 5..7]);
+        // Never an empty share: fewer images than engines means fewer engines.
+        assert_eq!(split_batch(2, 4), vec![0..1, 1..2]);
+        assert_eq!(split_batch(5, 1), vec![0..5]);
     }
 }
