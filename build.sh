@@ -54,7 +54,9 @@
 #                             batch's photos decoded when its step needs them; any value of the
 #                             page's "What to train" menu, stages after a colon); BENCH_WEIGHTS
 #                             another file (MobileNetV2's), or `random` for ResNet18 with random
-#                             weights (its time and memory where its file is absent)
+#                             weights (its time and memory where its file is absent); the page
+#                             cross-origin isolated, as `serve` makes it (training batches split
+#                             across workers), or not with BENCH_ISOLATED=0 (one training worker)
 #   ./build.sh bench-doctor [DATASET]
 #                             the data check on faults planted in a copy of DATASET (default
 #                             ../shared/datasets/hymenoptera; scripts/make_faulty_set.py): precision
@@ -265,7 +267,8 @@ cmd_serve() {
   index_weights
   build_app
   step "serving on http://127.0.0.1:$port/"
-  exec python3 scripts/serve.py "$port"
+  # Cross-origin isolated: the page's workers may share memory (training split across them).
+  exec python3 scripts/serve.py "$port" --isolated
 }
 
 cmd_test() {
@@ -516,7 +519,11 @@ scale_run() {
   folder="$HOME/.cache/browser-finetune/photos-$(basename "$source")-$count-$classes-$long_side"
   ensure_pillow
   python3 scripts/make_photo_folder.py "$source" "$folder" "$count" "$classes" "$long_side"
-  python3 scripts/serve.py 8767 >/dev/null 2>&1 &
+  # Cross-origin isolated, as `serve` and the service worker make the page: a run that trains the
+  # backbone splits its batches across workers (data-parallel.js). BENCH_ISOLATED=0: one worker.
+  local isolated=--isolated
+  [ "${BENCH_ISOLATED:-1}" = 0 ] && isolated=
+  python3 scripts/serve.py 8767 $isolated >/dev/null 2>&1 &
   local server=$!
   sleep 1
   local status=0

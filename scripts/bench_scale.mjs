@@ -127,7 +127,7 @@ try {
       : `images_per_s_in_epochs=${((images * times.epochEnds.length) / ((times.epochEnds.at(-1) - trainStart) / 1000)).toFixed(2)}`,
     `epoch_s=${epochSeconds.join(",")} seconds_total=${seconds(start, end)}${checkSeconds ? ` check_s=${checkSeconds}` : ""}`,
     `engine_wasm_mb_peak=${mb(final.peakWasmMemory)} engine_wasm_mb_by_epoch=${epochMemory.map(mb).join(",")}`,
-    extracted ? `helper_wasm_mb=${mb(final.helperMemory)} workers=${final.extractionWorkers}` : "",
+    extracted ? `helper_wasm_mb=${mb(final.helperMemory)} workers=${final.extractionWorkers}` : `training_workers=${final.trainingWorkers ?? 1}`,
     `page_js_heap_mb_peak=${mb(peakHeap.page)} engine_worker_js_heap_mb_peak=${mb(peakHeap.engine)} helper_js_heap_mb_peak=${mb(peakHeap.helper)}`,
     `engine_worker_live_js_heap_mb_by_epoch=${byEpoch((live) => (live.used / MB).toFixed(1))}`,
     `engine_worker_live_buffers_mb_by_epoch=${byEpoch((live) => (live.buffers / MB).toFixed(1))}`,

@@ -16,6 +16,50 @@ use crate::{
     weights::{OnnxOptions, Precision},
 };
 
+#[cfg(feature = "training")]
+#[wasm_bindgen]
+extern "C" {
+    /// `www/shares.js`'s handle on the shared memory through which the workers that split a
+    /// training batch add up, synchronously, mid-pass.
+    #[wasm_bindgen(typescript_type = "SharesHandle")]
+    pub type SharesHandle;
+    #[wasm_bindgen(method, js_name = addUp, catch)]
+    fn add_up(this: &SharesHandle, values: &js_sys::Float64Array) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, js_name = addUpGradients, catch)]
+    fn add_up_gradients(this: &SharesHandle, values: &js_sys::Float32Array) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, js_name = abort)]
+    fn abort(this: &SharesHandle);
+    #[wasm_bindgen(method, js_name = failed)]
+    fn failed(this: &SharesHandle) -> bool;
+}
+
+/// [`BatchShares`] through the page's shared memory; a JavaScript exception fails the group.
+#[cfg(feature = "training")]
+struct JsShares(SharesHandle);
+
+#[cfg(feature = "training")]
+impl crate::train::BatchShares for JsShares {
+    fn add_up(&self, values: &mut [f64]) {
+        let array = js_sys::Float64Array::from(&*values);
+        match self.0.add_up(&array) {
+            Ok(()) => array.copy_to(values),
+            Err(_) => self.0.abort(),
+        }
+    }
+
+    fn add_up_gradients(&self, values: &mut [f32]) {
+        let array = js_sys::Float32Array::from(&*values);
+        match self.0.add_up_gradients(&array) {
+            Ok(()) => array.copy_to(values),
+            Err(_) => self.0.abort(),
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.0.failed()
+    }
+}
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
 export type Architecture =
@@ -103,6 +147,13 @@ export interface ExtractionJob { first: number; examples: number[] }
 export interface FrozenJob {
   epoch: number; evaluating: boolean; first: number; examples: number[]; stages: number;
   augmentation: { seed: number; epoch: number } | null;
+}
+/** www/shares.js's `joinShares` handle. */
+export interface SharesHandle { addUp(values: Float64Array): void; addUpGradients(values: Float32Array): void; abort(): void; failed(): boolean }
+/** A helper's share of a training step split across workers: its images' normalised pixels
+ * (`shape` `[images, 3, crop, crop]`) and labels, at `start` in a batch of `batch`. */
+export interface ShareJob {
+  epoch: number; batch: number; start: number; labels: number[]; shape: number[]; pixels: Float32Array;
 }
 /** A job's frozen output, `images × shape` flattened, one image per decodable file; the others with why they failed. */
 export interface FileActivations { activations: Float32Array; shape: number[]; failed: { position: number; reason: string }[] }
@@ -469,6 +520,70 @@ impl WebEngine {
     #[wasm_bindgen(js_name = stopTraining)]
     pub fn stop_training(&mut self) {
         self.0.stop_training();
+    }
+
+    /// Splits the run's training batches from now on across `engines` workers: this one and
+    /// helpers holding a replica of the run's model as it is now (`startReplica`), adding up
+    /// through `shares`. Each training step's other shares come from `claimShareJobs`.
+    #[wasm_bindgen(js_name = shareBatches)]
+    pub fn share_batches(&mut self, engines: usize, shares: SharesHandle) -> Result<(), JsError> {
+        self.0.share_batches(engines, std::rc::Rc::new(JsShares(shares))).map_err(js_error)
+    }
+
+    /// The helpers' shares of the next step, when it is a training step split across workers;
+    /// hand each to its helper (`trainReplicaShare`) before the step, which waits for them.
+    #[wasm_bindgen(js_name = claimShareJobs, unchecked_return_type = "ShareJob[]")]
+    pub fn claim_share_jobs(&mut self) -> Result<js_sys::Array, JsError> {
+        let jobs = js_sys::Array::new();
+        for job in self.0.claim_share_jobs().map_err(js_error)? {
+            let fields = serde_json::json!({
+                "epoch": job.epoch, "batch": job.batch, "start": job.start, "labels": job.labels, "shape": job.shape,
+            });
+            jobs.push(&with_typed_array(fields, "pixels", js_sys::Float32Array::from(job.pixels.as_slice()).into())?);
+        }
+        Ok(jobs)
+    }
+
+    /// On a helper: a replica of another worker's run, from its model as the run starts
+    /// (`exportModel("f32")`) and its settings, to train shares of its batches.
+    #[wasm_bindgen(js_name = startReplica)]
+    pub fn start_replica(
+        &mut self,
+        model: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "RunSettings")] settings: JsValue,
+    ) -> Result<(), JsError> {
+        self.0.start_replica(model, &from_js(settings)?).map_err(js_error)
+    }
+
+    /// On a helper: trains `job`, the replica's share of a step, at the same time as the run's
+    /// worker and the other helpers train theirs, adding up through `shares`.
+    #[wasm_bindgen(js_name = trainReplicaShare)]
+    pub async fn train_replica_share(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "ShareJob")] job: JsValue,
+        shares: SharesHandle,
+    ) -> Result<(), JsError> {
+        #[derive(serde::Deserialize)]
+        struct Fields {
+            epoch: usize,
+            batch: usize,
+            start: usize,
+            labels: Vec<usize>,
+            shape: [usize; 4],
+        }
+        let pixels = js_sys::Reflect::get(&job, &"pixels".into())
+            .ok()
+            .and_then(|pixels| pixels.dyn_into::<js_sys::Float32Array>().ok())
+            .ok_or_else(|| JsError::new("a share job's pixels must be a Float32Array"))?
+            .to_vec();
+        let Fields { epoch, batch, start, labels, shape } = from_js(job)?;
+        let job = crate::train::ShareJob { epoch, batch, start, labels, pixels, shape };
+        self.0.train_replica_share(job, std::rc::Rc::new(JsShares(shares))).await.map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = stopReplica)]
+    pub fn stop_replica(&mut self) {
+        self.0.stop_replica();
     }
 
     /// The run in progress as trained so far, else the last trained or opened model, as the bytes

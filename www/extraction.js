@@ -58,6 +58,14 @@ export function startHelper(module, source) {
       helper.memory = reply.memory;
       return reply;
     },
+    /** Makes the helper a replica of a run (its model's bytes and settings) that trains shares of
+     * its batches as engine `index`, adding up through `shares` (data-parallel.js). */
+    startReplica: (model, settings, shares, index) => request({ type: "startReplica", model, settings, shares, index }),
+    /** Trains a share of a step (`claimShareJobs`); resolves when the step is done on every worker. */
+    async trainShare(job) {
+      const reply = await request({ type: "trainShare", job }, [job.pixels.buffer]);
+      helper.memory = reply.memory;
+    },
     /** `{ width, height, pixels }` of an image file resized as training keeps it; rejects for a bad file. */
     decode: (name, file, resizing) => request({ type: "decode", name, file, resizing }),
     close: () => worker.terminate(),
@@ -69,7 +77,7 @@ export function startHelper(module, source) {
 }
 
 /** Starts `count` helpers; those that fail to start are left out. */
-async function startHelpers(count, module, source) {
+export async function startHelpers(count, module, source) {
   const started = await Promise.allSettled(Array.from({ length: count }, () => startHelper(module, source)));
   return started.filter((outcome) => outcome.status === "fulfilled").map((outcome) => outcome.value);
 }

@@ -29,6 +29,7 @@ const state = {
   plan: null,
   progress: progressLine(), // rate and time left of the run
   extractionWorkers: 1, // workers sharing the current run's feature extraction
+  trainingWorkers: 1, // workers splitting the current run's training batches
   run: null, // the settings of the run training now, or that failed before its end
   lastSave: null, // the autosave record of its last completed epoch
   engineReady: { weights: false, images: false }, // what the current worker holds
@@ -214,6 +215,10 @@ const onMessage = {
     recordFigures(progress, memory);
   },
   extracting({ workers }) { state.extractionWorkers = workers; },
+  splitting({ workers }) {
+    state.trainingWorkers = workers;
+    $("progress-text").dataset.trainingWorkers = workers; // for the benchmark
+  },
   extracted({ workers, helperMemory, imagesBy, seconds, startSeconds }) {
     // For the benchmark: how the extraction was shared and what a helper worker's memory came to.
     Object.assign($("progress-text").dataset, {
@@ -317,6 +322,8 @@ function startTraining(settings, resumes) {
   state.paused = false;
   state.progress.start();
   state.extractionWorkers = 1;
+  state.trainingWorkers = 1;
+  delete $("progress-text").dataset.trainingWorkers;
   state.lastAccuracy = "";
   window.frameGaps.max = 0;
   if (!resumes) clearReport();
@@ -327,7 +334,7 @@ function startTraining(settings, resumes) {
 function showProgress(p) {
   $("progress").max = p.steps_total;
   $("progress").value = p.steps_done;
-  setText("progress-text", state.progress.describe(p, { paused: state.paused, workers: state.extractionWorkers }));
+  setText("progress-text", state.progress.describe(p, { paused: state.paused, workers: p.phase === "training" ? state.trainingWorkers : state.extractionWorkers }));
   if (p.loss != null) addLoss(p.loss);
   if (p.epoch_report) state.lastAccuracy = showEpoch(p.epoch_report, state.plan.classes, state.filesByName);
 }

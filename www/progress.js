@@ -29,7 +29,7 @@ function phaseText(p, workers) {
   if (p.phase === "extracting") return workers > 1 ? `Extracting features on ${workers} workers` : "Extracting features";
   if (p.phase === "fitting") return "Fitting the classifier (choosing C by cross-validation)";
   if (p.phase === "evaluating") return `Epoch ${p.epoch} of ${p.epochs}: validating`;
-  if (p.phase === "training") return `Epoch ${p.epoch} of ${p.epochs}`;
+  if (p.phase === "training") return workers > 1 ? `Epoch ${p.epoch} of ${p.epochs} on ${workers} workers` : `Epoch ${p.epoch} of ${p.epochs}`;
   return "Finished";
 }
 

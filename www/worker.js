@@ -25,6 +25,8 @@
 // The images stay `File`s, checked by their header when added and decoded when a step needs them.
 //   (a head-only run on the CPU, see extraction.js)  {type:"extracting", workers}
 //                                                    {type:"extracted", workers, helperMemory, imagesBy, seconds, startSeconds}
+//   (a run that trains the backbone, its batches split across workers, see data-parallel.js)
+//                                                    {type:"splitting", workers} (again with 1 if a helper is lost)
 //   (a run on cached features, after its 1st epoch)  {type:"checking", …}, {type:"diagnosis", …} (see check.js)
 //                                                    {type:"leak", effect} (after the run, when it was checked)
 //   {type:"exclude", indices, excluded}              {type:"excluded", indices, excluded} (removed from later runs, or back)
@@ -34,6 +36,7 @@
 // the GPU was lost: its saved entry and report go on.
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
 import { checkData, reportLeak } from "./check.js";
+import { splitBatches } from "./data-parallel.js";
 import { decoders, extractInParallel, frozenStagesOnHelpers, helperCount } from "./extraction.js";
 import { deleteModel, isQuotaError, listModels, loadModel, saveModel } from "./storage.js";
 import { wasmBuild, wasmUrl } from "./wasm-build.js";
@@ -152,10 +155,21 @@ async function train(settings, resumes) {
   // Taken before the first await, so that messages refused during a run are refused from now on.
   run = { paused: false, cancelled: false, resume: null };
   const decoding = decoders(wasmModule, (name, bytes) => decodeResized(name, bytes, engine.resizing));
-  const frozen = frozenStages();
+  let frozen = null;
+  let split = null;
   try {
     const plan = await exclusive(() => engine.startTraining(settings));
     post({ type: "plan", plan });
+    // Batches split across workers where the page may share memory; else, for a run that trains
+    // later stages, its frozen stages computed on helpers ahead of the steps.
+    split = await splitBatches({ engine, exclusive, module: wasmModule, settings, plan,
+      onUnavailable: (reason) => console.info(`Training on one worker: ${reason}`),
+      onAlone: (reason) => {
+        console.warn(`Training on one worker from here on: ${reason}`);
+        post({ type: "splitting", workers: 1 });
+      } });
+    if (split) post({ type: "splitting", workers: split.engines });
+    else frozen = frozenStages();
     // A resumed run's report goes on from the saved one (opened with it).
     report = resumes && report
       ? { plan, losses: report.losses, epochs: report.epochs, seconds: report.seconds ?? 0 }
@@ -182,7 +196,9 @@ async function train(settings, resumes) {
       }
       await frozen?.supplyNext();
       await supplyImages(decoding);
+      await split?.beforeStep();
       const progress = await exclusive(() => engine.trainStep());
+      await split?.afterStep();
       postProgress(progress);
       if (progress.loss != null) report.losses.push(progress.loss);
       if (progress.epoch_report) {
@@ -211,6 +227,7 @@ async function train(settings, resumes) {
     run = null;
     await decoding.close();
     await frozen?.close();
+    await split?.close();
   }
 }
 

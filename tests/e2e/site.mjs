@@ -6,11 +6,14 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-/** Serves the repository under `prefix` while `run({ origin, base, stop })` runs; `base` is the site's URL. */
-export async function withServer(prefix, run) {
+/**
+ * Serves the repository under `prefix` while `run({ origin, base, stop })` runs; `base` is the
+ * site's URL. `isolated`: with the headers that make its pages cross-origin isolated (COOP/COEP).
+ */
+export async function withServer(prefix, run, { isolated = false } = {}) {
   // Port 0: the server binds a free port and names it. With the page's Content Security Policy
   // as a header too, so that the workers run under it.
-  const server = spawn("python3", [join(ROOT, "scripts", "serve.py"), "0", prefix, "--csp"], { stdio: ["ignore", "pipe", "inherit"] });
+  const server = spawn("python3", [join(ROOT, "scripts", "serve.py"), "0", prefix, "--csp", ...(isolated ? ["--isolated"] : [])], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise((resolve, reject) => {
     server.stdout.once("data", (line) => resolve(/127\.0\.0\.1:(\d+)/.exec(String(line))?.[1]));
     server.once("exit", (code) => reject(new Error(`scripts/serve.py stopped (exit ${code}) before serving`)));
