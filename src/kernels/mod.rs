@@ -8,10 +8,20 @@
 //! crate (`kernels/`), built for speed; this file connects it to Burn's tensors.
 
 #[cfg(feature = "training")]
+mod depthwise_train;
+#[cfg(feature = "training")]
 mod norm;
 
 #[cfg(feature = "training")]
+pub use depthwise_train::conv2d_train;
+#[cfg(feature = "training")]
 pub use norm::{AddUp, batch_norm, sharing};
+
+/// `conv(x)`; without training, convolutions are never trained.
+#[cfg(not(feature = "training"))]
+pub fn conv2d_train(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv.forward(x)
+}
 
 /// `activation(bn(x))`; without training, BatchNorm only ever runs in evaluation mode.
 ///

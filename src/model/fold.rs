@@ -13,7 +13,7 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 
-use crate::kernels::{Activation, add_and_activate, batch_norm, conv2d_activation, winograd_weights};
+use crate::kernels::{Activation, add_and_activate, batch_norm, conv2d_activation, conv2d_train, winograd_weights};
 
 /// The convolution that computes `bn(conv(x))` with `bn` in evaluation mode:
 /// `W' = W·s`, `b' = (b − μ)·s + β` with `s = γ / √(σ² + ε)` per output channel.
@@ -92,8 +92,10 @@ pub fn conv_norm_act(
 ) -> Tensor<4> {
     match bn {
         FoldableNorm::BatchNorm(bn) => match residual {
-            None => batch_norm(bn, conv.forward(x), activation),
-            residual => add_and_activate(batch_norm(bn, conv.forward(x), Activation::Identity), residual, activation),
+            None => batch_norm(bn, conv2d_train(conv, x), activation),
+            residual => {
+                add_and_activate(batch_norm(bn, conv2d_train(conv, x), Activation::Identity), residual, activation)
+            }
         },
         FoldableNorm::Folded(transformed) => {
             conv2d_activation(conv, transformed.as_ref().map(Param::val).as_ref(), x, residual, activation)
