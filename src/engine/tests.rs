@@ -295,10 +295,12 @@ fn frozen_stages_computed_by_another_engine_train_identically() {
 /// Data-parallel training: a run whose every batch is split with a helper's replica of its model
 /// (on another thread, adding up through shared slots), as the page's engine worker and a helper
 /// would, takes the steps of the same run alone: after its first step its weights are the lone
-/// run's within float rounding (3e-8), and its losses follow the lone run's. Only loosely after
-/// that: a network this size amplifies rounding from step to step wherever an activation sits
-/// at ReLU6's kinks — the lone run itself, fed its first batch in another order (the same step,
-/// rounded otherwise), ends its second step 1e-5 away in its weights, as far as the shared run.
+/// run's within float rounding (3e-8), and its first epoch's losses are the lone run's. Only
+/// loosely after that: a network this size amplifies rounding from step to step wherever an
+/// activation sits at ReLU6's kinks — the lone run itself, fed its first batch in another order
+/// (the same step, rounded otherwise), ends its second step 1e-5 away in its weights, as far as
+/// the shared run; the second epoch's losses then differ by 0.2–1.1 % (over the random weights
+/// each run draws, with Burn's convolutions as with ours).
 #[test]
 fn a_run_splitting_its_batches_with_a_replica_trains_as_alone() {
     use crate::model::find_params;
@@ -381,8 +383,9 @@ fn a_run_splitting_its_batches_with_a_replica_trains_as_alone() {
     assert_eq!(helped, 4);
     assert_eq!(losses.len(), solo_losses.len());
     assert!((losses[0] - solo_losses[0]).abs() <= 1e-5, "{losses:?} against {solo_losses:?}");
+    assert!((losses[1] - solo_losses[1]).abs() <= 1e-4 * solo_losses[1], "{losses:?} against {solo_losses:?}");
     for (shared, solo) in losses.iter().zip(&solo_losses) {
-        assert!((shared - solo).abs() <= 1e-2 * solo.abs(), "{losses:?} against {solo_losses:?}");
+        assert!((shared - solo).abs() <= 5e-2 * solo.abs(), "{losses:?} against {solo_losses:?}");
     }
     assert_eq!(accuracies.len(), 2);
 }
