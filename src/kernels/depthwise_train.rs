@@ -13,8 +13,9 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{AutodiffBackend, Backend, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::conv::Conv2d;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
+use super::{flex_tensor, is_fused_depthwise, values};
 use browser_finetune_kernels::depthwise::{self, depthwise_backward_input, depthwise_backward_weight};
 use browser_finetune_kernels::{Activation, ConvGeometry};
 
@@ -45,7 +46,7 @@ impl TrainingDepthwiseBackend for Flex {
         let g = geometry(&x, &weight, stride, padding);
         let no_bias = vec![0.0; g.in_channels];
         let output = depthwise::depthwise_fused(values(&x), values(&weight), &no_bias, None, &g, Activation::Identity);
-        tensor(output, vec![g.batch, g.in_channels, g.out_height(), g.out_width()])
+        flex_tensor(output, vec![g.batch, g.in_channels, g.out_height(), g.out_width()])
     }
 
     fn depthwise_conv_train_backward(
@@ -60,8 +61,8 @@ impl TrainingDepthwiseBackend for Flex {
         let input_grad = depthwise_backward_input(values(&grad), values(&weight), &g);
         let weight_grad = depthwise_backward_weight(values(&x), values(&grad), &g);
         (
-            tensor(input_grad, x.layout().shape().as_slice().to_vec()),
-            tensor(weight_grad, weight.layout().shape().as_slice().to_vec()),
+            flex_tensor(input_grad, x.layout().shape().as_slice().to_vec()),
+            flex_tensor(weight_grad, weight.layout().shape().as_slice().to_vec()),
         )
     }
 }
@@ -133,13 +134,9 @@ impl<B: TrainingDepthwiseBackend, C: CheckpointStrategy> TrainingDepthwiseBacken
 /// `[batch, channels, height, width]` → `[batch, out_channels, out_height, out_width]`
 pub fn conv2d_train(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    let [out_channels, per_group, ..] = conv.weight.dims();
     let ours = device.is_autodiff()
         && crate::backend::is_cpu(&device.clone().inner())
-        && conv.groups == out_channels
-        && per_group == 1
-        && out_channels > 1
-        && depthwise::supports(conv.kernel_size)
+        && is_fused_depthwise(conv)
         && conv.dilation == [1, 1]
         && conv.stride[0] == conv.stride[1];
     if !ours {
@@ -155,7 +152,7 @@ pub fn conv2d_train(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
             padding,
         ));
     match &conv.bias {
-        Some(bias) => output + bias.val().reshape([1, out_channels, 1, 1]),
+        Some(bias) => output + bias.val().reshape([1, conv.weight.dims()[0], 1, 1]),
         None => output,
     }
 }
@@ -177,14 +174,6 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, stride: usize, padding: [usize;
         stride: [stride, stride],
         padding,
     }
-}
-
-fn values(tensor: &FlexTensor) -> &[f32] {
-    tensor.as_slice::<f32>().expect("contiguous float32")
-}
-
-fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 #[cfg(test)]

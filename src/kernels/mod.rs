@@ -88,8 +88,8 @@ impl FusedConvBackend for Flex {
         let &[out_channels, in_channels, 3, 3] = weight.layout().shape().as_slice() else {
             unreachable!("Winograd's transform takes 3×3 weights");
         };
-        let transformed = winograd::transform_weights(slice(&weight), out_channels, in_channels);
-        FlexTensor::from_data(TensorData::new(transformed, [16, out_channels, in_channels]))
+        let transformed = winograd::transform_weights(values(&weight), out_channels, in_channels);
+        flex_tensor(transformed, [16, out_channels, in_channels])
     }
 
     fn fused_conv2d(
@@ -161,13 +161,27 @@ fn flex_conv(
     } else {
         conv2d_fused
     };
-    let output = fused(slice(&x), slice(&weight), slice(&bias), residual.as_ref().map(slice), &geometry, activation);
+    let output =
+        fused(values(&x), values(&weight), values(&bias), residual.as_ref().map(values), &geometry, activation);
     let shape = [batch, out_channels, geometry.out_height(), geometry.out_width()];
-    FlexTensor::from_data(TensorData::new(output, shape))
+    flex_tensor(output, shape)
 }
 
-fn slice(tensor: &FlexTensor) -> &[f32] {
+/// A contiguous float32 tensor's values, for the kernels.
+fn values(tensor: &FlexTensor) -> &[f32] {
     tensor.as_slice::<f32>().expect("contiguous float32")
+}
+
+/// A kernel's output as a tensor of `shape`.
+fn flex_tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// Whether `conv` is a depthwise convolution our kernels compute (one filter per channel, a
+/// kernel [`depthwise::supports`]); dilation and strides are checked where it is used.
+fn is_fused_depthwise(conv: &Conv2d) -> bool {
+    let [out_channels, channels_per_group, ..] = conv.weight.dims();
+    conv.groups == out_channels && channels_per_group == 1 && out_channels > 1 && depthwise::supports(conv.kernel_size)
 }
 
 /// On the CPU backend, the weights of a 3×3 stride-1 convolution (groups 1, no dilation)
@@ -192,12 +206,8 @@ pub fn conv2d_activation(
     activation: Activation,
 ) -> Tensor<4> {
     let on_flex = crate::backend::is_cpu(&x.device());
-    let [out_channels, channels_per_group, ..] = conv.weight.dims();
-    let depthwise = conv.groups == out_channels
-        && channels_per_group == 1
-        && out_channels > 1
-        && depthwise::supports(conv.kernel_size);
-    let plain = (conv.groups == 1 || depthwise) && conv.dilation == [1, 1] && conv.stride[0] == conv.stride[1];
+    let plain =
+        (conv.groups == 1 || is_fused_depthwise(conv)) && conv.dilation == [1, 1] && conv.stride[0] == conv.stride[1];
     match (&conv.bias, on_flex && plain) {
         (Some(bias), true) => {
             let [_, _, height, width] = x.dims();

@@ -15,10 +15,11 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{AutodiffBackend, Backend, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::BatchNorm;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::{flex_tensor, values};
 use browser_finetune_kernels::Activation;
 use browser_finetune_kernels::batch_norm::{self, NormGeometry};
 
@@ -67,9 +68,9 @@ impl TrainingNormBackend for Flex {
         let result =
             batch_norm::forward(values(&x), values(&gamma), values(&beta), epsilon, geometry, activation, &*add_up);
         (
-            tensor(result.output, shape),
-            tensor(result.mean, vec![geometry.channels]),
-            tensor(result.variance, vec![geometry.channels]),
+            flex_tensor(result.output, shape),
+            flex_tensor(result.mean, vec![geometry.channels]),
+            flex_tensor(result.variance, vec![geometry.channels]),
         )
     }
 
@@ -98,7 +99,7 @@ impl TrainingNormBackend for Flex {
             &*add_up(),
         );
         let channels = vec![geometry.channels];
-        (tensor(grads.input, shape), tensor(grads.gamma, channels.clone()), tensor(grads.beta, channels))
+        (flex_tensor(grads.input, shape), flex_tensor(grads.gamma, channels.clone()), flex_tensor(grads.beta, channels))
     }
 }
 
@@ -272,19 +273,11 @@ fn geometry(x: &FlexTensor) -> (NormGeometry, Vec<usize>) {
     (NormGeometry { batch, channels, plane }, shape)
 }
 
-fn values(tensor: &FlexTensor) -> &[f32] {
-    tensor.as_slice::<f32>().expect("contiguous float32")
-}
-
-fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 #[cfg(test)]
 mod tests {
     use burn::module::Module;
     use burn::nn::BatchNormConfig;
-    use burn::tensor::{Device, Distribution, Tolerance};
+    use burn::tensor::{Device, Distribution, TensorData, Tolerance};
 
     use super::*;
 
