@@ -150,10 +150,11 @@ export interface FrozenJob {
 }
 /** www/shares.js's `joinShares` handle. */
 export interface SharesHandle { addUp(values: Float64Array): void; addUpGradients(values: Float32Array): void; abort(): void; failed(): boolean }
-/** A helper's share of a training step split across workers: its images' normalised pixels
- * (`shape` `[images, 3, crop, crop]`) and labels, at `start` in a batch of `batch`. */
+/** A helper's share of a step split across workers: its images' normalised pixels (`shape`
+ * `[images, 3, crop, crop]`) and labels, at `start` in a batch of `batch`; `evaluate`: a
+ * validation batch, whose logits are added up (no optimiser step). */
 export interface ShareJob {
-  epoch: number; batch: number; start: number; labels: number[]; shape: number[]; pixels: Float32Array;
+  epoch: number; evaluate: boolean; batch: number; start: number; labels: number[]; shape: number[]; pixels: Float32Array;
 }
 /** A job's frozen output, `images × shape` flattened, one image per decodable file; the others with why they failed. */
 export interface FileActivations { activations: Float32Array; shape: number[]; failed: { position: number; reason: string }[] }
@@ -522,22 +523,22 @@ impl WebEngine {
         self.0.stop_training();
     }
 
-    /// Splits the run's training batches from now on across `engines` workers: this one and
-    /// helpers holding a replica of the run's model as it is now (`startReplica`), adding up
-    /// through `shares`. Each training step's other shares come from `claimShareJobs`.
+    /// Splits the run's training and validation batches from now on across `engines` workers:
+    /// this one and helpers holding a replica of the run's model as it is now (`startReplica`),
+    /// adding up through `shares`. Each step's other shares come from `claimShareJobs`.
     #[wasm_bindgen(js_name = shareBatches)]
     pub fn share_batches(&mut self, engines: usize, shares: SharesHandle) -> Result<(), JsError> {
         self.0.share_batches(engines, std::rc::Rc::new(JsShares(shares))).map_err(js_error)
     }
 
-    /// The helpers' shares of the next step, when it is a training step split across workers;
-    /// hand each to its helper (`trainReplicaShare`) before the step, which waits for them.
+    /// The helpers' shares of the next step, when it is a step split across workers; hand each
+    /// to its helper (`computeReplicaShare`) before the step, which waits for them.
     #[wasm_bindgen(js_name = claimShareJobs, unchecked_return_type = "ShareJob[]")]
     pub fn claim_share_jobs(&mut self) -> Result<js_sys::Array, JsError> {
         let jobs = js_sys::Array::new();
         for job in self.0.claim_share_jobs().map_err(js_error)? {
             let fields = serde_json::json!({
-                "epoch": job.epoch, "batch": job.batch, "start": job.start, "labels": job.labels, "shape": job.shape,
+                "epoch": job.epoch, "evaluate": job.evaluate, "batch": job.batch, "start": job.start, "labels": job.labels, "shape": job.shape,
             });
             jobs.push(&with_typed_array(fields, "pixels", js_sys::Float32Array::from(job.pixels.as_slice()).into())?);
         }
@@ -545,7 +546,7 @@ impl WebEngine {
     }
 
     /// On a helper: a replica of another worker's run, from its model as the run starts
-    /// (`exportModel("f32")`) and its settings, to train shares of its batches.
+    /// (`exportModel("f32")`) and its settings, to compute shares of its batches.
     #[wasm_bindgen(js_name = startReplica)]
     pub fn start_replica(
         &mut self,
@@ -555,10 +556,11 @@ impl WebEngine {
         self.0.start_replica(model, &from_js(settings)?).map_err(js_error)
     }
 
-    /// On a helper: trains `job`, the replica's share of a step, at the same time as the run's
-    /// worker and the other helpers train theirs, adding up through `shares`.
-    #[wasm_bindgen(js_name = trainReplicaShare)]
-    pub async fn train_replica_share(
+    /// On a helper: computes `job`, the replica's share of a step (trains on it, or evaluates
+    /// it), at the same time as the run's worker and the other helpers compute theirs, adding up
+    /// through `shares`.
+    #[wasm_bindgen(js_name = computeReplicaShare)]
+    pub async fn compute_replica_share(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "ShareJob")] job: JsValue,
         shares: SharesHandle,
@@ -566,6 +568,7 @@ impl WebEngine {
         #[derive(serde::Deserialize)]
         struct Fields {
             epoch: usize,
+            evaluate: bool,
             batch: usize,
             start: usize,
             labels: Vec<usize>,
@@ -576,9 +579,9 @@ impl WebEngine {
             .and_then(|pixels| pixels.dyn_into::<js_sys::Float32Array>().ok())
             .ok_or_else(|| JsError::new("a share job's pixels must be a Float32Array"))?
             .to_vec();
-        let Fields { epoch, batch, start, labels, shape } = from_js(job)?;
-        let job = crate::train::ShareJob { epoch, batch, start, labels, pixels, shape };
-        self.0.train_replica_share(job, std::rc::Rc::new(JsShares(shares))).await.map_err(js_error)
+        let Fields { epoch, evaluate, batch, start, labels, shape } = from_js(job)?;
+        let job = crate::train::ShareJob { epoch, evaluate, batch, start, labels, pixels, shape };
+        self.0.compute_replica_share(job, std::rc::Rc::new(JsShares(shares))).await.map_err(js_error)
     }
 
     #[wasm_bindgen(js_name = stopReplica)]

@@ -2,11 +2,12 @@
 // batch is split between the engine's worker and helper workers (extractor.js) that hold a replica
 // of the run's model; they add up BatchNorm's sums and the gradients mid-step through shared
 // memory (shares.js), so each takes the step one engine takes on the whole batch and all keep the
-// same weights. It needs shared memory, which a browser gives only a cross-origin-isolated page
-// (the service worker makes it so on any static host, from the second visit); without it, or on
-// WebGPU, or with a single core, the run trains on one worker as before. A helper that is lost
-// costs the step's time: the engine's worker stops waiting for it after `timeoutMs`, takes that
-// step alone (the engine reports it) and the rest of the run too. Runs in the engine's worker.
+// same weights. Validation batches are split too, their logits added up. It needs shared memory,
+// which a browser gives only a cross-origin-isolated page (the service worker makes it so on any
+// static host, from the second visit); without it, or on WebGPU, or with a single core, the run
+// trains on one worker as before. A helper that is lost costs the step's time: the engine's worker
+// stops waiting for it after `timeoutMs`, takes that step alone (the engine reports it) and the
+// rest of the run too. Runs in the engine's worker.
 import { helperCount, startHelpers } from "./extraction.js";
 import { createShares, joinShares } from "./shares.js";
 
@@ -39,7 +40,9 @@ export async function splitBatches({ engine, exclusive, module, settings, plan, 
   const engines = helpers.length + 1;
   const batch = settings.batch_size ?? 32;
   // Every trained parameter's gradient fits in as many float32s as the model file holds.
-  const shares = createShares(engines, { sums: Math.max(SUM_CAPACITY, batch + 1), gradients: Math.ceil(model.byteLength / 4) });
+  // A validation batch's logits are added up too: one value per image and class.
+  const sums = Math.max(SUM_CAPACITY, batch * plan.classes.length + 1);
+  const shares = createShares(engines, { sums, gradients: Math.ceil(model.byteLength / 4) });
   const started = await Promise.allSettled(helpers.map((helper, index) => helper.startReplica(model, settings, shares, index + 1)));
   const failure = started.find((outcome) => outcome.status === "rejected");
   if (failure) {
@@ -62,7 +65,7 @@ export async function splitBatches({ engine, exclusive, module, settings, plan, 
     async beforeStep() {
       if (stopped) return;
       const jobs = await exclusive(() => engine.claimShareJobs());
-      inFlight = jobs.map((job, index) => helpers[index].trainShare(job));
+      inFlight = jobs.map((job, index) => helpers[index].computeShare(job));
     },
     async afterStep() {
       const outcomes = await Promise.allSettled(inFlight);
@@ -70,7 +73,7 @@ export async function splitBatches({ engine, exclusive, module, settings, plan, 
       const failure = outcomes.find((outcome) => outcome.status === "rejected");
       if (failure || handle.failed()) {
         await stop();
-        onAlone(`a helper training its share failed (${failure?.reason?.message ?? "it did not keep up"})`);
+        onAlone(`a helper computing its share failed (${failure?.reason?.message ?? "it did not keep up"})`);
       }
     },
     async close() {

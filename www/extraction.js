@@ -1,6 +1,6 @@
 // Data-parallel work on the CPU, shared between the engine's worker and a few helper workers
-// (extractor.js, each its own wasm instance): decoding the image files a training step needs, a
-// head-only run's feature extraction, where each helper reads, decodes and extracts a batch of
+// (extractor.js, each its own wasm instance): decoding the image files a training step needs
+// (step-images.js), a head-only run's feature extraction, where each helper reads, decodes and extracts a batch of
 // files itself (an engine holding the backbone), batches taken from the run until none is left,
 // and the frozen stages of a run that trains later ones, computed ahead of its steps.
 // The images stay `File`s until then: memory does not grow with their number. Plain Web Workers:
@@ -58,12 +58,13 @@ export function startHelper(module, source) {
       helper.memory = reply.memory;
       return reply;
     },
-    /** Makes the helper a replica of a run (its model's bytes and settings) that trains shares of
-     * its batches as engine `index`, adding up through `shares` (data-parallel.js). */
+    /** Makes the helper a replica of a run (its model's bytes and settings) that computes shares
+     * of its batches as engine `index`, adding up through `shares` (data-parallel.js). */
     startReplica: (model, settings, shares, index) => request({ type: "startReplica", model, settings, shares, index }),
-    /** Trains a share of a step (`claimShareJobs`); resolves when the step is done on every worker. */
-    async trainShare(job) {
-      const reply = await request({ type: "trainShare", job }, [job.pixels.buffer]);
+    /** Trains on, or evaluates, a share of a step (`claimShareJobs`); resolves when the step is
+     * done on every worker. */
+    async computeShare(job) {
+      const reply = await request({ type: "computeShare", job }, [job.pixels.buffer]);
       helper.memory = reply.memory;
     },
     /** `{ width, height, pixels }` of an image file resized as training keeps it; rejects for a bad file. */
@@ -155,50 +156,6 @@ export async function extractInParallel({ engine, exclusive, images, module, sou
   } finally {
     for (const helper of helpers) helper.close();
   }
-}
-
-/**
- * Decoders for the files a training step needs: this worker (`decodeHere(name, bytes)`) and, where
- * there are cores to spare, helper workers started on first use. `decode(images, resizing)`
- * resolves to `{ decoded }` or `{ error }` per image (`{ name, file }`), in order; `close()` stops
- * the helpers. A helper that stops is dropped and its files decoded here.
- */
-export function decoders(module, decodeHere) {
-  let helpers = null;
-  const here = async (name, file) => decodeHere(name, new Uint8Array(await file.arrayBuffer()));
-  return {
-    async decode(images, resizing) {
-      helpers ??= startHelpers(helperCount(true), module, {});
-      const live = await helpers;
-      const results = new Array(images.length);
-      let next = 0;
-      const decodeWith = async (decode) => {
-        while (next < images.length) {
-          const index = next++;
-          const { name, file } = images[index];
-          try {
-            results[index] = { decoded: await decode(name, file) };
-          } catch (error) {
-            results[index] = { error };
-          }
-        }
-      };
-      const viaHelper = (helper) => async (name, file) => {
-        try {
-          return await helper.decode(name, file, resizing);
-        } catch (err) {
-          if (!err.helperStopped) throw err;
-          return here(name, file);
-        }
-      };
-      await Promise.all([decodeWith(here), ...live.map((helper) => decodeWith(viaHelper(helper)))]);
-      return results;
-    },
-    async close() {
-      if (helpers) for (const helper of await helpers) helper.close();
-      helpers = null;
-    },
-  };
 }
 
 /**

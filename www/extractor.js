@@ -9,13 +9,13 @@
 //   {type:"features", pixels, images, side}         {type:"features", features, memory} | {type:"failed", message}
 //   {type:"frozenActivations", job, files}          {type:"frozen", activations, shape, failed, memory} | {type:"failed", message}
 //   {type:"startReplica", model, settings, shares, index}  {type:"replica"} | {type:"failed", message}
-//   {type:"trainShare", job}                         {type:"trained", memory} | {type:"failed", message}
+//   {type:"computeShare", job}                       {type:"computed", memory} | {type:"failed", message}
 // (`frozenActivations`: the frozen stages of a batch of a run that trains later stages, see
 // `claimFrozenJob` in the engine's worker; `files` the job's images as `{name, file}`.)
 // (`features` of normalised pixels: the benchmark's, comparable with other runtimes' tensors in.)
 // `failed`: `[{position, reason}]`, the files that could not be decoded (left out of `features`).
-// (`startReplica`/`trainShare`: a replica of the run's model training shares of its batches,
-// adding up with the other workers through shared memory, see data-parallel.js.)
+// (`startReplica`/`computeShare`: a replica of the run's model training, or evaluating, shares
+// of its batches, adding up with the other workers through shared memory, see data-parallel.js.)
 // `memory`: the bytes of this helper's wasm memory, for the page's and the benchmark's figures.
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
 import { joinShares } from "./shares.js";
@@ -54,9 +54,9 @@ const handlers = {
     shares = joinShares(memory, index);
     self.postMessage({ type: "replica" });
   },
-  async trainShare({ job }) {
-    await engine.trainReplicaShare(job, shares);
-    self.postMessage({ type: "trained", memory: wasm.memory.buffer.byteLength });
+  async computeShare({ job }) {
+    await engine.computeReplicaShare(job, shares);
+    self.postMessage({ type: "computed", memory: wasm.memory.buffer.byteLength });
   },
   async features({ pixels, images, side }) {
     const features = await engine.features(pixels, images, side, side);

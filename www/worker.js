@@ -37,7 +37,8 @@
 import init, { WebEngine, decodeResized } from "../pkg/browser_finetune.js";
 import { checkData, reportLeak } from "./check.js";
 import { splitBatches } from "./data-parallel.js";
-import { decoders, extractInParallel, frozenStagesOnHelpers, helperCount } from "./extraction.js";
+import { extractInParallel, frozenStagesOnHelpers, helperCount } from "./extraction.js";
+import { decoders, keptImages, supplyStepImages } from "./step-images.js";
 import { deleteModel, isQuotaError, listModels, loadModel, saveModel } from "./storage.js";
 import { wasmBuild, wasmUrl } from "./wasm-build.js";
 import { fetchWeights, forgetWeights, rememberWeights } from "./weights.js";
@@ -47,6 +48,7 @@ let onGpu = false; // whether the engine runs on WebGPU (read once: the lost dev
 let wasm = null; // the instance's exports, for its memory
 let wasmModule = null; // compiled once, shared with the extraction helpers
 let images = []; // the registered images by engine index: { file, name }
+const decodedImages = keptImages(); // decoded for a step, kept for the epochs and runs that follow
 /** How many validation photos an int8 ONNX export calibrates its activations on. */
 const CALIBRATION_IMAGES = 32;
 let weightsSource = null; // what the helpers load: { weights } (the bytes loaded here) or { architecture }
@@ -58,6 +60,8 @@ let queue = Promise.resolve();
 const post = (message) => self.postMessage(message);
 const postProgress = (progress) => post({ type: "progress", progress, memory: wasm.memory.buffer.byteLength });
 const errorText = (err) => (err && err.message) || String(err);
+/** A file left out of the run: it could not be decoded. */
+const skipped = (image, reason) => post({ type: "skipped", name: image.name, reason });
 
 /** A run's images and weights stay as they are until it ends: other messages that would change them are refused. */
 function refuseDuringRun(what) {
@@ -133,9 +137,8 @@ async function extractWithHelpers() {
   };
   const started = performance.now();
   const onStarted = (workers) => post({ type: "extracting", workers });
-  const onFailed = (image, reason) => post({ type: "skipped", name: image.name, reason });
   const { helpers, helperMemory, imagesBy, startSeconds } = await extractInParallel({
-    engine, exclusive, images, module: wasmModule, source: weightsSource, control, onStarted, onProgress: postProgress, onFailed,
+    engine, exclusive, images, module: wasmModule, source: weightsSource, control, onStarted, onProgress: postProgress, onFailed: skipped,
   });
   post({ type: "extracted", workers: Math.max(1, helpers), helperMemory, imagesBy, seconds: (performance.now() - started) / 1000, startSeconds });
 }
@@ -147,8 +150,7 @@ async function extractWithHelpers() {
  */
 function frozenStages() {
   if (engine.backend.kind !== "cpu" || !weightsSource?.weights) return null;
-  const onFailed = (image, reason) => post({ type: "skipped", name: image.name, reason });
-  return frozenStagesOnHelpers({ engine, exclusive, images, module: wasmModule, source: weightsSource, onFailed });
+  return frozenStagesOnHelpers({ engine, exclusive, images, module: wasmModule, source: weightsSource, onFailed: skipped });
 }
 
 async function train(settings, resumes) {
@@ -195,7 +197,7 @@ async function train(settings, resumes) {
         return;
       }
       await frozen?.supplyNext();
-      await supplyImages(decoding);
+      await supplyStepImages({ engine, exclusive, images, decoding, kept: decodedImages, onFailed: skipped });
       await split?.beforeStep();
       const progress = await exclusive(() => engine.trainStep());
       await split?.afterStep();
@@ -229,24 +231,6 @@ async function train(settings, resumes) {
     await frozen?.close();
     await split?.close();
   }
-}
-
-/** Decodes the files of the images the next step needs and hands them to the engine; a file that fails is reported and left out of the run. */
-async function supplyImages(decoding) {
-  const needed = await exclusive(() => engine.imagesNeeded());
-  if (!needed.length) return;
-  const results = await decoding.decode([...needed].map((index) => images[index]), engine.resizing);
-  await exclusive(() => {
-    for (const [position, index] of needed.entries()) {
-      const { decoded, error } = results[position];
-      if (decoded) {
-        engine.supplyImage(index, decoded.width, decoded.height, decoded.pixels);
-      } else {
-        engine.imageFailed(index);
-        post({ type: "skipped", name: images[index].name, reason: errorText(error) });
-      }
-    }
-  });
 }
 
 /** Headers are read from the start of a file; a file whose header runs further is read whole. */
@@ -342,6 +326,7 @@ const handlers = {
     if (replace) {
       await exclusive(() => engine.clearImages());
       images = [];
+      decodedImages.clear();
     }
     await addImages(items);
   },

@@ -302,11 +302,12 @@ impl Engine {
         Ok(())
     }
 
-    /// On a helper: trains the share `job` of a step with the copy [`Engine::start_replica`] made.
-    pub async fn train_replica_share(&mut self, job: ShareJob, shares: Rc<dyn BatchShares>) -> Result<()> {
+    /// On a helper: computes the share `job` of a step (trains on it, or evaluates it) with the
+    /// copy [`Engine::start_replica`] made.
+    pub async fn compute_replica_share(&mut self, job: ShareJob, shares: Rc<dyn BatchShares>) -> Result<()> {
         let replica =
             self.replica.as_mut().ok_or_else(|| Error::InvalidInput("no copy of a run to train: start one".into()))?;
-        replica.train_share(job, shares).await
+        replica.compute_share(job, shares).await
     }
 
     pub fn stop_replica(&mut self) {

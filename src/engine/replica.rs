@@ -1,4 +1,4 @@
-//! A copy of a run's model on another worker, training a share of each of the run's batches
+//! A copy of a run's model on another worker, computing a share of each of the run's batches
 //! (data-parallel training, [`crate::train::TrainingRun::share_batches`]): made from the run's
 //! model as it starts and the run's settings, it takes the same steps as the run's engine, so the
 //! two keep the same weights.
@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::backend::{backend_error, read_back};
 use crate::error::{Error, Result};
-use crate::train::{BackboneInput, BackboneTraining, BatchShares, RunSettings, ShareJob, add_up_predictions};
+use crate::train::{BackboneInput, BackboneTraining, BatchShares, RunSettings, ShareJob, add_up_logits, add_up_predictions};
 use crate::weights;
 
 /// A helper's copy of a run: its learner, on the run's model and settings.
@@ -37,10 +37,11 @@ impl Replica {
         Ok(Self { learner, classes, device: device.clone() })
     }
 
-    /// Trains `job`, this copy's share of a step, at the same time as the run's engine and the
-    /// other copies train theirs, adding up through `shares`.
-    pub async fn train_share(&mut self, job: ShareJob, shares: Rc<dyn BatchShares>) -> Result<()> {
-        let ShareJob { epoch, batch, start, labels, pixels, shape } = job;
+    /// Computes `job`, this copy's share of a step, at the same time as the run's engine and the
+    /// other copies compute theirs, adding up through `shares`: trains on it, or evaluates it for
+    /// a validation batch.
+    pub async fn compute_share(&mut self, job: ShareJob, shares: Rc<dyn BatchShares>) -> Result<()> {
+        let ShareJob { epoch, evaluate, batch, start, labels, pixels, shape } = job;
         if pixels.len() != shape.iter().product::<usize>() || labels.len() != shape[0] {
             return Err(Error::InvalidInput(format!(
                 "a share of {} labels and {} pixel values does not fill {shape:?}",
@@ -50,6 +51,11 @@ impl Replica {
         }
         self.learner.start_epoch(epoch);
         let input = Tensor::from_data(TensorData::new(pixels, shape), &self.device);
+        if evaluate {
+            let logits = read_back(self.learner.evaluate(BackboneInput::Pixels(input))?).await?;
+            add_up_logits(&*shares, batch, start, &logits, self.classes);
+            return Ok(());
+        }
         let (loss, logits) =
             self.learner.train_share(BackboneInput::Pixels(input), &labels, batch, epoch, shares.clone())?;
         let loss = loss.into_scalar_async::<f32>().await.map_err(backend_error)?;

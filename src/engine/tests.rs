@@ -332,7 +332,13 @@ fn a_run_splitting_its_batches_with_a_replica_trains_as_alone() {
     settings.config.optimizer = OptimizerKind::Sgd { momentum: 0.9 };
     let solo_files = register(&mut solo, files.clone());
     solo.start_training(&settings).unwrap();
-    let (solo_losses, _) = run_supplying_files(&mut solo, &solo_files);
+    let (mut solo_losses, mut solo_reports) = (Vec::new(), Vec::new());
+    while solo.run.is_some() {
+        supply_needed(&mut solo, &solo_files);
+        let progress = block_on(solo.train_step()).unwrap();
+        solo_losses.extend(progress.loss);
+        solo_reports.extend(progress.epoch_report);
+    }
     let weights = |engine: &Engine| -> Vec<f32> {
         let model = engine.run.as_ref().expect("a run").run.model();
         find_params(&model, true).into_iter().filter_map(|p| p.values).flat_map(values_of).collect()
@@ -348,7 +354,7 @@ fn a_run_splitting_its_batches_with_a_replica_trains_as_alone() {
     let [here, there] = <[ThreadShares; 2]>::try_from(ThreadShares::group(2)).ok().unwrap();
     shared.share_batches(2, Rc::new(here)).unwrap();
     let (jobs, received) = std::sync::mpsc::channel::<Option<ShareJob>>();
-    let (losses, accuracies, helped) = std::thread::scope(|scope| {
+    let (losses, reports, helped) = std::thread::scope(|scope| {
         let replica = scope.spawn(move || {
             // A helper's engine: all it needs of the run is its model and settings.
             let mut helper = engine();
@@ -356,12 +362,12 @@ fn a_run_splitting_its_batches_with_a_replica_trains_as_alone() {
             let shares: Rc<dyn BatchShares> = Rc::new(there);
             let mut helped = 0;
             while let Ok(Some(job)) = received.recv() {
-                block_on(helper.train_replica_share(job, shares.clone())).unwrap();
+                block_on(helper.compute_replica_share(job, shares.clone())).unwrap();
                 helped += 1;
             }
             helped
         });
-        let (mut losses, mut accuracies) = (Vec::new(), Vec::new());
+        let (mut losses, mut reports) = (Vec::new(), Vec::new());
         while shared.run.is_some() {
             supply_needed(&mut shared, &files);
             for job in shared.claim_share_jobs().unwrap() {
@@ -374,20 +380,31 @@ fn a_run_splitting_its_batches_with_a_replica_trains_as_alone() {
                 assert!(most < 1e-6, "the first step's weights differ from the lone run's by {most}");
             }
             losses.extend(progress.loss);
-            accuracies.extend(progress.epoch_report.map(|report| report.val_accuracy));
+            reports.extend(progress.epoch_report);
         }
         jobs.send(None).unwrap();
-        (losses, accuracies, replica.join().unwrap())
+        (losses, reports, replica.join().unwrap())
     });
-    // Two epochs of two batches (4 and 2 training images), each split in two.
-    assert_eq!(helped, 4);
+    // Two epochs of two training batches (4 and 2 images) and one validation batch (2), each
+    // split in two.
+    assert_eq!(helped, 6);
     assert_eq!(losses.len(), solo_losses.len());
     assert!((losses[0] - solo_losses[0]).abs() <= 1e-5, "{losses:?} against {solo_losses:?}");
     assert!((losses[1] - solo_losses[1]).abs() <= 1e-4 * solo_losses[1], "{losses:?} against {solo_losses:?}");
     for (shared, solo) in losses.iter().zip(&solo_losses) {
         assert!((shared - solo).abs() <= 5e-2 * solo.abs(), "{losses:?} against {solo_losses:?}");
     }
-    assert_eq!(accuracies.len(), 2);
+    assert_eq!(reports.len(), 2);
+    // The first epoch's validation batch, split in two, predicts what the lone run's predicts: the
+    // top-class probability of each image (a share lost would leave its rows' logits at zero).
+    let confidences = |report: &crate::train::EpochReport| -> Vec<f32> {
+        let calibration = report.calibration.as_ref().expect("validation images");
+        calibration.before.bins.iter().map(|bin| bin.confidence).collect()
+    };
+    let (split, alone) = (confidences(&reports[0]), confidences(&solo_reports[0]));
+    for (split, alone) in split.iter().zip(&alone) {
+        assert!((split - alone).abs() <= 1e-4, "{split} against {alone}");
+    }
 }
 
 #[test]

@@ -15,7 +15,7 @@ use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 pub use head::HeadTrainer;
-pub use learner::{BackboneInput, BackboneTraining, BatchShares, FrozenActivations, ThreadShares, add_up_predictions};
+pub use learner::{BackboneInput, BackboneTraining, BatchShares, FrozenActivations, ThreadShares, add_up_logits, add_up_predictions};
 pub use linear_fit::{C_GRID, FOLDS, FitSummary, LinearModel};
 pub(crate) use linear_fit::{CrossValidation, Design, score_columns};
 pub use report::{Calibration, EpochReport, Misclassified, Phase, Progress};

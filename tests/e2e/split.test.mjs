@@ -1,7 +1,7 @@
 // End-to-end: data-parallel training in the page (www/data-parallel.js). On a cross-origin-isolated
-// page the engine's worker splits each training batch with helper workers, which add up through
-// shared memory; the run must train as one worker does on the same settings, where the page is
-// not isolated. Small: 20 images, one epoch of MobileNetV2 fully fine-tuned.
+// page the engine's worker splits each training and validation batch with helper workers, which
+// add up through shared memory; the run must train as one worker does on the same settings, where
+// the page is not isolated. Small: 20 images, one epoch of MobileNetV2 fully fine-tuned.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -67,7 +67,7 @@ async function train(origin, dataset) {
   }
 }
 
-test("an isolated page splits each training batch across its workers and trains as one worker", { timeout: 15 * 60 * 1000 }, async () => {
+test("an isolated page splits each training and validation batch across its workers and trains as one worker", { timeout: 15 * 60 * 1000 }, async () => {
   const dataset = makeDataset();
   const split = await withServer("/", ({ origin }) => train(origin, dataset), { isolated: true });
   const alone = await withServer("/", ({ origin }) => train(origin, dataset));
@@ -86,4 +86,8 @@ test("an isolated page splits each training batch across its workers and trains 
   // follows Adam's first step, whose tiny gradients' signs rounding may flip.
   assert.ok(Math.abs(split.losses[0] - alone.losses[0]) <= 1e-4 * alone.losses[0], `${split.losses} against ${alone.losses}`);
   assert.ok(Math.abs(split.losses[1] - alone.losses[1]) <= 2e-2 * alone.losses[1], `${split.losses} against ${alone.losses}`);
+  // The validation batch (5 images) is split too, its logits added up: the same predictions.
+  const validation = (text) => text.match(/validation accuracy [\d.]+ %/)?.[0];
+  assert.ok(validation(alone.accuracy), alone.accuracy);
+  assert.equal(validation(split.accuracy), validation(alone.accuracy));
 });

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 pub use backbone::{BackboneInput, BackboneTraining, FrozenActivations};
 pub(super) use cached::CachedFeatures;
-pub use shares::{BatchShares, ThreadShares, add_up_predictions, split_batch};
+pub use shares::{BatchShares, ThreadShares, add_up_logits, add_up_predictions, split_batch};
 
 use crate::data::{Augmentation, Dataset, Preprocess, network_crop};
 use crate::error::{Error, Result};

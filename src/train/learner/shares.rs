@@ -65,6 +65,18 @@ pub fn add_up_predictions(
     whole
 }
 
+/// A validation batch's logits `[batch, classes]` (flattened), each engine evaluating its share:
+/// it fills the rows of its share (from `start`) with its `logits` and the others with zeros, so
+/// the sums are every engine's rows, exactly.
+pub fn add_up_logits(shares: &dyn BatchShares, batch: usize, start: usize, logits: &[f32], classes: usize) -> Vec<f32> {
+    let mut whole = vec![0.0; batch * classes];
+    for (sum, &logit) in whole[start * classes..].iter_mut().zip(logits) {
+        *sum = f64::from(logit);
+    }
+    shares.add_up(&mut whole);
+    whole.into_iter().map(|sum| sum as f32).collect()
+}
+
 /// The trained parameters' gradients added up over the engines, in the model's parameter order.
 pub(super) struct SummedGradients {
     /// Each parameter that has a gradient: its shape and where its values start.

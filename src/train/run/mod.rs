@@ -16,7 +16,7 @@ use extraction::EXTRACTION_BATCH;
 pub use extraction::ExtractionJob;
 pub use frozen::FrozenJob;
 use frozen::{FrozenJobs, frozen_for};
-use sharing::RunSharing;
+use sharing::{Claim, RunSharing};
 pub use sharing::ShareJob;
 
 use super::learner::{BackboneTraining, CachedFeatures, FrozenActivations, Inputs, Learner};
@@ -301,7 +301,7 @@ impl TrainingRun {
                 let end = batch_end(next, batch_size, order.len());
                 let picked = self.training_batch(dataset, &order, next);
                 let frozen = frozen_for(frozen, next, picked.len())?;
-                let shared = self.claimed_shares_of(next);
+                let shared = self.claimed_shares_of(Claim::Training(next));
                 // A batch whose every file failed to decode trains nothing.
                 let loss = if picked.is_empty() {
                     None
@@ -330,18 +330,14 @@ impl TrainingRun {
                 Ok(progress)
             }
             Stage::Evaluating { epoch, next } => {
-                // Cached features are evaluated in one batch; pixels a training batch at a time.
-                let size = if self.learner.reads_pixels() { batch_size } else { self.split.val.len() };
-                let end = batch_end(next, size, self.split.val.len());
-                let picked: Vec<(usize, usize)> = self.split.val[next..end]
-                    .iter()
-                    .copied()
-                    .filter(|&(i, _)| self.learner.takes_part(dataset, i))
-                    .collect();
+                let (picked, end) = self.evaluation_batch(dataset, next);
                 let indices: Vec<usize> = picked.iter().map(|&(i, _)| i).collect();
                 let frozen = frozen_for(frozen, next, picked.len())?;
+                let shared = self.claimed_shares_of(Claim::Evaluating(next));
                 let logits = if picked.is_empty() {
                     Vec::new()
+                } else if shared {
+                    self.evaluate_shared(dataset, &indices).await?
                 } else {
                     read_back(self.learner.evaluate(dataset, &self.inputs, &indices, frozen)?).await?
                 };
@@ -394,6 +390,17 @@ impl TrainingRun {
             .map(|&k| self.split.train[k])
             .filter(|&(i, _)| self.learner.takes_part(dataset, i))
             .collect()
+    }
+
+    /// The usable examples (index, label) of the validation batch at position `next`, and the
+    /// position after it. Cached features are evaluated in one batch; pixels a training batch at
+    /// a time.
+    fn evaluation_batch(&self, dataset: &Dataset, next: usize) -> (Vec<(usize, usize)>, usize) {
+        let size = if self.learner.reads_pixels() { self.config.batch_size } else { self.split.val.len() };
+        let end = batch_end(next, size, self.split.val.len());
+        let picked =
+            self.split.val[next..end].iter().copied().filter(|&(i, _)| self.learner.takes_part(dataset, i)).collect();
+        (picked, end)
     }
 
     /// One optimiser step on `picked` (index, label): its loss, with the batch's predictions tallied.

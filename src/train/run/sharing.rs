@@ -1,7 +1,8 @@
 //! Data-parallel training: a run that splits each training batch across engines (the page's
 //! workers) hands the other engines their shares ([`ShareJob`]) and trains its own; the engines
 //! add up BatchNorm's sums, the gradients and the predictions through [`BatchShares`], so that
-//! each takes the step one engine would take on the whole batch.
+//! each takes the step one engine would take on the whole batch. Validation batches are split
+//! too: each engine evaluates its share with the same weights, and the logits are added up.
 
 use std::rc::Rc;
 
@@ -9,13 +10,16 @@ use super::{Stage, TrainingRun};
 use crate::backend::{backend_error, read_back};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::train::learner::{BatchShares, add_up_predictions, split_batch};
+use crate::train::learner::{BatchShares, add_up_logits, add_up_predictions, split_batch};
 
-/// Another engine's share of the next training step (data-parallel training,
+/// Another engine's share of the next step (data-parallel training,
 /// [`TrainingRun::share_batches`]): it trains on these images with its copy of the model
-/// ([`crate::engine::Replica`]) while this run trains on its own share.
+/// ([`crate::engine::Replica`]) while this run trains on its own share, or, for a validation
+/// batch, computes their logits.
 pub struct ShareJob {
     pub epoch: usize,
+    /// A validation batch's share: logits, added up ([`add_up_logits`]), and no step.
+    pub evaluate: bool,
     /// The whole batch's size, over every engine, and this share's first position in it.
     pub batch: usize,
     pub start: usize,
@@ -30,8 +34,15 @@ pub struct ShareJob {
 pub(super) struct RunSharing {
     engines: usize,
     shares: Rc<dyn BatchShares>,
-    /// The position of the training step whose other shares were handed out.
-    claimed: Option<usize>,
+    /// The step whose other shares were handed out.
+    claimed: Option<Claim>,
+}
+
+/// A step of the run, by its stage and the position of its batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Claim {
+    Training(usize),
+    Evaluating(usize),
 }
 
 impl TrainingRun {
@@ -48,14 +59,21 @@ impl TrainingRun {
         Ok(())
     }
 
-    /// The other engines' shares of the next step, when it is a training step that this run
-    /// splits ([`TrainingRun::share_batches`]); its images' pixels must have been supplied. Hand
-    /// each to its engine before the step: the step waits for them mid-pass.
+    /// The other engines' shares of the next step, when it is a training or validation step that
+    /// this run splits ([`TrainingRun::share_batches`]); its images' pixels must have been
+    /// supplied. Hand each to its engine before the step: the step waits for them mid-pass.
     pub fn claim_share_jobs(&mut self, dataset: &Dataset) -> Result<Vec<ShareJob>> {
-        let Stage::Training { epoch, order, next } = &self.stage else { return Ok(Vec::new()) };
         let Some(engines) = self.sharing.as_ref().map(|sharing| sharing.engines) else { return Ok(Vec::new()) };
-        let (epoch, next) = (*epoch, *next);
-        let picked = self.training_batch(dataset, order, next);
+        let (claim, epoch, picked) = match &self.stage {
+            Stage::Training { epoch, order, next } => {
+                (Claim::Training(*next), *epoch, self.training_batch(dataset, order, *next))
+            }
+            Stage::Evaluating { epoch, next } => {
+                (Claim::Evaluating(*next), *epoch, self.evaluation_batch(dataset, *next).0)
+            }
+            _ => return Ok(Vec::new()),
+        };
+        let evaluate = matches!(claim, Claim::Evaluating(_));
         let shares = split_batch(picked.len(), engines);
         if shares.len() < 2 {
             return Ok(Vec::new());
@@ -64,20 +82,38 @@ impl TrainingRun {
         let mut jobs = Vec::with_capacity(shares.len() - 1);
         for share in &shares[1..] {
             let (indices, labels): (Vec<usize>, Vec<usize>) = picked[share.clone()].iter().copied().unzip();
-            let pixels = self.inputs.pixel_values(dataset, &indices, Some(epoch))?;
+            let pixels = self.inputs.pixel_values(dataset, &indices, (!evaluate).then_some(epoch))?;
             let shape = [indices.len(), 3, side, side];
-            jobs.push(ShareJob { epoch, batch: picked.len(), start: share.start, labels, pixels, shape });
+            jobs.push(ShareJob { epoch, evaluate, batch: picked.len(), start: share.start, labels, pixels, shape });
         }
         if let Some(sharing) = self.sharing.as_mut() {
-            sharing.claimed = Some(next);
+            sharing.claimed = Some(claim);
         }
         Ok(jobs)
     }
 
-    /// Whether the other shares of the training step at `next` were handed out (and so that step
-    /// must be taken together with their engines); forgets the claim.
-    pub(super) fn claimed_shares_of(&mut self, next: usize) -> bool {
-        self.sharing.as_mut().and_then(|sharing| sharing.claimed.take()) == Some(next)
+    /// Whether the other shares of `step` were handed out (and so that step must be taken
+    /// together with their engines); forgets the claim.
+    pub(super) fn claimed_shares_of(&mut self, step: Claim) -> bool {
+        self.sharing.as_mut().and_then(|sharing| sharing.claimed.take()) == Some(step)
+    }
+
+    /// The logits `[indices, classes]` (flattened) of a validation batch whose other shares the
+    /// other engines evaluate at the same time: this engine evaluates its own and they are added
+    /// up. When an engine did not come, the whole batch is evaluated here and the run goes on alone.
+    pub(super) async fn evaluate_shared(&mut self, dataset: &Dataset, indices: &[usize]) -> Result<Vec<f32>> {
+        let sharing =
+            self.sharing.as_ref().ok_or_else(|| Error::InvalidInput("this run does not share its batches".into()))?;
+        let shares = sharing.shares.clone();
+        let own = split_batch(indices.len(), sharing.engines)[0].clone();
+        let logits = read_back(self.learner.evaluate(dataset, &self.inputs, &indices[own.clone()], None)?).await?;
+        let classes = self.split.classes.len();
+        let whole = add_up_logits(&*shares, indices.len(), own.start, &logits, classes);
+        if shares.failed() {
+            self.sharing = None;
+            return read_back(self.learner.evaluate(dataset, &self.inputs, indices, None)?).await;
+        }
+        Ok(whole)
     }
 
     /// This engine's share of the optimiser step on `picked`, the other shares trained at the same
