@@ -3,9 +3,10 @@
 // FOLDER, trains with STRATEGY on the wasm CPU path from WEIGHTS (a path under ORIGIN; `random`:
 // ResNet18 with random weights, for time and memory where its file is absent) for EPOCHS
 // (default 10) to the end, and prints one line: images, time to each phase, images/s, the engine
-// worker's wasm memory (peak, at the end of each epoch), a helper's, the JS heap of the page, of
-// the engine's worker and of the helper workers (peak of each), and what the engine's worker keeps
-// after each epoch (JS heap and ArrayBuffers after a garbage collection), the validation accuracy.
+// worker's wasm memory (peak, at the end of each epoch), a helper's (extracting features, or its
+// peak computing shares of split batches), the JS heap of the page, of the engine's worker and of
+// the helper workers (peak of each), and what the engine's worker keeps after each epoch (JS heap
+// and ArrayBuffers after a garbage collection), the validation accuracy.
 // STRATEGY, a value of the page's "What to train" menu: head_only (default: features extracted once
 // per image on helper workers, then the head), last_stages:K (the last K stages + head: each
 // batch's files decoded when its step needs them, on a helper too), full, progressive, …
@@ -127,7 +128,9 @@ try {
       : `images_per_s_in_epochs=${((images * times.epochEnds.length) / ((times.epochEnds.at(-1) - trainStart) / 1000)).toFixed(2)}`,
     `epoch_s=${epochSeconds.join(",")} seconds_total=${seconds(start, end)}${checkSeconds ? ` check_s=${checkSeconds}` : ""}`,
     `engine_wasm_mb_peak=${mb(final.peakWasmMemory)} engine_wasm_mb_by_epoch=${epochMemory.map(mb).join(",")}`,
-    extracted ? `helper_wasm_mb=${mb(final.helperMemory)} workers=${final.extractionWorkers}` : `training_workers=${final.trainingWorkers ?? 1}`,
+    extracted
+      ? `helper_wasm_mb=${mb(final.helperMemory)} workers=${final.extractionWorkers}`
+      : `training_workers=${final.trainingWorkers ?? 1}${final.peakHelperMemory ? ` helper_wasm_mb_peak=${mb(final.peakHelperMemory)}` : ""}`,
     `page_js_heap_mb_peak=${mb(peakHeap.page)} engine_worker_js_heap_mb_peak=${mb(peakHeap.engine)} helper_js_heap_mb_peak=${mb(peakHeap.helper)}`,
     `engine_worker_live_js_heap_mb_by_epoch=${byEpoch((live) => (live.used / MB).toFixed(1))}`,
     `engine_worker_live_buffers_mb_by_epoch=${byEpoch((live) => (live.buffers / MB).toFixed(1))}`,

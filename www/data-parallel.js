@@ -21,8 +21,9 @@ const SUM_CAPACITY = 8192;
  * - `module`: the compiled wasm module, shared with the helpers;
  * - `settings`: the run's settings, `plan`: what `startTraining` returned;
  * - `onAlone(reason)`: called when a helper is lost and the engine trains alone from then on.
- * Returns `{ engines, beforeStep(), afterStep(), close() }`: call `beforeStep` after the step's
- * images are supplied and before `trainStep`, `afterStep` after it.
+ * Returns `{ engines, beforeStep(), afterStep(), helperMemory(), close() }`: call `beforeStep`
+ * after the step's images are supplied and before `trainStep`, `afterStep` after it;
+ * `helperMemory()`: the largest helper's wasm memory in bytes after its last share.
  */
 export async function splitBatches({ engine, exclusive, module, settings, plan, timeoutMs = 60_000, onUnavailable = () => {}, onAlone = () => {} }) {
   const unavailable = (reason) => {
@@ -76,6 +77,7 @@ export async function splitBatches({ engine, exclusive, module, settings, plan, 
         onAlone(`a helper computing its share failed (${failure?.reason?.message ?? "it did not keep up"})`);
       }
     },
+    helperMemory: () => Math.max(0, ...helpers.map((helper) => helper.memory)),
     async close() {
       if (!stopped) {
         stopped = true;

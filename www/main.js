@@ -210,9 +210,9 @@ const onMessage = {
     const head = plan.continued ? " Continuing to train the opened model's head." : "";
     setText("accuracy-text", `${plan.classes.length} classes · ${plan.train_images} training and ${plan.val_images} validation images.${head}`);
   },
-  progress({ progress, memory }) {
+  progress({ progress, memory, helperMemory }) {
     showProgress(progress);
-    recordFigures(progress, memory);
+    recordFigures(progress, memory, helperMemory);
   },
   extracting({ workers }) { state.extractionWorkers = workers; },
   splitting({ workers }) {

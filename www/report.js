@@ -115,12 +115,14 @@ export function showReport({ plan, losses, epochs }, filesByName) {
 /**
  * Keeps the run's figures on the progress line's data attributes, for the benchmarks: the engine
  * worker's wasm `memory` now and at its largest, and for each epoch so far its memory at the end,
- * comma-separated.
+ * comma-separated; and the largest wasm memory of a helper that computes shares of the batches
+ * (`helperMemory`, when they are split across workers).
  */
-export function recordFigures(progress, memory) {
+export function recordFigures(progress, memory, helperMemory) {
   const data = $("progress-text").dataset;
   data.wasmMemory = memory;
   data.peakWasmMemory = Math.max(memory, Number(data.peakWasmMemory || 0));
+  if (helperMemory) data.peakHelperMemory = Math.max(helperMemory, Number(data.peakHelperMemory || 0));
   const epoch = progress.epoch_report?.epoch;
   if (!epoch) return;
   data.epochWasmMemory = epoch > 1 && data.epochWasmMemory ? `${data.epochWasmMemory},${memory}` : `${memory}`;

@@ -21,7 +21,8 @@
 //   {type:"deleteSaved", id}                         {type:"savedList", models}
 //   {type:"exportSaved", id}                         {type:"exported", bytes, fileName}
 //   (after every epoch, by itself)                   {type:"autosaved", record} or {type:"saveFailed", message, quota}
-// `memory`: the bytes of this worker's wasm memory, for the page's and the benchmark's figures.
+// `memory`: the bytes of this worker's wasm memory, for the page's and the benchmark's figures;
+// `helperMemory`: the largest helper's, when the run's batches are split across workers.
 // The images stay `File`s, checked by their header when added and decoded when a step needs them.
 //   (a head-only run on the CPU, see extraction.js)  {type:"extracting", workers}
 //                                                    {type:"extracted", workers, helperMemory, imagesBy, seconds, startSeconds}
@@ -58,7 +59,7 @@ let report = null; // the current run's { plan, losses, epochs }, saved with the
 let queue = Promise.resolve();
 
 const post = (message) => self.postMessage(message);
-const postProgress = (progress) => post({ type: "progress", progress, memory: wasm.memory.buffer.byteLength });
+const postProgress = (progress, helperMemory) => post({ type: "progress", progress, memory: wasm.memory.buffer.byteLength, helperMemory });
 const errorText = (err) => (err && err.message) || String(err);
 /** A file left out of the run: it could not be decoded. */
 const skipped = (image, reason) => post({ type: "skipped", name: image.name, reason });
@@ -201,7 +202,7 @@ async function train(settings, resumes) {
       await split?.beforeStep();
       const progress = await exclusive(() => engine.trainStep());
       await split?.afterStep();
-      postProgress(progress);
+      postProgress(progress, split?.helperMemory());
       if (progress.loss != null) report.losses.push(progress.loss);
       if (progress.epoch_report) {
         report.epochs.push(progress.epoch_report);
