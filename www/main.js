@@ -1,24 +1,20 @@
 // The page: user interface only. The model lives in a Web Worker (worker.js); this thread reads
 // folders, draws progress and never waits on training.
-import { markBackbones, menuValueOf, offerDownload, publicSource, showLoadedWeights, showOpenedModel, urlToLoad } from "./backbones.js";
 import { $, dropTarget, element, setText } from "./dom.js";
 import { clearDoctor, doctorMessages, initDoctor } from "./doctor.js";
 import { addSkipped, clearSkipped, renderClasses } from "./images-view.js";
 import { classCounts, classesLeftEmpty, filesFromDrop, filesFromPicker, organise } from "./intake.js";
-import { describeOpenedModel, initModels, modelMessages } from "./models.js";
+import { initModels, modelMessages } from "./models.js";
 import { registerServiceWorker } from "./offline.js";
 import { showExplanation, showPredicting, showPrediction } from "./prediction.js";
 import { progressLine, watchFrameGaps } from "./progress.js";
 import { afterGpuLoss } from "./recovery.js";
 import { addLoss, clearReport, recordFigures, showEpoch, showReport } from "./report.js";
 import { readSettings, restoreSettings, saveSettings } from "./settings.js";
-/** How the page names each backbone the engine reports. */
-const BACKBONE_NAMES = { ResNet18: "ResNet18", MobileNetV2: "MobileNetV2", EfficientNetLite0: "EfficientNet-Lite0" };
+import { initWeightsPanel } from "./weights-panel.js";
 
 const state = {
   worker: null,
-  weights: null, // once loaded: { url }, { random: true } or { message } (what reloads them into a new worker)
-  weightsStatus: "", // what the weights status said when they loaded (weightsKept adds to it)
   collected: [], // [{ file, path }] (and [{ path, folder }] from a drop) from every drop and pick
   items: [], // labelled images sent to the worker
   classFolders: new Map(), // label → its folders, for naming a class whose files are all refused
@@ -37,36 +33,6 @@ const state = {
 };
 
 watchFrameGaps();
-
-// ---- settings ----------------------------------------------------------------------------------
-
-/**
- * The saved choice if its weights can load, else the first backbone in the menu's order whose
- * weights can; the download of ResNet18's (the first entry's) is offered when they are absent.
- */
-async function chooseWeights(savedUrl) {
-  const loadable = await backbonesMarked;
-  const savedEntry = savedUrl ? menuValueOf(savedUrl) : "";
-  // A URL of the user's own (Other URL) is loaded as it is.
-  const url = savedUrl && !savedEntry ? savedUrl : urlToLoad(loadable.includes(savedEntry) ? savedEntry : loadable[0]);
-  const firstEntry = $("backbone").options[0].value;
-  offerDownload(savedEntry && !loadable.includes(savedEntry) ? savedEntry : firstEntry, downloadWeights);
-  if (!url) {
-    setText("weights-status", "No pretrained weights found beside the page or in this browser: weights/index.json lists none. " +
-      "Run ./build.sh serve (it fetches EfficientNet-Lite0 and MobileNetV2 and lists them), download ResNet18's weights " +
-      "with the button below, enter another URL, or use random weights for testing.", true);
-    return;
-  }
-  $("weights-url").value = url;
-  $("backbone").value = menuValueOf(url);
-  loadWeights();
-}
-
-/** The one-click download of a backbone's weights from its public source (backbones.js). */
-function downloadWeights(url) {
-  $("weights-url").value = url;
-  loadWeights();
-}
 
 // ---- the worker --------------------------------------------------------------------------------
 
@@ -91,30 +57,12 @@ function resumeWhenReady() {
 }
 
 const send = (message) => state.worker.postMessage(message);
-const rememberSettings = () => saveSettings(state.weights?.url || $("weights-url").value);
+const rememberSettings = () => saveSettings(weightsPanel.url());
 
 /** While a run trains, its images and weights stay as they are: says so where `id` shows status. */
 function refusedWhileTraining(id, what) {
   if (state.training) setText(id, `Training is running: cancel it or let it finish before ${what}.`, true);
   return state.training;
-}
-
-function loadWeights() {
-  if (refusedWhileTraining("weights-status", "changing the weights")) return;
-  // Relative to the page, not to the worker's script.
-  const url = new URL($("weights-url").value.trim(), location.href).href;
-  $("progress").removeAttribute("value");
-  setText("weights-status", `Loading ${url}…`);
-  state.pendingWeights = null;
-  send({ type: "loadWeights", url });
-}
-
-/** Opens a model file (an export of this page, or any weights file) dropped or picked by the user. */
-function openModelFile(file) {
-  if (refusedWhileTraining("weights-status", "opening a model")) return;
-  setText("weights-status", `Opening ${file.name}…`);
-  state.pendingWeights = { type: "loadModelFile", file };
-  send(state.pendingWeights);
 }
 
 function sendImages() {
@@ -130,52 +78,15 @@ const onMessage = {
     const simd = wasmBuild === "relaxed-simd" ? "WebAssembly, relaxed SIMD" : "WebAssembly";
     const where = backend.kind === "webgpu" ? `WebGPU (${backend.adapter || "adapter"})` : `the CPU (${simd})`;
     if (!state.resume) setText("backend", `Running on ${where}. ${backend.reason ? `Why: ${backend.reason}.` : ""}`);
-    if (state.resume?.savedId) send({ type: "openSaved", id: state.resume.savedId });
-    else if (state.weights?.random) send({ type: "useRandomWeights" });
-    else if (state.weights?.message) send(state.weights.message);
-    else if (state.weights) loadWeights();
-    else if (savedChoice.explicitWeights) chooseWeights(savedChoice.weightsUrl);
-    else state.openLatestSaved = true;
+    if (state.resume?.savedId) {
+      send({ type: "openSaved", id: state.resume.savedId });
+    } else if (!weightsPanel.reload()) {
+      // None loaded before: the saved choice, else the latest saved model (once listed).
+      if (savedChoice.explicitWeights) weightsPanel.choose(savedChoice.weightsUrl);
+      else state.openLatestSaved = true;
+    }
     send({ type: "listSaved" });
     if (state.items.length) sendImages();
-  },
-  weightsProgress({ loaded, total }) {
-    const bar = $("progress");
-    if (total) { bar.max = total; bar.value = loaded; }
-    const mb = (n) => (n / 1048576).toFixed(1);
-    const text = total ? `Downloading weights: ${mb(loaded)} of ${mb(total)} MB` : `Downloading weights: ${mb(loaded)} MB`;
-    setText("weights-status", text);
-    setText("progress-text", text);
-  },
-  weightsLoaded(loaded) {
-    const { architecture, classes, class_names, fromCache, random, saved } = loaded;
-    const message = saved ? { type: "openSaved", id: saved.id } : state.pendingWeights;
-    state.weights = random ? { random: true } : message ? { message } : { url: $("weights-url").value };
-    state.pendingWeights = null;
-    state.engineReady.weights = true;
-    rememberSettings();
-    $("progress").value = 0;
-    setText("progress-text", "Idle.");
-    const name = BACKBONE_NAMES[architecture] ?? architecture;
-    if (class_names) showOpenedModel(saved ? `Opened: saved model “${saved.name}” (${name})` : `Opened: ${loaded.fileName ?? "model file"} (${name})`);
-    else if (!random) showLoadedWeights($("weights-url").value);
-    setText("weights-status", random
-      ? "Random weights loaded: for testing only, features carry no ImageNet knowledge."
-      : class_names
-        ? describeOpenedModel({ ...loaded, architecture: name })
-        : `${name} ImageNet weights loaded (${classes ? `${classes}-class head` : "backbone only: predictions after training"}${fromCache ? ", from this browser's cache" : ""}).`);
-    state.weightsStatus = $("weights-status").textContent;
-    updateButtons();
-    resumeWhenReady();
-  },
-  weightsKept({ url, failure }) {
-    // Only while the status still tells of these weights: a later load has its own.
-    const status = $("weights-status").textContent;
-    if (status !== state.weightsStatus || new URL(state.weights?.url ?? "", location.href).href !== url) return;
-    setText("weights-status", failure
-      ? `${status} Not kept in this browser (${failure}): the next visit downloads them again.`
-      : `${status} Kept in this browser for the next visit and offline use.`);
-    state.weightsStatus = $("weights-status").textContent;
   },
   report({ report }) {
     state.plan = report.plan;
@@ -186,7 +97,7 @@ const onMessage = {
     if (!state.openLatestSaved) return;
     state.openLatestSaved = false;
     if (message.models.length) send({ type: "openSaved", id: message.models[0].id });
-    else chooseWeights(savedChoice.weightsUrl);
+    else weightsPanel.choose(savedChoice.weightsUrl);
   },
   imagesProgress({ done, total }) {
     setText("images-status", `Reading images: ${done} of ${total}…`);
@@ -304,7 +215,7 @@ function intake(files) {
 // ---- training ----------------------------------------------------------------------------------
 
 function updateButtons() {
-  $("start").disabled = state.training || !state.weights || !state.imagesReady;
+  $("start").disabled = state.training || !weightsPanel.loaded() || !state.imagesReady;
   $("pause").disabled = !state.training;
   $("cancel").disabled = !state.training;
 }
@@ -351,25 +262,20 @@ function predict(file, explain = $("predict-explain").checked) {
 // ---- wiring ------------------------------------------------------------------------------------
 
 const savedChoice = restoreSettings();
-// Which backbones' weights can load, read once (weights/index.json and the Cache API).
-const backbonesMarked = markBackbones();
-$("backbone").addEventListener("change", async (event) => {
-  const { value } = event.target;
-  await backbonesMarked;
-  if (!value) return $("weights-url").focus();
-  offerDownload(value, downloadWeights);
-  const url = urlToLoad(value);
-  if (!url) return setText("weights-status", `${publicSource(value)?.name ?? value}: download the weights with the button below first.`);
-  $("weights-url").value = url;
-  loadWeights();
+const weightsPanel = initWeightsPanel({
+  send,
+  refused: refusedWhileTraining,
+  onLoaded() {
+    state.engineReady.weights = true;
+    rememberSettings();
+    updateButtons();
+    resumeWhenReady();
+  },
 });
-$("weights-form").addEventListener("submit", (event) => { event.preventDefault(); loadWeights(); });
-$("random-weights").addEventListener("click", () => {
-  if (!refusedWhileTraining("weights-status", "changing the weights")) send({ type: "useRandomWeights" });
-});
-initModels(send, openModelFile);
+// The panel answers the worker's messages about the weights (weightsProgress, weightsLoaded, weightsKept).
+Object.assign(onMessage, weightsPanel.messages);
+initModels(send, weightsPanel.openFile);
 initDoctor(send);
-dropTarget($("weights-section"), (dataTransfer) => { if (dataTransfer.files[0]) openModelFile(dataTransfer.files[0]); });
 $("folder-picker").addEventListener("change", (event) => { intake(filesFromPicker(event.target.files)); event.target.value = ""; });
 $("clear-images").addEventListener("click", () => {
   if (refusedWhileTraining("images-status", "changing the images")) return;
