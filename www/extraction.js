@@ -1,8 +1,9 @@
 // Data-parallel work on the CPU, shared between the engine's worker and a few helper workers
-// (extractor.js, each its own wasm instance): decoding the image files a training step needs
-// (step-images.js), a head-only run's feature extraction, where each helper reads, decodes and extracts a batch of
-// files itself (an engine holding the backbone), batches taken from the run until none is left,
-// and the frozen stages of a run that trains later ones, computed ahead of its steps.
+// (extractor.js, each its own wasm instance): starting them (for step-images.js's decoding and
+// data-parallel.js's replicas too), a head-only run's feature extraction, where each helper
+// reads, decodes and extracts a batch of files itself (an engine holding the backbone), batches
+// taken from the run until none is left, and the frozen stages of a run that trains later ones,
+// computed ahead of its steps.
 // The images stay `File`s until then: memory does not grow with their number. Plain Web Workers:
 // no SharedArrayBuffer, no special headers, so it works on any static host. Runs in the engine's
 // worker.

@@ -104,15 +104,20 @@ export async function supplyStepImages({ engine, exclusive, images, decoding, ke
   const needed = await exclusive(() => engine.imagesNeeded());
   if (!needed.length) return;
   const resizing = engine.resizing;
-  const missing = [...needed].filter((index) => !kept.get(index, resizing));
+  const outcomes = new Map(); // index → { decoded } or { error }
+  for (const index of needed) {
+    const decoded = kept.get(index, resizing);
+    if (decoded) outcomes.set(index, { decoded });
+  }
+  const missing = [...needed].filter((index) => !outcomes.has(index));
   const results = await decoding.decode(missing.map((index) => images[index]), resizing);
   for (const [position, index] of missing.entries()) {
+    outcomes.set(index, results[position]);
     if (results[position].decoded) kept.keep(index, resizing, results[position].decoded);
   }
-  const decodedNow = new Map(missing.map((index, position) => [index, results[position]]));
   await exclusive(() => {
     for (const index of needed) {
-      const { decoded, error } = decodedNow.get(index) ?? { decoded: kept.get(index, resizing) };
+      const { decoded, error } = outcomes.get(index);
       if (decoded) {
         engine.supplyImage(index, decoded.width, decoded.height, decoded.pixels);
       } else {
